@@ -1,0 +1,118 @@
+/**
+ * Ports: the small, domain-named interfaces through which the core talks to the outside
+ * world. Adapters in `functions/adapters` and `functions/spacelift` implement them against
+ * AWS and Spacelift; tests implement them in memory.
+ */
+
+export type Tags = Readonly<Record<string, string>>;
+
+/** A policy document as JSON-compatible data. */
+export type PolicyDocument = Readonly<Record<string, unknown>>;
+
+/** What the core wants an IAM role to look like. */
+export interface RoleSpec {
+  readonly name: string;
+  readonly path: string;
+  readonly description: string;
+  readonly maxSessionDuration: number;
+  readonly trustPolicy: PolicyDocument;
+  readonly permissionsBoundaryArn: string | undefined;
+  readonly managedPolicyArns: readonly string[];
+  /** Inline policies by name. */
+  readonly inlinePolicies: Readonly<Record<string, PolicyDocument>>;
+  readonly tags: Tags;
+}
+
+/** What an IAM role looks like in AWS right now. */
+export interface ObservedRole {
+  readonly name: string;
+  readonly arn: string;
+  readonly path: string;
+  readonly description: string;
+  readonly maxSessionDuration: number;
+  readonly trustPolicy: PolicyDocument;
+  readonly permissionsBoundaryArn: string | undefined;
+  readonly managedPolicyArns: readonly string[];
+  readonly inlinePolicies: Readonly<Record<string, PolicyDocument>>;
+  readonly tags: Tags;
+}
+
+/** IAM, seen as a store of roles. Each method is one or a few IAM calls. */
+export interface RoleStore {
+  /** The role with its attachments and inline policies, or undefined when it does not exist. */
+  describe(name: string): Promise<ObservedRole | undefined>;
+  /** Creates the role (trust, path, boundary, tags, session) without its policies. Returns the ARN, or `"exists"` when a role of that name already exists. */
+  create(spec: RoleSpec): Promise<{ arn: string } | "exists">;
+  /** True once the role can be read back (IAM is eventually consistent). */
+  isReadable(name: string): Promise<boolean>;
+  updateTrustPolicy(name: string, document: PolicyDocument): Promise<void>;
+  updateSettings(name: string, settings: { description: string; maxSessionDuration: number }): Promise<void>;
+  putPermissionsBoundary(name: string, arn: string): Promise<void>;
+  deletePermissionsBoundary(name: string): Promise<void>;
+  tag(name: string, tags: Tags): Promise<void>;
+  untag(name: string, keys: readonly string[]): Promise<void>;
+  attachPolicy(name: string, arn: string): Promise<void>;
+  detachPolicy(name: string, arn: string): Promise<void>;
+  putInlinePolicy(name: string, policyName: string, document: PolicyDocument): Promise<void>;
+  deleteInlinePolicy(name: string, policyName: string): Promise<void>;
+  /** Deletes the role itself; `"absent"` when it was already gone. */
+  delete(name: string): Promise<"deleted" | "absent">;
+  /** Roles under a path, with their tags (for the reconciler). */
+  listByPath(path: string): Promise<readonly { name: string; arn: string; tags: Tags }[]>;
+}
+
+export interface ObservedParameter {
+  readonly name: string;
+  readonly value: string;
+  readonly tags: Tags;
+}
+
+/** SSM Parameter Store, seen as the place where role ARNs are published. */
+export interface ParameterStore {
+  /** Writes a String parameter with tags; makes no write call when it already holds that value and those tags. */
+  publish(name: string, value: string, tags: Tags): Promise<"created" | "updated" | "unchanged">;
+  remove(name: string): Promise<"deleted" | "absent">;
+  /** Every parameter under a path, recursively, with values (tags are not read). */
+  listByPath(path: string): Promise<readonly { name: string; value: string }[]>;
+}
+
+/** Where the receiver puts accepted events. */
+export interface EventQueue {
+  /** Durably enqueues one event body, ordered within `group`. */
+  enqueue(message: { body: string; group: string; deduplicationId: string }): Promise<void>;
+}
+
+/** What the provisioner last applied to a resource, so that older events cannot undo newer ones. */
+export interface LedgerEntry {
+  readonly resource: string;
+  /** Spacelift timestamp (ms) of the last event applied. */
+  readonly timestamp: number;
+  readonly state: "present" | "deleted";
+}
+
+export interface ResourceLedger {
+  get(resource: string): Promise<LedgerEntry | undefined>;
+  /** Records an applied event; never moves a resource's timestamp backwards. */
+  record(entry: LedgerEntry): Promise<void>;
+}
+
+/** A stack as Spacelift's API reports it. */
+export interface SpaceliftStack {
+  readonly id: string;
+  readonly space: string;
+  readonly labels: readonly string[];
+}
+
+/** A space as Spacelift's API reports it. */
+export interface SpaceliftSpace {
+  readonly id: string;
+  readonly name: string;
+  readonly parentSpace: string | null;
+  readonly labels: readonly string[];
+}
+
+/** Spacelift's own truth about which stacks and spaces exist. */
+export interface SpaceliftDirectory {
+  listStacks(): Promise<readonly SpaceliftStack[]>;
+  listSpaces(): Promise<readonly SpaceliftSpace[]>;
+}
