@@ -1,0 +1,337 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ZodError } from "zod";
+import type { SpaceliftStack } from "../../functions/core/ports.ts";
+import {
+  SpaceliftApiError,
+  SpaceliftGraphqlClient,
+  type SpaceliftGraphqlClientOptions,
+  toGraphqlEndpoint,
+} from "../../functions/spacelift/graphql-client.ts";
+import {
+  type FakeSpaceliftOptions,
+  type FakeSpaceliftServer,
+  startFakeSpacelift,
+} from "../support/fake-spacelift.ts";
+
+const running: FakeSpaceliftServer[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((fake) => fake.close()));
+});
+
+type ClientOverrides = Partial<Omit<SpaceliftGraphqlClientOptions, "endpoint">>;
+
+/** A fake Spacelift and a client of it whose sleeps are recorded instead of waited. */
+async function startSpacelift(options: FakeSpaceliftOptions = {}, client: ClientOverrides = {}) {
+  const spacelift = await startFakeSpacelift(options);
+  running.push(spacelift);
+  const sleeps: number[] = [];
+  const directory = new SpaceliftGraphqlClient({
+    endpoint: spacelift.endpoint,
+    apiKeyId: spacelift.apiKeyId,
+    apiKeySecret: spacelift.apiKeySecret,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    ...client,
+  });
+  return { spacelift, directory, sleeps };
+}
+
+function makeStacks(count: number): SpaceliftStack[] {
+  return Array.from({ length: count }, (_, index) => ({
+    id: `stack-${String(index).padStart(3, "0")}`,
+    space: index % 2 === 0 ? "root" : "platform-01HX",
+    labels: index % 3 === 0 ? [`team:${index}`] : [],
+  }));
+}
+
+const count = <T>(items: readonly T[], item: T) => items.filter((each) => each === item).length;
+
+describe("SpaceliftGraphqlClient.listStacks", () => {
+  it("returns each of 250 stacks exactly once, reading 5 pages of 50 with cursors", async () => {
+    const stacks = makeStacks(250);
+    const { spacelift, directory } = await startSpacelift(
+      { stacks: [...stacks].reverse() },
+      { pageSize: 50 },
+    );
+
+    const listed = await directory.listStacks();
+
+    expect(listed).toHaveLength(250);
+    expect(new Set(listed.map(({ id }) => id)).size).toBe(250);
+    expect([...listed].sort((a, b) => a.id.localeCompare(b.id))).toEqual(stacks);
+    expect(spacelift.operations()).toEqual(["apiKeyUser", ...Array(5).fill("searchStacks")]);
+  });
+
+  it("returns the stacks Spacelift holds at the time of each call", async () => {
+    const { spacelift, directory } = await startSpacelift({ stacks: makeStacks(3) });
+
+    spacelift.state.removeStack("stack-001");
+    spacelift.state.addStack({ id: "stack-new", space: "root", labels: ["fresh"] });
+    const listed = await directory.listStacks();
+
+    expect(listed.map(({ id }) => id)).toEqual(["stack-000", "stack-002", "stack-new"]);
+  });
+
+  it("defaults a stack's missing labels to an empty list", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    spacelift.faults.malformed(
+      1,
+      {
+        data: {
+          searchStacks: {
+            edges: [{ cursor: "c1", node: { id: "no-labels", space: "root", labels: null } }],
+            pageInfo: { endCursor: "c1", hasNextPage: false },
+          },
+        },
+      },
+      { operation: "searchStacks" },
+    );
+
+    const listed = await directory.listStacks();
+
+    expect(listed).toEqual([{ id: "no-labels", space: "root", labels: [] }]);
+  });
+
+  it("throws SpaceliftApiError instead of looping when hasNextPage is true but the cursor does not advance", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    const stuckPage = {
+      data: {
+        searchStacks: {
+          edges: [{ cursor: "same", node: { id: "a", space: "root", labels: [] } }],
+          pageInfo: { endCursor: "same", hasNextPage: true },
+        },
+      },
+    };
+    spacelift.faults.malformed(2, stuckPage, { operation: "searchStacks" });
+
+    await expect(directory.listStacks()).rejects.toThrow(/cursor does not advance/);
+    expect(count(spacelift.operations(), "searchStacks")).toBe(2);
+  });
+
+  it("rejects a stack node without a space as a malformed response, with the ZodError as cause", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    spacelift.faults.malformed(
+      1,
+      {
+        data: {
+          searchStacks: {
+            edges: [{ cursor: "c1", node: { id: "a", labels: [] } }],
+            pageInfo: { endCursor: "c1", hasNextPage: false },
+          },
+        },
+      },
+      { operation: "searchStacks" },
+    );
+
+    const error = await directory.listStacks().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect(error).toMatchObject({ name: "SpaceliftApiError", operation: "SearchStacks" });
+    expect((error as Error).message).toMatch(/unexpected response shape.*space/);
+    expect((error as Error).cause).toBeInstanceOf(ZodError);
+  });
+});
+
+describe("SpaceliftGraphqlClient.listSpaces", () => {
+  it("lists spaces with their parent, null for the root, and their labels", async () => {
+    const spaces = [
+      { id: "root", name: "root", parentSpace: null, labels: [] },
+      { id: "platform-01HX", name: "platform", parentSpace: "root", labels: ["aws:prod"] },
+      { id: "data-01HY", name: "data", parentSpace: "platform-01HX", labels: [] },
+    ];
+    const { directory } = await startSpacelift({ spaces });
+
+    const listed = await directory.listSpaces();
+
+    expect(listed).toEqual(spaces);
+  });
+
+  it("rejects a spaces answer that is not a list as a malformed response", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    spacelift.faults.malformed(1, { data: { spaces: "root" } }, { operation: "spaces" });
+
+    await expect(directory.listSpaces()).rejects.toThrow(SpaceliftApiError);
+  });
+});
+
+describe("SpaceliftGraphqlClient authentication", () => {
+  it("reuses the cached token while it is more than 60 s from validUntil", async () => {
+    let clock = Date.UTC(2025, 0, 1);
+    const now = () => clock;
+    const { spacelift, directory } = await startSpacelift(
+      { now, tokenLifetimeSeconds: 3600 },
+      { now },
+    );
+
+    await directory.listSpaces();
+    clock += 3600_000 - 61_000;
+    await directory.listSpaces();
+
+    expect(spacelift.operations()).toEqual(["apiKeyUser", "spaces", "spaces"]);
+  });
+
+  it("exchanges the API key again before calling when the token is within 60 s of validUntil", async () => {
+    let clock = Date.UTC(2025, 0, 1);
+    const now = () => clock;
+    const { spacelift, directory } = await startSpacelift(
+      { now, tokenLifetimeSeconds: 3600 },
+      { now },
+    );
+
+    await directory.listSpaces();
+    clock += 3600_000 - 30_000;
+    await directory.listSpaces();
+
+    expect(spacelift.operations()).toEqual(["apiKeyUser", "spaces", "apiKeyUser", "spaces"]);
+    expect(spacelift.requests.every(({ outcome }) => outcome === "ok")).toBe(true);
+  });
+
+  it.each(["graphql-error", "http-401"] as const)(
+    "re-authenticates once and retries after a token revoked early is rejected (%s)",
+    async (unauthorizedResponse) => {
+      const { spacelift, directory } = await startSpacelift({ unauthorizedResponse });
+      await directory.listSpaces();
+
+      spacelift.faults.expireTokens();
+      const listed = await directory.listSpaces();
+
+      expect(listed).toEqual([{ id: "root", name: "root", parentSpace: null, labels: [] }]);
+      expect(spacelift.requests.map(({ operation, outcome }) => `${operation}:${outcome}`)).toEqual(
+        ["apiKeyUser:ok", "spaces:ok", "spaces:unauthorized", "apiKeyUser:ok", "spaces:ok"],
+      );
+    },
+  );
+
+  it("shares one API key exchange between listStacks and listSpaces called together", async () => {
+    const { spacelift, directory } = await startSpacelift({ stacks: makeStacks(2) });
+
+    await Promise.all([directory.listStacks(), directory.listSpaces()]);
+
+    expect(count(spacelift.operations(), "apiKeyUser")).toBe(1);
+  });
+
+  it("throws SpaceliftApiError when the fresh token is rejected as well, after one re-authentication", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    spacelift.faults.graphqlErrors(2, ["token expired"], { operation: "spaces" });
+
+    await expect(directory.listSpaces()).rejects.toThrow(SpaceliftApiError);
+    expect(spacelift.operations()).toEqual(["apiKeyUser", "spaces", "apiKeyUser", "spaces"]);
+  });
+
+  it("throws SpaceliftApiError for a rejected API key, without retrying or naming the secret", async () => {
+    const secret = "wrong-secret-that-must-not-leak";
+    const { spacelift, directory } = await startSpacelift({}, { apiKeySecret: secret });
+
+    const error = await directory.listSpaces().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect(error).toMatchObject({ operation: "ApiKeyUser", graphqlErrors: ["unauthorized"] });
+    expect(JSON.stringify(error)).not.toContain(secret);
+    expect(String(error)).not.toContain(secret);
+    expect(spacelift.operations()).toEqual(["apiKeyUser"]);
+  });
+});
+
+describe("SpaceliftGraphqlClient errors and retries", () => {
+  it("throws SpaceliftApiError listing every GraphQL error message, without the secret or a JWT", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    spacelift.faults.graphqlErrors(1, ["search index unavailable", "please retry later"], {
+      operation: "searchStacks",
+    });
+
+    const error = await directory.listStacks().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect(error).toMatchObject({
+      name: "SpaceliftApiError",
+      status: 200,
+      graphqlErrors: ["search index unavailable", "please retry later"],
+    });
+    const message = (error as Error).message;
+    expect(message).toBe("Spacelift SearchStacks: search index unavailable; please retry later");
+    expect(`${message} ${JSON.stringify(error)}`).not.toContain(spacelift.apiKeySecret);
+    expect(`${message} ${JSON.stringify(error)}`).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
+  });
+
+  it("redacts the API secret when Spacelift echoes it in an error message", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    spacelift.faults.graphqlErrors(1, [`bad variables: ${spacelift.apiKeySecret}`], {
+      operation: "spaces",
+    });
+
+    const error = await directory.listSpaces().catch((caught: unknown) => caught);
+
+    expect((error as Error).message).toBe("Spacelift Spaces: bad variables: [redacted]");
+  });
+
+  it("retries through two 429s, sleeping for the Retry-After seconds each time", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift({ stacks: makeStacks(3) });
+    spacelift.faults.rateLimit(2, { retryAfter: "3", operation: "searchStacks" });
+
+    const listed = await directory.listStacks();
+
+    expect(listed).toHaveLength(3);
+    expect(sleeps).toEqual([3000, 3000]);
+    expect(spacelift.requests.map(({ status }) => status)).toEqual([200, 429, 429, 200]);
+  });
+
+  it("honours a Retry-After given as an HTTP date, measured against the injected clock", async () => {
+    const clock = Date.UTC(2025, 0, 1, 12, 0, 0);
+    const { spacelift, directory, sleeps } = await startSpacelift({}, { now: () => clock });
+    spacelift.faults.rateLimit(1, { retryAfter: new Date(clock + 7000).toUTCString() });
+
+    await directory.listSpaces();
+
+    expect(sleeps).toEqual([7000]);
+  });
+
+  it("backs off exponentially (500, 1000, 2000 ms) on 503s without Retry-After", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift();
+    spacelift.faults.serverError(3, { status: 503, operation: "spaces" });
+
+    await directory.listSpaces();
+
+    expect(sleeps).toEqual([500, 1000, 2000]);
+  });
+
+  it("gives up with SpaceliftApiError (status 500) after maxRetries retries of persistent 500s", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift({}, { maxRetries: 3 });
+    spacelift.faults.serverError(Number.POSITIVE_INFINITY, { operation: "spaces" });
+
+    const error = await directory.listSpaces().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect(error).toMatchObject({ status: 500, operation: "Spaces" });
+    expect(count(spacelift.operations(), "spaces")).toBe(4);
+    expect(sleeps).toHaveLength(3);
+  });
+
+  it("retries a request whose connection failed, and keeps the network error as cause when it gives up", async () => {
+    const failure = new TypeError("fetch failed");
+    let failuresLeft = 1;
+    const flakyFetch: typeof fetch = (input, init) => {
+      if (failuresLeft-- > 0) return Promise.reject(failure);
+      return fetch(input, init);
+    };
+    const { directory, sleeps } = await startSpacelift({}, { fetch: flakyFetch });
+
+    await expect(directory.listSpaces()).resolves.toHaveLength(1);
+    expect(sleeps).toEqual([500]);
+
+    failuresLeft = Number.POSITIVE_INFINITY;
+    const error = await directory.listSpaces().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect((error as Error).cause).toBe(failure);
+  });
+});
+
+describe("toGraphqlEndpoint", () => {
+  it("builds https://<hostname>/graphql and refuses anything but a bare hostname", () => {
+    expect(toGraphqlEndpoint("acme.app.spacelift.io")).toBe(
+      "https://acme.app.spacelift.io/graphql",
+    );
+    expect(() => toGraphqlEndpoint("https://acme.app.spacelift.io/graphql")).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,475 @@
+/**
+ * A local stand-in for Spacelift's GraphQL API, over real HTTP on 127.0.0.1.
+ *
+ * It answers the three operations this project uses, recognised by their root field:
+ * - `apiKeyUser(id, secret) { jwt validUntil }`: issues a JWT-shaped bearer token;
+ * - `searchStacks(input: { first, after }) { edges { cursor node } pageInfo }`: stacks
+ *   ordered by id, paginated with opaque cursors (`predicates` are ignored);
+ * - `spaces { id name parentSpace labels }`.
+ * It does not evaluate selection sets: nodes are returned whole.
+ *
+ * Its truth ({@link FakeSpaceliftState}) is mutable while it runs, and
+ * {@link FakeSpaceliftFaults} makes it misbehave on demand.
+ *
+ * @example
+ * const spacelift = await startFakeSpacelift({ stacks: [{ id: "a", space: "root", labels: [] }] });
+ * const client = new SpaceliftGraphqlClient({
+ *   endpoint: spacelift.endpoint,
+ *   apiKeyId: spacelift.apiKeyId,
+ *   apiKeySecret: spacelift.apiKeySecret,
+ * });
+ * spacelift.faults.rateLimit(2, { retryAfter: "1" });
+ * await client.listStacks();
+ * await spacelift.close();
+ */
+
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { SpaceliftSpace, SpaceliftStack } from "../../functions/core/ports.ts";
+
+export const FAKE_API_KEY_ID = "01FAKESPACELIFTAPIKEY00000";
+export const FAKE_API_KEY_SECRET = "fake-spacelift-secret-0123456789abcdef";
+
+/** The operations the fake tells apart, by root field. */
+export type FakeSpaceliftOperation = "apiKeyUser" | "searchStacks" | "spaces" | "unknown";
+
+/**
+ * How a request with a missing, unknown or expired token is answered:
+ * - `"graphql-error"`: HTTP 200 with `errors: [{ message: "unauthorized" }]` and `data: null`;
+ * - `"http-401"`: HTTP 401 with the same body;
+ * - `"anonymous"`: as if no one had asked, i.e. empty lists. Spacelift has been seen
+ *   answering an expired token this way (spacelift-io/spacectl#79); a reconciler must not
+ *   read it as "everything was deleted".
+ */
+export type UnauthorizedResponse = "graphql-error" | "http-401" | "anonymous";
+
+export interface FakeSpaceliftOptions {
+  /** Default {@link FAKE_API_KEY_ID}. */
+  readonly apiKeyId?: string;
+  /** Default {@link FAKE_API_KEY_SECRET}. */
+  readonly apiKeySecret?: string;
+  /** Lifetime of issued tokens; default 3600. Can be changed later on the fake. */
+  readonly tokenLifetimeSeconds?: number;
+  /** Clock for issuing and checking tokens, in ms since the epoch; default `Date.now`. */
+  readonly now?: () => number;
+  readonly stacks?: readonly SpaceliftStack[];
+  /** Default: only the `root` space, which every Spacelift account has. */
+  readonly spaces?: readonly SpaceliftSpace[];
+  /** Largest `first` honoured by `searchStacks`; default 100. */
+  readonly maxPageSize?: number;
+  /** Default `"graphql-error"`. Can be changed later on the fake. */
+  readonly unauthorizedResponse?: UnauthorizedResponse;
+}
+
+/** One answered request. */
+export interface FakeSpaceliftRequest {
+  readonly operation: FakeSpaceliftOperation;
+  readonly status: number;
+  /** The fault that shaped the answer, or `"unauthorized"` for a rejected token. */
+  readonly outcome: "ok" | "unauthorized" | FakeSpaceliftFault["kind"];
+}
+
+export const ROOT_SPACE: SpaceliftSpace = {
+  id: "root",
+  name: "root",
+  parentSpace: null,
+  labels: [],
+};
+
+/** What Spacelift holds. Arrays may be edited directly or through the methods. */
+export class FakeSpaceliftState {
+  stacks: SpaceliftStack[];
+  spaces: SpaceliftSpace[];
+
+  constructor(stacks: readonly SpaceliftStack[], spaces: readonly SpaceliftSpace[]) {
+    this.stacks = [...stacks];
+    this.spaces = [...spaces];
+  }
+
+  /** Adds a stack, or replaces the stack with that id. */
+  addStack(stack: SpaceliftStack): void {
+    this.stacks = [...this.stacks.filter(({ id }) => id !== stack.id), stack];
+  }
+
+  /** True when a stack was removed. */
+  removeStack(id: string): boolean {
+    const before = this.stacks.length;
+    this.stacks = this.stacks.filter((stack) => stack.id !== id);
+    return this.stacks.length < before;
+  }
+
+  /** Adds a space, or replaces the space with that id. */
+  addSpace(space: SpaceliftSpace): void {
+    this.spaces = [...this.spaces.filter(({ id }) => id !== space.id), space];
+  }
+
+  /** True when a space was removed. Stacks in it are left alone, as the test set them. */
+  removeSpace(id: string): boolean {
+    const before = this.spaces.length;
+    this.spaces = this.spaces.filter((space) => space.id !== id);
+    return this.spaces.length < before;
+  }
+}
+
+/** A one-off misbehaviour, applied before the token is checked. */
+export type FakeSpaceliftFault =
+  | { readonly kind: "rate-limited"; readonly retryAfter: string | undefined }
+  | { readonly kind: "server-error"; readonly status: number }
+  | { readonly kind: "graphql-errors"; readonly messages: readonly string[] }
+  | { readonly kind: "malformed"; readonly body: unknown };
+
+interface ScheduledFault {
+  readonly fault: FakeSpaceliftFault;
+  readonly operation: FakeSpaceliftOperation | undefined;
+  remaining: number;
+}
+
+/** Only requests for this operation are affected (and counted); default: any request. */
+export interface FaultScope {
+  readonly operation?: FakeSpaceliftOperation;
+}
+
+/**
+ * Fault knobs. Each schedules the next `times` matching requests (`Infinity` for ever);
+ * faults apply in the order they were scheduled.
+ */
+export class FakeSpaceliftFaults {
+  readonly #scheduled: ScheduledFault[] = [];
+  readonly #revokeTokens: () => void;
+
+  constructor(revokeTokens: () => void) {
+    this.#revokeTokens = revokeTokens;
+  }
+
+  /** HTTP 429, with `Retry-After: <retryAfter>` when given (seconds or an HTTP date). */
+  rateLimit(times: number, options: FaultScope & { retryAfter?: string } = {}): void {
+    this.#schedule(times, options, { kind: "rate-limited", retryAfter: options.retryAfter });
+  }
+
+  /** HTTP 500 (or `status`) with a plain-text body. */
+  serverError(times: number, options: FaultScope & { status?: number } = {}): void {
+    this.#schedule(times, options, { kind: "server-error", status: options.status ?? 500 });
+  }
+
+  /** HTTP 200 with `data: null` and an `errors` array of these messages. */
+  graphqlErrors(times: number, messages: readonly string[], options: FaultScope = {}): void {
+    this.#schedule(times, options, { kind: "graphql-errors", messages });
+  }
+
+  /** HTTP 200 with exactly this JSON body. */
+  malformed(times: number, body: unknown, options: FaultScope = {}): void {
+    this.#schedule(times, options, { kind: "malformed", body });
+  }
+
+  /** Every token issued so far stops working now, whatever its `validUntil` said. */
+  expireTokens(): void {
+    this.#revokeTokens();
+  }
+
+  /** Drops every scheduled fault. */
+  clear(): void {
+    this.#scheduled.length = 0;
+  }
+
+  /** Used by the server: the fault for this request, if any, counted as used. */
+  take(operation: FakeSpaceliftOperation): FakeSpaceliftFault | undefined {
+    const scheduled = this.#scheduled.find(
+      (entry) =>
+        entry.remaining > 0 && (entry.operation === undefined || entry.operation === operation),
+    );
+    if (scheduled === undefined) return undefined;
+    scheduled.remaining -= 1;
+    return scheduled.fault;
+  }
+
+  #schedule(times: number, scope: FaultScope, fault: FakeSpaceliftFault): void {
+    if (!(times >= 0)) throw new RangeError("times must be a non-negative number");
+    this.#scheduled.push({ fault, operation: scope.operation, remaining: times });
+  }
+}
+
+interface IssuedToken {
+  /** Seconds since the epoch. */
+  validUntil: number;
+}
+
+/** A running fake; see the module documentation. */
+export class FakeSpaceliftServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  /** `http://127.0.0.1:<port>/graphql`, the GraphQL endpoint. */
+  readonly endpoint: string;
+  readonly apiKeyId: string;
+  readonly apiKeySecret: string;
+  readonly state: FakeSpaceliftState;
+  readonly faults: FakeSpaceliftFaults;
+  /** Every answered request, oldest first. Clear it with `requests.length = 0`. */
+  readonly requests: FakeSpaceliftRequest[] = [];
+  tokenLifetimeSeconds: number;
+  unauthorizedResponse: UnauthorizedResponse;
+
+  readonly #server: Server;
+  readonly #now: () => number;
+  readonly #maxPageSize: number;
+  readonly #tokens = new Map<string, IssuedToken>();
+
+  /** Takes over a listening server; use {@link startFakeSpacelift}. */
+  constructor(server: Server, options: FakeSpaceliftOptions) {
+    const { port } = server.address() as AddressInfo;
+    this.#server = server;
+    this.url = `http://127.0.0.1:${port}`;
+    this.endpoint = `${this.url}/graphql`;
+    this.apiKeyId = options.apiKeyId ?? FAKE_API_KEY_ID;
+    this.apiKeySecret = options.apiKeySecret ?? FAKE_API_KEY_SECRET;
+    this.state = new FakeSpaceliftState(options.stacks ?? [], options.spaces ?? [ROOT_SPACE]);
+    this.faults = new FakeSpaceliftFaults(() => this.#tokens.clear());
+    this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 3600;
+    this.unauthorizedResponse = options.unauthorizedResponse ?? "graphql-error";
+    this.#now = options.now ?? Date.now;
+    this.#maxPageSize = options.maxPageSize ?? 100;
+    server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+      this.#handle(request, response).catch((error: unknown) => {
+        if (!response.headersSent) response.writeHead(500, { "content-type": "text/plain" });
+        response.end(`fake Spacelift failed: ${String(error)}`);
+      });
+    });
+  }
+
+  /** The operations of {@link requests}, oldest first. */
+  operations(): FakeSpaceliftOperation[] {
+    return this.requests.map(({ operation }) => operation);
+  }
+
+  /** Stops listening and drops open connections. */
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.close((error) => (error ? reject(error) : resolve()));
+      this.#server.closeAllConnections();
+    });
+  }
+
+  /** Answers, logs and sends. */
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const reply = await this.#answer(request);
+    this.requests.push({
+      operation: reply.operation,
+      status: reply.status,
+      outcome: reply.outcome,
+    });
+    const isText = typeof reply.body === "string";
+    response.writeHead(reply.status, {
+      ...reply.headers,
+      "content-type": isText ? "text/plain" : "application/json",
+    });
+    response.end(isText ? reply.body : JSON.stringify(reply.body));
+  }
+
+  async #answer(request: IncomingMessage): Promise<Reply> {
+    const path = new URL(request.url ?? "/", this.url).pathname;
+    if (path !== "/graphql") return reply("unknown", 404, "not found");
+    if (request.method !== "POST") return reply("unknown", 405, "method not allowed");
+
+    let payload: { query?: unknown; variables?: unknown };
+    try {
+      payload = JSON.parse(await readBody(request)) as typeof payload;
+    } catch {
+      return reply("unknown", 400, { errors: [{ message: "body is not JSON" }] });
+    }
+    const query = typeof payload.query === "string" ? payload.query : "";
+    const variables = isRecord(payload.variables) ? payload.variables : {};
+    const operation = recogniseOperation(query);
+
+    const fault = this.faults.take(operation);
+    if (fault !== undefined) return replyWithFault(operation, fault);
+
+    if (operation === "apiKeyUser") return this.#apiKeyUser(query, variables);
+    if (operation === "unknown") {
+      return reply(operation, 200, {
+        data: null,
+        errors: [{ message: "the fake Spacelift does not know this operation" }],
+      });
+    }
+
+    if (!this.#isAuthorized(request.headers.authorization)) {
+      if (this.unauthorizedResponse === "anonymous") {
+        const empty = operation === "spaces" ? { spaces: [] } : emptyStackPage();
+        return reply(operation, 200, { data: empty }, "unauthorized");
+      }
+      const status = this.unauthorizedResponse === "http-401" ? 401 : 200;
+      const body = { data: null, errors: [{ message: "unauthorized", path: [operation] }] };
+      return reply(operation, status, body, "unauthorized");
+    }
+
+    if (operation === "spaces")
+      return reply(operation, 200, { data: { spaces: this.state.spaces } });
+    return this.#searchStacks(variables);
+  }
+
+  #apiKeyUser(query: string, variables: Record<string, unknown>): Reply {
+    const args = readArguments(query, "apiKeyUser", variables);
+    if (args.id !== this.apiKeyId || args.secret !== this.apiKeySecret) {
+      return reply("apiKeyUser", 200, {
+        data: { apiKeyUser: null },
+        errors: [{ message: "unauthorized", path: ["apiKeyUser"] }],
+      });
+    }
+    const validUntil = Math.floor(this.#now() / 1000) + this.tokenLifetimeSeconds;
+    const jwt = issueJwt(this.apiKeyId, this.url, validUntil);
+    this.#tokens.set(jwt, { validUntil });
+    return reply("apiKeyUser", 200, { data: { apiKeyUser: { jwt, validUntil } } });
+  }
+
+  #searchStacks(variables: Record<string, unknown>): Reply {
+    const input = isRecord(variables.input) ? variables.input : {};
+    const first = input.first ?? this.#maxPageSize;
+    const after = input.after ?? null;
+    const afterId = typeof after === "string" ? decodeCursor(after) : undefined;
+    if (
+      typeof first !== "number" ||
+      !Number.isInteger(first) ||
+      first < 1 ||
+      (after !== null && afterId === undefined)
+    ) {
+      return reply("searchStacks", 200, {
+        data: null,
+        errors: [{ message: "invalid search input", path: ["searchStacks"] }],
+      });
+    }
+
+    const ordered = [...this.state.stacks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // Keyset pagination: a page starts after the last id seen, so edits between pages
+    // neither repeat nor skip the stacks that stayed.
+    const remaining = afterId === undefined ? ordered : ordered.filter(({ id }) => id > afterId);
+    const page = remaining.slice(0, Math.min(first, this.#maxPageSize));
+    const edges = page.map((node) => ({ cursor: encodeCursor(node.id), node }));
+    return reply("searchStacks", 200, {
+      data: {
+        searchStacks: {
+          edges,
+          pageInfo: {
+            endCursor: edges.at(-1)?.cursor ?? null,
+            hasNextPage: remaining.length > page.length,
+            hasPreviousPage: afterId !== undefined,
+          },
+        },
+      },
+    });
+  }
+
+  #isAuthorized(header: string | undefined): boolean {
+    const jwt = /^Bearer (\S+)$/.exec(header ?? "")?.[1];
+    const token = jwt === undefined ? undefined : this.#tokens.get(jwt);
+    return token !== undefined && this.#now() < token.validUntil * 1000;
+  }
+}
+
+interface Reply {
+  readonly operation: FakeSpaceliftOperation;
+  readonly outcome: FakeSpaceliftRequest["outcome"];
+  readonly status: number;
+  /** A string is sent as text/plain, anything else as JSON. */
+  readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+function reply(
+  operation: FakeSpaceliftOperation,
+  status: number,
+  body: unknown,
+  outcome: FakeSpaceliftRequest["outcome"] = "ok",
+): Reply {
+  return { operation, outcome, status, body };
+}
+
+function replyWithFault(operation: FakeSpaceliftOperation, fault: FakeSpaceliftFault): Reply {
+  switch (fault.kind) {
+    case "rate-limited":
+      return {
+        ...reply(operation, 429, "too many requests", fault.kind),
+        headers: fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter },
+      };
+    case "server-error":
+      return reply(operation, fault.status, "internal server error", fault.kind);
+    case "graphql-errors":
+      return reply(
+        operation,
+        200,
+        { data: null, errors: fault.messages.map((message) => ({ message, path: [operation] })) },
+        fault.kind,
+      );
+    case "malformed":
+      return reply(operation, 200, fault.body, fault.kind);
+  }
+}
+
+/** Starts a fake Spacelift on 127.0.0.1 and an ephemeral port. Call `close()` when done. */
+export async function startFakeSpacelift(
+  options: FakeSpaceliftOptions = {},
+): Promise<FakeSpaceliftServer> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  return new FakeSpaceliftServer(server, options);
+}
+
+function recogniseOperation(query: string): FakeSpaceliftOperation {
+  if (/\bapiKeyUser\s*\(/.test(query)) return "apiKeyUser";
+  if (/\bsearchStacks\s*\(/.test(query)) return "searchStacks";
+  if (/\bspaces\b/.test(query)) return "spaces";
+  return "unknown";
+}
+
+/** The arguments of `field(...)`, with `$variables` resolved and string literals read. */
+function readArguments(
+  query: string,
+  field: string,
+  variables: Record<string, unknown>,
+): Record<string, unknown> {
+  const list = new RegExp(`\\b${field}\\s*\\(([^)]*)\\)`).exec(query)?.[1] ?? "";
+  const args: Record<string, unknown> = {};
+  for (const [, name, value] of list.matchAll(/(\w+)\s*:\s*(\$\w+|"(?:[^"\\]|\\.)*")/g)) {
+    if (name === undefined || value === undefined) continue;
+    args[name] = value.startsWith("$") ? variables[value.slice(1)] : JSON.parse(value);
+  }
+  return args;
+}
+
+function emptyStackPage(): unknown {
+  return {
+    searchStacks: { edges: [], pageInfo: { endCursor: null, hasNextPage: false } },
+  };
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(`stack:${id}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): string | undefined {
+  const decoded = Buffer.from(cursor, "base64url").toString("utf8");
+  return decoded.startsWith("stack:") ? decoded.slice("stack:".length) : undefined;
+}
+
+/** JWT-shaped, unsigned in any meaningful way: the fake only compares it with what it issued. */
+function issueJwt(subject: string, audience: string, validUntil: number): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const header = encode({ alg: "HS256", typ: "JWT" });
+  const claims = encode({ sub: subject, aud: [audience], exp: validUntil, jti: randomId() });
+  return `${header}.${claims}.${randomBytes(32).toString("base64url")}`;
+}
+
+function randomId(): string {
+  return randomBytes(12).toString("hex");
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
