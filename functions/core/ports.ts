@@ -46,7 +46,10 @@ export interface RoleStore {
   /** True once the role can be read back (IAM is eventually consistent). */
   isReadable(name: string): Promise<boolean>;
   updateTrustPolicy(name: string, document: PolicyDocument): Promise<void>;
-  updateSettings(name: string, settings: { description: string; maxSessionDuration: number }): Promise<void>;
+  updateSettings(
+    name: string,
+    settings: { description: string; maxSessionDuration: number },
+  ): Promise<void>;
   putPermissionsBoundary(name: string, arn: string): Promise<void>;
   deletePermissionsBoundary(name: string): Promise<void>;
   tag(name: string, tags: Tags): Promise<void>;
@@ -57,8 +60,8 @@ export interface RoleStore {
   deleteInlinePolicy(name: string, policyName: string): Promise<void>;
   /** Deletes the role itself; `"absent"` when it was already gone. */
   delete(name: string): Promise<"deleted" | "absent">;
-  /** Roles under a path, with their tags (for the reconciler). */
-  listByPath(path: string): Promise<readonly { name: string; arn: string; tags: Tags }[]>;
+  /** Names and ARNs of the roles under a path (for the reconciler). */
+  listByPath(path: string): Promise<readonly { name: string; arn: string }[]>;
 }
 
 export interface ObservedParameter {
@@ -69,8 +72,16 @@ export interface ObservedParameter {
 
 /** SSM Parameter Store, seen as the place where role ARNs are published. */
 export interface ParameterStore {
-  /** Writes a String parameter with tags; makes no write call when it already holds that value and those tags. */
-  publish(name: string, value: string, tags: Tags): Promise<"created" | "updated" | "unchanged">;
+  /**
+   * Writes a String parameter with tags; makes no write call when it already holds that value
+   * and those tags. `fresh` says the parameter is probably new, so it is written before it is read.
+   */
+  publish(
+    name: string,
+    value: string,
+    tags: Tags,
+    options?: { fresh?: boolean },
+  ): Promise<"created" | "updated" | "unchanged">;
   remove(name: string): Promise<"deleted" | "absent">;
   /** Every parameter under a path, recursively, with values (tags are not read). */
   listByPath(path: string): Promise<readonly { name: string; value: string }[]>;

@@ -1,0 +1,253 @@
+/**
+ * RoleStore over IAM. SDK exceptions are translated here: "already exists" and "no such
+ * entity" become outcomes, anything else is wrapped with its cause.
+ */
+import {
+  AttachRolePolicyCommand,
+  CreateRoleCommand,
+  DeleteRoleCommand,
+  DeleteRolePermissionsBoundaryCommand,
+  DeleteRolePolicyCommand,
+  DetachRolePolicyCommand,
+  EntityAlreadyExistsException,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  type IAMClient,
+  NoSuchEntityException,
+  PutRolePermissionsBoundaryCommand,
+  PutRolePolicyCommand,
+  paginateListAttachedRolePolicies,
+  paginateListRolePolicies,
+  paginateListRoles,
+  TagRoleCommand,
+  UntagRoleCommand,
+  UpdateAssumeRolePolicyCommand,
+  UpdateRoleCommand,
+} from "@aws-sdk/client-iam";
+import type { ObservedRole, PolicyDocument, RoleSpec, RoleStore, Tags } from "../core/ports.ts";
+
+export class AwsCallError extends Error {
+  override readonly name = "AwsCallError";
+}
+
+export class IamRoleStore implements RoleStore {
+  constructor(private readonly iam: IAMClient) {}
+
+  async describe(name: string): Promise<ObservedRole | undefined> {
+    const role = await this.call("GetRole", name, async () => {
+      try {
+        return (await this.iam.send(new GetRoleCommand({ RoleName: name }))).Role;
+      } catch (error) {
+        if (error instanceof NoSuchEntityException) return undefined;
+        throw error;
+      }
+    });
+    if (role === undefined) return undefined;
+    const managedPolicyArns: string[] = [];
+    const inlinePolicies: Record<string, PolicyDocument> = {};
+    await this.call("ListAttachedRolePolicies", name, async () => {
+      for await (const page of paginateListAttachedRolePolicies(
+        { client: this.iam },
+        { RoleName: name },
+      )) {
+        for (const policy of page.AttachedPolicies ?? []) {
+          if (policy.PolicyArn) managedPolicyArns.push(policy.PolicyArn);
+        }
+      }
+    });
+    await this.call("ListRolePolicies", name, async () => {
+      for await (const page of paginateListRolePolicies({ client: this.iam }, { RoleName: name })) {
+        for (const policyName of page.PolicyNames ?? []) {
+          const policy = await this.iam.send(
+            new GetRolePolicyCommand({ RoleName: name, PolicyName: policyName }),
+          );
+          inlinePolicies[policyName] = decodePolicy(policy.PolicyDocument);
+        }
+      }
+    });
+    return {
+      name,
+      arn: role.Arn ?? "",
+      path: role.Path ?? "/",
+      description: role.Description ?? "",
+      maxSessionDuration: role.MaxSessionDuration ?? 3600,
+      trustPolicy: decodePolicy(role.AssumeRolePolicyDocument),
+      permissionsBoundaryArn: role.PermissionsBoundary?.PermissionsBoundaryArn,
+      managedPolicyArns: managedPolicyArns.sort(),
+      inlinePolicies,
+      tags: Object.fromEntries((role.Tags ?? []).map((tag) => [tag.Key ?? "", tag.Value ?? ""])),
+    };
+  }
+
+  async create(spec: RoleSpec): Promise<{ arn: string } | "exists"> {
+    return this.call("CreateRole", spec.name, async () => {
+      try {
+        const created = await this.iam.send(
+          new CreateRoleCommand({
+            RoleName: spec.name,
+            Path: spec.path,
+            Description: spec.description,
+            MaxSessionDuration: spec.maxSessionDuration,
+            AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
+            PermissionsBoundary: spec.permissionsBoundaryArn,
+            Tags: toTagList(spec.tags),
+          }),
+        );
+        return { arn: created.Role?.Arn ?? "" };
+      } catch (error) {
+        if (error instanceof EntityAlreadyExistsException) return "exists" as const;
+        throw error;
+      }
+    });
+  }
+
+  async isReadable(name: string): Promise<boolean> {
+    return this.call("GetRole", name, async () => {
+      try {
+        await this.iam.send(new GetRoleCommand({ RoleName: name }));
+        return true;
+      } catch (error) {
+        if (error instanceof NoSuchEntityException) return false;
+        throw error;
+      }
+    });
+  }
+
+  async updateTrustPolicy(name: string, document: PolicyDocument): Promise<void> {
+    await this.call("UpdateAssumeRolePolicy", name, () =>
+      this.iam.send(
+        new UpdateAssumeRolePolicyCommand({
+          RoleName: name,
+          PolicyDocument: JSON.stringify(document),
+        }),
+      ),
+    );
+  }
+
+  async updateSettings(
+    name: string,
+    settings: { description: string; maxSessionDuration: number },
+  ): Promise<void> {
+    await this.call("UpdateRole", name, () =>
+      this.iam.send(
+        new UpdateRoleCommand({
+          RoleName: name,
+          Description: settings.description,
+          MaxSessionDuration: settings.maxSessionDuration,
+        }),
+      ),
+    );
+  }
+
+  async putPermissionsBoundary(name: string, arn: string): Promise<void> {
+    await this.call("PutRolePermissionsBoundary", name, () =>
+      this.iam.send(
+        new PutRolePermissionsBoundaryCommand({ RoleName: name, PermissionsBoundary: arn }),
+      ),
+    );
+  }
+
+  async deletePermissionsBoundary(name: string): Promise<void> {
+    await this.call("DeleteRolePermissionsBoundary", name, () =>
+      ignoreMissing(this.iam.send(new DeleteRolePermissionsBoundaryCommand({ RoleName: name }))),
+    );
+  }
+
+  async tag(name: string, tags: Tags): Promise<void> {
+    await this.call("TagRole", name, () =>
+      this.iam.send(new TagRoleCommand({ RoleName: name, Tags: toTagList(tags) })),
+    );
+  }
+
+  async untag(name: string, keys: readonly string[]): Promise<void> {
+    await this.call("UntagRole", name, () =>
+      this.iam.send(new UntagRoleCommand({ RoleName: name, TagKeys: [...keys] })),
+    );
+  }
+
+  async attachPolicy(name: string, arn: string): Promise<void> {
+    await this.call("AttachRolePolicy", name, () =>
+      this.iam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: arn })),
+    );
+  }
+
+  async detachPolicy(name: string, arn: string): Promise<void> {
+    await this.call("DetachRolePolicy", name, () =>
+      ignoreMissing(this.iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: arn }))),
+    );
+  }
+
+  async putInlinePolicy(name: string, policyName: string, document: PolicyDocument): Promise<void> {
+    await this.call("PutRolePolicy", name, () =>
+      this.iam.send(
+        new PutRolePolicyCommand({
+          RoleName: name,
+          PolicyName: policyName,
+          PolicyDocument: JSON.stringify(document),
+        }),
+      ),
+    );
+  }
+
+  async deleteInlinePolicy(name: string, policyName: string): Promise<void> {
+    await this.call("DeleteRolePolicy", name, () =>
+      ignoreMissing(
+        this.iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policyName })),
+      ),
+    );
+  }
+
+  async delete(name: string): Promise<"deleted" | "absent"> {
+    return this.call("DeleteRole", name, async () => {
+      try {
+        await this.iam.send(new DeleteRoleCommand({ RoleName: name }));
+        return "deleted" as const;
+      } catch (error) {
+        if (error instanceof NoSuchEntityException) return "absent" as const;
+        throw error;
+      }
+    });
+  }
+
+  async listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
+    return this.call("ListRoles", path, async () => {
+      const roles: { name: string; arn: string }[] = [];
+      for await (const page of paginateListRoles({ client: this.iam }, { PathPrefix: path })) {
+        for (const role of page.Roles ?? []) {
+          // PathPrefix also matches deeper paths; we manage exactly one path.
+          if (role.RoleName && role.Arn && role.Path === path) {
+            roles.push({ name: role.RoleName, arn: role.Arn });
+          }
+        }
+      }
+      return roles;
+    });
+  }
+
+  private async call<T>(operation: string, target: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw new AwsCallError(`IAM ${operation} failed for ${target}`, { cause: error });
+    }
+  }
+}
+
+async function ignoreMissing(call: Promise<unknown>): Promise<void> {
+  try {
+    await call;
+  } catch (error) {
+    // Already gone is what we wanted: removal is convergent.
+    if (!(error instanceof NoSuchEntityException)) throw error;
+  }
+}
+
+/** IAM returns policy documents URL-encoded. */
+function decodePolicy(encoded: string | undefined): PolicyDocument {
+  if (encoded === undefined || encoded === "") return {};
+  return JSON.parse(decodeURIComponent(encoded)) as PolicyDocument;
+}
+
+function toTagList(tags: Tags): { Key: string; Value: string }[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}

@@ -1,0 +1,132 @@
+/** ParameterStore over SSM: publishes role ARNs as tagged String parameters. */
+import {
+  AddTagsToResourceCommand,
+  DeleteParameterCommand,
+  GetParameterCommand,
+  ListTagsForResourceCommand,
+  ParameterAlreadyExists,
+  ParameterNotFound,
+  PutParameterCommand,
+  paginateGetParametersByPath,
+  type SSMClient,
+} from "@aws-sdk/client-ssm";
+import type { ParameterStore, Tags } from "../core/ports.ts";
+import { AwsCallError } from "./iam-role-store.ts";
+
+export class SsmParameterStore implements ParameterStore {
+  constructor(private readonly ssm: SSMClient) {}
+
+  async publish(
+    name: string,
+    value: string,
+    tags: Tags,
+    options: { fresh?: boolean } = {},
+  ): Promise<"created" | "updated" | "unchanged"> {
+    return this.call("publish", name, async () => {
+      if (options.fresh && (await this.create(name, value, tags))) return "created";
+      const current = await this.read(name);
+      if (current === undefined) {
+        return (await this.create(name, value, tags)) ? "created" : this.publish(name, value, tags);
+      }
+      let changed = false;
+      if (current !== value) {
+        // SSM refuses Tags together with Overwrite: write the value, then tag separately.
+        await this.ssm.send(
+          new PutParameterCommand({ Name: name, Value: value, Type: "String", Overwrite: true }),
+        );
+        changed = true;
+      }
+      const currentTags = await this.tagsOf(name);
+      const missing = Object.entries(tags).filter(
+        ([key, tagValue]) => currentTags[key] !== tagValue,
+      );
+      if (missing.length > 0) {
+        await this.ssm.send(
+          new AddTagsToResourceCommand({
+            ResourceType: "Parameter",
+            ResourceId: name,
+            Tags: missing.map(([Key, Value]) => ({ Key, Value })),
+          }),
+        );
+        changed = true;
+      }
+      return changed ? "updated" : "unchanged";
+    });
+  }
+
+  async remove(name: string): Promise<"deleted" | "absent"> {
+    return this.call("DeleteParameter", name, async () => {
+      try {
+        await this.ssm.send(new DeleteParameterCommand({ Name: name }));
+        return "deleted" as const;
+      } catch (error) {
+        if (error instanceof ParameterNotFound) return "absent" as const;
+        throw error;
+      }
+    });
+  }
+
+  async listByPath(path: string): Promise<readonly { name: string; value: string }[]> {
+    return this.call("GetParametersByPath", path, async () => {
+      const parameters: { name: string; value: string }[] = [];
+      const pages = paginateGetParametersByPath(
+        { client: this.ssm },
+        { Path: path, Recursive: true, MaxResults: 10 },
+      );
+      for await (const page of pages) {
+        for (const parameter of page.Parameters ?? []) {
+          if (parameter.Name && parameter.Value !== undefined) {
+            parameters.push({ name: parameter.Name, value: parameter.Value });
+          }
+        }
+      }
+      return parameters;
+    });
+  }
+
+  /** Creates the parameter with its tags; false when it already exists. */
+  private async create(name: string, value: string, tags: Tags): Promise<boolean> {
+    try {
+      await this.ssm.send(
+        new PutParameterCommand({
+          Name: name,
+          Value: value,
+          Type: "String",
+          Overwrite: false,
+          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ParameterAlreadyExists) return false;
+      throw error;
+    }
+  }
+
+  private async read(name: string): Promise<string | undefined> {
+    try {
+      return (await this.ssm.send(new GetParameterCommand({ Name: name }))).Parameter?.Value;
+    } catch (error) {
+      if (error instanceof ParameterNotFound) return undefined;
+      throw error;
+    }
+  }
+
+  private async tagsOf(name: string): Promise<Record<string, string>> {
+    const listed = await this.ssm.send(
+      new ListTagsForResourceCommand({ ResourceType: "Parameter", ResourceId: name }),
+    );
+    return Object.fromEntries(
+      (listed.TagList ?? []).map((tag) => [tag.Key ?? "", tag.Value ?? ""]),
+    );
+  }
+
+  private async call<T>(operation: string, target: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof AwsCallError) throw error;
+      throw new AwsCallError(`SSM ${operation} failed for ${target}`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The one place where real adapters are wired to the core. Tests wire fakes through the same
+ * shapes (ReceiverDeps, ProvisionerDeps).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { dynamodbClient, iamClient, sqsClient, ssmClient } from "./adapters/aws-clients.ts";
+import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
+import { IamRoleStore } from "./adapters/iam-role-store.ts";
+import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
+import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
+import { ssmWebhookSecrets } from "./adapters/ssm-webhook-secrets.ts";
+import { loadLedgerTable, loadReceiverConfig, loadVendingConfig } from "./core/config.ts";
+import type { ProvisionerDeps } from "./core/provision.ts";
+import type { ReceiverDeps } from "./core/receive.ts";
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function composeReceiver(env: Env): ReceiverDeps {
+  const vending = loadVendingConfig(env);
+  const receiver = loadReceiverConfig(env);
+  const { secrets } = receiver;
+  return {
+    account: vending.spaceliftAccount,
+    defaultSpaceId: vending.defaultSpaceId,
+    queue: new SqsEventQueue(sqsClient(), receiver.queueUrl),
+    secrets:
+      secrets.source === "env"
+        ? async () => (secrets.previous ? [secrets.current, secrets.previous] : [secrets.current])
+        : ssmWebhookSecrets(ssmClient(), secrets),
+  };
+}
+
+export function composeProvisioner(env: Env): ProvisionerDeps {
+  return {
+    config: loadVendingConfig(env),
+    roles: new IamRoleStore(iamClient()),
+    parameters: new SsmParameterStore(ssmClient()),
+    ledger: new DynamoDbLedger(dynamodbClient(), loadLedgerTable(env)),
+    sleep: (ms) => sleep(ms),
+  };
+}

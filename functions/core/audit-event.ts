@@ -1,0 +1,242 @@
+/**
+ * Spacelift audit-trail webhook payloads, parsed into the few events the product acts on.
+ *
+ * Only `stack.create` is confirmed by a published sample; the other shapes are inferred from
+ * the GraphQL mutations' arguments, so the identifier is looked for wherever each shape may
+ * carry it. Whatever is found is validated as a Spacelift slug before it goes anywhere.
+ */
+import * as z from "zod";
+import { ForeignAccountError, InvalidEventError } from "./errors.ts";
+import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
+
+const Envelope = z.object({
+  account: z.string().min(1).max(128),
+  action: z.string().min(1).max(128),
+  actor: z.string().max(512).optional(),
+  context: z
+    .object({ mutation: z.string().max(256).optional() })
+    .loose()
+    .optional(),
+  data: z.record(z.string(), z.unknown()).nullish(),
+  remoteIP: z.string().max(64).optional(),
+  timestamp: z.number().int().nonnegative(),
+});
+
+/** Run state-change payloads ("Include runs"): no `action`, but `run`, `state` and `stack`. */
+const RunStatePayload = z.object({
+  run: z.record(z.string(), z.unknown()),
+  state: z.unknown(),
+  stack: z.record(z.string(), z.unknown()),
+});
+
+const Labels = z.array(z.string().max(256)).max(256);
+
+interface EventMeta {
+  readonly account: string;
+  readonly actor: string | undefined;
+  /** Spacelift's timestamp, in milliseconds. */
+  readonly timestamp: number;
+  readonly action: string;
+}
+
+export interface StackUpserted extends EventMeta {
+  readonly type: "stack.upserted";
+  readonly stackId: StackId;
+  /** The stack's space; undefined when the event does not say (keep what is known). */
+  readonly spaceId: SpaceId | undefined;
+  /** The stack's labels; undefined when the event does not say (keep what is known). */
+  readonly labels: readonly string[] | undefined;
+}
+
+export interface StackDeleted extends EventMeta {
+  readonly type: "stack.deleted";
+  readonly stackId: StackId;
+}
+
+export interface SpaceUpserted extends EventMeta {
+  readonly type: "space.upserted";
+  readonly spaceId: SpaceId;
+  readonly name: string | undefined;
+  readonly parentSpaceId: SpaceId | undefined;
+  readonly labels: readonly string[] | undefined;
+}
+
+export interface SpaceDeleted extends EventMeta {
+  readonly type: "space.deleted";
+  readonly spaceId: SpaceId;
+}
+
+/** A valid delivery we do not act on; `alarm` marks the ones an operator must hear about. */
+export interface IgnoredEvent {
+  readonly type: "ignored";
+  readonly account: string | undefined;
+  readonly action: string;
+  readonly reason: string;
+  readonly alarm: boolean;
+}
+
+export type ResourceEvent = StackUpserted | StackDeleted | SpaceUpserted | SpaceDeleted;
+export type AuditEvent = ResourceEvent | IgnoredEvent;
+
+export interface ParseOptions {
+  /** The space a stack lands in when `stack.create` names none (Spacelift's default). */
+  readonly defaultSpaceId: SpaceId;
+  /** The only Spacelift account whose events are accepted. */
+  readonly account: string;
+}
+
+/** Parses a raw webhook body. Throws InvalidEventError for anything malformed or hostile. */
+export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    throw new InvalidEventError("body is not valid JSON", { cause: error });
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new InvalidEventError("body is not a JSON object");
+  }
+  if (!("action" in json) && RunStatePayload.safeParse(json).success) {
+    return {
+      type: "ignored",
+      account: undefined,
+      action: "run.state",
+      reason: "run state-change payload",
+      alarm: false,
+    };
+  }
+  const parsed = Envelope.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join(".") || "body";
+    throw new InvalidEventError(
+      `not an audit-trail event: ${where}: ${issue?.message ?? "invalid"}`,
+    );
+  }
+  const envelope = parsed.data;
+  if (envelope.account !== options.account) throw new ForeignAccountError(envelope.account);
+  const meta: EventMeta = {
+    account: envelope.account,
+    actor: envelope.actor,
+    timestamp: envelope.timestamp,
+    action: envelope.action,
+  };
+  const data = envelope.data ?? {};
+  const args = record(data.args);
+  const input = record(args.Input);
+
+  switch (envelope.action) {
+    case "stack.create":
+      return {
+        ...meta,
+        type: "stack.upserted",
+        stackId: stackIdFrom(firstDefined(data.ID, args.ID, args.Id, args.Slug)),
+        spaceId: optionalSpaceId(input.Space, "data.args.Input.Space") ?? options.defaultSpaceId,
+        labels: labelsFrom(input.Labels) ?? [],
+      };
+    case "stack.update":
+      return {
+        ...meta,
+        type: "stack.upserted",
+        stackId: stackIdFrom(firstDefined(args.ID, args.Id, data.ID)),
+        spaceId: optionalSpaceId(input.Space, "data.args.Input.Space"),
+        labels: labelsFrom(input.Labels),
+      };
+    case "stack.delete":
+      return {
+        ...meta,
+        type: "stack.deleted",
+        stackId: stackIdFrom(firstDefined(args.ID, args.Id, data.ID)),
+      };
+    case "space.create":
+    case "space.update":
+      return {
+        ...meta,
+        type: "space.upserted",
+        spaceId: spaceIdFrom(
+          envelope.action === "space.create"
+            ? firstDefined(data.ID, args.ID, args.Space)
+            : firstDefined(args.Space, args.ID, data.ID),
+        ),
+        name: typeof input.Name === "string" ? input.Name : undefined,
+        parentSpaceId: optionalSpaceId(input.ParentSpace, "data.args.Input.ParentSpace"),
+        labels: labelsFrom(input.Labels),
+      };
+    case "space.delete":
+      return {
+        ...meta,
+        type: "space.deleted",
+        spaceId: spaceIdFrom(firstDefined(args.Space, args.ID, data.ID)),
+      };
+    case "audit_trail_webhook.delete":
+      return {
+        type: "ignored",
+        account: meta.account,
+        action: meta.action,
+        reason: "the audit-trail webhook itself was deleted: no further events will arrive",
+        alarm: true,
+      };
+    case "audit_trail_webhook.set": {
+      const enabled = args.Enabled !== false;
+      return {
+        type: "ignored",
+        account: meta.account,
+        action: meta.action,
+        reason: enabled
+          ? "audit-trail webhook saved (delivery test)"
+          : "the audit-trail webhook was disabled: no further events will arrive",
+        alarm: !enabled,
+      };
+    }
+    default:
+      return {
+        type: "ignored",
+        account: meta.account,
+        action: meta.action,
+        reason: "action not handled",
+        alarm: false,
+      };
+  }
+}
+
+/** The SQS FIFO message group of a resource event: one ordered lane per stack or space. */
+export function resourceKey(event: ResourceEvent): string {
+  return event.type.startsWith("stack.")
+    ? `stack:${(event as StackUpserted | StackDeleted).stackId}`
+    : `space:${(event as SpaceUpserted | SpaceDeleted).spaceId}`;
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+function firstDefined(...values: unknown[]): unknown {
+  return values.find((value) => value !== undefined && value !== null);
+}
+
+function stackIdFrom(value: unknown): StackId {
+  if (value === undefined) throw new InvalidEventError("event carries no stack ID");
+  if (!isStackId(value)) throw new InvalidEventError("stack ID is not a valid Spacelift slug");
+  return value;
+}
+
+function spaceIdFrom(value: unknown): SpaceId {
+  if (value === undefined) throw new InvalidEventError("event carries no space ID");
+  if (!isSpaceId(value)) throw new InvalidEventError("space ID is not a valid Spacelift space ID");
+  return value;
+}
+
+function optionalSpaceId(value: unknown, where: string): SpaceId | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isSpaceId(value)) throw new InvalidEventError(`${where} is not a valid Spacelift space ID`);
+  return value;
+}
+
+function labelsFrom(value: unknown): readonly string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  const parsed = Labels.safeParse(value);
+  if (!parsed.success) throw new InvalidEventError("labels must be a list of strings");
+  return parsed.data;
+}

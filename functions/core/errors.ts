@@ -1,0 +1,75 @@
+/**
+ * The few named errors of the product. HTTP-facing errors carry a status; only messages of
+ * errors below 500 are ever shown to a caller.
+ */
+
+export class HttpError extends Error {
+  override readonly name: string = "HttpError";
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** 401: the body is not signed with a secret we know. */
+export class SignatureError extends HttpError {
+  override readonly name = "SignatureError";
+  constructor(message = "missing or invalid signature") {
+    super(401, message);
+  }
+}
+
+/** 400: the request can never succeed as sent (malformed JSON, missing or hostile identifiers). */
+export class InvalidEventError extends HttpError {
+  override readonly name = "InvalidEventError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(400, message, options);
+  }
+}
+
+/** 403: an event from a Spacelift account other than ours. */
+export class ForeignAccountError extends HttpError {
+  override readonly name = "ForeignAccountError";
+  constructor(account: string) {
+    super(403, `events from Spacelift account "${account}" are not accepted here`);
+  }
+}
+
+/** 413: body over the size limit. */
+export class PayloadTooLargeError extends HttpError {
+  override readonly name = "PayloadTooLargeError";
+  constructor(limit: number) {
+    super(413, `body exceeds ${limit} bytes`);
+  }
+}
+
+/** 503: the event could not be enqueued; a retry may succeed. */
+export class EnqueueError extends HttpError {
+  override readonly name = "EnqueueError";
+  constructor(options?: { cause?: unknown }) {
+    super(503, "event could not be enqueued", options);
+  }
+}
+
+/** A queued event that can never be applied (retrying cannot help): logged and dropped. */
+export class PermanentEventError extends Error {
+  override readonly name: string = "PermanentEventError";
+}
+
+/** We refuse to touch an IAM role or parameter that this product did not create. */
+export class ForeignResourceError extends PermanentEventError {
+  override readonly name = "ForeignResourceError";
+}
+
+/** Configuration is missing or invalid: names the variable or path at fault. */
+export class ConfigurationError extends Error {
+  override readonly name = "ConfigurationError";
+}
+
+/** A generated policy or name would break an IAM or SSM limit, or would be unsafe. */
+export class PolicyRenderError extends PermanentEventError {
+  override readonly name = "PolicyRenderError";
+}

@@ -1,0 +1,108 @@
+/**
+ * The difference between a role as it is and as it should be, as a list of IAM changes.
+ * Pure, so convergence can be reasoned about and tested without AWS.
+ */
+import type { ObservedRole, PolicyDocument, RoleSpec, Tags } from "./ports.ts";
+import { MANAGED_BY_TAG } from "./role-spec.ts";
+
+export type RoleChange =
+  | { readonly kind: "updateTrustPolicy"; readonly document: PolicyDocument }
+  | {
+      readonly kind: "updateSettings";
+      readonly description: string;
+      readonly maxSessionDuration: number;
+    }
+  | { readonly kind: "putPermissionsBoundary"; readonly arn: string }
+  | { readonly kind: "deletePermissionsBoundary" }
+  | { readonly kind: "tag"; readonly tags: Tags }
+  | { readonly kind: "untag"; readonly keys: readonly string[] }
+  | { readonly kind: "attachPolicy"; readonly arn: string }
+  | {
+      readonly kind: "putInlinePolicy";
+      readonly policyName: string;
+      readonly document: PolicyDocument;
+    }
+  | { readonly kind: "detachPolicy"; readonly arn: string }
+  | { readonly kind: "deleteInlinePolicy"; readonly policyName: string };
+
+export interface DiffOptions {
+  /** Leave attached and inline policies as they are (the event did not say what they should be). */
+  readonly keepPolicies?: boolean;
+}
+
+/** Tag keys this product owns on a role; other tags (added by people) are left alone. */
+function isOwnTag(key: string): boolean {
+  return key === MANAGED_BY_TAG || key.startsWith("spacelift:");
+}
+
+/**
+ * Changes are ordered so a role is never left wider than either its old or its new shape
+ * would be for long: trust first, then the boundary, then grants, then revocations.
+ */
+export function diffRole(
+  observed: ObservedRole,
+  desired: RoleSpec,
+  options: DiffOptions = {},
+): RoleChange[] {
+  const changes: RoleChange[] = [];
+  if (canonicalJson(observed.trustPolicy) !== canonicalJson(desired.trustPolicy)) {
+    changes.push({ kind: "updateTrustPolicy", document: desired.trustPolicy });
+  }
+  if (desired.permissionsBoundaryArn !== undefined) {
+    if (observed.permissionsBoundaryArn !== desired.permissionsBoundaryArn) {
+      changes.push({ kind: "putPermissionsBoundary", arn: desired.permissionsBoundaryArn });
+    }
+  } else if (observed.permissionsBoundaryArn !== undefined) {
+    changes.push({ kind: "deletePermissionsBoundary" });
+  }
+  if (
+    observed.description !== desired.description ||
+    observed.maxSessionDuration !== desired.maxSessionDuration
+  ) {
+    changes.push({
+      kind: "updateSettings",
+      description: desired.description,
+      maxSessionDuration: desired.maxSessionDuration,
+    });
+  }
+  const tagsToSet = Object.fromEntries(
+    Object.entries(desired.tags).filter(([key, value]) => observed.tags[key] !== value),
+  );
+  if (Object.keys(tagsToSet).length > 0) changes.push({ kind: "tag", tags: tagsToSet });
+  const staleTags = Object.keys(observed.tags).filter(
+    (key) => isOwnTag(key) && !(key in desired.tags),
+  );
+  if (staleTags.length > 0) changes.push({ kind: "untag", keys: staleTags.sort() });
+
+  if (options.keepPolicies) return changes;
+
+  const attached = new Set(observed.managedPolicyArns);
+  const wanted = new Set(desired.managedPolicyArns);
+  for (const arn of desired.managedPolicyArns) {
+    if (!attached.has(arn)) changes.push({ kind: "attachPolicy", arn });
+  }
+  for (const [policyName, document] of Object.entries(desired.inlinePolicies)) {
+    const current = observed.inlinePolicies[policyName];
+    if (current === undefined || canonicalJson(current) !== canonicalJson(document)) {
+      changes.push({ kind: "putInlinePolicy", policyName, document });
+    }
+  }
+  for (const arn of observed.managedPolicyArns) {
+    if (!wanted.has(arn)) changes.push({ kind: "detachPolicy", arn });
+  }
+  for (const policyName of Object.keys(observed.inlinePolicies)) {
+    if (!(policyName in desired.inlinePolicies)) {
+      changes.push({ kind: "deleteInlinePolicy", policyName });
+    }
+  }
+  return changes;
+}
+
+/** JSON with object keys sorted, so two equal documents compare equal as strings. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}

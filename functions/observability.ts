@@ -1,0 +1,31 @@
+/**
+ * Structured JSON logs and CloudWatch embedded-metric-format metrics (Powertools), one
+ * instance per container. Secrets, signatures and raw bodies are never logged.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+
+const serviceName = "spacelift-role-vending";
+
+export const logger = new Logger({ serviceName });
+export const metrics = new Metrics({ serviceName, namespace: "SpaceliftRoleVending" });
+
+export const Metric = {
+  EventsReceived: "EventsReceived",
+  EventsEnqueued: "EventsEnqueued",
+  EventsIgnored: "EventsIgnored",
+  EventsRefused: "EventsRefused",
+  EnqueueFailures: "EnqueueFailures",
+  RolesCreated: "RolesCreated",
+  RolesUpdated: "RolesUpdated",
+  RolesDeleted: "RolesDeleted",
+  EventsStale: "EventsStale",
+  EventsDropped: "EventsDropped",
+  ProvisionFailures: "ProvisionFailures",
+  DriftRepaired: "DriftRepaired",
+  WebhookDisabled: "WebhookDisabled",
+} as const;
+
+export function count(name: (typeof Metric)[keyof typeof Metric], value = 1): void {
+  metrics.addMetric(name, MetricUnit.Count, value);
+}

@@ -1,0 +1,78 @@
+/** Lambda entry point: applies queued Spacelift events to IAM and SSM (SQS FIFO source). */
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { composeProvisioner } from "./compose.ts";
+import { processMessage } from "./core/provision.ts";
+import { count, logger, Metric, metrics } from "./observability.ts";
+
+const deps = composeProvisioner(process.env);
+const processor = new SqsFifoPartialProcessorAsync();
+
+async function handleRecord(record: SQSRecord): Promise<void> {
+  const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? "1");
+  try {
+    const outcome = await processMessage(record.body, deps);
+    switch (outcome.result) {
+      case "applied": {
+        const { event, outcome: applied } = outcome;
+        if (applied.result === "created") count(Metric.RolesCreated);
+        if (applied.result === "updated") count(Metric.RolesUpdated);
+        if (applied.result === "deleted") count(Metric.RolesDeleted);
+        if (applied.result === "stale") count(Metric.EventsStale);
+        logger.info("event applied", {
+          account: event.account,
+          action: event.action,
+          resource: applied.resource,
+          actor: event.actor,
+          outcome: applied.result,
+          role: applied.roleName,
+          parameter: applied.parameter,
+          changes: applied.changes,
+        });
+        return;
+      }
+      case "ignored":
+        logger.info("event ignored", {
+          outcome: "ignored",
+          reason: outcome.reason,
+          messageId: record.messageId,
+        });
+        return;
+      case "dropped":
+        count(Metric.EventsDropped);
+        logger.error("event refused and dropped", {
+          account: outcome.event?.account,
+          action: outcome.event?.action,
+          actor: outcome.event?.actor,
+          outcome: "refused",
+          reason: outcome.reason,
+          messageId: record.messageId,
+        });
+        return;
+    }
+  } catch (error) {
+    count(Metric.ProvisionFailures);
+    logger.warn("event failed; the queue will retry it", {
+      outcome: "failed",
+      messageId: record.messageId,
+      group: record.attributes.MessageGroupId,
+      receiveCount,
+      error: error as Error,
+    });
+    throw error;
+  }
+}
+
+export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  try {
+    // FIFO: a failure holds back the rest of its own message group (order per resource), while
+    // other groups in the batch go on.
+    return await processPartialResponse(event, handleRecord, processor, {
+      context,
+      skipGroupOnError: true,
+      throwOnFullBatchFailure: false,
+    });
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}
