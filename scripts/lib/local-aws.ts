@@ -1,0 +1,107 @@
+/**
+ * Creates, in an AWS endpoint (moto locally), what the deployed stack would: the Spacelift
+ * OIDC provider, the FIFO queue with its dead-letter queue, and the ordering ledger table.
+ * Idempotent, so it can run against an emulator that already has them.
+ */
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+} from "@aws-sdk/client-dynamodb";
+import {
+  CreateOpenIDConnectProviderCommand,
+  EntityAlreadyExistsException,
+  IAMClient,
+} from "@aws-sdk/client-iam";
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+
+export interface LocalAwsResources {
+  readonly oidcProviderArn: string;
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly ledgerTable: string;
+}
+
+export interface LocalAwsOptions {
+  readonly endpoint: string;
+  readonly region?: string;
+  readonly spaceliftHostname: string;
+  /** Distinguishes several pipelines in one emulator. */
+  readonly name?: string;
+  readonly maxReceiveCount?: number;
+  readonly visibilityTimeoutSeconds?: number;
+}
+
+export function localClientConfig(endpoint: string, region = "us-east-1") {
+  return {
+    endpoint,
+    region,
+    credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
+  };
+}
+
+export async function createLocalAwsResources(
+  options: LocalAwsOptions,
+): Promise<LocalAwsResources> {
+  const config = localClientConfig(options.endpoint, options.region);
+  const name = options.name ?? "spacelift-role-vending";
+  const iam = new IAMClient(config);
+  const sqs = new SQSClient(config);
+  const dynamodb = new DynamoDBClient(config);
+  let oidcProviderArn: string;
+  try {
+    const created = await iam.send(
+      new CreateOpenIDConnectProviderCommand({
+        Url: `https://${options.spaceliftHostname}`,
+        ClientIDList: [options.spaceliftHostname],
+        ThumbprintList: ["0000000000000000000000000000000000000000"],
+      }),
+    );
+    oidcProviderArn = created.OpenIDConnectProviderArn ?? "";
+  } catch (error) {
+    if (!(error instanceof EntityAlreadyExistsException)) throw error;
+    oidcProviderArn = `arn:aws:iam::123456789012:oidc-provider/${options.spaceliftHostname}`;
+  }
+  const dlq = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${name}-dlq.fifo`,
+      Attributes: { FifoQueue: "true", MessageRetentionPeriod: "1209600" },
+    }),
+  );
+  const deadLetterQueueUrl = dlq.QueueUrl ?? "";
+  const dlqArn = (
+    await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ["QueueArn"] }),
+    )
+  ).Attributes?.QueueArn;
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${name}-events.fifo`,
+      Attributes: {
+        FifoQueue: "true",
+        VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 5),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: dlqArn,
+          maxReceiveCount: options.maxReceiveCount ?? 5,
+        }),
+      },
+    }),
+  );
+  const ledgerTable = `${name}-ledger`;
+  try {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: ledgerTable,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "resource", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "resource", KeyType: "HASH" }],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  iam.destroy();
+  sqs.destroy();
+  dynamodb.destroy();
+  return { oidcProviderArn, queueUrl: queue.QueueUrl ?? "", deadLetterQueueUrl, ledgerTable };
+}

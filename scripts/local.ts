@@ -1,0 +1,66 @@
+/**
+ * `npm start`: the whole pipeline on loopback, running the same handler code as the Lambdas.
+ * Starts moto_server unless AWS_ENDPOINT_URL points at an emulator already.
+ */
+import { randomBytes } from "node:crypto";
+import { createLocalAwsResources } from "./lib/local-aws.ts";
+import { startLocalPipeline } from "./lib/local-pipeline.ts";
+import { type MotoServer, startMotoServer } from "./lib/moto.ts";
+
+const hostname = process.env.SPACELIFT_HOSTNAME ?? "acme.app.spacelift.io";
+const secret = process.env.SPACELIFT_WEBHOOK_SECRET ?? randomBytes(24).toString("hex");
+const port = Number(process.env.PORT ?? "3000");
+
+let moto: MotoServer | undefined;
+let endpoint = process.env.AWS_ENDPOINT_URL;
+if (endpoint === undefined || endpoint === "") {
+  moto = await startMotoServer();
+  endpoint = moto.endpoint;
+}
+
+const resources = await createLocalAwsResources({ endpoint, spaceliftHostname: hostname });
+Object.assign(process.env, {
+  AWS_ENDPOINT_URL: endpoint,
+  AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? "testing",
+  AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? "testing",
+  AWS_ACCOUNT_ID: process.env.AWS_ACCOUNT_ID ?? "123456789012",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+  POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? "true",
+  SPACELIFT_HOSTNAME: hostname,
+  SPACELIFT_WEBHOOK_SECRET: secret,
+  OIDC_PROVIDER_ARN: resources.oidcProviderArn,
+  QUEUE_URL: resources.queueUrl,
+  LEDGER_TABLE: resources.ledgerTable,
+});
+
+const pipeline = await startLocalPipeline({ endpoint, queueUrl: resources.queueUrl, port });
+const account = hostname.split(".")[0];
+process.stdout.write(
+  [
+    "spacelift-role-vending is running locally.",
+    `  Receiver:        ${pipeline.url}`,
+    `  Webhook secret:  ${secret}`,
+    `  AWS endpoint:    ${endpoint}${moto ? " (moto_server started for this run)" : ""}`,
+    `  Spacelift:       ${hostname} (account ${account})`,
+    `  Queue:           ${resources.queueUrl}`,
+    `  Dead letters:    ${resources.deadLetterQueueUrl}`,
+    "",
+    "Send a signed test event from another terminal:",
+    `  RECEIVER_URL=${pipeline.url} SPACELIFT_WEBHOOK_SECRET=${secret} npm run send -- stack.create --stack payments-api --space production-01HND497T9JKR76MR3KA2CDJHP`,
+    `Then read the role ARN: AWS_ENDPOINT_URL=${endpoint} aws ssm get-parameter --name /spacelift/${account}/stacks/payments-api/role-arn`,
+    "Ctrl-C stops everything this command started.",
+    "",
+  ].join("\n"),
+);
+
+let stopping = false;
+async function shutdown(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await pipeline.stop();
+  await moto?.stop();
+  process.exit(0);
+}
+process.on("SIGINT", () => void shutdown());
+process.on("SIGTERM", () => void shutdown());
