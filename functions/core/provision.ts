@@ -88,48 +88,91 @@ async function applyToAws(
   deps: ProvisionerDeps,
   knownPresent: boolean,
 ): Promise<ProvisionOutcome> {
-  const { config } = deps;
-  const resource = resourceKey(event);
+  // A fresh create tries CreateRole straight away (no read first); anything else reads the
+  // role first, since the event may leave the space or labels unsaid.
+  const fresh = event.action.endsWith(".create") && !knownPresent;
   switch (event.type) {
-    case "stack.upserted": {
-      const name = stackRoleName(config, event.stackId);
-      // A fresh create tries CreateRole straight away (no read first); anything else reads the
-      // role first, since the event may leave its space or labels unsaid.
-      const freshCreate = event.action === "stack.create" && !knownPresent;
-      const observed = freshCreate ? undefined : await deps.roles.describe(name);
-      const binding = stackBinding(config, {
-        stackId: event.stackId,
-        spaceId: event.spaceId ?? spaceOf(observed) ?? config.defaultSpaceId,
-        labels: event.labels ?? [],
-      });
-      return ensureBinding(resource, binding, deps, {
-        observed: freshCreate ? "unread" : observed,
-        keepPolicies: event.labels === undefined && observed !== undefined,
-        owner: { tag: STACK_TAG, value: event.stackId },
-      });
-    }
-    case "space.upserted": {
-      const binding = spaceBinding(config, { spaceId: event.spaceId });
-      const freshCreate = event.action === "space.create" && !knownPresent;
-      return ensureBinding(resource, binding, deps, {
-        observed: freshCreate ? "unread" : await deps.roles.describe(binding.role.name),
-        keepPolicies: false,
-        owner: { tag: SPACE_TAG, value: event.spaceId },
-      });
-    }
+    case "stack.upserted":
+      return convergeStack(
+        { stackId: event.stackId, spaceId: event.spaceId, labels: event.labels },
+        deps,
+        { fresh },
+      );
+    case "space.upserted":
+      return convergeSpace({ spaceId: event.spaceId }, deps, { fresh });
     case "stack.deleted":
-      return removeBinding(resource, deps, {
-        roleName: stackRoleName(config, event.stackId),
-        parameterName: stackParameterName(config, event.stackId),
-        owner: { tag: STACK_TAG, value: event.stackId },
-      });
+      return removeStack(event.stackId, deps);
     case "space.deleted":
-      return removeBinding(resource, deps, {
-        roleName: spaceRoleName(config, event.spaceId),
-        parameterName: spaceParameterName(config, event.spaceId),
-        owner: { tag: SPACE_TAG, value: event.spaceId },
-      });
+      return removeSpace(event.spaceId, deps);
   }
+}
+
+/** What is known of a stack; undefined fields keep what the role says today. */
+export interface StackFacts {
+  readonly stackId: StackId;
+  readonly spaceId: SpaceId | undefined;
+  readonly labels: readonly string[] | undefined;
+}
+
+type ConvergeDeps = Pick<ProvisionerDeps, "config" | "roles" | "parameters" | "sleep">;
+
+/** Makes a stack's role(s) and parameter(s) what the configuration says they should be. */
+export async function convergeStack(
+  stack: StackFacts,
+  deps: ConvergeDeps,
+  hint: { fresh: boolean } = { fresh: false },
+): Promise<ProvisionOutcome> {
+  const { config } = deps;
+  const name = stackRoleName(config, stack.stackId);
+  const observed = hint.fresh ? undefined : await deps.roles.describe(name);
+  const binding = stackBinding(config, {
+    stackId: stack.stackId,
+    spaceId: stack.spaceId ?? spaceOf(observed) ?? config.defaultSpaceId,
+    labels: stack.labels ?? [],
+  });
+  return ensureBinding(`stack:${stack.stackId}`, binding, deps, {
+    observed: hint.fresh ? "unread" : observed,
+    keepPolicies: stack.labels === undefined && observed !== undefined,
+    owner: { tag: STACK_TAG, value: stack.stackId },
+  });
+}
+
+/** Makes a space's role and parameter what the configuration says they should be. */
+export async function convergeSpace(
+  space: { readonly spaceId: SpaceId },
+  deps: ConvergeDeps,
+  hint: { fresh: boolean } = { fresh: false },
+): Promise<ProvisionOutcome> {
+  const binding = spaceBinding(deps.config, { spaceId: space.spaceId });
+  return ensureBinding(`space:${space.spaceId}`, binding, deps, {
+    observed: hint.fresh ? "unread" : await deps.roles.describe(binding.role.name),
+    keepPolicies: false,
+    owner: { tag: SPACE_TAG, value: space.spaceId },
+  });
+}
+
+/** Removes a stack's role(s), everything attached, and parameter(s). */
+export async function removeStack(
+  stackId: StackId,
+  deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters">,
+): Promise<ProvisionOutcome> {
+  return removeBinding(`stack:${stackId}`, deps, {
+    roleName: stackRoleName(deps.config, stackId),
+    parameterName: stackParameterName(deps.config, stackId),
+    owner: { tag: STACK_TAG, value: stackId },
+  });
+}
+
+/** Removes a space's role, everything attached, and parameter. */
+export async function removeSpace(
+  spaceId: SpaceId,
+  deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters">,
+): Promise<ProvisionOutcome> {
+  return removeBinding(`space:${spaceId}`, deps, {
+    roleName: spaceRoleName(deps.config, spaceId),
+    parameterName: spaceParameterName(deps.config, spaceId),
+    owner: { tag: SPACE_TAG, value: spaceId },
+  });
 }
 
 function spaceOf(observed: ObservedRole | undefined): SpaceId | undefined {
@@ -143,10 +186,10 @@ interface Owner {
 }
 
 /** Makes one role and its parameter match the binding. */
-export async function ensureBinding(
+async function ensureBinding(
   resource: string,
   binding: RoleBinding,
-  deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters" | "sleep">,
+  deps: ConvergeDeps,
   options: { observed: ObservedRole | undefined | "unread"; keepPolicies: boolean; owner: Owner },
 ): Promise<ProvisionOutcome> {
   const { role, parameterName } = binding;
@@ -263,7 +306,7 @@ function describeChange(change: RoleChange): string {
 }
 
 /** Removes a role we manage, everything attached to it, and its parameter. */
-export async function removeBinding(
+async function removeBinding(
   resource: string,
   deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters">,
   target: { roleName: string; parameterName: string; owner: Owner },
