@@ -1,0 +1,735 @@
+/**
+ * Static checks of the Terraform under infra/. `terraform validate` needs the providers, which
+ * cannot be downloaded here, so every .tf file is parsed with @cdktf/hcl2json (HCL → JSON,
+ * offline) and its content is checked: structure, wiring between modules, the security-relevant
+ * details, and the validation regexes against sample values. `terraform fmt -check` runs too.
+ */
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the expected values are HCL interpolations ("${var.x}") as hcl2json returns them, not JavaScript templates.
+import { spawnSync } from "node:child_process";
+import { accessSync, constants, readdirSync, readFileSync, statSync } from "node:fs";
+import { delimiter, dirname, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse } from "@cdktf/hcl2json";
+import { describe, expect, it } from "vitest";
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Obj = { [key: string]: Json };
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const INFRA = join(REPO_ROOT, "infra");
+
+/** Every directory under infra/ that holds .tf files. A new one must be added here, with checks. */
+const EXPECTED_DIRS = [
+  "bootstrap",
+  "examples/admin-stack",
+  "examples/consumer",
+  "modules/audit-webhook",
+  "modules/oidc-provider",
+  "modules/stack-role",
+] as const;
+type Dir = (typeof EXPECTED_DIRS)[number];
+
+const OIDC_TOKEN_FILE = "/mnt/workspace/spacelift.oidc";
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+function isObj(value: Json | undefined): value is Obj {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function obj(value: Json | undefined, what: string): Obj {
+  if (!isObj(value)) throw new Error(`${what}: expected an object, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function list(value: Json | undefined, what: string): Json[] {
+  if (!Array.isArray(value))
+    throw new Error(`${what}: expected a list, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** hcl2json wraps every block body in a list; a labelled block must be declared exactly once. */
+function only(value: Json | undefined, what: string): Obj {
+  const items = list(value, what);
+  if (items.length !== 1) throw new Error(`${what}: declared ${items.length} times`);
+  return obj(items[0], what);
+}
+
+function findTfFiles(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith(".")) continue; // .terraform/ after a local init
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...findTfFiles(path));
+    else if (entry.isFile() && entry.name.endsWith(".tf")) found.push(path);
+  }
+  return found.sort();
+}
+
+function toPosix(path: string): string {
+  return path.split(sep).join("/");
+}
+
+/** Merges one file's JSON into its directory's: blocks of the same kind and label concatenate. */
+function mergeInto(target: Obj, source: Obj, where: string): void {
+  for (const [key, value] of Object.entries(source)) {
+    const existing = target[key];
+    if (existing === undefined) {
+      target[key] = value;
+    } else if (Array.isArray(existing) && Array.isArray(value)) {
+      target[key] = [...existing, ...value];
+    } else if (isObj(existing) && isObj(value)) {
+      mergeInto(existing, value, `${where}.${key}`);
+    } else {
+      throw new Error(`${where}.${key} is declared in incompatible ways`);
+    }
+  }
+}
+
+const tfFiles = findTfFiles(INFRA);
+const parseErrors: string[] = [];
+const configs = new Map<string, Obj>();
+
+for (const file of tfFiles) {
+  const dir = toPosix(relative(INFRA, dirname(file)));
+  const name = toPosix(relative(REPO_ROOT, file));
+  let parsed: Obj;
+  try {
+    parsed = obj((await parse(name, readFileSync(file, "utf8"))) as Json, name);
+  } catch (error) {
+    parseErrors.push(`${name}: ${String(error)}`);
+    continue;
+  }
+  const config = configs.get(dir) ?? {};
+  mergeInto(config, parsed, dir);
+  configs.set(dir, config);
+}
+
+function config(dir: Dir): Obj {
+  const found = configs.get(dir);
+  if (found === undefined) throw new Error(`no parsed configuration for infra/${dir}`);
+  return found;
+}
+
+/** Blocks with one label (variable, output, module, provider), by label. */
+function labelled(dir: Dir, kind: string): Map<string, Obj> {
+  const section = config(dir)[kind];
+  if (section === undefined) return new Map();
+  return new Map(
+    Object.entries(obj(section, `${dir} ${kind}`)).map(([label, body]) => [
+      label,
+      only(body, `${dir} ${kind}.${label}`),
+    ]),
+  );
+}
+
+/** Provider blocks may legitimately repeat (aliases), so they are returned as a list. */
+function providers(dir: Dir, name: string): Obj[] {
+  const section = config(dir).provider;
+  if (section === undefined) return [];
+  const bodies = obj(section, `${dir} provider`)[name];
+  if (bodies === undefined) return [];
+  return list(bodies, `${dir} provider.${name}`).map((body) =>
+    obj(body, `${dir} provider.${name}`),
+  );
+}
+
+/** A resource or data block, e.g. block("modules/stack-role", "data", "aws_ssm_parameter", "role_arn"). */
+function block(dir: Dir, kind: "resource" | "data", type: string, name: string): Obj {
+  const types = obj(config(dir)[kind], `${dir} ${kind}`);
+  const names = obj(types[type], `${dir} ${kind}.${type}`);
+  return only(names[name], `${dir} ${kind}.${type}.${name}`);
+}
+
+/** Every resource or data block of a directory as [kind, type, name, body]. */
+function allBlocks(dir: Dir): [string, string, string, Obj][] {
+  const result: [string, string, string, Obj][] = [];
+  for (const kind of ["resource", "data"] as const) {
+    const section = config(dir)[kind];
+    if (section === undefined) continue;
+    for (const [type, names] of Object.entries(obj(section, `${dir} ${kind}`))) {
+      for (const [name, body] of Object.entries(obj(names, `${dir} ${kind}.${type}`))) {
+        result.push([kind, type, name, only(body, `${dir} ${kind}.${type}.${name}`)]);
+      }
+    }
+  }
+  return result;
+}
+
+function locals(dir: Dir): Obj {
+  const merged: Obj = {};
+  const section = config(dir).locals;
+  if (section === undefined) return merged;
+  for (const body of list(section, `${dir} locals`))
+    Object.assign(merged, obj(body, `${dir} locals`));
+  return merged;
+}
+
+/** Resolves a plain `${local.name}` reference; anything else is returned unchanged. */
+function resolveLocal(dir: Dir, value: Json | undefined): Json | undefined {
+  if (typeof value !== "string") return value;
+  const match = /^\$\{local\.([A-Za-z0-9_]+)\}$/.exec(value);
+  if (match?.[1] === undefined) return value;
+  return locals(dir)[match[1]];
+}
+
+function strings(value: Json | undefined, what: string): string[] {
+  return list(value, what).map((item) => {
+    if (typeof item !== "string") throw new Error(`${what}: expected strings`);
+    return item;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation regexes
+
+type Check = (value: string) => boolean;
+
+/** Reads an HCL string literal's body (only the \\ and \" escapes occur in these patterns). */
+function hclString(literal: string): string {
+  return literal.replace(/\\(["\\])/g, "$1");
+}
+
+/**
+ * Checks for the validation blocks whose condition has one of these shapes (other conditions,
+ * such as lengths or cross-variable rules, are not interpreted):
+ *   can(regex("…", var.x))
+ *   var.x == null || can(regex("…", var.x))
+ *   !endswith(var.x, "…") || can(regex("…", var.x))
+ */
+function validationChecks(variable: Obj, name: string): Check[] {
+  const validations = variable.validation === undefined ? [] : list(variable.validation, name);
+  const str = '"((?:[^"\\\\]|\\\\.)*)"';
+  const plain = new RegExp(
+    `^\\$\\{(?:var\\.[a-z0-9_]+ == null \\|\\| )?can\\(regex\\(${str}, var\\.[a-z0-9_]+\\)\\)\\}$`,
+  );
+  const suffixed = new RegExp(
+    `^\\$\\{!endswith\\(var\\.[a-z0-9_]+, ${str}\\) \\|\\| can\\(regex\\(${str}, var\\.[a-z0-9_]+\\)\\)\\}$`,
+  );
+  const checks: Check[] = [];
+  for (const validation of validations) {
+    const condition = obj(validation, name).condition;
+    if (typeof condition !== "string") continue;
+    const simple = plain.exec(condition);
+    if (simple?.[1] !== undefined) {
+      const regex = new RegExp(hclString(simple[1]));
+      checks.push((value) => regex.test(value));
+      continue;
+    }
+    const conditional = suffixed.exec(condition);
+    if (conditional?.[1] !== undefined && conditional[2] !== undefined) {
+      const suffix = hclString(conditional[1]);
+      const regex = new RegExp(hclString(conditional[2]));
+      checks.push((value) => !value.endsWith(suffix) || regex.test(value));
+    }
+  }
+  return checks;
+}
+
+const HOSTNAME = {
+  accepts: [
+    "acme.app.spacelift.io",
+    "acme.app.us.spacelift.io",
+    "my-org.app.spacelift.io",
+    "spacelift.example.com",
+  ],
+  rejects: [
+    "https://acme.app.spacelift.io",
+    "acme.app.spacelift.io/",
+    "Acme.app.spacelift.io",
+    "acme",
+    "",
+    "acme.spacelift.io",
+    "acme.app.eu.spacelift.io",
+  ],
+};
+const STACK_ID = {
+  accepts: ["prod-vpc", "a", "my_stack-1", "x".repeat(128)],
+  rejects: ["Prod-VPC", "a/b", "a:b", "a*", "", " a", "x".repeat(129)],
+};
+const ACCOUNT = {
+  accepts: ["acme", "my-org", "a1"],
+  rejects: ["acme.app.spacelift.io", "Acme", "-acme", ""],
+};
+const PARAMETER_NAME = {
+  accepts: ["/spacelift", "/org/spacelift", "/spacelift-role-vending/webhook-secret"],
+  rejects: ["spacelift", "/spacelift/", "/", "/a b", "", "//spacelift"],
+};
+const ROLE_ARN = {
+  accepts: [
+    "arn:aws:iam::123456789012:role/spacelift/prod-vpc",
+    "arn:aws-us-gov:iam::123456789012:role/x",
+  ],
+  rejects: ["123456789012", "arn:aws:iam::123456789012:user/x", "prod-vpc"],
+};
+const ROLE_PATH = {
+  accepts: ["/spacelift/", "/a/b/"],
+  rejects: ["/", "spacelift/", "/spacelift", "/a b/"],
+};
+const HTTPS_URL = {
+  accepts: ["https://abc.execute-api.eu-west-1.amazonaws.com/webhook", "https://hooks.example.com"],
+  rejects: ["http://hooks.example.com", "hooks.example.com", "https://"],
+};
+
+const REGEX_EXPECTATIONS: Record<string, { accepts: string[]; rejects: string[] }> = {
+  spacelift_hostname: HOSTNAME,
+  stack_id: STACK_ID,
+  spacelift_stack_id: STACK_ID,
+  reader_stack_id: STACK_ID,
+  spacelift_account: ACCOUNT,
+  parameter_prefix: PARAMETER_NAME,
+  secret_parameter_name: PARAMETER_NAME,
+  previous_secret_parameter_name: PARAMETER_NAME,
+  webhook_secret_parameter_name: PARAMETER_NAME,
+  aws_role_arn: ROLE_ARN,
+  bootstrap_role_arn: ROLE_ARN,
+  vended_role_path: ROLE_PATH,
+  delegated_role_path: ROLE_PATH,
+  endpoint: HTTPS_URL,
+  webhook_endpoint: HTTPS_URL,
+};
+
+// ---------------------------------------------------------------------------------------------
+
+describe("infra/ Terraform", () => {
+  it("parses every .tf file", () => {
+    expect(tfFiles.length).toBeGreaterThan(0);
+    expect(parseErrors).toEqual([]);
+  });
+
+  it("covers exactly the directories that hold .tf files", () => {
+    expect([...configs.keys()].sort()).toEqual([...EXPECTED_DIRS]);
+  });
+
+  it.each(EXPECTED_DIRS)("%s: pins Terraform and every provider it uses", (dir) => {
+    const versionsFile = join(INFRA, dir, "versions.tf");
+    expect(statSync(versionsFile).isFile()).toBe(true);
+
+    const terraform = only(config(dir).terraform, `${dir} terraform`);
+    expect(terraform.required_version).toMatch(/^>= ?1\.\d+/);
+    const required = only(terraform.required_providers, `${dir} required_providers`);
+    for (const [name, spec] of Object.entries(required)) {
+      const { source, version } = obj(spec, `${dir} required_providers.${name}`);
+      expect(source, `${dir}: provider ${name} source`).toMatch(/^[a-z0-9-]+\/[a-z0-9-]+$/);
+      expect(version, `${dir}: provider ${name} version`).toMatch(/\d/);
+    }
+
+    const used = new Set(allBlocks(dir).map(([, type]) => type.split("_")[0] ?? type));
+    for (const provider of used) {
+      expect(Object.keys(required), `${dir} uses ${provider}_* without requiring it`).toContain(
+        provider,
+      );
+    }
+  });
+
+  it.each(EXPECTED_DIRS)("%s: every variable has a type and a description", (dir) => {
+    const variables = labelled(dir, "variable");
+    for (const [name, variable] of variables) {
+      expect(variable.type, `${dir} var.${name} type`).toMatch(/^\$\{[\s\S]+\}$/);
+      expect(variable.description, `${dir} var.${name} description`).toMatch(/\S{3,}/);
+    }
+  });
+
+  it.each(EXPECTED_DIRS)("%s: every output has a description", (dir) => {
+    for (const [name, output] of labelled(dir, "output")) {
+      expect(output.description, `${dir} output.${name}`).toMatch(/\S{3,}/);
+    }
+  });
+
+  it.each(EXPECTED_DIRS)("%s: validation regexes accept and reject the right values", (dir) => {
+    for (const [name, variable] of labelled(dir, "variable")) {
+      const expectation = REGEX_EXPECTATIONS[name];
+      if (expectation === undefined) continue;
+      const checks = validationChecks(variable, `${dir} var.${name}`);
+      expect(checks.length, `${dir} var.${name} has no regex validation`).toBeGreaterThan(0);
+      for (const value of expectation.accepts) {
+        expect(
+          checks.every((check) => check(value)),
+          `${dir} var.${name} should accept ${JSON.stringify(value)}`,
+        ).toBe(true);
+      }
+      for (const value of expectation.rejects) {
+        expect(
+          checks.every((check) => check(value)),
+          `${dir} var.${name} should reject ${JSON.stringify(value)}`,
+        ).toBe(false);
+      }
+    }
+  });
+
+  it.each(EXPECTED_DIRS)("%s: module calls match the called modules' variables", (dir) => {
+    const metaArguments = new Set(["source", "count", "for_each", "providers", "depends_on"]);
+    for (const [name, call] of labelled(dir, "module")) {
+      const source = call.source;
+      expect(typeof source === "string" && source.startsWith("../"), `${dir} module.${name}`).toBe(
+        true,
+      );
+      const target = toPosix(relative(INFRA, resolve(INFRA, dir, String(source))));
+      expect(EXPECTED_DIRS as readonly string[], `${dir} module.${name} source`).toContain(target);
+
+      const declared = labelled(target as Dir, "variable");
+      const passed = Object.keys(call).filter((key) => !metaArguments.has(key));
+      for (const argument of passed) {
+        expect([...declared.keys()], `${dir} module.${name} passes ${argument}`).toContain(
+          argument,
+        );
+      }
+      for (const [variable, body] of declared) {
+        if (!("default" in body)) {
+          expect(passed, `${dir} module.${name} misses required ${variable}`).toContain(variable);
+        }
+      }
+    }
+  });
+});
+
+describe("modules/oidc-provider", () => {
+  const dir = "modules/oidc-provider";
+
+  it("trusts https://<hostname> with the hostname as audience", () => {
+    const provider = block(dir, "resource", "aws_iam_openid_connect_provider", "spacelift");
+    expect(provider.url).toBe("https://${var.spacelift_hostname}");
+    expect(provider.client_id_list).toEqual(["${var.spacelift_hostname}"]);
+    const existing = block(dir, "data", "aws_iam_openid_connect_provider", "spacelift");
+    expect(existing.url).toBe("https://${var.spacelift_hostname}");
+    const thumbprints = labelled(dir, "variable").get("thumbprint_list");
+    expect(thumbprints?.default).toEqual([]);
+  });
+
+  it("builds the boundary from its policy document, under the configured name and path", () => {
+    const policy = block(dir, "resource", "aws_iam_policy", "boundary");
+    expect(policy.policy).toBe("${data.aws_iam_policy_document.boundary.minified_json}");
+    expect(policy.name).toBe("${var.boundary_policy_name}");
+    expect(policy.path).toBe("${var.boundary_policy_path}");
+    // The self-references inside the document use an ARN assembled from the same name and path.
+    expect(locals(dir).boundary_arn).toBe(
+      "${local.iam_arn_prefix}:policy${var.boundary_policy_path}${var.boundary_policy_name}",
+    );
+  });
+
+  const document = block(dir, "data", "aws_iam_policy_document", "boundary");
+  const statements = list(document.statement, "boundary statements").map((s) =>
+    obj(s, "statement"),
+  );
+  const bySid = new Map(statements.map((s) => [String(s.sid), s]));
+  const denied = new Set(
+    statements
+      .filter((s) => s.effect === "Deny")
+      .flatMap((s) => {
+        const actions = resolveLocal(dir, s.actions);
+        return Array.isArray(actions) ? strings(actions, `${String(s.sid)} actions`) : [];
+      }),
+  );
+
+  it.each([
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutUserPermissionsBoundary",
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:AttachUserPolicy",
+    "iam:PutUserPolicy",
+    "iam:AddUserToGroup",
+    "iam:CreateRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:PassRole",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeleteOpenIDConnectProvider",
+    "iam:UpdateOpenIDConnectProviderThumbprint",
+    "organizations:LeaveOrganization",
+  ])("explicitly denies %s", (action) => {
+    expect(denied.has(action)).toBe(true);
+  });
+
+  it("denies removing any boundary unconditionally", () => {
+    const statement = bySid.get("DenyBoundaryRemoval");
+    expect(statement?.effect).toBe("Deny");
+    expect(statement?.resources).toEqual(["*"]);
+    expect(statement?.condition).toBeUndefined();
+  });
+
+  it("denies editing the boundary policy itself", () => {
+    const statement = bySid.get("DenyBoundaryPolicyTampering");
+    expect(statement?.effect).toBe("Deny");
+    expect(statement?.resources).toEqual(["${local.boundary_arn}"]);
+  });
+
+  it("denies creating roles or setting boundaries other than this one", () => {
+    const statement = bySid.get("DenyRolesWithoutThisBoundary");
+    expect(statement?.effect).toBe("Deny");
+    expect(statement?.actions).toEqual(["iam:CreateRole", "iam:PutRolePermissionsBoundary"]);
+    const condition = only(statement?.condition, "DenyRolesWithoutThisBoundary condition");
+    expect(condition).toMatchObject({
+      test: "StringNotEquals",
+      variable: "iam:PermissionsBoundary",
+      values: ["${local.boundary_arn}"],
+    });
+  });
+
+  it("denies role changes everywhere except the delegated path, which excludes vended roles", () => {
+    const statement = bySid.get("DenyRoleChangesOutsideDelegatedPath");
+    expect(statement?.effect).toBe("Deny");
+    expect(statement?.not_resources).toBe(
+      "${var.allow_delegated_roles ? [local.delegated_roles] : null}",
+    );
+    expect(statement?.resources).toBe('${var.allow_delegated_roles ? null : ["*"]}');
+    expect(locals(dir).delegated_roles).toBe(
+      "${local.iam_arn_prefix}:role${var.delegated_role_path}*",
+    );
+    const conditions = list(labelled(dir, "variable").get("delegated_role_path")?.validation, "v")
+      .map((validation) => obj(validation, "validation").condition)
+      .join("\n");
+    expect(conditions).toContain("startswith(var.delegated_role_path, var.vended_role_path)");
+  });
+
+  it("grants everything except IAM, Organizations and account settings by default", () => {
+    const variables = labelled(dir, "variable");
+    expect(variables.get("excluded_actions")?.default).toEqual([
+      "iam:*",
+      "organizations:*",
+      "account:*",
+    ]);
+    const dynamics = list(obj(document.dynamic, "dynamic").statement, "dynamic statements");
+    const broad = dynamics
+      .map((d) => obj(d, "dynamic statement"))
+      .map((d) => only(d.content, "content"))
+      .find((content) => content.sid === "AllowAllButExcludedActions");
+    expect(broad?.not_actions).toBe("${statement.value}");
+    expect(broad?.effect).toBe("Allow");
+    // No static statement allows anything: allows are all opt-in and bounded.
+    expect(statements.filter((s) => s.effect !== "Deny")).toEqual([]);
+  });
+
+  it("outputs what the serverless app needs", () => {
+    const outputs = labelled(dir, "output");
+    for (const name of ["oidc_provider_arn", "permissions_boundary_arn", "spacelift_hostname"]) {
+      expect(outputs.has(name), name).toBe(true);
+    }
+    expect(outputs.get("permissions_boundary_arn")?.value).toBe("${aws_iam_policy.boundary.arn}");
+  });
+});
+
+describe("modules/audit-webhook", () => {
+  const dir = "modules/audit-webhook";
+
+  it("keeps the secret sensitive and ephemeral", () => {
+    const variables = labelled(dir, "variable");
+    for (const name of ["secret", "previous_secret"]) {
+      expect(variables.get(name)?.sensitive, name).toBe(true);
+      expect(variables.get(name)?.ephemeral, name).toBe(true);
+    }
+  });
+
+  it("stores the secret and the previous secret in SecureString parameters, write-only", () => {
+    const current = block(dir, "resource", "aws_ssm_parameter", "secret");
+    expect(current).toMatchObject({
+      type: "SecureString",
+      name: "${var.secret_parameter_name}",
+      key_id: "${var.kms_key_id}",
+      value_wo: "${var.secret}",
+      value_wo_version: "${var.secret_version}",
+    });
+    expect(current.value).toBeUndefined();
+
+    const previous = block(dir, "resource", "aws_ssm_parameter", "previous_secret");
+    expect(previous).toMatchObject({
+      type: "SecureString",
+      name: "${var.previous_secret_parameter_name}",
+      key_id: "${var.kms_key_id}",
+      value_wo: "${var.previous_secret}",
+      count: "${var.keep_previous_secret ? 1 : 0}",
+    });
+    expect(previous.value).toBeUndefined();
+
+    const variables = labelled(dir, "variable");
+    expect(variables.get("secret_parameter_name")?.default).toBe(
+      "/spacelift-role-vending/webhook-secret",
+    );
+    expect(variables.get("previous_secret_parameter_name")?.default).toBe(
+      "/spacelift-role-vending/webhook-secret-previous",
+    );
+    expect(variables.get("kms_key_id")?.default).toBeNull();
+  });
+
+  it("registers the webhook at the receiver, without runs, with retries", () => {
+    const webhook = block(dir, "resource", "spacelift_audit_trail_webhook", "this");
+    expect(webhook).toMatchObject({
+      endpoint: "${var.endpoint}",
+      enabled: "${var.enabled}",
+      include_runs: false,
+      retry_on_failure: true,
+      secret_wo: "${var.secret}",
+      secret_wo_version: "${tostring(var.secret_version)}",
+    });
+    expect(webhook.secret).toBeUndefined();
+    // SSM is written before Spacelift starts signing with a new secret.
+    expect(webhook.depends_on).toEqual([
+      "${aws_ssm_parameter.secret}",
+      "${aws_ssm_parameter.previous_secret}",
+    ]);
+  });
+});
+
+describe("modules/stack-role", () => {
+  const dir = "modules/stack-role";
+
+  it("reads <prefix>/<account>/stacks/<id>/role-arn", () => {
+    const parameter = block(dir, "data", "aws_ssm_parameter", "role_arn");
+    expect(parameter.name).toBe(
+      "${var.parameter_prefix}/${var.spacelift_account}/stacks/${var.stack_id}/role-arn",
+    );
+    expect(labelled(dir, "variable").get("parameter_prefix")?.default).toBe("/spacelift");
+  });
+
+  it("reads .../read-role-arn only when read_role is true", () => {
+    const parameter = block(dir, "data", "aws_ssm_parameter", "read_role_arn");
+    expect(parameter.name).toBe(
+      "${var.parameter_prefix}/${var.spacelift_account}/stacks/${var.stack_id}/read-role-arn",
+    );
+    expect(parameter.count).toBe("${var.read_role ? 1 : 0}");
+    expect(labelled(dir, "variable").get("read_role")?.default).toBe(false);
+  });
+
+  it("outputs the role ARN and name", () => {
+    const outputs = labelled(dir, "output");
+    expect(outputs.get("role_arn")?.value).toBe("${local.role_arn}");
+    expect(String(outputs.get("role_name")?.value)).toContain('split("/", local.role_arn)');
+    expect(outputs.has("read_role_arn")).toBe(true);
+  });
+});
+
+describe("examples/consumer", () => {
+  const dir = "examples/consumer";
+  const aws = providers(dir, "aws");
+
+  it("takes the stack ID from Spacelift's TF_VAR_spacelift_stack_id", () => {
+    expect(labelled(dir, "variable").has("spacelift_stack_id")).toBe(true);
+    const lookup = labelled(dir, "module").get("stack_role");
+    expect(lookup).toMatchObject({
+      source: "../../modules/stack-role",
+      stack_id: "${var.spacelift_stack_id}",
+      providers: { aws: "${aws.bootstrap}" },
+    });
+  });
+
+  it("has a bootstrap provider and a default provider that assumes the role with the OIDC token", () => {
+    expect(aws.filter((p) => p.alias === "bootstrap")).toHaveLength(1);
+    const main = aws.filter((p) => p.alias === undefined);
+    expect(main).toHaveLength(1);
+    const assume = only(main[0]?.assume_role_with_web_identity, "assume_role_with_web_identity");
+    expect(assume.web_identity_token_file).toBe(OIDC_TOKEN_FILE);
+    expect(assume.role_arn).toBe("${local.role_arn}");
+    expect(assume.session_name).toMatch(/var\.spacelift_stack_id/);
+    expect(String(locals(dir).role_arn)).toContain("module.stack_role[0].role_arn");
+  });
+
+  it("grants another stack's role access by ARN in a bucket policy and a key policy", () => {
+    for (const name of ["artifacts", "artifacts_key"]) {
+      const policy = block(dir, "data", "aws_iam_policy_document", name);
+      const principals = list(policy.statement, name)
+        .map((s) => obj(s, name).principals)
+        .filter((p) => p !== undefined)
+        .flatMap((p) => list(p, name))
+        .flatMap((p) => strings(obj(p, name).identifiers, name));
+      expect(principals, name).toContain("${module.reader_role.role_arn}");
+    }
+    expect(block(dir, "resource", "aws_s3_bucket_policy", "artifacts").policy).toBe(
+      "${data.aws_iam_policy_document.artifacts.json}",
+    );
+    expect(block(dir, "resource", "aws_kms_key", "artifacts").policy).toBe(
+      "${data.aws_iam_policy_document.artifacts_key.json}",
+    );
+  });
+});
+
+describe("examples/admin-stack", () => {
+  const dir = "examples/admin-stack";
+
+  it("creates stacks and injects each one's role ARN as TF_VAR_aws_role_arn", () => {
+    expect(block(dir, "resource", "spacelift_stack", "this").for_each).toBe("${var.stacks}");
+    const variable = block(dir, "resource", "spacelift_environment_variable", "aws_role_arn");
+    expect(variable).toMatchObject({
+      stack_id: "${each.value.id}",
+      name: "TF_VAR_aws_role_arn",
+      value: "${module.stack_role[each.key].role_arn}",
+    });
+  });
+
+  it("reads the role only after waiting for the vending service", () => {
+    const wait = block(dir, "resource", "time_sleep", "wait_for_role");
+    expect(wait.create_duration).toBe("${var.role_wait_duration}");
+    const lookup = labelled(dir, "module").get("stack_role");
+    expect(lookup?.for_each).toBe("${time_sleep.wait_for_role}");
+    expect(lookup?.stack_id).toBe('${each.value.triggers["stack_id"]}');
+  });
+});
+
+describe("bootstrap", () => {
+  const dir = "bootstrap";
+
+  it("composes the OIDC provider and, once the receiver exists, the webhook", () => {
+    const modules = labelled(dir, "module");
+    expect(modules.get("oidc_provider")?.source).toBe("../modules/oidc-provider");
+    expect(modules.get("audit_webhook")).toMatchObject({
+      source: "../modules/audit-webhook",
+      count: "${var.webhook_endpoint == null ? 0 : 1}",
+      secret: "${var.webhook_secret}",
+    });
+    const secret = labelled(dir, "variable").get("webhook_secret");
+    expect(secret?.sensitive).toBe(true);
+    expect(secret?.ephemeral).toBe(true);
+  });
+
+  it("outputs what the serverless app needs", () => {
+    const outputs = labelled(dir, "output");
+    for (const name of [
+      "oidc_provider_arn",
+      "permissions_boundary_arn",
+      "spacelift_hostname",
+      "webhook_secret_parameter_name",
+    ]) {
+      expect(outputs.has(name), name).toBe(true);
+    }
+  });
+});
+
+describe("terraform fmt", () => {
+  function findOnPath(command: string): string | undefined {
+    for (const directory of (process.env.PATH ?? "").split(delimiter)) {
+      if (directory === "") continue;
+      const candidate = join(directory, command);
+      try {
+        accessSync(candidate, constants.X_OK);
+        if (statSync(candidate).isFile()) return candidate;
+      } catch {
+        // not here
+      }
+    }
+    return undefined;
+  }
+
+  it("reports no unformatted file under infra/", () => {
+    const terraform = findOnPath(process.platform === "win32" ? "terraform.exe" : "terraform");
+    if (terraform === undefined) {
+      throw new Error(
+        "terraform is not on PATH, so `terraform fmt -check` cannot run. Install Terraform >= 1.11 " +
+          "(https://developer.hashicorp.com/terraform/install, e.g. `brew install hashicorp/tap/terraform` " +
+          "or the HashiCorp apt repository) and re-run the tests.",
+      );
+    }
+    const result = spawnSync(terraform, ["fmt", "-check", "-recursive", "-diff", "infra"], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      env: { ...process.env, TF_IN_AUTOMATION: "1" },
+    });
+    expect(result.error).toBeUndefined();
+    expect(result.status, `terraform fmt would change:\n${result.stdout}${result.stderr}`).toBe(0);
+  });
+});
