@@ -18,7 +18,14 @@ if (endpoint === undefined || endpoint === "") {
   endpoint = moto.endpoint;
 }
 
-const resources = await createLocalAwsResources({ endpoint, spaceliftHostname: hostname });
+const resources = await createLocalAwsResources({
+  endpoint,
+  spaceliftHostname: hostname,
+  // Local knobs: how long a failed message stays invisible, and how many receives before it
+  // moves to the dead-letter queue (the deployed stack sets these in serverless.yml).
+  visibilityTimeoutSeconds: Number(process.env.LOCAL_VISIBILITY_TIMEOUT_SECONDS ?? "5"),
+  maxReceiveCount: Number(process.env.LOCAL_MAX_RECEIVE_COUNT ?? "5"),
+});
 Object.assign(process.env, {
   AWS_ENDPOINT_URL: endpoint,
   AWS_REGION: process.env.AWS_REGION ?? "us-east-1",

@@ -114,7 +114,7 @@ function respond(statusCode: number, body: Record<string, string>): WebhookRespo
 
 function header(headers: WebhookRequest["headers"], name: string): string | undefined {
   for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() === name) return value;
+    if (value !== undefined && key.toLowerCase() === name) return value;
   }
   return undefined;
 }

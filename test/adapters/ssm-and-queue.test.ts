@@ -1,0 +1,134 @@
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  PutItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  AddTagsToResourceCommand,
+  DeleteParameterCommand,
+  GetParameterCommand,
+  ListTagsForResourceCommand,
+  ParameterAlreadyExists,
+  ParameterNotFound,
+  PutParameterCommand,
+  SSMClient,
+} from "@aws-sdk/client-ssm";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
+import { SqsEventQueue } from "../../functions/adapters/sqs-event-queue.ts";
+import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
+
+const meta = { $metadata: {} };
+const ssmMock = mockClient(SSMClient);
+const sqsMock = mockClient(SQSClient);
+const dynamoMock = mockClient(DynamoDBClient);
+const parameters = new SsmParameterStore(new SSMClient({ region: "us-east-1" }));
+const tags = { "managed-by": "spacelift-role-vending" };
+
+beforeEach(() => {
+  ssmMock.reset();
+  sqsMock.reset();
+  dynamoMock.reset();
+});
+
+describe("SsmParameterStore.publish", () => {
+  it("creates a fresh parameter with its tags in one call", async () => {
+    ssmMock.on(PutParameterCommand).resolves({ Version: 1 });
+    expect(await parameters.publish("/p", "arn:1", tags, { fresh: true })).toBe("created");
+    expect(ssmMock.calls()).toHaveLength(1);
+    expect(ssmMock.commandCalls(PutParameterCommand)[0]?.args[0].input).toEqual({
+      Name: "/p",
+      Value: "arn:1",
+      Type: "String",
+      Overwrite: false,
+      Tags: [{ Key: "managed-by", Value: "spacelift-role-vending" }],
+    });
+  });
+
+  it("makes no write call when the parameter already holds the value and tags", async () => {
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:1" } });
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .resolves({ TagList: [{ Key: "managed-by", Value: "spacelift-role-vending" }] });
+    expect(await parameters.publish("/p", "arn:1", tags)).toBe("unchanged");
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(AddTagsToResourceCommand)).toHaveLength(0);
+  });
+
+  it("overwrites a stale value without tags (SSM refuses both), then adds missing tags", async () => {
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:old" } });
+    ssmMock.on(ListTagsForResourceCommand).resolves({ TagList: [] });
+    expect(await parameters.publish("/p", "arn:1", tags)).toBe("updated");
+    expect(ssmMock.commandCalls(PutParameterCommand)[0]?.args[0].input).toEqual({
+      Name: "/p",
+      Value: "arn:1",
+      Type: "String",
+      Overwrite: true,
+    });
+    expect(ssmMock.commandCalls(AddTagsToResourceCommand)[0]?.args[0].input.Tags).toEqual([
+      { Key: "managed-by", Value: "spacelift-role-vending" },
+    ]);
+  });
+
+  it("falls back to read-and-compare when a 'fresh' parameter already exists", async () => {
+    ssmMock
+      .on(PutParameterCommand)
+      .rejectsOnce(new ParameterAlreadyExists({ message: "x", ...meta }));
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:1" } });
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .resolves({ TagList: [{ Key: "managed-by", Value: "spacelift-role-vending" }] });
+    expect(await parameters.publish("/p", "arn:1", tags, { fresh: true })).toBe("unchanged");
+  });
+
+  it("creates the parameter when reading finds none", async () => {
+    ssmMock.on(GetParameterCommand).rejects(new ParameterNotFound({ message: "x", ...meta }));
+    ssmMock.on(PutParameterCommand).resolves({ Version: 1 });
+    expect(await parameters.publish("/p", "arn:1", tags)).toBe("created");
+  });
+
+  it("reports a parameter already gone as absent", async () => {
+    ssmMock.on(DeleteParameterCommand).rejects(new ParameterNotFound({ message: "x", ...meta }));
+    expect(await parameters.remove("/p")).toBe("absent");
+  });
+});
+
+describe("SqsEventQueue", () => {
+  it("sends to the FIFO queue with the resource's group and the dedup id", async () => {
+    sqsMock.on(SendMessageCommand).resolves({ MessageId: "m" });
+    await new SqsEventQueue(new SQSClient({ region: "us-east-1" }), "https://q/1/x.fifo").enqueue({
+      body: "{}",
+      group: "stack:a",
+      deduplicationId: "d",
+    });
+    expect(sqsMock.commandCalls(SendMessageCommand)[0]?.args[0].input).toEqual({
+      QueueUrl: "https://q/1/x.fifo",
+      MessageBody: "{}",
+      MessageGroupId: "stack:a",
+      MessageDeduplicationId: "d",
+    });
+  });
+});
+
+describe("DynamoDbLedger.record", () => {
+  it("writes conditionally so a resource's timestamp never moves backwards", async () => {
+    dynamoMock.on(PutItemCommand).resolves({});
+    const ledger = new DynamoDbLedger(new DynamoDBClient({ region: "us-east-1" }), "t");
+    await ledger.record({ resource: "stack:a", timestamp: 5, state: "present" });
+    expect(dynamoMock.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe(
+      "attribute_not_exists(#resource) OR #timestamp <= :timestamp",
+    );
+  });
+
+  it("accepts losing the race to a newer event", async () => {
+    dynamoMock
+      .on(PutItemCommand)
+      .rejects(new ConditionalCheckFailedException({ message: "newer", ...meta }));
+    const ledger = new DynamoDbLedger(new DynamoDBClient({ region: "us-east-1" }), "t");
+    await expect(
+      ledger.record({ resource: "stack:a", timestamp: 1, state: "deleted" }),
+    ).resolves.toBeUndefined();
+  });
+});

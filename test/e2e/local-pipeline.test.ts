@@ -1,0 +1,190 @@
+/**
+ * End to end: `npm start`'s program in a child process (its own moto_server, receiver on
+ * HTTP, queue poller, provisioner), driven only through signed HTTP webhooks; assertions read
+ * AWS through the SDK.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { auditEvent, postDelivery, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
+import { eventually, readParameter, readRole, subPattern, testClients } from "../support/aws.ts";
+import { fixture, fixtureBody, PRODUCTION_SPACE } from "../support/fixtures.ts";
+
+const HOST = "acme.app.spacelift.io";
+const SECRET = "e2e-webhook-secret-0123456789";
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  endpoint: string;
+  deadLetterQueueUrl: string;
+  output: () => string;
+}
+
+async function startPipeline(env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/local.ts"], {
+    env: {
+      ...process.env,
+      AWS_ENDPOINT_URL: "",
+      PORT: "0",
+      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_WEBHOOK_SECRET: SECRET,
+      POWERTOOLS_LOG_LEVEL: "INFO",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const read = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output)?.[1];
+  await eventually(
+    async () => read("Dead letters"),
+    (value) => value !== undefined || child.exitCode !== null,
+    30_000,
+  );
+  if (child.exitCode !== null) throw new Error(`npm start exited: ${output}`);
+  return {
+    child,
+    url: read("Receiver") ?? "",
+    endpoint: read("AWS endpoint") ?? "",
+    deadLetterQueueUrl: read("Dead letters") ?? "",
+    output: () => output,
+  };
+}
+
+async function stopPipeline(running: Running | undefined): Promise<void> {
+  if (running === undefined || running.child.exitCode !== null) return;
+  const exited = once(running.child, "exit");
+  running.child.kill("SIGINT");
+  await exited;
+}
+
+describe("npm start: the local pipeline end to end", () => {
+  let running: Running;
+  let clients: ReturnType<typeof testClients>;
+  const send = (payload: unknown, secret = SECRET) =>
+    postDelivery(running.url, signedDelivery(payload, secret));
+
+  beforeAll(async () => {
+    running = await startPipeline();
+    clients = testClients(running.endpoint);
+  });
+  afterAll(() => stopPipeline(running));
+
+  it("prints the receiver URL, the secret in use and how to send a test event", () => {
+    expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/webhooks\/spacelift$/);
+    expect(running.output()).toContain(`Webhook secret:  ${SECRET}`);
+    expect(running.output()).toContain("npm run send -- stack.create");
+  });
+
+  it("turns a signed stack.create into a role and a published ARN", async () => {
+    const response = await send(fixtureBody("stack.create"));
+    expect(response.status).toBe(202);
+    const parameter = await eventually(
+      () => readParameter(clients.ssm, "/spacelift/acme/stacks/payments-api/role-arn"),
+      (value) => value !== undefined,
+    );
+    const role = await readRole(clients.iam, "spacelift-stack-payments-api");
+    expect(parameter?.value).toBe(role?.arn);
+    expect(role?.tags).toMatchObject({
+      "managed-by": "spacelift-role-vending",
+      "spacelift:stack": "payments-api",
+    });
+    expect(subPattern(role?.trust, HOST)).toBe(
+      `space:${PRODUCTION_SPACE}:stack:payments-api:run_type:*:scope:*`,
+    );
+  });
+
+  it("answers the refusals over HTTP and creates nothing for them", async () => {
+    const hostile = fixture("stack.create");
+    hostile.data = { ...hostile.data, ID: "evil-*" };
+    expect((await send(hostile)).status).toBe(400);
+    expect((await send({ ...fixture("stack.create"), account: "other" })).status).toBe(403);
+    expect((await send(fixtureBody("stack.create"), "not-the-secret-0123456")).status).toBe(401);
+    expect((await send("x".repeat(256 * 1024 + 10))).status).toBe(413);
+    expect((await send(fixtureBody("audit_trail_webhook.set"))).status).toBe(200);
+    expect(await readRole(clients.iam, "spacelift-stack-evil-")).toBeUndefined();
+  });
+
+  it("gives a new space its role and removes it on space.delete", async () => {
+    const space = "team-a-01J0000000000000000000000A";
+    expect((await send(auditEvent("space.create", { account: "acme", space }))).status).toBe(202);
+    await eventually(
+      () => readParameter(clients.ssm, `/spacelift/acme/spaces/${space}/role-arn`),
+      (value) => value !== undefined,
+    );
+    expect((await send(auditEvent("space.delete", { account: "acme", space }))).status).toBe(202);
+    await eventually(
+      () => readRole(clients.iam, `spacelift-space-${space}`),
+      (value) => value === undefined,
+    );
+  });
+
+  it("removes the role and the parameter when the stack is deleted", async () => {
+    expect((await send(fixtureBody("stack.delete"))).status).toBe(202);
+    await eventually(
+      () => readRole(clients.iam, "spacelift-stack-payments-api"),
+      (value) => value === undefined,
+    );
+    expect(
+      await readParameter(clients.ssm, "/spacelift/acme/stacks/payments-api/role-arn"),
+    ).toBeUndefined();
+  });
+
+  it("stops everything it started on Ctrl-C", async () => {
+    await stopPipeline(running);
+    expect(running.child.exitCode).toBe(0);
+    await expect(fetch(`${running.endpoint}/moto-api/`)).rejects.toThrow();
+    await expect(fetch(running.url, { method: "POST" })).rejects.toThrow();
+  });
+});
+
+describe("npm start: a message that keeps failing", () => {
+  let running: Running | undefined;
+  afterAll(() => stopPipeline(running));
+
+  it("lands in the dead-letter queue after the configured receives, and publishes nothing", async () => {
+    running = await startPipeline({
+      DEFAULT_POLICY_ARNS: "arn:aws:iam::123456789012:policy/does-not-exist",
+      LOCAL_VISIBILITY_TIMEOUT_SECONDS: "1",
+      LOCAL_MAX_RECEIVE_COUNT: "2",
+    });
+    const url = running.url;
+    expect(
+      (await postDelivery(url, signedDelivery(fixtureBody("stack.create"), SECRET))).status,
+    ).toBe(202);
+    const sqs = new SQSClient(localClientConfig(running.endpoint));
+    const dlq = running.deadLetterQueueUrl;
+    await eventually(
+      async () =>
+        Number(
+          (
+            await sqs.send(
+              new GetQueueAttributesCommand({
+                QueueUrl: dlq,
+                AttributeNames: ["ApproximateNumberOfMessages"],
+              }),
+            )
+          ).Attributes?.ApproximateNumberOfMessages ?? "0",
+        ),
+      (count) => count === 1,
+      30_000,
+    );
+    const dead = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 1 }),
+    );
+    expect(JSON.parse(dead.Messages?.[0]?.Body ?? "{}")).toMatchObject({ action: "stack.create" });
+    const { ssm } = testClients(running.endpoint);
+    expect(
+      await readParameter(ssm, "/spacelift/acme/stacks/payments-api/role-arn"),
+    ).toBeUndefined();
+    sqs.destroy();
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * The provisioner Lambda handler against a real moto_server: SQS records in, IAM roles and
+ * SSM parameters out, with partial batch failures.
+ */
+import { CreatePolicyCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
+import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { iamClient } from "../../functions/adapters/aws-clients.ts";
+import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { readParameter, readRole, subPattern, testClients } from "../support/aws.ts";
+import { fixture, fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
+
+const HOST = "acme.app.spacelift.io";
+const ROLE = "spacelift-stack-payments-api";
+const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
+const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+
+let moto: MotoServer;
+let handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+let clients: ReturnType<typeof testClients>;
+let boundaryArn: string;
+
+function sqsEvent(bodies: { body: string; group: string }[]): SQSEvent {
+  return {
+    Records: bodies.map(({ body, group }, index) => ({
+      messageId: `m-${index}`,
+      receiptHandle: `r-${index}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: "1",
+        SentTimestamp: "0",
+        SenderId: "s",
+        ApproximateFirstReceiveTimestamp: "0",
+        MessageGroupId: group,
+        MessageDeduplicationId: `d-${index}`,
+        SequenceNumber: String(index),
+      },
+      messageAttributes: {},
+      md5OfBody: "",
+      eventSource: "aws:sqs",
+      eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:events.fifo",
+      awsRegion: "us-east-1",
+    })),
+  };
+}
+
+const context = { getRemainingTimeInMillis: () => 60_000 } as Context;
+
+beforeAll(async () => {
+  moto = await startMotoServer();
+  clients = testClients(moto.endpoint);
+  const resources = await createLocalAwsResources({
+    endpoint: moto.endpoint,
+    spaceliftHostname: HOST,
+  });
+  const boundary = await clients.iam.send(
+    new CreatePolicyCommand({
+      PolicyName: "spacelift-boundary",
+      PolicyDocument: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }],
+      }),
+    }),
+  );
+  boundaryArn = boundary.Policy?.Arn ?? "";
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: moto.endpoint,
+    SPACELIFT_HOSTNAME: HOST,
+    AWS_ACCOUNT_ID: "123456789012",
+    LEDGER_TABLE: resources.ledgerTable,
+    DEFAULT_POLICY_ARNS: READ_ONLY,
+    PERMISSIONS_BOUNDARY_ARN: boundaryArn,
+  });
+  handler = (await import("../../functions/provisioner.ts")).handler;
+});
+
+afterAll(async () => {
+  await moto?.stop();
+});
+
+describe("provisioner handler against moto", () => {
+  it("creates the stack role with trust, boundary, policies and tags, then publishes its ARN", async () => {
+    const result = await handler(
+      sqsEvent([{ body: fixtureBody("stack.create"), group: "stack:payments-api" }]),
+      context,
+    );
+    expect(result.batchItemFailures).toEqual([]);
+    const role = await readRole(clients.iam, ROLE);
+    expect(role).toMatchObject({
+      path: "/spacelift/",
+      maxSessionDuration: 3600,
+      boundary: boundaryArn,
+      policies: [READ_ONLY],
+      tags: {
+        "managed-by": "spacelift-role-vending",
+        "spacelift:account": "acme",
+        "spacelift:stack": "payments-api",
+      },
+    });
+    expect(subPattern(role?.trust, HOST)).toBe(
+      `space:${PRODUCTION_SPACE}:stack:payments-api:run_type:*:scope:*`,
+    );
+    expect(role?.trust.Statement[0].Condition.StringEquals).toEqual({ [`${HOST}:aud`]: HOST });
+    expect(await readParameter(clients.ssm, PARAMETER)).toEqual({
+      value: role?.arn,
+      tags: role?.tags,
+    });
+  });
+
+  it("rewrites the trust policy when the stack moves space", async () => {
+    await handler(
+      sqsEvent([{ body: fixtureBody("stack.update"), group: "stack:payments-api" }]),
+      context,
+    );
+    const role = await readRole(clients.iam, ROLE);
+    expect(subPattern(role?.trust, HOST)).toBe(
+      `space:${STAGING_SPACE}:stack:payments-api:run_type:*:scope:*`,
+    );
+  });
+
+  it("drops invalid and refused messages while applying the rest of the batch", async () => {
+    await clients.iam.send(
+      new CreateRoleCommand({
+        RoleName: "spacelift-stack-not-ours",
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: "{}",
+        Tags: [{ Key: "team", Value: "someone-else" }],
+      }),
+    );
+    const notOurs = { ...fixture("stack.delete"), data: { args: { ID: "not-ours" } } };
+    const spaceCreate = fixtureBody("space.create");
+    const result = await handler(
+      sqsEvent([
+        { body: "not json", group: "stack:x" },
+        { body: JSON.stringify(notOurs), group: "stack:not-ours" },
+        { body: spaceCreate, group: "space:data-platform-01HPE6H08F8HR8PJR78DPYR3TC" },
+      ]),
+      context,
+    );
+    expect(result.batchItemFailures).toEqual([]);
+    expect((await readRole(clients.iam, "spacelift-stack-not-ours"))?.tags).toEqual({
+      team: "someone-else",
+    });
+    expect(
+      await readRole(clients.iam, "spacelift-space-data-platform-01HPE6H08F8HR8PJR78DPYR3TC"),
+    ).toBeDefined();
+  });
+
+  it("reports only the message whose AWS call failed as a batch item failure", async () => {
+    // Inject a failure into the handler's own IAM client for one role only.
+    iamClient().middlewareStack.add(
+      (next) => async (args) => {
+        if ((args.input as { RoleName?: string }).RoleName === "spacelift-stack-broken") {
+          throw Object.assign(new Error("ServiceUnavailable"), { name: "ServiceUnavailable" });
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "injectFailure" },
+    );
+    const withId = (id: string) =>
+      JSON.stringify({
+        ...fixture("stack.create"),
+        data: { ...fixture("stack.create").data, ID: id },
+      });
+    try {
+      const result = await handler(
+        sqsEvent([
+          { body: withId("broken"), group: "stack:broken" },
+          { body: withId("fine"), group: "stack:fine" },
+        ]),
+        context,
+      );
+      expect(result.batchItemFailures).toEqual([{ itemIdentifier: "m-0" }]);
+      expect(await readRole(clients.iam, "spacelift-stack-fine")).toBeDefined();
+      expect(await readRole(clients.iam, "spacelift-stack-broken")).toBeUndefined();
+    } finally {
+      iamClient().middlewareStack.remove("injectFailure");
+    }
+  });
+
+  it("deletes the role, its attachments and its parameter on stack.delete", async () => {
+    const result = await handler(
+      sqsEvent([{ body: fixtureBody("stack.delete"), group: "stack:payments-api" }]),
+      context,
+    );
+    expect(result.batchItemFailures).toEqual([]);
+    expect(await readRole(clients.iam, ROLE)).toBeUndefined();
+    expect(await readParameter(clients.ssm, PARAMETER)).toBeUndefined();
+  });
+
+  it("does not resurrect the role from a create delivered after the delete", async () => {
+    await handler(
+      sqsEvent([{ body: fixtureBody("stack.create"), group: "stack:payments-api" }]),
+      context,
+    );
+    expect(await readRole(clients.iam, ROLE)).toBeUndefined();
+    expect(await readParameter(clients.ssm, PARAMETER)).toBeUndefined();
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * In-memory implementations of the core's ports, for unit tests of the core. They keep state
+ * so tests assert what the world looks like afterwards, and count calls by kind.
+ */
+import type {
+  EventQueue,
+  LedgerEntry,
+  ObservedRole,
+  ParameterStore,
+  PolicyDocument,
+  ResourceLedger,
+  RoleSpec,
+  RoleStore,
+  Tags,
+} from "../../functions/core/ports.ts";
+
+type MutableRole = {
+  -readonly [K in keyof ObservedRole]: ObservedRole[K] extends readonly string[]
+    ? string[]
+    : ObservedRole[K];
+};
+
+export class InMemoryRoleStore implements RoleStore {
+  readonly roles = new Map<string, MutableRole>();
+  readonly calls: string[] = [];
+
+  writes(): string[] {
+    return this.calls.filter((call) => !["describe", "isReadable", "listByPath"].includes(call));
+  }
+
+  /** Seeds a role as if someone (us or not) had created it. */
+  seed(role: Partial<ObservedRole> & { name: string }): void {
+    this.roles.set(role.name, {
+      arn: `arn:aws:iam::123456789012:role${role.path ?? "/"}${role.name}`,
+      path: "/",
+      description: "",
+      maxSessionDuration: 3600,
+      trustPolicy: {},
+      permissionsBoundaryArn: undefined,
+      managedPolicyArns: [],
+      inlinePolicies: {},
+      tags: {},
+      ...role,
+    } as MutableRole);
+  }
+
+  async describe(name: string): Promise<ObservedRole | undefined> {
+    this.calls.push("describe");
+    const role = this.roles.get(name);
+    return role === undefined ? undefined : structuredClone(role);
+  }
+  async create(spec: RoleSpec): Promise<{ arn: string } | "exists"> {
+    this.calls.push("create");
+    if (this.roles.has(spec.name)) return "exists";
+    const arn = `arn:aws:iam::123456789012:role${spec.path}${spec.name}`;
+    this.roles.set(spec.name, {
+      name: spec.name,
+      arn,
+      path: spec.path,
+      description: spec.description,
+      maxSessionDuration: spec.maxSessionDuration,
+      trustPolicy: structuredClone(spec.trustPolicy),
+      permissionsBoundaryArn: spec.permissionsBoundaryArn,
+      managedPolicyArns: [],
+      inlinePolicies: {},
+      tags: { ...spec.tags },
+    });
+    return { arn };
+  }
+  async isReadable(name: string): Promise<boolean> {
+    this.calls.push("isReadable");
+    return this.roles.has(name);
+  }
+  async updateTrustPolicy(name: string, document: PolicyDocument): Promise<void> {
+    this.role("updateTrustPolicy", name).trustPolicy = structuredClone(document);
+  }
+  async updateSettings(
+    name: string,
+    settings: { description: string; maxSessionDuration: number },
+  ): Promise<void> {
+    Object.assign(this.role("updateSettings", name), settings);
+  }
+  async putPermissionsBoundary(name: string, arn: string): Promise<void> {
+    this.role("putPermissionsBoundary", name).permissionsBoundaryArn = arn;
+  }
+  async deletePermissionsBoundary(name: string): Promise<void> {
+    this.role("deletePermissionsBoundary", name).permissionsBoundaryArn = undefined;
+  }
+  async tag(name: string, tags: Tags): Promise<void> {
+    const role = this.role("tag", name);
+    role.tags = { ...role.tags, ...tags };
+  }
+  async untag(name: string, keys: readonly string[]): Promise<void> {
+    const role = this.role("untag", name);
+    role.tags = Object.fromEntries(
+      Object.entries(role.tags).filter(([key]) => !keys.includes(key)),
+    );
+  }
+  async attachPolicy(name: string, arn: string): Promise<void> {
+    const role = this.role("attachPolicy", name);
+    if (!role.managedPolicyArns.includes(arn))
+      role.managedPolicyArns = [...role.managedPolicyArns, arn].sort();
+  }
+  async detachPolicy(name: string, arn: string): Promise<void> {
+    const role = this.role("detachPolicy", name);
+    role.managedPolicyArns = role.managedPolicyArns.filter((attached) => attached !== arn);
+  }
+  async putInlinePolicy(name: string, policyName: string, document: PolicyDocument): Promise<void> {
+    const role = this.role("putInlinePolicy", name);
+    role.inlinePolicies = { ...role.inlinePolicies, [policyName]: structuredClone(document) };
+  }
+  async deleteInlinePolicy(name: string, policyName: string): Promise<void> {
+    const role = this.role("deleteInlinePolicy", name);
+    const { [policyName]: _removed, ...rest } = role.inlinePolicies;
+    role.inlinePolicies = rest;
+  }
+  async delete(name: string): Promise<"deleted" | "absent"> {
+    this.calls.push("delete");
+    const role = this.roles.get(name);
+    if (role === undefined) return "absent";
+    if (role.managedPolicyArns.length > 0 || Object.keys(role.inlinePolicies).length > 0) {
+      throw new Error("DeleteConflict: role still has policies");
+    }
+    this.roles.delete(name);
+    return "deleted";
+  }
+  async listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
+    this.calls.push("listByPath");
+    return [...this.roles.values()]
+      .filter((role) => role.path === path)
+      .map((role) => ({ name: role.name, arn: role.arn }));
+  }
+
+  private role(call: string, name: string): MutableRole {
+    this.calls.push(call);
+    const role = this.roles.get(name);
+    if (role === undefined) throw new Error(`NoSuchEntity: ${name}`);
+    return role;
+  }
+}
+
+export class InMemoryParameterStore implements ParameterStore {
+  readonly parameters = new Map<string, { value: string; tags: Record<string, string> }>();
+  readonly calls: string[] = [];
+
+  async publish(
+    name: string,
+    value: string,
+    tags: Tags,
+  ): Promise<"created" | "updated" | "unchanged"> {
+    const current = this.parameters.get(name);
+    if (current === undefined) {
+      this.calls.push("put");
+      this.parameters.set(name, { value, tags: { ...tags } });
+      return "created";
+    }
+    const sameTags = Object.entries(tags).every(
+      ([key, tagValue]) => current.tags[key] === tagValue,
+    );
+    if (current.value === value && sameTags) return "unchanged";
+    this.calls.push("put");
+    this.parameters.set(name, { value, tags: { ...current.tags, ...tags } });
+    return "updated";
+  }
+  async remove(name: string): Promise<"deleted" | "absent"> {
+    this.calls.push("delete");
+    return this.parameters.delete(name) ? "deleted" : "absent";
+  }
+  async listByPath(path: string): Promise<readonly { name: string; value: string }[]> {
+    return [...this.parameters.entries()]
+      .filter(([name]) => name.startsWith(`${path}/`))
+      .map(([name, { value }]) => ({ name, value }));
+  }
+}
+
+export class InMemoryLedger implements ResourceLedger {
+  readonly entries = new Map<string, LedgerEntry>();
+  async get(resource: string): Promise<LedgerEntry | undefined> {
+    return this.entries.get(resource);
+  }
+  async record(entry: LedgerEntry): Promise<void> {
+    const current = this.entries.get(entry.resource);
+    if (current === undefined || current.timestamp <= entry.timestamp) {
+      this.entries.set(entry.resource, entry);
+    }
+  }
+}
+
+export class InMemoryQueue implements EventQueue {
+  readonly messages: { body: string; group: string; deduplicationId: string }[] = [];
+  failWith: Error | undefined;
+  async enqueue(message: { body: string; group: string; deduplicationId: string }): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.messages.push(message);
+  }
+}
