@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { dynamodbClient, iamClient, sqsClient, ssmClient } from "./adapters/aws-clients.ts";
 import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
+import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
 import { IamRoleStore } from "./adapters/iam-role-store.ts";
 import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
@@ -30,12 +31,19 @@ export function composeReceiver(env: Env): ReceiverDeps {
   };
 }
 
+/**
+ * The provisioner's dependencies. The permissions configuration (PERMISSIONS_CONFIG_FILE or
+ * PERMISSIONS_CONFIG) is read and validated here, once per container: a bad file fails the
+ * cold start with the offending path, before any event is touched.
+ */
 export function composeProvisioner(env: Env): ProvisionerDeps {
+  const table = loadLedgerTable(env);
   return {
     config: loadVendingConfig(env),
     roles: new IamRoleStore(iamClient()),
     parameters: new SsmParameterStore(ssmClient()),
-    ledger: new DynamoDbLedger(dynamodbClient(), loadLedgerTable(env)),
+    ledger: new DynamoDbLedger(dynamodbClient(), table),
+    spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
     sleep: (ms) => sleep(ms),
   };
 }

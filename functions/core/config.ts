@@ -2,10 +2,13 @@
  * Configuration, read once at start from environment variables and validated into a typed
  * object. A missing or invalid variable fails fast with an error naming it.
  */
+import { readFileSync } from "node:fs";
 import * as z from "zod";
 import { ConfigurationError } from "./errors.ts";
 import { isSpaceId, type SpaceId } from "./identifiers.ts";
-import { DEFAULT_SUBJECT_TEMPLATE, renderSubjectPattern, type VendingConfig } from "./role-spec.ts";
+import { defaultPermissions, type Permissions, parsePermissionsConfig } from "./permissions.ts";
+import { boundaryOf, type VendingConfig } from "./role-spec.ts";
+import { DEFAULT_SUBJECT_TEMPLATE, validateSubjectTemplate } from "./subject.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -54,7 +57,9 @@ const Vending = z.object({
     .string()
     .default("root")
     .refine((value): value is SpaceId => isSpaceId(value), "must be a Spacelift space ID"),
-  SUBJECT_TEMPLATE: z.string().max(512).default(DEFAULT_SUBJECT_TEMPLATE),
+  SUBJECT_TEMPLATE: z.string().max(1000).default(DEFAULT_SUBJECT_TEMPLATE),
+  PERMISSIONS_CONFIG_FILE: z.string().min(1).optional(),
+  PERMISSIONS_CONFIG: z.string().min(1).optional(),
 });
 
 /** Validates an env-like record against a zod object schema, naming the first bad variable. */
@@ -73,9 +78,26 @@ export function parseEnv<T extends z.ZodType>(schema: T, env: Env): z.output<T> 
   return parsed.data;
 }
 
-export function loadVendingConfig(env: Env): VendingConfig {
+/**
+ * Reads the vending configuration. The permissions file comes from `PERMISSIONS_CONFIG_FILE`
+ * (a path, read once here) or `PERMISSIONS_CONFIG` (the JSON/YAML itself); without either,
+ * `DEFAULT_POLICY_ARNS` is what every role gets.
+ */
+export function loadVendingConfig(
+  env: Env,
+  readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
+): VendingConfig {
   const raw = parseEnv(Vending, env);
   const host = raw.SPACELIFT_HOSTNAME;
+  try {
+    validateSubjectTemplate(raw.SUBJECT_TEMPLATE);
+  } catch (error) {
+    throw new ConfigurationError(
+      `invalid configuration: SUBJECT_TEMPLATE: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const permissions = loadPermissions(raw, readFile);
   const config: VendingConfig = {
     spaceliftHostname: host,
     spaceliftAccount: host.split(".")[0] ?? host,
@@ -85,25 +107,54 @@ export function loadVendingConfig(env: Env): VendingConfig {
     rolePath: raw.ROLE_PATH,
     roleNamePrefix: raw.ROLE_NAME_PREFIX,
     parameterPrefix: raw.PARAMETER_PREFIX,
-    permissionsBoundaryArn: raw.PERMISSIONS_BOUNDARY_ARN,
+    permissionsBoundaryArn: raw.PERMISSIONS_BOUNDARY_ARN ?? permissions.permissionsBoundaryArn,
     defaultPolicyArns: raw.DEFAULT_POLICY_ARNS,
     maxSessionDuration: raw.MAX_SESSION_DURATION,
     defaultSpaceId: raw.DEFAULT_SPACE_ID,
     subjectTemplate: raw.SUBJECT_TEMPLATE,
+    permissions,
   };
   try {
-    renderSubjectPattern(config.subjectTemplate, {
-      spaceId: "root",
-      callerType: "stack",
-      callerId: "probe",
-    });
+    boundaryOf(config);
   } catch (error) {
     throw new ConfigurationError(
-      `invalid configuration: SUBJECT_TEMPLATE: ${(error as Error).message}`,
+      `invalid configuration: PERMISSIONS_BOUNDARY_ARN: ${(error as Error).message}`,
       { cause: error },
     );
   }
   return config;
+}
+
+function loadPermissions(
+  raw: z.output<typeof Vending>,
+  readFile: (path: string) => string,
+): Permissions {
+  const file = raw.PERMISSIONS_CONFIG_FILE;
+  const inline = raw.PERMISSIONS_CONFIG;
+  if (file === undefined && inline === undefined) {
+    return defaultPermissions(raw.DEFAULT_POLICY_ARNS, raw.PERMISSIONS_BOUNDARY_ARN);
+  }
+  if (file !== undefined && inline !== undefined) {
+    throw new ConfigurationError(
+      "invalid configuration: set PERMISSIONS_CONFIG_FILE or PERMISSIONS_CONFIG, not both",
+    );
+  }
+  if (raw.DEFAULT_POLICY_ARNS.length > 0) {
+    throw new ConfigurationError(
+      "invalid configuration: DEFAULT_POLICY_ARNS: with a permissions file, put them under default.managedPolicyArns in the file",
+    );
+  }
+  if (file === undefined) return parsePermissionsConfig(inline as string, "PERMISSIONS_CONFIG");
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (error) {
+    throw new ConfigurationError(
+      `invalid configuration: PERMISSIONS_CONFIG_FILE: cannot read ${file}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return parsePermissionsConfig(text, file);
 }
 
 const Receiver = z

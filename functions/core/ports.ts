@@ -4,6 +4,8 @@
  * AWS and Spacelift; tests implement them in memory.
  */
 
+import type { SpaceId } from "./identifiers.ts";
+
 export type Tags = Readonly<Record<string, string>>;
 
 /** A policy document as JSON-compatible data. */
@@ -126,4 +128,21 @@ export interface SpaceliftSpace {
 export interface SpaceliftDirectory {
   listStacks(): Promise<readonly SpaceliftStack[]>;
   listSpaces(): Promise<readonly SpaceliftSpace[]>;
+}
+
+/** What is known of a space's place in the hierarchy (from space events), for `{spacePath}`. */
+export interface SpaceNode {
+  readonly spaceId: SpaceId;
+  /** The space's name; undefined until an event has said it. */
+  readonly name: string | undefined;
+  /** The parent space; undefined for `root`, or until an event has said it. */
+  readonly parentSpaceId: SpaceId | undefined;
+}
+
+/** Where space names and parents are kept, so a space's full path can be rendered. */
+export interface SpacePathStore {
+  get(spaceId: SpaceId): Promise<SpaceNode | undefined>;
+  /** Records what a space event (at `timestamp`, ms) says; never replaces a newer record. */
+  put(node: SpaceNode, timestamp: number): Promise<void>;
+  remove(spaceId: SpaceId): Promise<void>;
 }

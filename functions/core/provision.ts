@@ -8,30 +8,52 @@ import {
   type ResourceEvent,
   resourceKey,
 } from "./audit-event.ts";
-import { ForeignResourceError, HttpError, PermanentEventError } from "./errors.ts";
+import {
+  ForeignResourceError,
+  HttpError,
+  PermanentEventError,
+  PolicyRenderError,
+} from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
 import { isSpaceId } from "./identifiers.ts";
-import type { ObservedRole, ParameterStore, ResourceLedger, RoleSpec, RoleStore } from "./ports.ts";
+import type {
+  ObservedRole,
+  ParameterStore,
+  ResourceLedger,
+  RoleSpec,
+  RoleStore,
+  SpacePathStore,
+} from "./ports.ts";
 import { diffRole, type RoleChange } from "./role-diff.ts";
 import {
+  boundaryOf,
   isManagedByUs,
+  labelsFromTags,
   type RoleBinding,
   SPACE_TAG,
   STACK_TAG,
   spaceBinding,
   spaceParameterName,
   spaceRoleName,
-  stackBinding,
+  stackBindings,
   stackParameterName,
   stackRoleName,
+  stackRoleNames,
+  stackScopes,
   type VendingConfig,
 } from "./role-spec.ts";
+import { mergeSpaceNode, resolveSpacePath, templateUses } from "./subject.ts";
 
 export interface ProvisionerDeps {
   readonly config: VendingConfig;
   readonly roles: RoleStore;
   readonly parameters: ParameterStore;
   readonly ledger: ResourceLedger;
+  /**
+   * Space names and parents, kept from space events for `{spacePath}`. Without it a template
+   * using `{spacePath}` cannot be rendered (SpacePathUnknownError).
+   */
+  readonly spacePaths?: SpacePathStore;
   /** Injected so tests never sleep; waits back off, never a fixed pause. */
   readonly sleep: (ms: number) => Promise<void>;
 }
@@ -45,6 +67,9 @@ export interface ProvisionOutcome {
   readonly roleName: string;
   readonly roleArn?: string;
   readonly parameter?: "created" | "updated" | "unchanged" | "deleted" | "absent";
+  /** With the read/write split: the stack's read role (roleName/roleArn are the write role). */
+  readonly readRoleName?: string;
+  readonly readRoleArn?: string;
   readonly changes: readonly string[];
 }
 
@@ -79,7 +104,7 @@ export async function applyEvent(
 
 function roleNameOf(event: ResourceEvent, config: VendingConfig): string {
   return "stackId" in event
-    ? stackRoleName(config, event.stackId)
+    ? stackRoleName(config, event.stackId, stackScopes(config)[0])
     : spaceRoleName(config, event.spaceId);
 }
 
@@ -99,12 +124,37 @@ async function applyToAws(
         { fresh },
       );
     case "space.upserted":
+      await recordSpace(event, deps, event.timestamp);
       return convergeSpace({ spaceId: event.spaceId }, deps, { fresh });
     case "stack.deleted":
       return removeStack(event.stackId, deps);
-    case "space.deleted":
-      return removeSpace(event.spaceId, deps);
+    case "space.deleted": {
+      const outcome = await removeSpace(event.spaceId, deps);
+      await deps.spacePaths?.remove(event.spaceId);
+      return outcome;
+    }
   }
+}
+
+/**
+ * Records what a space event (or Spacelift's API, for the reconciler) says of a space's name
+ * and parent, merged with what is known, so `{spacePath}` can be rendered. The path of the
+ * space's descendants changes with it: their roles follow on their next convergence.
+ */
+export async function recordSpace(
+  space: {
+    readonly spaceId: SpaceId;
+    readonly name: string | undefined;
+    readonly parentSpaceId: SpaceId | undefined;
+  },
+  deps: Pick<ProvisionerDeps, "spacePaths">,
+  timestamp: number = Date.now(),
+): Promise<void> {
+  if (deps.spacePaths === undefined) return;
+  const known = await deps.spacePaths.get(space.spaceId);
+  const merged = mergeSpaceNode(known, space);
+  if (known?.name === merged.name && known?.parentSpaceId === merged.parentSpaceId) return;
+  await deps.spacePaths.put(merged, timestamp);
 }
 
 /** What is known of a stack; undefined fields keep what the role says today. */
@@ -114,27 +164,83 @@ export interface StackFacts {
   readonly labels: readonly string[] | undefined;
 }
 
-type ConvergeDeps = Pick<ProvisionerDeps, "config" | "roles" | "parameters" | "sleep">;
+type ConvergeDeps = Pick<
+  ProvisionerDeps,
+  "config" | "roles" | "parameters" | "sleep" | "spacePaths"
+>;
 
-/** Makes a stack's role(s) and parameter(s) what the configuration says they should be. */
+/**
+ * Makes a stack's role(s) and parameter(s) what the configuration says they should be: one
+ * role, or a `-write` and a `-read` role with the read/write split (the other shape's roles
+ * are removed). Undefined facts keep what the role says today: the space from its tag, the
+ * allow-listed labels from its labels tag. Only when neither the event nor the role knows the
+ * labels are the attached policies left as they are.
+ */
 export async function convergeStack(
   stack: StackFacts,
   deps: ConvergeDeps,
   hint: { fresh: boolean } = { fresh: false },
 ): Promise<ProvisionOutcome> {
   const { config } = deps;
-  const name = stackRoleName(config, stack.stackId);
-  const observed = hint.fresh ? undefined : await deps.roles.describe(name);
-  const binding = stackBinding(config, {
+  const scopes = stackScopes(config);
+  const names = scopes.map((scope) => stackRoleName(config, stack.stackId, scope));
+  const others = stackRoleNames(config, stack.stackId).filter((name) => !names.includes(name));
+  // Every shape's role is read (unless the stack is brand new): the current shape's to
+  // converge, the other shape's (left from before the split was switched) to remove.
+  const observed = new Map<string, ObservedRole | undefined>();
+  if (!hint.fresh) {
+    for (const name of [...names, ...others]) observed.set(name, await deps.roles.describe(name));
+  }
+  // What the stack's existing role says of its space and labels, if the event does not.
+  const facts = [...observed.values()].find((role) => role?.tags[STACK_TAG] === stack.stackId);
+  const spaceId = stack.spaceId ?? spaceOf(facts) ?? config.defaultSpaceId;
+  const labels = stack.labels ?? (facts === undefined ? undefined : labelsFromTags(facts.tags));
+  const bindings = stackBindings(config, {
     stackId: stack.stackId,
-    spaceId: stack.spaceId ?? spaceOf(observed) ?? config.defaultSpaceId,
-    labels: stack.labels ?? [],
+    spaceId,
+    labels: labels ?? (facts === undefined ? [] : undefined),
+    spacePath: await spacePathFor(spaceId, deps),
   });
-  return ensureBinding(`stack:${stack.stackId}`, binding, deps, {
-    observed: hint.fresh ? "unread" : observed,
-    keepPolicies: stack.labels === undefined && observed !== undefined,
-    owner: { tag: STACK_TAG, value: stack.stackId },
-  });
+  const results: BindingResult[] = [];
+  for (const binding of bindings) {
+    const current = observed.get(binding.role.name);
+    results.push(
+      await ensureBinding(binding, deps, {
+        observed: hint.fresh ? "unread" : current,
+        keepPolicies: labels === undefined && current !== undefined,
+        owner: { tag: STACK_TAG, value: stack.stackId },
+      }),
+    );
+  }
+  const changes = results.flatMap((result, index) =>
+    index === 0 ? result.changes : result.changes.map((change) => `${result.roleName}: ${change}`),
+  );
+  if (!hint.fresh) {
+    // Roles of the other shape (the split was switched on or off) go once the new ones exist.
+    for (const name of others) {
+      const role = observed.get(name);
+      if (role === undefined) continue;
+      const removed = await removeRole(role, deps, { tag: STACK_TAG, value: stack.stackId });
+      changes.push(...removed.map((change) => `${name}: ${change}`));
+    }
+    const readName = stackRoleName(config, stack.stackId, "read");
+    if (!names.includes(readName) && observed.get(readName) !== undefined) {
+      const parameter = await deps.parameters.remove(
+        stackParameterName(config, stack.stackId, "read"),
+      );
+      if (parameter === "deleted") changes.push("deleteParameter read-role-arn");
+    }
+  }
+  const [primary, read] = results as [BindingResult, BindingResult | undefined];
+  return {
+    resource: `stack:${stack.stackId}`,
+    result: combineResults(results.map((result) => result.result)),
+    roleName: primary.roleName,
+    roleArn: primary.roleArn,
+    parameter: primary.parameter,
+    ...(read === undefined ? {} : { readRoleName: read.roleName, readRoleArn: read.roleArn }),
+    changes,
+  };
 }
 
 /** Makes a space's role and parameter what the configuration says they should be. */
@@ -143,24 +249,63 @@ export async function convergeSpace(
   deps: ConvergeDeps,
   hint: { fresh: boolean } = { fresh: false },
 ): Promise<ProvisionOutcome> {
-  const binding = spaceBinding(deps.config, { spaceId: space.spaceId });
-  return ensureBinding(`space:${space.spaceId}`, binding, deps, {
+  const binding = spaceBinding(deps.config, {
+    spaceId: space.spaceId,
+    spacePath: await spacePathFor(space.spaceId, deps),
+  });
+  const result = await ensureBinding(binding, deps, {
     observed: hint.fresh ? "unread" : await deps.roles.describe(binding.role.name),
     keepPolicies: false,
     owner: { tag: SPACE_TAG, value: space.spaceId },
   });
+  return { resource: `space:${space.spaceId}`, ...result };
 }
 
-/** Removes a stack's role(s), everything attached, and parameter(s). */
+/** The space's path, read only when the subject template needs it. */
+async function spacePathFor(
+  spaceId: SpaceId,
+  deps: Pick<ConvergeDeps, "config" | "spacePaths">,
+): Promise<string | undefined> {
+  if (!templateUses(deps.config.subjectTemplate, "spacePath")) return undefined;
+  return resolveSpacePath(spaceId, deps.spacePaths);
+}
+
+function combineResults(results: readonly RoleResult[]): RoleResult {
+  if (results.includes("created")) return "created";
+  if (results.some((result) => result !== "unchanged")) return "updated";
+  return "unchanged";
+}
+
+/** Removes a stack's roles (every shape: unsplit, write, read), everything attached, and parameters. */
 export async function removeStack(
   stackId: StackId,
   deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters">,
 ): Promise<ProvisionOutcome> {
-  return removeBinding(`stack:${stackId}`, deps, {
-    roleName: stackRoleName(deps.config, stackId),
-    parameterName: stackParameterName(deps.config, stackId),
-    owner: { tag: STACK_TAG, value: stackId },
-  });
+  const { config } = deps;
+  const owner = { tag: STACK_TAG, value: stackId };
+  const changes: string[] = [];
+  let result: RoleResult = "absent";
+  for (const name of stackRoleNames(config, stackId)) {
+    const observed = await deps.roles.describe(name);
+    if (observed === undefined) continue;
+    const removed = await removeRole(observed, deps, owner);
+    changes.push(
+      ...removed.map((change) =>
+        name === stackRoleName(config, stackId) ? change : `${name}: ${change}`,
+      ),
+    );
+    result = "deleted";
+  }
+  const parameter = await deps.parameters.remove(stackParameterName(config, stackId));
+  const readParameter = await deps.parameters.remove(stackParameterName(config, stackId, "read"));
+  if (readParameter === "deleted") changes.push("deleteParameter read-role-arn");
+  return {
+    resource: `stack:${stackId}`,
+    result,
+    roleName: stackRoleName(config, stackId, stackScopes(config)[0]),
+    parameter,
+    changes,
+  };
 }
 
 /** Removes a space's role, everything attached, and parameter. */
@@ -185,20 +330,26 @@ interface Owner {
   readonly value: StackId | SpaceId | string;
 }
 
+interface BindingResult {
+  readonly result: RoleResult;
+  readonly roleName: string;
+  readonly roleArn: string;
+  readonly parameter: "created" | "updated" | "unchanged";
+  readonly changes: readonly string[];
+}
+
 /** Makes one role and its parameter match the binding. */
 async function ensureBinding(
-  resource: string,
   binding: RoleBinding,
   deps: ConvergeDeps,
   options: { observed: ObservedRole | undefined | "unread"; keepPolicies: boolean; owner: Owner },
-): Promise<ProvisionOutcome> {
+): Promise<BindingResult> {
   const { role, parameterName } = binding;
   const ensured = await ensureRole(role, deps, options);
   const parameter = await deps.parameters.publish(parameterName, ensured.arn, role.tags, {
     fresh: ensured.result === "created",
   });
   return {
-    resource,
     result: ensured.result,
     roleName: role.name,
     roleArn: ensured.arn,
@@ -213,6 +364,11 @@ async function ensureRole(
   options: { observed: ObservedRole | undefined | "unread"; keepPolicies: boolean; owner: Owner },
 ): Promise<{ result: RoleResult; arn: string; changes: string[] }> {
   let observed = options.observed;
+  const boundary = boundaryOf(deps.config);
+  if (boundary !== undefined && spec.permissionsBoundaryArn !== boundary) {
+    // Never create or keep a role without the configured boundary.
+    throw new PolicyRenderError(`role ${spec.name} lacks the configured permissions boundary`);
+  }
   if (observed === undefined || observed === "unread") {
     const created = await deps.roles.create(spec);
     if (created !== "exists") {
@@ -315,21 +471,33 @@ async function removeBinding(
   const changes: string[] = [];
   let result: RoleResult = "absent";
   if (observed !== undefined) {
-    assertOurs(observed, deps.config, target.owner);
-    // IAM refuses to delete a role with policies attached (DeleteConflict): detach first.
-    for (const arn of observed.managedPolicyArns) {
-      await deps.roles.detachPolicy(target.roleName, arn);
-      changes.push(`detachPolicy ${arn}`);
-    }
-    for (const policyName of Object.keys(observed.inlinePolicies)) {
-      await deps.roles.deleteInlinePolicy(target.roleName, policyName);
-      changes.push(`deleteInlinePolicy ${policyName}`);
-    }
-    result = await deps.roles.delete(target.roleName);
-    changes.push("deleteRole");
+    changes.push(...(await removeRole(observed, deps, target.owner)));
+    result = "deleted";
   }
   const parameter = await deps.parameters.remove(target.parameterName);
   return { resource, result, roleName: target.roleName, parameter, changes };
+}
+
+/** Removes one role we manage and everything attached to it; returns the changes made. */
+async function removeRole(
+  observed: ObservedRole,
+  deps: Pick<ProvisionerDeps, "config" | "roles">,
+  owner: Owner,
+): Promise<string[]> {
+  assertOurs(observed, deps.config, owner);
+  const changes: string[] = [];
+  // IAM refuses to delete a role with policies attached (DeleteConflict): detach first.
+  for (const arn of observed.managedPolicyArns) {
+    await deps.roles.detachPolicy(observed.name, arn);
+    changes.push(`detachPolicy ${arn}`);
+  }
+  for (const policyName of Object.keys(observed.inlinePolicies)) {
+    await deps.roles.deleteInlinePolicy(observed.name, policyName);
+    changes.push(`deleteInlinePolicy ${policyName}`);
+  }
+  await deps.roles.delete(observed.name);
+  changes.push("deleteRole");
+  return changes;
 }
 
 export type MessageOutcome =

@@ -1,21 +1,54 @@
 /**
- * What the vended IAM roles and SSM parameters look like: names, trust policies, tags.
- * Plain functions over plain data, so they can be checked without AWS.
+ * What the vended IAM roles and SSM parameters look like: names, trust policies, policies,
+ * boundary, tags. Plain functions over plain data, so they can be checked without AWS.
+ *
+ * Every spec goes through {@link assertRoleSpec} before it leaves this module: a trust policy
+ * always pins `aud` and `sub`, never wildcards inside a space or stack segment, fits IAM's size
+ * quota, and a configured permissions boundary is always on the role.
  */
 import { createHash } from "node:crypto";
 import { PolicyRenderError } from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
+import {
+  allowListedLabels,
+  defaultPermissions,
+  grantsForSpace,
+  grantsForStack,
+  type Permissions,
+  policySize,
+  ROLE_POLICY_LIMITS,
+  type RoleScope,
+} from "./permissions.ts";
 import type { PolicyDocument, RoleSpec, Tags } from "./ports.ts";
+import {
+  assertSubjectPattern,
+  renderSubjectPattern,
+  SpacePathUnknownError,
+  STACK_TAG_VARIABLE,
+  type SubjectPlaceholder,
+  templateUses,
+} from "./subject.ts";
+
+export {
+  DEFAULT_SUBJECT_TEMPLATE,
+  renderSubjectPattern,
+  SUBJECT_PLACEHOLDERS,
+  type SubjectPlaceholder,
+} from "./subject.ts";
+export { policySize, type RoleScope };
 
 export const MANAGED_BY_TAG = "managed-by";
 export const MANAGED_BY_VALUE = "spacelift-role-vending";
 export const ACCOUNT_TAG = "spacelift:account";
 export const STACK_TAG = "spacelift:stack";
 export const SPACE_TAG = "spacelift:space";
+/** The stack's allow-listed labels (space-separated), so a later event without labels can converge. */
+export const LABELS_TAG = "spacelift:labels";
+/** `read` or `write` on the roles of a stack with the read/write split. */
+export const SCOPE_TAG = "spacelift:scope";
 
-/** Spacelift's default OIDC `sub` claim template. */
-export const DEFAULT_SUBJECT_TEMPLATE =
-  "space:{spaceId}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}";
+/** Session tags a role's trust policy admits when session tagging is on. */
+export const SESSION_TAG_KEYS = ["stack", "space"] as const;
 
 /** IAM quotas that moto does not enforce but AWS does. */
 export const IAM_LIMITS = {
@@ -23,9 +56,9 @@ export const IAM_LIMITS = {
   /** Default quota for a role trust policy, in characters without white space. */
   trustPolicy: 2048,
   /** All inline policies of a role together, characters without white space. */
-  inlinePolicies: 10240,
+  inlinePolicies: ROLE_POLICY_LIMITS.inlinePolicies,
   /** Managed policies attached to one role (default quota). */
-  attachedPolicies: 10,
+  attachedPolicies: ROLE_POLICY_LIMITS.managedPolicies,
 } as const;
 
 export interface VendingConfig {
@@ -38,197 +71,395 @@ export interface VendingConfig {
   readonly rolePath: string;
   readonly roleNamePrefix: string;
   readonly parameterPrefix: string;
+  /** When set, every role carries it and none is created without it. */
   readonly permissionsBoundaryArn: string | undefined;
   readonly defaultPolicyArns: readonly string[];
   readonly maxSessionDuration: number;
   readonly defaultSpaceId: SpaceId;
   readonly subjectTemplate: string;
+  /** The permissions configuration; absent: `defaultPolicyArns` for every role. */
+  readonly permissions?: Permissions;
 }
 
 export interface StackState {
   readonly stackId: StackId;
   readonly spaceId: SpaceId;
-  readonly labels: readonly string[];
+  /** The stack's labels; undefined when unknown (no label grants, no labels tag). */
+  readonly labels: readonly string[] | undefined;
+  /** The space's full path; needed only when the subject template uses `{spacePath}`. */
+  readonly spacePath?: string | undefined;
 }
 
 export interface SpaceState {
   readonly spaceId: SpaceId;
+  readonly spacePath?: string | undefined;
 }
 
 /** One role the product keeps, and the parameter where its ARN is published. */
 export interface RoleBinding {
   readonly role: RoleSpec;
   readonly parameterName: string;
+  readonly scope: RoleScope;
+}
+
+export function permissionsOf(config: VendingConfig): Permissions {
+  return (
+    config.permissions ??
+    defaultPermissions(config.defaultPolicyArns, config.permissionsBoundaryArn)
+  );
+}
+
+/** The boundary every role must carry, if one is configured (env or file). */
+export function boundaryOf(config: VendingConfig): string | undefined {
+  const fromFile = config.permissions?.permissionsBoundaryArn;
+  if (
+    fromFile !== undefined &&
+    config.permissionsBoundaryArn !== undefined &&
+    fromFile !== config.permissionsBoundaryArn
+  ) {
+    throw new PolicyRenderError(
+      "two different permissions boundaries are configured (PERMISSIONS_BOUNDARY_ARN and the permissions file)",
+    );
+  }
+  return config.permissionsBoundaryArn ?? fromFile;
 }
 
 /**
  * Role names longer than IAM's 64 characters are cut and end in `-` plus 8 hex characters of
- * the SHA-256 of the full name, so two long names never collide.
+ * the SHA-256 of the full name (then the suffix), so two long names never collide and a
+ * `-read`/`-write` suffix stays visible.
  */
-export function fitRoleName(fullName: string): string {
-  if (fullName.length <= IAM_LIMITS.roleName) return fullName;
-  const digest = createHash("sha256").update(fullName).digest("hex").slice(0, 8);
-  return `${fullName.slice(0, IAM_LIMITS.roleName - 9)}-${digest}`;
+export function fitRoleName(fullName: string, suffix = ""): string {
+  const whole = `${fullName}${suffix}`;
+  if (whole.length <= IAM_LIMITS.roleName) return whole;
+  const digest = createHash("sha256").update(whole).digest("hex").slice(0, 8);
+  return `${fullName.slice(0, IAM_LIMITS.roleName - 9 - suffix.length)}-${digest}${suffix}`;
 }
 
-export function stackRoleName(config: VendingConfig, stackId: StackId): string {
-  return fitRoleName(`${config.roleNamePrefix}stack-${stackId}`);
+const SCOPE_SUFFIX: Readonly<Record<RoleScope, string>> = {
+  any: "",
+  read: "-read",
+  write: "-write",
+};
+
+/** The stack's role for a scope: `any` (no split), or the split's `read`/`write` role. */
+export function stackRoleName(
+  config: VendingConfig,
+  stackId: StackId,
+  scope: RoleScope = "any",
+): string {
+  return fitRoleName(`${config.roleNamePrefix}stack-${stackId}`, SCOPE_SUFFIX[scope]);
+}
+
+/** Every role name a stack can have, whatever the configuration (for removal and cleanup). */
+export function stackRoleNames(config: VendingConfig, stackId: StackId): readonly string[] {
+  return (["any", "write", "read"] as const).map((scope) => stackRoleName(config, stackId, scope));
+}
+
+/** The scopes a stack's roles have under the configuration. */
+export function stackScopes(config: VendingConfig): readonly RoleScope[] {
+  return permissionsOf(config).readWriteSplit ? ["write", "read"] : ["any"];
 }
 
 export function spaceRoleName(config: VendingConfig, spaceId: SpaceId): string {
   return fitRoleName(`${config.roleNamePrefix}space-${spaceId}`);
 }
 
-export function stackParameterName(config: VendingConfig, stackId: StackId): string {
-  return `${config.parameterPrefix}/${config.spaceliftAccount}/stacks/${stackId}/role-arn`;
+/** `…/role-arn` holds the unsplit or write role; `…/read-role-arn` the read role. */
+export function stackParameterName(
+  config: VendingConfig,
+  stackId: StackId,
+  scope: RoleScope = "any",
+): string {
+  const leaf = scope === "read" ? "read-role-arn" : "role-arn";
+  return `${config.parameterPrefix}/${config.spaceliftAccount}/stacks/${stackId}/${leaf}`;
 }
 
 export function spaceParameterName(config: VendingConfig, spaceId: SpaceId): string {
   return `${config.parameterPrefix}/${config.spaceliftAccount}/spaces/${spaceId}/role-arn`;
 }
 
+/** The `sts:TagSession` rule of a trust policy: its own `sub` pattern and required tags. */
+interface TagSessionRule {
+  readonly sub: string;
+  readonly requestTags: Readonly<Record<string, string>>;
+  /** A space role takes the `stack` tag from the token (a policy variable): refuse wildcards in it. */
+  readonly guardStackTag: boolean;
+}
+
+export function renderTrustPolicy(
+  config: VendingConfig,
+  subPattern: string,
+  tagSession?: TagSessionRule,
+): PolicyDocument {
+  const host = config.spaceliftHostname;
+  const statements: Record<string, unknown>[] = [
+    {
+      Effect: "Allow",
+      Principal: { Federated: config.oidcProviderArn },
+      Action: "sts:AssumeRoleWithWebIdentity",
+      Condition: {
+        StringEquals: { [`${host}:aud`]: host },
+        StringLike: { [`${host}:sub`]: subPattern },
+      },
+    },
+  ];
+  if (tagSession !== undefined) {
+    const requestTags = Object.fromEntries(
+      Object.entries(tagSession.requestTags).map(([key, value]) => [
+        `aws:RequestTag/${key}`,
+        value,
+      ]),
+    );
+    statements.push({
+      Effect: "Allow",
+      Principal: { Federated: config.oidcProviderArn },
+      Action: "sts:TagSession",
+      Condition: {
+        StringEquals: { [`${host}:aud`]: host, ...requestTags },
+        StringLike: { [`${host}:sub`]: tagSession.sub },
+        // Only the stack and space tags: no other tag can ride along into ABAC decisions.
+        "ForAllValues:StringEquals": { "aws:TagKeys": [...SESSION_TAG_KEYS] },
+        ...(tagSession.guardStackTag
+          ? {
+              // The tag becomes part of a StringLike pattern through a policy variable; `${*}`
+              // and `${?}` are IAM's literal `*`/`?`, so a tag holding a wildcard is refused.
+              // biome-ignore lint/suspicious/noTemplateCurlyInString: IAM's literal-character syntax, not a JS template
+              StringNotLike: { "aws:RequestTag/stack": ["*${*}*", "*${?}*", "*:*", "*|*"] },
+            }
+          : {}),
+      },
+    });
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}
+
 /**
- * Renders the `sub` pattern of a role from the account's subject template: the placeholders in
- * `fixed` get their value, every other placeholder becomes `*`. A fixed value must be bounded
- * by literal text (or the start/end), so no wildcard can reach into its segment.
+ * Refuses a trust policy that is not safe to hand to IAM: every statement must trust only the
+ * Spacelift OIDC provider, require `aud` = the account's hostname (no wildcard) and a `sub`
+ * pattern that pins every value of `segments` as a whole field with no wildcard inside a
+ * field; and the document must fit IAM's trust policy quota.
  */
-export function renderSubjectPattern(
-  template: string,
-  fixed: Readonly<Partial<Record<SubjectPlaceholder, string>>>,
-): string {
-  const parts = template.split(/(\{[a-zA-Z]+\})/).filter((part) => part !== "");
-  const isFixed: boolean[] = [];
-  const rendered = parts.map((part) => {
-    const placeholder = /^\{([a-zA-Z]+)\}$/.exec(part)?.[1];
-    if (placeholder === undefined) {
-      if (/[*?]/.test(part)) throw new PolicyRenderError("subject template contains a wildcard");
-      isFixed.push(false);
-      return part;
+export function assertTrustPolicy(
+  config: VendingConfig,
+  document: PolicyDocument,
+  segments: readonly string[],
+): void {
+  const host = config.spaceliftHostname;
+  const statements = document.Statement;
+  if (!Array.isArray(statements) || statements.length === 0) {
+    throw new PolicyRenderError("trust policy has no statement");
+  }
+  for (const [index, statement] of (statements as Record<string, unknown>[]).entries()) {
+    if (statement.Effect !== "Allow") continue;
+    const principal = statement.Principal as Record<string, unknown> | undefined;
+    if (
+      principal === undefined ||
+      Object.keys(principal).join() !== "Federated" ||
+      principal.Federated !== config.oidcProviderArn
+    ) {
+      throw new PolicyRenderError("trust policy must trust exactly the Spacelift OIDC provider");
     }
-    if (!isPlaceholder(placeholder)) {
-      throw new PolicyRenderError(`subject template has an unknown placeholder {${placeholder}}`);
-    }
-    const value = fixed[placeholder];
-    isFixed.push(value !== undefined);
-    if (value === undefined) return "*";
-    if (value === "" || /[*?]/.test(value)) {
-      throw new PolicyRenderError(`a wildcard may not stand inside the {${placeholder}} segment`);
-    }
-    return value;
-  });
-  const lastFixed = isFixed.lastIndexOf(true);
-  if (lastFixed < 0) throw new PolicyRenderError("subject pattern fixes no placeholder");
-  for (const [index, fixedHere] of isFixed.entries()) {
-    if (fixedHere && (rendered[index - 1] === "*" || rendered[index + 1] === "*")) {
+    const condition = (statement.Condition ?? {}) as Record<string, Record<string, unknown>>;
+    const aud = condition.StringEquals?.[`${host}:aud`];
+    if (typeof aud !== "string" || aud !== host) {
       throw new PolicyRenderError(
-        "a fixed placeholder must be separated from a varying one by literal text",
+        `trust policy statement ${index} has no StringEquals ${host}:aud condition`,
       );
     }
+    const sub = condition.StringLike?.[`${host}:sub`] ?? condition.StringEquals?.[`${host}:sub`];
+    const patterns = typeof sub === "string" ? [sub] : Array.isArray(sub) ? sub : [];
+    if (patterns.length === 0 || patterns.some((pattern) => typeof pattern !== "string")) {
+      throw new PolicyRenderError(`trust policy statement ${index} has no ${host}:sub condition`);
+    }
+    for (const pattern of patterns as string[]) {
+      // Only a space role's sts:TagSession statement may take the caller from the stack tag.
+      const variable =
+        statement.Action === "sts:TagSession" && pattern.includes(STACK_TAG_VARIABLE);
+      if (!variable && pattern.includes("$")) {
+        throw new PolicyRenderError(
+          `sub pattern ${JSON.stringify(pattern)} holds a policy variable`,
+        );
+      }
+      assertSubjectPattern(pattern, variable ? [...segments, STACK_TAG_VARIABLE] : segments);
+    }
   }
-  // When only wildcards separated by bare one-character delimiters follow the last fixed
-  // value's delimiter, one `*` says the same and keeps the pattern short: a space role gets
-  // `space:<id>:*` rather than `space:<id>:*:*:run_type:*:scope:*`.
-  const delimiter = rendered[lastFixed + 1];
-  if (delimiter !== undefined && delimiter.length === 1 && rendered[lastFixed + 2] === "*") {
-    return `${rendered.slice(0, lastFixed + 2).join("")}*`;
-  }
-  return rendered.join("");
+  assertWithinQuota("trust policy", document, IAM_LIMITS.trustPolicy);
 }
 
-export const SUBJECT_PLACEHOLDERS = [
-  "spaceId",
-  "spacePath",
-  "callerType",
-  "callerId",
-  "runType",
-  "scope",
-  "runId",
-] as const;
-export type SubjectPlaceholder = (typeof SUBJECT_PLACEHOLDERS)[number];
-
-function isPlaceholder(name: string): name is SubjectPlaceholder {
-  return (SUBJECT_PLACEHOLDERS as readonly string[]).includes(name);
-}
-
-export function renderTrustPolicy(config: VendingConfig, subPattern: string): PolicyDocument {
-  const host = config.spaceliftHostname;
-  return {
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Effect: "Allow",
-        Principal: { Federated: config.oidcProviderArn },
-        Action: "sts:AssumeRoleWithWebIdentity",
-        Condition: {
-          StringEquals: { [`${host}:aud`]: host },
-          StringLike: { [`${host}:sub`]: subPattern },
-        },
-      },
-    ],
-  };
+/** Refuses a spec that breaks the rules above or lacks the configured boundary. */
+export function assertRoleSpec(
+  config: VendingConfig,
+  spec: RoleSpec,
+  segments: readonly string[],
+): void {
+  assertTrustPolicy(config, spec.trustPolicy, segments);
+  const boundary = boundaryOf(config);
+  if (boundary !== undefined && spec.permissionsBoundaryArn !== boundary) {
+    throw new PolicyRenderError(
+      `role ${spec.name} must carry the configured permissions boundary ${boundary}`,
+    );
+  }
+  if (spec.name.length > IAM_LIMITS.roleName || !/^[\w+=,.@-]+$/.test(spec.name)) {
+    throw new PolicyRenderError(`role name ${spec.name} is not a valid IAM role name`);
+  }
+  if (spec.managedPolicyArns.length > IAM_LIMITS.attachedPolicies) {
+    throw new PolicyRenderError(
+      `role ${spec.name} would carry ${spec.managedPolicyArns.length} managed policies, over IAM's quota of ${IAM_LIMITS.attachedPolicies}`,
+    );
+  }
+  const inline = Object.values(spec.inlinePolicies).reduce((sum, doc) => sum + policySize(doc), 0);
+  if (inline > IAM_LIMITS.inlinePolicies) {
+    throw new PolicyRenderError(
+      `role ${spec.name}'s inline policies total ${inline} characters, over IAM's quota of ${IAM_LIMITS.inlinePolicies}`,
+    );
+  }
 }
 
 function baseTags(config: VendingConfig): Record<string, string> {
   return { [MANAGED_BY_TAG]: MANAGED_BY_VALUE, [ACCOUNT_TAG]: config.spaceliftAccount };
 }
 
-export function stackBinding(config: VendingConfig, stack: StackState): RoleBinding {
-  const sub = renderSubjectPattern(config.subjectTemplate, {
-    spaceId: stack.spaceId,
-    callerType: "stack",
-    callerId: stack.stackId,
-  });
-  const tags: Tags = {
-    ...baseTags(config),
-    [STACK_TAG]: stack.stackId,
-    [SPACE_TAG]: stack.spaceId,
-  };
-  return {
-    role: roleSpec(config, {
-      name: stackRoleName(config, stack.stackId),
-      description: `Spacelift stack ${stack.stackId} in space ${stack.spaceId} (spacelift-role-vending)`,
-      sub,
-      tags,
-    }),
-    parameterName: stackParameterName(config, stack.stackId),
-  };
+/** The space placeholders the template uses, with their values. */
+function spaceValues(
+  config: VendingConfig,
+  space: { spaceId: SpaceId; spacePath?: string | undefined },
+): Partial<Record<SubjectPlaceholder, string>> {
+  const values: Partial<Record<SubjectPlaceholder, string>> = {};
+  if (templateUses(config.subjectTemplate, "spaceId")) values.spaceId = space.spaceId;
+  if (templateUses(config.subjectTemplate, "spacePath")) {
+    if (space.spacePath === undefined) {
+      throw new SpacePathUnknownError(
+        `the subject template uses {spacePath} but the path of space ${space.spaceId} is unknown; the role is not written rather than trusting a wider pattern`,
+      );
+    }
+    values.spacePath = space.spacePath;
+  }
+  return values;
 }
 
-export function spaceBinding(config: VendingConfig, space: SpaceState): RoleBinding {
-  const sub = renderSubjectPattern(config.subjectTemplate, { spaceId: space.spaceId });
-  return {
-    role: roleSpec(config, {
-      name: spaceRoleName(config, space.spaceId),
-      description: `Spacelift space ${space.spaceId} (spacelift-role-vending)`,
+/** The stack's roles: one (`any`), or `write` and `read` with the read/write split. */
+export function stackBindings(config: VendingConfig, stack: StackState): RoleBinding[] {
+  const permissions = permissionsOf(config);
+  const space = spaceValues(config, stack);
+  const labels =
+    stack.labels === undefined ? undefined : allowListedLabels(permissions, stack.labels);
+  return stackScopes(config).map((scope) => {
+    const fixed: Partial<Record<SubjectPlaceholder, string>> = {
+      ...space,
+      callerType: "stack",
+      callerId: stack.stackId,
+      ...(scope === "any" ? {} : { scope }),
+    };
+    const sub = renderSubjectPattern(config.subjectTemplate, fixed);
+    const tags: Tags = {
+      ...baseTags(config),
+      [STACK_TAG]: stack.stackId,
+      [SPACE_TAG]: stack.spaceId,
+      ...(labels === undefined ? {} : { [LABELS_TAG]: labelsTagValue(labels) }),
+      ...(scope === "any" ? {} : { [SCOPE_TAG]: scope }),
+    };
+    const grant = grantsForStack(
+      permissions,
+      { spaceId: stack.spaceId, labels: stack.labels ?? [] },
+      scope,
+    );
+    const role = roleSpec(config, {
+      name: stackRoleName(config, stack.stackId, scope),
+      description: `Spacelift stack ${stack.stackId} in space ${stack.spaceId}${scope === "any" ? "" : ` (scope:${scope} runs)`} (spacelift-role-vending)`,
       sub,
-      tags: { ...baseTags(config), [SPACE_TAG]: space.spaceId },
-    }),
-    parameterName: spaceParameterName(config, space.spaceId),
-  };
+      tagSession: permissions.sessionTagging
+        ? { sub, requestTags: { stack: stack.stackId, space: stack.spaceId }, guardStackTag: false }
+        : undefined,
+      segments: Object.values(fixed),
+      managedPolicyArns: grant.managedPolicyArns,
+      inlinePolicies: grant.inlinePolicies,
+      tags,
+    });
+    return { role, parameterName: stackParameterName(config, stack.stackId, scope), scope };
+  });
+}
+
+/** Kept for callers of the single-role shape: the stack's unsplit or write role. */
+export function stackBinding(config: VendingConfig, stack: StackState): RoleBinding {
+  const [first] = stackBindings(config, stack);
+  if (first === undefined) throw new PolicyRenderError("no role for the stack");
+  return first;
+}
+
+/** A space's role: trusted by every stack whose token names this space, and nothing else. */
+export function spaceBinding(config: VendingConfig, space: SpaceState): RoleBinding {
+  const permissions = permissionsOf(config);
+  const values = spaceValues(config, space);
+  const fixed = { ...values, callerType: "stack" };
+  const sub = renderSubjectPattern(config.subjectTemplate, fixed);
+  const grant = grantsForSpace(permissions, space.spaceId);
+  const role = roleSpec(config, {
+    name: spaceRoleName(config, space.spaceId),
+    description: `Spacelift space ${space.spaceId} (spacelift-role-vending)`,
+    sub,
+    tagSession: permissions.sessionTagging
+      ? {
+          sub: renderSubjectPattern(config.subjectTemplate, {
+            ...fixed,
+            callerId: STACK_TAG_VARIABLE,
+          }),
+          requestTags: { space: space.spaceId },
+          guardStackTag: true,
+        }
+      : undefined,
+    segments: Object.values(fixed),
+    managedPolicyArns: grant.managedPolicyArns,
+    inlinePolicies: grant.inlinePolicies,
+    tags: { ...baseTags(config), [SPACE_TAG]: space.spaceId },
+  });
+  return { role, parameterName: spaceParameterName(config, space.spaceId), scope: "any" };
 }
 
 function roleSpec(
   config: VendingConfig,
-  role: { name: string; description: string; sub: string; tags: Tags },
+  role: {
+    name: string;
+    description: string;
+    sub: string;
+    tagSession: TagSessionRule | undefined;
+    segments: readonly string[];
+    managedPolicyArns: readonly string[];
+    inlinePolicies: Readonly<Record<string, PolicyDocument>>;
+    tags: Tags;
+  },
 ): RoleSpec {
-  const trustPolicy = renderTrustPolicy(config, role.sub);
-  assertWithinQuota("trust policy", trustPolicy, IAM_LIMITS.trustPolicy);
-  return {
+  const spec: RoleSpec = {
     name: role.name,
     path: config.rolePath,
     description: role.description,
     maxSessionDuration: config.maxSessionDuration,
-    trustPolicy,
-    permissionsBoundaryArn: config.permissionsBoundaryArn,
-    managedPolicyArns: [...config.defaultPolicyArns].sort(),
-    inlinePolicies: {},
+    trustPolicy: renderTrustPolicy(config, role.sub, role.tagSession),
+    permissionsBoundaryArn: boundaryOf(config),
+    managedPolicyArns: [...role.managedPolicyArns].sort(),
+    inlinePolicies: role.inlinePolicies,
     tags: role.tags,
   };
+  assertRoleSpec(config, spec, role.segments);
+  return spec;
 }
 
-/** IAM counts policy size in characters without white space. */
-export function policySize(document: PolicyDocument): number {
-  return JSON.stringify(document).replace(/\s/g, "").length;
+/** IAM tag values hold at most 256 characters. */
+function labelsTagValue(labels: readonly string[]): string {
+  const value = labels.join(" ");
+  if (value.length > 256) {
+    throw new PolicyRenderError(
+      `the stack's allow-listed labels (${value.length} characters) do not fit the ${LABELS_TAG} tag (256)`,
+    );
+  }
+  return value;
+}
+
+/** The allow-listed labels recorded on a role, or undefined when the role predates the tag. */
+export function labelsFromTags(tags: Tags): readonly string[] | undefined {
+  const value = tags[LABELS_TAG];
+  if (value === undefined) return undefined;
+  return value.split(" ").filter((label) => label !== "");
 }
 
 function assertWithinQuota(what: string, document: PolicyDocument, limit: number): void {

@@ -1,0 +1,426 @@
+/**
+ * The permissions configuration: which managed policies and inline policies each vended role
+ * carries, by space and by stack label, plus the opt-in trust options. Written by the platform
+ * team as a JSON or YAML file, validated here once at start, with errors naming the offending
+ * path (`spaces[2].managedPolicyArns[0]: must be an IAM policy ARN`).
+ *
+ * Labels are an allow-list: a stack label grants something only when this file names it, so
+ * whoever can create or label a stack cannot grant themselves anything the platform team did
+ * not write down (and, with `spaces`, not outside the spaces the team chose).
+ */
+import { parse as parseYaml } from "yaml";
+import * as z from "zod";
+import { ConfigurationError, PolicyRenderError } from "./errors.ts";
+import type { SpaceId } from "./identifiers.ts";
+import type { PolicyDocument } from "./ports.ts";
+
+/** IAM quotas on what is attached to one role (defaults; AWS enforces them, moto does not). */
+export const ROLE_POLICY_LIMITS = {
+  /** Managed policies attached to one role. */
+  managedPolicies: 10,
+  /** All inline policies of a role together, characters without white space. */
+  inlinePolicies: 10240,
+} as const;
+
+export interface PolicyGrant {
+  readonly managedPolicyArns: readonly string[];
+  /** Inline policies by name. */
+  readonly inlinePolicies: Readonly<Record<string, PolicyDocument>>;
+}
+
+/** What a rule grants: the top level to write (or unsplit) roles, `read` to read roles. */
+export interface GrantBlock extends PolicyGrant {
+  readonly read: PolicyGrant;
+}
+
+export interface SpaceRule extends GrantBlock {
+  /** A space ID, or a glob over space IDs (`*` any run of characters, `?` one). */
+  readonly match: string;
+}
+
+export interface LabelRule extends GrantBlock {
+  /** Space IDs or globs the label is honoured in; undefined: in every space. */
+  readonly spaces: readonly string[] | undefined;
+}
+
+export interface Permissions {
+  /** Where it was loaded from (a path, `PERMISSIONS_CONFIG`, or `DEFAULT_POLICY_ARNS`). */
+  readonly source: string;
+  readonly default: GrantBlock;
+  readonly spaces: readonly SpaceRule[];
+  /** The label allow-list, by exact label. */
+  readonly labels: Readonly<Record<string, LabelRule>>;
+  /** Each stack gets a `-read` role (scope:read) and a `-write` role (scope:write). */
+  readonly readWriteSplit: boolean;
+  /** Trust policies allow `sts:TagSession` with tags tied to the token's stack and space. */
+  readonly sessionTagging: boolean;
+  readonly permissionsBoundaryArn: string | undefined;
+}
+
+const EMPTY_GRANT: PolicyGrant = { managedPolicyArns: [], inlinePolicies: {} };
+
+/** Permissions when no file is given: `DEFAULT_POLICY_ARNS` for every role, nothing else. */
+export function defaultPermissions(
+  defaultPolicyArns: readonly string[],
+  permissionsBoundaryArn: string | undefined = undefined,
+): Permissions {
+  return {
+    source: "DEFAULT_POLICY_ARNS",
+    default: { managedPolicyArns: [...defaultPolicyArns], inlinePolicies: {}, read: EMPTY_GRANT },
+    spaces: [],
+    labels: {},
+    readWriteSplit: false,
+    sessionTagging: false,
+    permissionsBoundaryArn,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+/** Managed policy ARNs: AWS-managed (`aws`) or customer-managed (12-digit account), any path. */
+export const POLICY_ARN =
+  /^arn:aws(?:-cn|-us-gov|-iso|-iso-[a-z])?:iam::(?:\d{12}|aws):policy\/(?:[\x21-\x7e]+\/)?[\w+=,.@-]{1,128}$/;
+const INLINE_POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
+/** Space IDs and globs over them. */
+const SPACE_MATCH = /^[A-Za-z0-9_*?-]{1,128}$/;
+/** Labels the allow-list may name: what an IAM tag value can hold, no spaces (they are recorded in a role tag). */
+const LABEL = /^[\p{L}\p{N}_.:/=+@-]{1,128}$/u;
+const ACTION = /^(?:\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$/;
+const RESOURCE = /^(?:\*|arn:(?:aws[a-z-]*|\*):[^:]*:[^:]*:[^:]*:.+)$/;
+
+const listOf = (item: z.ZodString, what: string) =>
+  z.union([item, z.array(item).min(1)], { error: `must be ${what} or a non-empty list of them` });
+
+const ConditionValue = z.union([z.string(), z.number(), z.boolean()]);
+const Statement = z
+  .strictObject({
+    Sid: z
+      .string()
+      .regex(/^[A-Za-z0-9]*$/, "may hold only letters and digits")
+      .optional(),
+    Effect: z.enum(["Allow", "Deny"], { error: "must be Allow or Deny" }),
+    Action: listOf(
+      z.string().regex(ACTION, "must be an action like s3:GetObject"),
+      "an action",
+    ).optional(),
+    NotAction: listOf(
+      z.string().regex(ACTION, "must be an action like s3:GetObject"),
+      "an action",
+    ).optional(),
+    Resource: listOf(z.string().regex(RESOURCE, "must be * or an ARN"), "* or an ARN").optional(),
+    NotResource: listOf(
+      z.string().regex(RESOURCE, "must be * or an ARN"),
+      "* or an ARN",
+    ).optional(),
+    Condition: z
+      .record(
+        z.string().min(1),
+        z.record(z.string().min(1), z.union([ConditionValue, z.array(ConditionValue).min(1)])),
+      )
+      .optional(),
+  })
+  .superRefine((statement, context) => {
+    if ((statement.Action === undefined) === (statement.NotAction === undefined)) {
+      context.addIssue({ code: "custom", message: "needs exactly one of Action and NotAction" });
+    }
+    if ((statement.Resource === undefined) === (statement.NotResource === undefined)) {
+      context.addIssue({
+        code: "custom",
+        message: "needs exactly one of Resource and NotResource",
+      });
+    }
+  });
+
+/** An identity policy document (no Principal: inline policies are attached to the role). */
+const PolicyDocumentSchema = z.strictObject({
+  Version: z.literal("2012-10-17", { error: 'must be "2012-10-17"' }),
+  Id: z.string().optional(),
+  Statement: z.union([Statement, z.array(Statement).min(1)], {
+    error: "must be a statement or a non-empty list of statements",
+  }),
+});
+
+const Grant = {
+  managedPolicyArns: z
+    .array(z.string().regex(POLICY_ARN, "must be an IAM policy ARN"))
+    .max(
+      ROLE_POLICY_LIMITS.managedPolicies,
+      `at most ${ROLE_POLICY_LIMITS.managedPolicies} managed policies per role (IAM quota)`,
+    )
+    .refine((arns) => new Set(arns).size === arns.length, "lists a policy ARN twice")
+    .default([]),
+  inlinePolicies: z
+    .record(
+      z.string().regex(INLINE_POLICY_NAME, "inline policy names may hold only [A-Za-z0-9+=,.@_-]"),
+      PolicyDocumentSchema,
+    )
+    .default({}),
+};
+
+const ReadGrant = z.strictObject(Grant);
+const Block = { ...Grant, read: ReadGrant.default({ managedPolicyArns: [], inlinePolicies: {} }) };
+
+const PermissionsFile = z.strictObject({
+  version: z.literal(1, { error: "must be 1" }).optional(),
+  permissionsBoundaryArn: z.string().regex(POLICY_ARN, "must be an IAM policy ARN").optional(),
+  readWriteSplit: z.boolean().default(false),
+  sessionTagging: z.boolean().default(false),
+  default: z.strictObject(Block).default({
+    managedPolicyArns: [],
+    inlinePolicies: {},
+    read: { managedPolicyArns: [], inlinePolicies: {} },
+  }),
+  spaces: z
+    .array(
+      z.strictObject({
+        match: z.string().regex(SPACE_MATCH, "must be a space ID or a glob like production-*"),
+        ...Block,
+      }),
+    )
+    .default([]),
+  labels: z
+    .record(
+      z.string().regex(LABEL, "labels may hold only letters, digits and _.:/=+@- (no spaces)"),
+      z.strictObject({
+        spaces: z
+          .array(z.string().regex(SPACE_MATCH, "must be a space ID or a glob like production-*"))
+          .min(1)
+          .optional(),
+        ...Block,
+      }),
+    )
+    .default({}),
+});
+
+type ParsedFile = z.output<typeof PermissionsFile>;
+
+/**
+ * Parses and validates a permissions file (JSON or YAML). Throws ConfigurationError naming
+ * `source` and the offending path of each problem.
+ */
+export function parsePermissionsConfig(text: string, source: string): Permissions {
+  let raw: unknown;
+  try {
+    // YAML 1.2 is a superset of JSON, so one parser reads both.
+    raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (error) {
+    throw new ConfigurationError(
+      `invalid permissions configuration (${source}): not valid JSON or YAML: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  if (raw === null || raw === undefined) {
+    throw new ConfigurationError(`invalid permissions configuration (${source}): it is empty`);
+  }
+  const parsed = PermissionsFile.safeParse(raw);
+  const problems = parsed.success ? crossCheck(parsed.data) : parsed.error.issues.map(describe);
+  if (!parsed.success || problems.length > 0) {
+    const shown = problems.slice(0, 5).join("; ");
+    const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : "";
+    throw new ConfigurationError(`invalid permissions configuration (${source}): ${shown}${more}`);
+  }
+  const file = parsed.data;
+  return {
+    source,
+    default: block(file.default),
+    spaces: file.spaces.map((rule) => ({ match: rule.match, ...block(rule) })),
+    labels: Object.fromEntries(
+      Object.entries(file.labels).map(([label, rule]) => [
+        label,
+        { spaces: rule.spaces, ...block(rule) },
+      ]),
+    ),
+    readWriteSplit: file.readWriteSplit,
+    sessionTagging: file.sessionTagging,
+    permissionsBoundaryArn: file.permissionsBoundaryArn,
+  };
+}
+
+function block(parsed: {
+  managedPolicyArns: string[];
+  inlinePolicies: Record<string, unknown>;
+  read: { managedPolicyArns: string[]; inlinePolicies: Record<string, unknown> };
+}): GrantBlock {
+  return {
+    managedPolicyArns: parsed.managedPolicyArns,
+    inlinePolicies: parsed.inlinePolicies as Record<string, PolicyDocument>,
+    read: {
+      managedPolicyArns: parsed.read.managedPolicyArns,
+      inlinePolicies: parsed.read.inlinePolicies as Record<string, PolicyDocument>,
+    },
+  };
+}
+
+/** Checks across the file: inline policy names unique, each block within the inline quota. */
+function crossCheck(file: ParsedFile): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  const visit = (path: string, grant: { inlinePolicies: Record<string, unknown> }) => {
+    let size = 0;
+    for (const [name, document] of Object.entries(grant.inlinePolicies)) {
+      const where = `${path}.inlinePolicies${formatKey(name)}`;
+      const first = seen.get(name);
+      if (first !== undefined) {
+        problems.push(`${where}: inline policy name already used at ${first} (names are unique)`);
+      } else {
+        seen.set(name, where);
+      }
+      size += policySize(document as PolicyDocument);
+    }
+    if (size > ROLE_POLICY_LIMITS.inlinePolicies) {
+      problems.push(
+        `${path}.inlinePolicies: ${size} characters, over IAM's ${ROLE_POLICY_LIMITS.inlinePolicies} for all inline policies of a role`,
+      );
+    }
+  };
+  const visitBlock = (path: string, grant: ParsedFile["default"]) => {
+    visit(path, grant);
+    visit(`${path}.read`, grant.read);
+  };
+  visitBlock("default", file.default);
+  for (const [index, rule] of file.spaces.entries()) visitBlock(`spaces[${index}]`, rule);
+  for (const [label, rule] of Object.entries(file.labels)) {
+    visitBlock(`labels${formatKey(label)}`, rule);
+  }
+  return problems;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys
+      .map((key) => `${formatPath([...issue.path, key])}: unknown setting`)
+      .join("; ");
+  }
+  if (issue.code === "invalid_key") {
+    // A record key failed its own check: report that check's message at the key's path.
+    return `${formatPath(issue.path)}: ${issue.issues[0]?.message ?? issue.message}`;
+  }
+  return `${formatPath(issue.path)}: ${issue.message}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else if (out === "" && /^[A-Za-z_]\w*$/.test(String(key))) out = String(key);
+    else out += formatKey(String(key));
+  }
+  return out === "" ? "(top level)" : out;
+}
+
+function formatKey(key: string): string {
+  return /^[A-Za-z_]\w*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}
+
+/** IAM counts policy size in characters without white space. */
+export function policySize(document: PolicyDocument): number {
+  return JSON.stringify(document).replace(/\s/g, "").length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a role gets
+
+/** Which scope a stack role is trusted for: `any` unless the read/write split is on. */
+export type RoleScope = "any" | "read" | "write";
+
+/** The policies one role carries, and the rules they came from (for error messages). */
+export interface ResolvedGrant extends PolicyGrant {
+  readonly sources: readonly string[];
+}
+
+/** Does a space ID match a rule's space ID or glob? */
+export function matchesSpace(pattern: string, spaceId: SpaceId | string): boolean {
+  if (!/[*?]/.test(pattern)) return pattern === spaceId;
+  const regex = pattern
+    .split("")
+    .map((char) =>
+      char === "*" ? ".*" : char === "?" ? "." : char.replace(/[\\^$.|+()[\]{}]/, "\\$&"),
+    )
+    .join("");
+  return new RegExp(`^${regex}$`).test(spaceId);
+}
+
+/** The stack's labels that the allow-list names, sorted (what a label can grant from). */
+export function allowListedLabels(
+  permissions: Permissions,
+  labels: readonly string[],
+): readonly string[] {
+  return [...new Set(labels.filter((label) => Object.hasOwn(permissions.labels, label)))].sort();
+}
+
+/** Default + the stack's space rules + its allow-listed labels honoured in that space. */
+export function grantsForStack(
+  permissions: Permissions,
+  stack: { readonly spaceId: SpaceId; readonly labels: readonly string[] },
+  scope: RoleScope,
+): ResolvedGrant {
+  const picks: [string, GrantBlock][] = [["default", permissions.default]];
+  for (const rule of permissions.spaces) {
+    if (matchesSpace(rule.match, stack.spaceId)) picks.push([`space ${rule.match}`, rule]);
+  }
+  for (const label of allowListedLabels(permissions, stack.labels)) {
+    const rule = permissions.labels[label];
+    if (rule === undefined) continue;
+    if (
+      rule.spaces === undefined ||
+      rule.spaces.some((glob) => matchesSpace(glob, stack.spaceId))
+    ) {
+      picks.push([`label ${label}`, rule]);
+    }
+  }
+  return combine(picks, scope);
+}
+
+/** A space role: default + the space's rules (labels select stack policies only). */
+export function grantsForSpace(permissions: Permissions, spaceId: SpaceId): ResolvedGrant {
+  const picks: [string, GrantBlock][] = [["default", permissions.default]];
+  for (const rule of permissions.spaces) {
+    if (matchesSpace(rule.match, spaceId)) picks.push([`space ${rule.match}`, rule]);
+  }
+  return combine(picks, "any");
+}
+
+function combine(picks: readonly [string, GrantBlock][], scope: RoleScope): ResolvedGrant {
+  const managed = new Set<string>();
+  const inline: Record<string, PolicyDocument> = {};
+  const sources: string[] = [];
+  for (const [source, rule] of picks) {
+    const grant: PolicyGrant = scope === "read" ? rule.read : rule;
+    if (grant.managedPolicyArns.length === 0 && Object.keys(grant.inlinePolicies).length === 0) {
+      continue;
+    }
+    sources.push(source);
+    for (const arn of grant.managedPolicyArns) managed.add(arn);
+    Object.assign(inline, grant.inlinePolicies);
+  }
+  const managedPolicyArns = [...managed].sort();
+  const from = sources.length > 0 ? ` (from ${sources.join(", ")})` : "";
+  if (managedPolicyArns.length > ROLE_POLICY_LIMITS.managedPolicies) {
+    throw new PolicyRenderError(
+      `the role would carry ${managedPolicyArns.length} managed policies${from}, over IAM's quota of ${ROLE_POLICY_LIMITS.managedPolicies}`,
+    );
+  }
+  const inlineSize = Object.values(inline).reduce((sum, doc) => sum + policySize(doc), 0);
+  if (inlineSize > ROLE_POLICY_LIMITS.inlinePolicies) {
+    throw new PolicyRenderError(
+      `the role's inline policies would total ${inlineSize} characters${from}, over IAM's quota of ${ROLE_POLICY_LIMITS.inlinePolicies}`,
+    );
+  }
+  return { managedPolicyArns, inlinePolicies: inline, sources };
+}
+
+/**
+ * Every managed policy ARN the configuration can attach (and the boundary): what the
+ * provisioner's own `iam:AttachRolePolicy` permission should be limited to (`iam:PolicyARN`).
+ */
+export function allowedPolicyArns(permissions: Permissions): readonly string[] {
+  const arns = new Set<string>();
+  const add = (rule: GrantBlock) => {
+    for (const arn of [...rule.managedPolicyArns, ...rule.read.managedPolicyArns]) arns.add(arn);
+  };
+  add(permissions.default);
+  for (const rule of permissions.spaces) add(rule);
+  for (const rule of Object.values(permissions.labels)) add(rule);
+  return [...arns].sort();
+}
