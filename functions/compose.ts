@@ -8,11 +8,14 @@ import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
 import { IamRoleStore } from "./adapters/iam-role-store.ts";
 import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
+import { ssmSpaceliftAccess } from "./adapters/ssm-api-key.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
 import { ssmWebhookSecrets } from "./adapters/ssm-webhook-secrets.ts";
 import { loadLedgerTable, loadReceiverConfig, loadVendingConfig } from "./core/config.ts";
 import type { ProvisionerDeps } from "./core/provision.ts";
 import type { ReceiverDeps } from "./core/receive.ts";
+import { loadReconcilerConfig, type ReconcilerDeps } from "./core/reconcile.ts";
+import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -44,6 +47,29 @@ export function composeProvisioner(env: Env): ProvisionerDeps {
     parameters: new SsmParameterStore(ssmClient()),
     ledger: new DynamoDbLedger(dynamodbClient(), table),
     spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
+    sleep: (ms) => sleep(ms),
+  };
+}
+
+/**
+ * The reconciler's dependencies (Lambda and CLI). LEDGER_TABLE is optional here: with it, the
+ * space names and parents Spacelift lists are recorded for the provisioner's `{spacePath}`.
+ */
+export function composeReconciler(env: Env): ReconcilerDeps {
+  const config = loadVendingConfig(env);
+  const reconciler = loadReconcilerConfig(env);
+  const table = env.LEDGER_TABLE?.trim() ? loadLedgerTable(env) : undefined;
+  return {
+    config,
+    settings: reconciler.settings,
+    roles: new IamRoleStore(iamClient()),
+    parameters: new SsmParameterStore(ssmClient()),
+    ...(table !== undefined && { spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table) }),
+    spacelift: ssmSpaceliftAccess(ssmClient(), {
+      parameterName: reconciler.apiKeyParameter,
+      endpoint: reconciler.spaceliftEndpoint ?? toGraphqlEndpoint(config.spaceliftHostname),
+    }),
+    now: () => new Date(),
     sleep: (ms) => sleep(ms),
   };
 }

@@ -1,0 +1,265 @@
+/**
+ * The reconciler against a real moto_server and the local fake Spacelift, wired through the
+ * same `composeReconciler` the Lambda and the CLI use. The product's SDK clients (module
+ * singletons pointed at moto through AWS_ENDPOINT_URL) record every command they send, so a
+ * test can assert that a dry run sent no write; the test's own clients are separate.
+ */
+import {
+  DeleteRoleCommand,
+  DetachRolePolicyCommand,
+  GetRoleCommand,
+  IAMClient,
+  ListAttachedRolePoliciesCommand,
+  NoSuchEntityException,
+  paginateListRoles,
+} from "@aws-sdk/client-iam";
+import {
+  GetParameterCommand,
+  ParameterNotFound,
+  PutParameterCommand,
+  paginateGetParametersByPath,
+  SSMClient,
+} from "@aws-sdk/client-ssm";
+import { createValidatedPolicy, validateTrustPolicy } from "@cloud-copilot/iam-policy";
+import { runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
+import { iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
+import { composeReconciler } from "../../functions/compose.ts";
+import type { ReconcilerDeps, ReconcileSettings } from "../../functions/core/reconcile.ts";
+import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import {
+  type FakeSpaceliftServer,
+  ROOT_SPACE,
+  startFakeSpacelift,
+} from "../support/fake-spacelift.ts";
+
+export const HOSTNAME = "acme.app.spacelift.io";
+export const ACCOUNT = "acme";
+export const AWS_ACCOUNT_ID = "123456789012";
+export const OIDC_PROVIDER_ARN = `arn:aws:iam::${AWS_ACCOUNT_ID}:oidc-provider/${HOSTNAME}`;
+export const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+export const BOUNDARY = `arn:aws:iam::${AWS_ACCOUNT_ID}:policy/spacelift-boundary`;
+/** Under the product's own parameter namespace on purpose: the reconciler must leave it alone. */
+export const API_KEY_PARAMETER = `/spacelift/${ACCOUNT}/api-key`;
+export const PRODUCTION = "production-01HND497T9JKR76MR3KA2CDJHP";
+
+export interface Harness {
+  readonly moto: MotoServer;
+  readonly spacelift: FakeSpaceliftServer;
+  /** The test's own clients (not recorded). */
+  readonly iam: IAMClient;
+  readonly ssm: SSMClient;
+  /** Names of the commands the product's clients sent since the last `commands.length = 0`. */
+  readonly commands: string[];
+  readonly env: Record<string, string>;
+  /** Fresh moto state, Spacelift back to only its root space, API key parameter in place. */
+  reset(): Promise<void>;
+  /** Reconciler deps as composed for the Lambda, with the clock and settings overridable. */
+  deps(options?: {
+    env?: Record<string, string | undefined>;
+    now?: Date;
+    settings?: Partial<ReconcileSettings>;
+  }): ReconcilerDeps;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const moto = await startMotoServer();
+  // The product's clients are created on first use and read the endpoint then.
+  process.env.AWS_ENDPOINT_URL = moto.endpoint;
+  const spacelift = await startFakeSpacelift();
+  const iam = new IAMClient(localClientConfig(moto.endpoint));
+  const ssm = new SSMClient(localClientConfig(moto.endpoint));
+  const commands: string[] = [];
+  for (const client of [iamClient(), ssmClient()]) {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        commands.push(String(context.commandName));
+        return next(args);
+      },
+      { step: "initialize", name: "recordCommands" },
+    );
+  }
+  const env = {
+    SPACELIFT_HOSTNAME: HOSTNAME,
+    AWS_ACCOUNT_ID,
+    OIDC_PROVIDER_ARN,
+    DEFAULT_POLICY_ARNS: READ_ONLY,
+    PERMISSIONS_BOUNDARY_ARN: BOUNDARY,
+    SPACELIFT_API_KEY_PARAMETER: API_KEY_PARAMETER,
+    SPACELIFT_API_ENDPOINT: spacelift.endpoint,
+  };
+  return {
+    moto,
+    spacelift,
+    iam,
+    ssm,
+    commands,
+    env,
+    async reset() {
+      await moto.reset();
+      spacelift.state.stacks = [];
+      spacelift.state.spaces = [ROOT_SPACE];
+      spacelift.faults.clear();
+      spacelift.unauthorizedResponse = "graphql-error";
+      spacelift.tokenLifetimeSeconds = 3600;
+      spacelift.requests.length = 0;
+      await ssm.send(
+        new PutParameterCommand({
+          Name: API_KEY_PARAMETER,
+          Type: "SecureString",
+          Value: JSON.stringify({ id: spacelift.apiKeyId, secret: spacelift.apiKeySecret }),
+        }),
+      );
+      commands.length = 0;
+    },
+    deps(options = {}) {
+      const composed = composeReconciler({ ...env, ...options.env });
+      return {
+        ...composed,
+        settings: { ...composed.settings, ...options.settings },
+        ...(options.now !== undefined && { now: () => options.now as Date }),
+      };
+    },
+    async stop() {
+      iam.destroy();
+      ssm.destroy();
+      await spacelift.close();
+      await moto.stop();
+    },
+  };
+}
+
+export interface RoleState {
+  readonly name: string;
+  readonly arn: string;
+  readonly trustPolicy: Record<string, unknown>;
+  readonly tags: Record<string, string>;
+  readonly boundary: string | undefined;
+  readonly policies: string[];
+}
+
+/** A role as moto holds it, or undefined. */
+export async function readRole(harness: Harness, name: string): Promise<RoleState | undefined> {
+  try {
+    const { Role } = await harness.iam.send(new GetRoleCommand({ RoleName: name }));
+    const attached = await harness.iam.send(
+      new ListAttachedRolePoliciesCommand({ RoleName: name }),
+    );
+    return {
+      name,
+      arn: Role?.Arn ?? "",
+      trustPolicy: JSON.parse(decodeURIComponent(Role?.AssumeRolePolicyDocument ?? "{}")),
+      tags: Object.fromEntries((Role?.Tags ?? []).map(({ Key, Value }) => [Key, Value])),
+      boundary: Role?.PermissionsBoundary?.PermissionsBoundaryArn,
+      policies: (attached.AttachedPolicies ?? []).map(({ PolicyArn }) => PolicyArn ?? "").sort(),
+    };
+  } catch (error) {
+    if (error instanceof NoSuchEntityException) return undefined;
+    throw error;
+  }
+}
+
+/** Every role in the account, by name. */
+export async function readRoles(harness: Harness): Promise<Record<string, RoleState>> {
+  const names: string[] = [];
+  for await (const page of paginateListRoles({ client: harness.iam }, {})) {
+    for (const { RoleName } of page.Roles ?? []) if (RoleName) names.push(RoleName);
+  }
+  const roles = await Promise.all(names.map((name) => readRole(harness, name)));
+  return Object.fromEntries(
+    roles.filter((role) => role !== undefined).map((role) => [role.name, role]),
+  );
+}
+
+/**
+ * The roles (found by tag, whatever their names) and parameters of one Spacelift resource, as
+ * moto holds them.
+ */
+export async function readResource(
+  harness: Harness,
+  kind: "stack" | "space",
+  id: string,
+): Promise<{ roles: RoleState[]; parameters: Record<string, string> }> {
+  const roles = Object.values(await readRoles(harness)).filter((role) =>
+    kind === "stack"
+      ? role.tags["spacelift:stack"] === id
+      : role.tags["spacelift:space"] === id && role.tags["spacelift:stack"] === undefined,
+  );
+  const parameters: Record<string, string> = {};
+  const path = `/spacelift/${ACCOUNT}/${kind === "stack" ? "stacks" : "spaces"}/${id}`;
+  for await (const page of paginateGetParametersByPath(
+    { client: harness.ssm },
+    { Path: path, Recursive: true },
+  )) {
+    for (const { Name, Value } of page.Parameters ?? []) {
+      if (Name && Value !== undefined) parameters[Name] = Value;
+    }
+  }
+  return { roles: roles.sort((a, b) => a.name.localeCompare(b.name)), parameters };
+}
+
+export async function readParameter(harness: Harness, name: string): Promise<string | undefined> {
+  try {
+    return (await harness.ssm.send(new GetParameterCommand({ Name: name }))).Parameter?.Value;
+  } catch (error) {
+    if (error instanceof ParameterNotFound) return undefined;
+    throw error;
+  }
+}
+
+/** Deletes a role the way a person would in the console (policies first). */
+export async function deleteRoleByHand(harness: Harness, name: string): Promise<void> {
+  const attached = await harness.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: name }));
+  for (const { PolicyArn } of attached.AttachedPolicies ?? []) {
+    await harness.iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn }));
+  }
+  await harness.iam.send(new DeleteRoleCommand({ RoleName: name }));
+}
+
+/** Everything IAM and SSM hold, for before/after comparisons. */
+export async function snapshotAws(harness: Harness): Promise<unknown> {
+  const parameters: unknown[] = [];
+  for await (const page of paginateGetParametersByPath(
+    { client: harness.ssm },
+    { Path: "/", Recursive: true },
+  )) {
+    for (const { Name, Value, Version } of page.Parameters ?? []) {
+      parameters.push({ Name, Value, Version });
+    }
+  }
+  return { roles: await readRoles(harness), parameters };
+}
+
+/** Whether IAM would let a Spacelift run of `stackId` in `spaceId` assume a role with this trust. */
+export function spaceliftRunMayAssume(
+  trustPolicy: Record<string, unknown>,
+  run: { stackId: string; spaceId: string },
+): boolean {
+  const result = runUnsafeSimulation(
+    {
+      request: {
+        principal: OIDC_PROVIDER_ARN,
+        action: "sts:AssumeRoleWithWebIdentity",
+        resource: { resource: `arn:aws:iam::${AWS_ACCOUNT_ID}:role/x`, accountId: AWS_ACCOUNT_ID },
+        contextVariables: {
+          [`${HOSTNAME}:sub`]: `space:${run.spaceId}:stack:${run.stackId}:run_type:TRACKED:scope:write`,
+          [`${HOSTNAME}:aud`]: HOSTNAME,
+        },
+      },
+      identityPolicies: [],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      resourcePolicy: createValidatedPolicy(trustPolicy, validateTrustPolicy, {
+        name: "TrustPolicy",
+      }),
+    },
+    {},
+  );
+  return result === "Allowed";
+}
+
+/** Write commands are everything that does not only read. */
+export function writeCommands(commands: readonly string[]): string[] {
+  return commands.filter((name) => !/^(Get|List|Describe)/.test(name));
+}

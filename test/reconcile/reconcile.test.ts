@@ -1,0 +1,596 @@
+/**
+ * The reconciler against a real moto_server and the fake Spacelift GraphQL server, composed as
+ * the Lambda composes it. Roles are found by their tags (not by guessing names), so these tests
+ * hold whatever the role naming is.
+ */
+import {
+  AttachRolePolicyCommand,
+  CreateRoleCommand,
+  DeleteRolePermissionsBoundaryCommand,
+  DetachRolePolicyCommand,
+  TagRoleCommand,
+  UntagRoleCommand,
+  UpdateAssumeRolePolicyCommand,
+} from "@aws-sdk/client-iam";
+import { DeleteParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
+import type { Context } from "aws-lambda";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { SpaceliftStack } from "../../functions/core/ports.ts";
+import {
+  type Decision,
+  ORPHANED_AT_TAG,
+  type ReconcileReport,
+  reconcile,
+} from "../../functions/core/reconcile.ts";
+import {
+  API_KEY_PARAMETER,
+  deleteRoleByHand,
+  type Harness,
+  OIDC_PROVIDER_ARN,
+  PRODUCTION,
+  READ_ONLY,
+  readResource,
+  snapshotAws,
+  spaceliftRunMayAssume,
+  startHarness,
+  writeCommands,
+} from "./harness.ts";
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness();
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+beforeEach(async () => {
+  await h.reset();
+});
+
+const T0 = new Date("2026-11-20T12:00:00.000Z");
+const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
+
+function listStacks(...stacks: (string | SpaceliftStack)[]): void {
+  for (const stack of stacks) {
+    h.spacelift.state.addStack(
+      typeof stack === "string" ? { id: stack, space: "root", labels: [] } : stack,
+    );
+  }
+}
+
+function listProductionSpace(): void {
+  h.spacelift.state.addSpace({
+    id: PRODUCTION,
+    name: "production",
+    parentSpace: "root",
+    labels: [],
+  });
+}
+
+/** `action resource outcome`, sorted: the shape of a plan, without the prose. */
+function summary(report: ReconcileReport): string[] {
+  return report.decisions
+    .map(({ action, resource, outcome }) => `${action} ${resource} ${outcome}`)
+    .sort();
+}
+
+function decisionFor(report: ReconcileReport, resource: string): Decision {
+  const decision = report.decisions.find((each) => each.resource === resource);
+  if (decision === undefined) throw new Error(`no decision for ${resource}: ${summary(report)}`);
+  return decision;
+}
+
+async function reconcileAt(
+  now: Date,
+  options: Omit<NonNullable<Parameters<Harness["deps"]>[0]>, "now"> = {},
+): Promise<ReconcileReport> {
+  h.commands.length = 0;
+  return reconcile(h.deps({ ...options, now }));
+}
+
+async function rolesOf(stackId: string) {
+  return (await readResource(h, "stack", stackId)).roles;
+}
+
+describe("reconcile against Spacelift", () => {
+  it("creates the roles and parameters of every listed stack and space, then finds them in sync without writing", async () => {
+    listProductionSpace();
+    listStacks({ id: "payments-api", space: PRODUCTION, labels: ["team:payments"] }, "billing");
+
+    const first = await reconcileAt(T0);
+
+    expect(summary(first)).toEqual([
+      `create space:${PRODUCTION} applied`,
+      "create space:root applied",
+      "create stack:billing applied",
+      "create stack:payments-api applied",
+    ]);
+    const payments = await readResource(h, "stack", "payments-api");
+    expect(payments.roles.length).toBeGreaterThan(0);
+    for (const role of payments.roles) {
+      expect(role.tags).toMatchObject({
+        "managed-by": "spacelift-role-vending",
+        "spacelift:account": "acme",
+        "spacelift:stack": "payments-api",
+        "spacelift:space": PRODUCTION,
+      });
+      expect(Object.values(payments.parameters)).toContain(role.arn);
+      expect(
+        spaceliftRunMayAssume(role.trustPolicy, { stackId: "payments-api", spaceId: PRODUCTION }),
+      ).toBe(true);
+      expect(spaceliftRunMayAssume(role.trustPolicy, { stackId: "billing", spaceId: "root" })).toBe(
+        false,
+      );
+    }
+
+    const second = await reconcileAt(T0);
+
+    expect(second.decisions).toEqual([]);
+    expect(second.counts).toMatchObject({ spaceliftStacks: 2, spaceliftSpaces: 2, inSync: 4 });
+    expect(writeCommands(h.commands)).toEqual([]);
+  });
+
+  it("repairs a drifted trust policy, tags, boundary, detached policy and parameter value, keeping people's own tags", async () => {
+    listProductionSpace();
+    listStacks({ id: "payments-api", space: PRODUCTION, labels: [] });
+    await reconcileAt(T0);
+    const before = await readResource(h, "stack", "payments-api");
+    const [role] = before.roles;
+    if (role === undefined) throw new Error("no role was created");
+    const [parameter] = Object.keys(before.parameters);
+    await h.iam.send(
+      new UpdateAssumeRolePolicyCommand({
+        RoleName: role.name,
+        PolicyDocument: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Effect: "Allow",
+              Principal: { Federated: OIDC_PROVIDER_ARN },
+              Action: "sts:AssumeRoleWithWebIdentity",
+              Condition: { StringLike: { "acme.app.spacelift.io:sub": "*" } },
+            },
+          ],
+        }),
+      }),
+    );
+    await h.iam.send(new UntagRoleCommand({ RoleName: role.name, TagKeys: ["spacelift:account"] }));
+    await h.iam.send(
+      new TagRoleCommand({
+        RoleName: role.name,
+        Tags: [
+          { Key: "spacelift:space", Value: "root" },
+          { Key: "owner", Value: "alice" },
+        ],
+      }),
+    );
+    await h.iam.send(new DeleteRolePermissionsBoundaryCommand({ RoleName: role.name }));
+    for (const arn of role.policies) {
+      await h.iam.send(new DetachRolePolicyCommand({ RoleName: role.name, PolicyArn: arn }));
+    }
+    await h.iam.send(
+      new AttachRolePolicyCommand({
+        RoleName: role.name,
+        PolicyArn: "arn:aws:iam::aws:policy/AdministratorAccess",
+      }),
+    );
+    await h.ssm.send(
+      new PutParameterCommand({
+        Name: parameter,
+        Value: "arn:aws:iam::123456789012:role/spacelift/someone-else",
+        Type: "String",
+        Overwrite: true,
+      }),
+    );
+
+    const report = await reconcileAt(T0);
+
+    // The account tag went missing, so the role is no longer recognisably ours: it is not
+    // repaired in place, and creating it again finds a role of that name it may not touch.
+    expect(summary(report)).toEqual(["create stack:payments-api refused"]);
+
+    await h.iam.send(
+      new TagRoleCommand({
+        RoleName: role.name,
+        Tags: [{ Key: "spacelift:account", Value: "acme" }],
+      }),
+    );
+    const repaired = await reconcileAt(T0);
+
+    expect(summary(repaired)).toEqual(["update stack:payments-api applied"]);
+    expect(decisionFor(repaired, "stack:payments-api").changes).toEqual(
+      expect.arrayContaining([
+        "updateTrustPolicy",
+        "putPermissionsBoundary arn:aws:iam::123456789012:policy/spacelift-boundary",
+        "tag",
+        `attachPolicy ${READ_ONLY}`,
+        "detachPolicy arn:aws:iam::aws:policy/AdministratorAccess",
+        "parameter updated",
+      ]),
+    );
+    const after = await readResource(h, "stack", "payments-api");
+    expect(after.parameters).toEqual(before.parameters);
+    expect(after.roles).toEqual(
+      before.roles.map((each) =>
+        each.name === role.name ? { ...each, tags: { ...each.tags, owner: "alice" } } : each,
+      ),
+    );
+  });
+
+  it("recreates a role deleted by hand and points its parameter at it", async () => {
+    listStacks("payments-api");
+    await reconcileAt(T0);
+    const before = await readResource(h, "stack", "payments-api");
+    for (const role of before.roles) await deleteRoleByHand(h, role.name);
+
+    const report = await reconcileAt(T0);
+
+    expect(summary(report)).toEqual(["create stack:payments-api applied"]);
+    expect(decisionFor(report, "stack:payments-api").reason).toMatch(/role is gone/);
+    const after = await readResource(h, "stack", "payments-api");
+    expect(after.roles.map(({ name }) => name)).toEqual(before.roles.map(({ name }) => name));
+    for (const role of after.roles) {
+      expect(Object.values(after.parameters)).toContain(role.arn);
+      expect(
+        spaceliftRunMayAssume(role.trustPolicy, { stackId: "payments-api", spaceId: "root" }),
+      ).toBe(true);
+    }
+  });
+
+  it("revokes an orphan's trust and tags it, holds it through the grace period, then deletes it", async () => {
+    listStacks("kept", "gone");
+    await reconcileAt(T0);
+    const kept = await readResource(h, "stack", "kept");
+    const gone = await readResource(h, "stack", "gone");
+    h.spacelift.state.removeStack("gone");
+
+    const revoked = await reconcileAt(T0);
+
+    expect(summary(revoked)).toEqual(["revoke stack:gone applied"]);
+    expect(decisionFor(revoked, "stack:gone").reason).toMatch(
+      /no longer lists this stack: trust revoked now, role deleted after 2026-11-23T12:00:00.000Z/,
+    );
+    for (const role of await rolesOf("gone")) {
+      expect(role.tags[ORPHANED_AT_TAG]).toBe(T0.toISOString());
+      expect(spaceliftRunMayAssume(role.trustPolicy, { stackId: "gone", spaceId: "root" })).toBe(
+        false,
+      );
+    }
+
+    const held = await reconcileAt(at(71));
+
+    expect(summary(held)).toEqual(["hold stack:gone reported"]);
+    expect(writeCommands(h.commands)).toEqual([]);
+    expect((await rolesOf("gone")).map(({ name }) => name)).toEqual(
+      gone.roles.map(({ name }) => name),
+    );
+
+    const deleted = await reconcileAt(at(72));
+
+    expect(summary(deleted)).toEqual(["delete stack:gone applied"]);
+    expect(await readResource(h, "stack", "gone")).toEqual({ roles: [], parameters: {} });
+    expect(await readResource(h, "stack", "kept")).toEqual(kept);
+    expect((await reconcileAt(at(73))).decisions).toEqual([]);
+  });
+
+  it("restores an orphan whose stack reappears within the grace period: trust back, orphan tag gone", async () => {
+    listStacks("flaky");
+    await reconcileAt(T0);
+    const before = await readResource(h, "stack", "flaky");
+    h.spacelift.state.removeStack("flaky");
+    await reconcileAt(T0);
+    listStacks("flaky");
+
+    const report = await reconcileAt(at(10));
+
+    expect(summary(report)).toEqual(["restore stack:flaky applied"]);
+    expect(decisionFor(report, "stack:flaky").reason).toMatch(
+      /lists this stack again; restoring the trust revoked at 2026-11-20T12:00:00.000Z/,
+    );
+    expect(await readResource(h, "stack", "flaky")).toEqual(before);
+  });
+
+  it("never touches a role of the same name, or under the same path, that lacks our tags", async () => {
+    listStacks("squatted");
+    await reconcileAt(T0);
+    const ours = await readResource(h, "stack", "squatted");
+    for (const role of ours.roles) {
+      await deleteRoleByHand(h, role.name);
+      await h.iam.send(
+        new CreateRoleCommand({
+          RoleName: role.name,
+          Path: "/spacelift/",
+          AssumeRolePolicyDocument: JSON.stringify(role.trustPolicy),
+          Tags: [{ Key: "managed-by", Value: "someone-else" }],
+        }),
+      );
+    }
+    await h.iam.send(
+      new CreateRoleCommand({
+        RoleName: "spacelift-stack-handmade",
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: JSON.stringify(ours.roles[0]?.trustPolicy),
+      }),
+    );
+    const before = await snapshotAws(h);
+
+    const report = await reconcileAt(at(100));
+
+    expect(summary(report)).toEqual(["create stack:squatted refused"]);
+    expect(decisionFor(report, "stack:squatted").reason).toMatch(
+      /not created by spacelift-role-vending/,
+    );
+    expect(await snapshotAws(h)).toEqual(before);
+  });
+
+  it("refuses to revoke or delete anything when Spacelift answers with no stacks and no spaces", async () => {
+    listStacks("a", "b");
+    await reconcileAt(T0);
+    const before = await snapshotAws(h);
+    // An expired token answered as an anonymous caller: empty lists, no error (spacectl#79).
+    h.spacelift.unauthorizedResponse = "anonymous";
+    h.spacelift.tokenLifetimeSeconds = 0;
+
+    const report = await reconcileAt(at(1000));
+
+    expect(summary(report)).toEqual(["report spacelift:acme refused"]);
+    expect(report.decisions[0]?.reason).toMatch(/no stacks and no spaces while 3 resources/);
+    expect(writeCommands(h.commands)).toEqual([]);
+    expect(await snapshotAws(h)).toEqual(before);
+  });
+
+  it("caps revocations and deletions per run, oldest orphan first, and reports the rest as deferred", async () => {
+    listStacks("s1", "s2", "s3", "s4");
+    await reconcileAt(T0);
+    for (const id of ["s1", "s2", "s3"]) h.spacelift.state.removeStack(id);
+    const caps = { settings: { maxRevocationsPerRun: 2, maxDeletionsPerRun: 2 } };
+
+    const first = await reconcileAt(T0, caps);
+    const second = await reconcileAt(at(1), caps);
+    const third = await reconcileAt(at(72.5), caps);
+
+    expect(summary(first)).toEqual([
+      "revoke stack:s1 applied",
+      "revoke stack:s2 applied",
+      "revoke stack:s3 deferred",
+    ]);
+    expect(decisionFor(first, "stack:s3").reason).toMatch(/MAX_REVOCATIONS_PER_RUN=2 reached/);
+    expect(summary(second)).toEqual([
+      "hold stack:s1 reported",
+      "hold stack:s2 reported",
+      "revoke stack:s3 applied",
+    ]);
+    expect(summary(third)).toEqual([
+      "delete stack:s1 applied",
+      "delete stack:s2 applied",
+      "hold stack:s3 reported",
+    ]);
+    const fourth = await reconcileAt(at(80), { settings: { maxDeletionsPerRun: 0 } });
+    expect(summary(fourth)).toEqual(["delete stack:s3 deferred"]);
+    expect(decisionFor(fourth, "stack:s3").reason).toMatch(/MAX_DELETIONS_PER_RUN=0 reached/);
+    expect((await rolesOf("s3")).length).toBeGreaterThan(0);
+    expect(await rolesOf("s1")).toEqual([]);
+  });
+
+  it("dry run: lists create, update, revoke and delete with reasons, sends no write, and matches what the real run then does", async () => {
+    listStacks("drifted", "steady", "old-orphan", "new-orphan");
+    await reconcileAt(T0);
+    h.spacelift.state.removeStack("old-orphan");
+    await reconcileAt(T0);
+    h.spacelift.state.removeStack("new-orphan");
+    listStacks("newcomer");
+    for (const role of await rolesOf("drifted")) {
+      await h.iam.send(new DetachRolePolicyCommand({ RoleName: role.name, PolicyArn: READ_ONLY }));
+    }
+    const before = await snapshotAws(h);
+
+    const plan = await reconcileAt(at(73), { settings: { dryRun: true } });
+
+    expect(plan.dryRun).toBe(true);
+    expect(summary(plan)).toEqual([
+      "create stack:newcomer planned",
+      "delete stack:old-orphan planned",
+      "revoke stack:new-orphan planned",
+      "update stack:drifted planned",
+    ]);
+    expect(decisionFor(plan, "stack:newcomer").reason).toBe(
+      "Spacelift lists this stack; it has no role",
+    );
+    expect(decisionFor(plan, "stack:drifted").changes).toContain(`attachPolicy ${READ_ONLY}`);
+    expect(decisionFor(plan, "stack:old-orphan").reason).toMatch(/grace period of 72 h is over/);
+    expect(decisionFor(plan, "stack:old-orphan").changes).toEqual(
+      expect.arrayContaining([expect.stringMatching(/deleteRole/)]),
+    );
+    expect(decisionFor(plan, "stack:new-orphan").reason).toMatch(/trust revoked now/);
+    expect(h.commands.length).toBeGreaterThan(0);
+    expect(writeCommands(h.commands)).toEqual([]);
+    expect(await snapshotAws(h)).toEqual(before);
+
+    const applied = await reconcileAt(at(73));
+
+    expect(summary(applied)).toEqual(
+      summary(plan).map((line) => line.replace("planned", "applied")),
+    );
+    expect(applied.decisions.map(({ changes }) => changes)).toEqual(
+      plan.decisions.map(({ changes }) => changes),
+    );
+  });
+});
+
+describe("reconcile without the Spacelift API key", () => {
+  async function breakConsistency() {
+    listStacks("unpublished", "roleless", "fine");
+    await reconcileAt(T0);
+    const unpublished = await readResource(h, "stack", "unpublished");
+    for (const name of Object.keys(unpublished.parameters)) {
+      await h.ssm.send(new DeleteParameterCommand({ Name: name }));
+    }
+    const roleless = await readResource(h, "stack", "roleless");
+    for (const role of roleless.roles) await deleteRoleByHand(h, role.name);
+    // Spacelift would say all three are gone; without the key the reconciler must not know it.
+    h.spacelift.state.stacks = [];
+    h.spacelift.requests.length = 0;
+    return { unpublished, roleless };
+  }
+
+  it("republishes a role's missing parameter and reports a parameter without role, without calling Spacelift or deleting", async () => {
+    const { unpublished, roleless } = await breakConsistency();
+
+    const report = await reconcileAt(at(1000), { env: { SPACELIFT_API_KEY_PARAMETER: undefined } });
+
+    expect(report.mode).toBe("parameters-only");
+    const [rolelessParameter] = Object.keys(roleless.parameters);
+    expect(summary(report)).toEqual([
+      `report parameter:${rolelessParameter} reported`,
+      "report spacelift:acme reported",
+      "update stack:unpublished applied",
+    ]);
+    expect(decisionFor(report, "spacelift:acme").reason).toMatch(
+      /SPACELIFT_API_KEY_PARAMETER is not set/,
+    );
+    expect(decisionFor(report, "stack:unpublished").reason).toMatch(/no parameter holds the ARN/);
+    expect(decisionFor(report, `parameter:${rolelessParameter}`).reason).toMatch(
+      /parameter without role/,
+    );
+    expect(h.spacelift.requests).toEqual([]);
+    expect(
+      h.commands.filter((name) => /^Delete|UpdateAssumeRolePolicy|CreateRole/.test(name)),
+    ).toEqual([]);
+    expect(await readResource(h, "stack", "unpublished")).toEqual(unpublished);
+    expect(await readResource(h, "stack", "roleless")).toEqual({
+      roles: [],
+      parameters: roleless.parameters,
+    });
+  });
+
+  it("runs the same check when the API key parameter is configured but does not exist", async () => {
+    await breakConsistency();
+
+    const report = await reconcileAt(at(1000), {
+      env: { SPACELIFT_API_KEY_PARAMETER: "/spacelift/acme/missing-api-key" },
+    });
+
+    expect(report.mode).toBe("parameters-only");
+    expect(decisionFor(report, "spacelift:acme")).toMatchObject({
+      outcome: "reported",
+      reason: expect.stringMatching(/\/spacelift\/acme\/missing-api-key does not exist/),
+    });
+    expect(decisionFor(report, "stack:unpublished").outcome).toBe("applied");
+    expect(h.spacelift.requests).toEqual([]);
+  });
+
+  it("reports a malformed API key parameter as a failure, without echoing its value, and still checks parameters", async () => {
+    await breakConsistency();
+    const secret = "this-is-the-secret-value";
+    await h.ssm.send(
+      new PutParameterCommand({
+        Name: API_KEY_PARAMETER,
+        Type: "SecureString",
+        Value: `id=foo secret=${secret}`,
+        Overwrite: true,
+      }),
+    );
+
+    const report = await reconcileAt(at(1000));
+
+    expect(report.mode).toBe("parameters-only");
+    const failure = decisionFor(report, "spacelift:acme");
+    expect(failure.outcome).toBe("failed");
+    expect(failure.reason).toMatch(/must hold \{"id"/);
+    expect(JSON.stringify(report)).not.toContain(secret);
+    expect(decisionFor(report, "stack:unpublished").outcome).toBe("applied");
+  });
+});
+
+describe("the scheduled handler", () => {
+  it("reconciles with the environment it is deployed with, and fails the invocation when a safety rule refused", async () => {
+    listStacks("from-handler");
+    Object.assign(process.env, h.env);
+    const { handler, ReconcileIncompleteError } = await import("../../functions/reconciler.ts");
+    const context = { functionName: "reconciler", awsRequestId: "test" } as Context;
+
+    const summaryOfRun = await handler({}, context);
+
+    expect(summaryOfRun).toMatchObject({
+      account: "acme",
+      mode: "spacelift",
+      dryRun: false,
+      decisions: { "create:applied": 2 },
+      failed: 0,
+      refused: 0,
+    });
+    expect((await rolesOf("from-handler")).length).toBeGreaterThan(0);
+
+    h.spacelift.unauthorizedResponse = "anonymous";
+    h.spacelift.tokenLifetimeSeconds = 0;
+    await expect(handler({}, context)).rejects.toBeInstanceOf(ReconcileIncompleteError);
+    expect((await rolesOf("from-handler")).length).toBeGreaterThan(0);
+  });
+});
+
+describe("reconcile with the account's role shapes", () => {
+  it("revokes, holds and deletes a stack's read and write roles (read/write split) together", async () => {
+    const env = {
+      DEFAULT_POLICY_ARNS: undefined,
+      PERMISSIONS_CONFIG: JSON.stringify({
+        readWriteSplit: true,
+        default: {
+          managedPolicyArns: ["arn:aws:iam::aws:policy/PowerUserAccess"],
+          read: { managedPolicyArns: [READ_ONLY] },
+        },
+      }),
+    };
+    listStacks("split");
+    await reconcileAt(T0, { env });
+    const created = await readResource(h, "stack", "split");
+    expect(created.roles).toHaveLength(2);
+    expect(Object.values(created.parameters).sort()).toEqual(
+      created.roles.map(({ arn }) => arn).sort(),
+    );
+    h.spacelift.state.removeStack("split");
+
+    const revoked = await reconcileAt(T0, { env });
+    const held = await reconcileAt(at(24), { env });
+    const roles = await rolesOf("split");
+    const deleted = await reconcileAt(at(72), { env });
+
+    expect(summary(revoked)).toEqual(["revoke stack:split applied"]);
+    expect(summary(held)).toEqual(["hold stack:split reported"]);
+    expect(roles).toHaveLength(2);
+    for (const role of roles) {
+      expect(role.tags[ORPHANED_AT_TAG]).toBe(T0.toISOString());
+      expect(spaceliftRunMayAssume(role.trustPolicy, { stackId: "split", spaceId: "root" })).toBe(
+        false,
+      );
+    }
+    expect(summary(deleted)).toEqual(["delete stack:split applied"]);
+    expect(await readResource(h, "stack", "split")).toEqual({ roles: [], parameters: {} });
+  });
+
+  it("renders {spacePath} trust from the space names and parents Spacelift lists", async () => {
+    const env = {
+      SUBJECT_TEMPLATE:
+        "space:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
+    };
+    listProductionSpace();
+    listStacks({ id: "payments-api", space: PRODUCTION, labels: [] });
+
+    const report = await reconcileAt(T0, { env });
+
+    expect(summary(report)).toContain("create stack:payments-api applied");
+    const [role] = await rolesOf("payments-api");
+    if (role === undefined) throw new Error("no role was created");
+    expect(
+      spaceliftRunMayAssume(role.trustPolicy, {
+        stackId: "payments-api",
+        spaceId: "/root/production",
+      }),
+    ).toBe(true);
+    expect(
+      spaceliftRunMayAssume(role.trustPolicy, { stackId: "payments-api", spaceId: "/root" }),
+    ).toBe(false);
+  });
+});
