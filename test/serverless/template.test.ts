@@ -1,0 +1,673 @@
+/**
+ * What `osls package` builds from serverless.yml: the CloudFormation template (resources,
+ * event sources, per-function IAM) and the function zips. A broken serverless.yml fails here,
+ * either because packaging fails or because an assertion about the result does.
+ */
+import { type ExecFileOptions, execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  loadLedgerTable,
+  loadReceiverConfig,
+  loadVendingConfig,
+} from "../../functions/core/config.ts";
+import { allowedPolicyArns } from "../../functions/core/permissions.ts";
+import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
+import {
+  type CloudFormationTemplate,
+  evaluateCondition,
+  loadPackagedService,
+  MINIMAL_PARAMS,
+  PACKAGED_PARAMS,
+  PACKAGED_REGION,
+  PACKAGED_STAGE,
+  type PackagedService,
+  type PolicyStatement,
+  readZipEntries,
+  resolveIntrinsics,
+  roleStatements,
+  TEMPLATE_ACCOUNT_ID,
+} from "../support/serverless-template.ts";
+
+const PACKAGING_TIMEOUT = 300_000;
+const ACCOUNT = TEMPLATE_ACCOUNT_ID;
+const REGION = PACKAGED_REGION;
+const VENDED_ROLES = `arn:aws:iam::${ACCOUNT}:role/spacelift/spacelift-*`;
+const ROLE_ARN_PARAMETERS = `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift/*`;
+const FUNCTIONS = {
+  receiver: { logicalId: "ReceiverLambdaFunction", role: "ReceiverRole" },
+  provisioner: { logicalId: "ProvisionerLambdaFunction", role: "ProvisionerRole" },
+  reconciler: { logicalId: "ReconcilerLambdaFunction", role: "ReconcilerRole" },
+} as const;
+type FunctionName = keyof typeof FUNCTIONS;
+const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+
+/** IAM actions that change something; every other action the functions hold is a read. */
+const IAM_WRITES =
+  /^iam:(Create|Delete|Put|Attach|Detach|Update|Tag|Untag|Add|Remove|Pass|Set|Upload|Change|Reset|Enable|Deactivate)/;
+const READS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS = new Set(["iam:ListRoles"]);
+
+let service: PackagedService;
+let template: CloudFormationTemplate;
+let minimal: CloudFormationTemplate;
+
+beforeAll(async () => {
+  [service, minimal] = await Promise.all([
+    loadPackagedService(PACKAGED_PARAMS),
+    loadPackagedService(MINIMAL_PARAMS).then((packaged) => packaged.template),
+  ]);
+  template = service.template;
+}, PACKAGING_TIMEOUT);
+
+const resources = (from: CloudFormationTemplate = template) =>
+  from.Resources as Record<string, CloudFormationTemplate>;
+const resolve = <T = unknown>(value: unknown, from: CloudFormationTemplate = template): T =>
+  resolveIntrinsics(from, value) as T;
+const ofType = (type: string, from: CloudFormationTemplate = template) =>
+  Object.entries(resources(from)).filter(([, resource]) => resource.Type === type);
+const fn = (name: FunctionName, from: CloudFormationTemplate = template) =>
+  resources(from)[FUNCTIONS[name].logicalId] as CloudFormationTemplate;
+const asList = (value: string | string[] | undefined): string[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+const allows = (statements: PolicyStatement[]) => statements.filter((s) => s.Effect === "Allow");
+const statementsGranting = (statements: PolicyStatement[], action: string) =>
+  allows(statements).filter((s) => asList(s.Action).includes(action));
+
+describe("queues", () => {
+  it("event queue is FIFO with explicit deduplication IDs and a 5-receive redrive to a FIFO DLQ", () => {
+    const queue = resources().EventQueue?.Properties;
+    const dlq = resources().DeadLetterQueue?.Properties;
+
+    expect(queue.FifoQueue).toBe(true);
+    expect(queue.ContentBasedDeduplication).toBe(false);
+    expect(queue.QueueName).toBe(`spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`);
+    expect(queue.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { "Fn::GetAtt": ["DeadLetterQueue", "Arn"] },
+      maxReceiveCount: 5,
+    });
+    expect(dlq.FifoQueue).toBe(true);
+    expect(dlq.QueueName).toBe(`spacelift-role-vending-${PACKAGED_STAGE}-events-dlq.fifo`);
+  });
+
+  it("visibility timeout is at least six times the provisioner's timeout", () => {
+    const timeout = fn("provisioner").Properties.Timeout as number;
+
+    expect(resources().EventQueue?.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
+      6 * timeout,
+    );
+  });
+});
+
+describe("ledger table", () => {
+  it("is on-demand, keyed by `resource`, with TTL on expiresAt and point-in-time recovery", () => {
+    const table = resources().LedgerTable?.Properties;
+
+    expect(table.BillingMode).toBe("PAY_PER_REQUEST");
+    expect(table.KeySchema).toEqual([{ AttributeName: "resource", KeyType: "HASH" }]);
+    expect(table.AttributeDefinitions).toEqual([{ AttributeName: "resource", AttributeType: "S" }]);
+    expect(table.TimeToLiveSpecification).toEqual({ AttributeName: "expiresAt", Enabled: true });
+    expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+  });
+});
+
+describe("alarms", () => {
+  const alarm = (logicalId: string) => resolve<CloudFormationTemplate>(resources()[logicalId]);
+
+  it("fires when any message is visible in the dead-letter queue", () => {
+    const { Properties: dlqAlarm } = alarm("DeadLetterQueueAlarm");
+
+    expect(dlqAlarm).toMatchObject({
+      Namespace: "AWS/SQS",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [
+        { Name: "QueueName", Value: `spacelift-role-vending-${PACKAGED_STAGE}-events-dlq.fifo` },
+      ],
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+      TreatMissingData: "notBreaching",
+    });
+  });
+
+  it("fires on the WebhookDisabled metric the receiver publishes", () => {
+    const { Properties: webhookAlarm } = alarm("WebhookDisabledAlarm");
+
+    expect(webhookAlarm).toMatchObject({
+      Namespace: "SpaceliftRoleVending",
+      MetricName: "WebhookDisabled",
+      Dimensions: [{ Name: "service", Value: "spacelift-role-vending" }],
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+    });
+  });
+
+  it("fires on provisioner invocation errors", () => {
+    const { Properties: errorsAlarm } = alarm("ProvisionerErrorsAlarm");
+
+    expect(errorsAlarm).toMatchObject({
+      Namespace: "AWS/Lambda",
+      MetricName: "Errors",
+      Dimensions: [
+        { Name: "FunctionName", Value: `spacelift-role-vending-${PACKAGED_STAGE}-provisioner` },
+      ],
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+    });
+  });
+
+  it("notifies the SNS topic created for alarmEmail, and nothing when no alarm target is set", () => {
+    const topicArn = `arn:aws:sns:${REGION}:${ACCOUNT}:spacelift-role-vending-${PACKAGED_STAGE}-alarms`;
+    const alarms = ofType("AWS::CloudWatch::Alarm");
+
+    expect(alarms.length).toBeGreaterThanOrEqual(3);
+    for (const [, resource] of alarms) {
+      expect(resolve<CloudFormationTemplate>(resource).Properties.AlarmActions).toEqual([topicArn]);
+    }
+    expect(resolve(resources().AlarmTopic?.Properties.Subscription)).toEqual([
+      { Protocol: "email", Endpoint: PACKAGED_PARAMS.alarmEmail },
+    ]);
+    expect(evaluateCondition(minimal, "CreatesAlarmTopic")).toBe(false);
+    for (const [, resource] of ofType("AWS::CloudWatch::Alarm", minimal)) {
+      expect(
+        resolve<CloudFormationTemplate>(resource, minimal).Properties.AlarmActions,
+      ).toBeUndefined();
+    }
+  });
+});
+
+describe("event sources", () => {
+  it("routes POST /webhooks/spacelift on the HTTP API to the receiver", () => {
+    const [[, route] = []] = ofType("AWS::ApiGatewayV2::Route");
+    const routes = ofType("AWS::ApiGatewayV2::Route");
+    const integrationId = resolve<string>(route?.Properties.Target).replace("integrations/", "");
+    const integration = resources()[integrationId]?.Properties;
+
+    expect(routes).toHaveLength(1);
+    expect(route?.Properties.RouteKey).toBe("POST /webhooks/spacelift");
+    expect(integration.IntegrationType).toBe("AWS_PROXY");
+    expect(integration.PayloadFormatVersion).toBe("2.0");
+    expect(integration.IntegrationUri).toEqual({ "Fn::GetAtt": ["ReceiverLambdaFunction", "Arn"] });
+  });
+
+  it("feeds the event queue to the provisioner in batches of 10 with partial batch responses", () => {
+    const mappings = ofType("AWS::Lambda::EventSourceMapping");
+    const [[, mapping] = []] = mappings;
+
+    expect(mappings).toHaveLength(1);
+    expect(mapping?.Properties).toMatchObject({
+      EventSourceArn: { "Fn::GetAtt": ["EventQueue", "Arn"] },
+      FunctionName: { "Fn::GetAtt": ["ProvisionerLambdaFunction", "Arn"] },
+      BatchSize: 10,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+    });
+  });
+
+  it("never polls with more concurrency than the provisioner may run", () => {
+    const [[, mapping] = []] = ofType("AWS::Lambda::EventSourceMapping");
+    const reserved = fn("provisioner").Properties.ReservedConcurrentExecutions as number;
+
+    expect(reserved).toBe(2);
+    expect(mapping?.Properties.ScalingConfig.MaximumConcurrency).toBeLessThanOrEqual(reserved);
+  });
+
+  it("runs the reconciler on a schedule, one at a time, without asynchronous retries", () => {
+    const rules = ofType("AWS::Events::Rule");
+    const [[, rule] = []] = rules;
+
+    expect(rules).toHaveLength(1);
+    expect(rule?.Properties.ScheduleExpression).toBe("rate(1 hour)");
+    expect(rule?.Properties.Targets).toEqual([
+      expect.objectContaining({ Arn: { "Fn::GetAtt": ["ReconcilerLambdaFunction", "Arn"] } }),
+    ]);
+    expect(fn("reconciler").Properties.ReservedConcurrentExecutions).toBe(1);
+    expect(resources().ReconcilerLambdaEvConf?.Properties.MaximumRetryAttempts).toBe(0);
+  });
+});
+
+describe("functions", () => {
+  it.each(FUNCTION_NAMES)("%s runs Node.js 20 on arm64 with its handler", (name) => {
+    const { Properties: properties } = fn(name);
+
+    expect(properties.Runtime).toBe("nodejs20.x");
+    expect(properties.Architectures).toEqual(["arm64"]);
+    expect(properties.Handler).toBe(`functions/${name}.handler`);
+    expect(properties.FunctionName).toBe(`spacelift-role-vending-${PACKAGED_STAGE}-${name}`);
+  });
+
+  it.each(FUNCTION_NAMES)("%s logs to a group with a retention period", (name) => {
+    const group = Object.values(resources()).find(
+      (resource) =>
+        resource.Type === "AWS::Logs::LogGroup" &&
+        resource.Properties.LogGroupName ===
+          `/aws/lambda/spacelift-role-vending-${PACKAGED_STAGE}-${name}`,
+    );
+
+    expect(group?.Properties.RetentionInDays).toBe(30);
+  });
+
+  it("each function has its own execution role and there is no shared one", () => {
+    const roles = FUNCTION_NAMES.map((name) => fn(name).Properties.Role);
+
+    expect(roles).toEqual(
+      FUNCTION_NAMES.map((name) => ({ "Fn::GetAtt": [FUNCTIONS[name].role, "Arn"] })),
+    );
+    expect(resources().IamRoleLambdaExecution).toBeUndefined();
+    for (const name of FUNCTION_NAMES) {
+      const role = resources()[FUNCTIONS[name].role]?.Properties;
+      expect(role.Path).toBe("/spacelift-role-vending/");
+      expect(role.ManagedPolicyArns).toBeUndefined();
+      expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+        {
+          Effect: "Allow",
+          Principal: { Service: "lambda.amazonaws.com" },
+          Action: "sts:AssumeRole",
+        },
+      ]);
+    }
+  });
+});
+
+describe("environment", () => {
+  const environment = (name: FunctionName) =>
+    resolve<Record<string, string>>(fn(name).Properties.Environment.Variables);
+
+  it("gives every function a vending configuration its loader accepts", () => {
+    for (const name of FUNCTION_NAMES) {
+      const config = loadVendingConfig(environment(name));
+
+      expect(config).toMatchObject({
+        spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
+        awsAccountId: ACCOUNT,
+        rolePath: "/spacelift/",
+        roleNamePrefix: "spacelift-",
+        parameterPrefix: "/spacelift",
+        permissionsBoundaryArn: PACKAGED_PARAMS.permissionsBoundaryArn,
+        defaultPolicyArns: [PACKAGED_PARAMS.defaultPolicyArns],
+      });
+    }
+  });
+
+  it("gives every function a configuration its loader accepts with only the required parameter", () => {
+    for (const name of FUNCTION_NAMES) {
+      const config = loadVendingConfig(
+        resolve(fn(name, minimal).Properties.Environment.Variables, minimal),
+      );
+
+      expect(config.permissionsBoundaryArn).toBeUndefined();
+      expect(config.defaultPolicyArns).toEqual([]);
+    }
+  });
+
+  it("reads the account ID from CloudFormation, not from STS at packaging time", () => {
+    expect(fn("receiver").Properties.Environment.Variables.AWS_ACCOUNT_ID).toEqual({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's syntax, not JavaScript's.
+      "Fn::Sub": "${AWS::AccountId}",
+    });
+  });
+
+  it("gives the receiver its queue and the names (never the values) of its secret parameters", () => {
+    const env = environment("receiver");
+    const config = loadReceiverConfig(env);
+
+    expect(config).toEqual({
+      queueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
+      secrets: {
+        source: "ssm",
+        current: "/spacelift-role-vending/webhook-secret",
+        previous: "/spacelift-role-vending/webhook-secret-previous",
+      },
+    });
+    expect(env).not.toHaveProperty("SPACELIFT_WEBHOOK_SECRET");
+    expect(env).not.toHaveProperty("SPACELIFT_WEBHOOK_SECRET_PREVIOUS");
+  });
+
+  it("gives the provisioner and the reconciler the ledger table", () => {
+    for (const name of ["provisioner", "reconciler"] as const) {
+      expect(loadLedgerTable(environment(name))).toBe(
+        `spacelift-role-vending-${PACKAGED_STAGE}-ledger`,
+      );
+    }
+  });
+
+  it("gives the reconciler a configuration its loader accepts, API key parameter included", () => {
+    expect(loadReconcilerConfig(environment("reconciler"))).toEqual({
+      apiKeyParameter: "/spacelift-role-vending/spacelift-api-key",
+      spaceliftEndpoint: undefined,
+      settings: {
+        orphanGracePeriodHours: 72,
+        maxDeletionsPerRun: 20,
+        maxRevocationsPerRun: 50,
+        concurrency: 4,
+        dryRun: false,
+      },
+    });
+  });
+
+  it.each(FUNCTION_NAMES)("%s stays within Lambda's 4 KB environment limit", (name) => {
+    const env = environment(name);
+    const size = Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0);
+
+    expect(size).toBeLessThan(4096);
+  });
+});
+
+describe("IAM: every role", () => {
+  const everyStatement = () =>
+    FUNCTION_NAMES.flatMap((name) => roleStatements(template, FUNCTIONS[name].role));
+
+  it("grants no wildcard action", () => {
+    for (const statement of allows(everyStatement())) {
+      expect(statement.NotAction).toBeUndefined();
+      for (const action of asList(statement.Action)) expect(action).not.toMatch(/\*/);
+    }
+  });
+
+  it("grants `Resource: *` only for reads that IAM cannot scope", () => {
+    for (const statement of allows(everyStatement())) {
+      expect(statement.NotResource).toBeUndefined();
+      if (asList(statement.Resource).includes("*")) {
+        for (const action of asList(statement.Action)) {
+          expect(READS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS).toContain(action);
+        }
+      }
+    }
+  });
+
+  it("writes logs only to the function's own log group", () => {
+    for (const name of FUNCTION_NAMES) {
+      const logs = allows(roleStatements(template, FUNCTIONS[name].role)).filter((s) =>
+        asList(s.Action).some((action) => action.startsWith("logs:")),
+      );
+
+      expect(logs.flatMap((s) => asList(s.Resource))).toEqual([
+        `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/spacelift-role-vending-${PACKAGED_STAGE}-${name}:*`,
+      ]);
+    }
+  });
+});
+
+describe("IAM: receiver", () => {
+  const statements = () => allows(roleStatements(template, "ReceiverRole"));
+  const grants = () =>
+    statements()
+      .filter((s) => !asList(s.Action).some((action) => action.startsWith("logs:")))
+      .flatMap((s) =>
+        asList(s.Action).map((action) => ({ action, resources: asList(s.Resource) })),
+      );
+
+  it("may only send to its queue and read (and decrypt through SSM) its secret parameters", () => {
+    expect(grants()).toEqual([
+      {
+        action: "sqs:SendMessage",
+        resources: [
+          `arn:aws:sqs:${REGION}:${ACCOUNT}:spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
+        ],
+      },
+      {
+        action: "ssm:GetParameter",
+        resources: [
+          `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/webhook-secret`,
+          `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/webhook-secret-previous`,
+        ],
+      },
+      { action: "kms:Decrypt", resources: [`arn:aws:kms:${REGION}:${ACCOUNT}:key/*`] },
+    ]);
+    expect(statementsGranting(statements(), "kms:Decrypt")[0]?.Condition).toEqual({
+      StringEquals: { "kms:ViaService": `ssm.${REGION}.amazonaws.com` },
+    });
+  });
+});
+
+describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
+  const statements = (options = {}, from = template) => roleStatements(from, role, options);
+
+  it("changes roles only under the vended path and name prefix", () => {
+    for (const statement of allows(statements())) {
+      const writes = asList(statement.Action).filter((action) => IAM_WRITES.test(action));
+      if (writes.length > 0) expect(asList(statement.Resource)).toEqual([VENDED_ROLES]);
+    }
+  });
+
+  it("reads roles only under the vended path (ListRoles aside, which IAM cannot scope)", () => {
+    for (const statement of allows(statements())) {
+      const iamReads = asList(statement.Action).filter(
+        (action) =>
+          action.startsWith("iam:") &&
+          !IAM_WRITES.test(action) &&
+          !READS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS.has(action),
+      );
+      if (iamReads.length > 0) expect(asList(statement.Resource)).toEqual([VENDED_ROLES]);
+    }
+  });
+
+  it("creates roles and sets boundaries only with the configured boundary", () => {
+    for (const action of ["iam:CreateRole", "iam:PutRolePermissionsBoundary"]) {
+      const granting = statementsGranting(statements(), action);
+
+      expect(granting).toHaveLength(1);
+      expect(granting[0]?.Condition).toEqual({
+        StringEquals: { "iam:PermissionsBoundary": PACKAGED_PARAMS.permissionsBoundaryArn },
+      });
+    }
+  });
+
+  it("is denied removing a boundary when one is configured", () => {
+    const denies = statements().filter(
+      (s) => s.Effect === "Deny" && asList(s.Action).includes("iam:DeleteRolePermissionsBoundary"),
+    );
+
+    expect(denies.flatMap((s) => asList(s.Resource))).toContain(
+      `arn:aws:iam::${ACCOUNT}:role/spacelift/*`,
+    );
+  });
+
+  it("creates roles without a boundary condition only when no boundary is configured", () => {
+    const withoutBoundary = statements({}, minimal);
+    const create = statementsGranting(withoutBoundary, "iam:CreateRole");
+
+    expect(evaluateCondition(minimal, "HasPermissionsBoundary")).toBe(false);
+    expect(create).toHaveLength(1);
+    expect(create[0]?.Condition).toBeUndefined();
+    expect(
+      withoutBoundary.filter(
+        (s) =>
+          s.Effect === "Deny" &&
+          asList(s.Action).includes("iam:DeleteRolePermissionsBoundary") &&
+          asList(s.Resource).includes(`arn:aws:iam::${ACCOUNT}:role/spacelift/*`),
+      ),
+    ).toEqual([]);
+  });
+
+  it("attaches only the allowed managed policies", () => {
+    const attach = statementsGranting(statements(), "iam:AttachRolePolicy");
+
+    expect(attach).toHaveLength(1);
+    expect(attach[0]?.Resource).toBe(VENDED_ROLES);
+    expect(attach[0]?.Condition).toEqual({
+      ArnEquals: { "iam:PolicyARN": PACKAGED_PARAMS.allowedPolicyArns.split(",") },
+    });
+  });
+
+  it("may attach every managed policy the deployed configuration grants", () => {
+    const env = resolve<Record<string, string>>(fn("provisioner").Properties.Environment.Variables);
+    const { permissions } = loadVendingConfig(env);
+    const granted = permissions === undefined ? [] : allowedPolicyArns(permissions);
+    const [attach] = statementsGranting(statements(), "iam:AttachRolePolicy");
+
+    expect(granted.length).toBeGreaterThan(0);
+    expect(attach?.Condition?.ArnEquals?.["iam:PolicyARN"]).toEqual(
+      expect.arrayContaining([...granted]),
+    );
+  });
+
+  it("attaches no managed policy at all when none is allowed", () => {
+    expect(statementsGranting(statements({}, minimal), "iam:AttachRolePolicy")).toEqual([]);
+  });
+
+  it("cannot change the functions' own roles, whatever the vended path", () => {
+    const denied = statements()
+      .filter((s) => s.Effect === "Deny")
+      .filter((s) =>
+        asList(s.Resource).includes(`arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/*`),
+      )
+      .flatMap((s) => asList(s.Action));
+    const granted = allows(statements())
+      .flatMap((s) => asList(s.Action))
+      .filter((action) => IAM_WRITES.test(action));
+
+    expect(new Set(denied)).toEqual(new Set(granted));
+  });
+
+  it("writes SSM parameters only under the parameter prefix", () => {
+    const ssm = allows(statements()).filter((s) =>
+      asList(s.Action).some((action) => action.startsWith("ssm:")),
+    );
+    const writes = ssm.filter((s) =>
+      asList(s.Action).some((action) => /^ssm:(Put|Delete|AddTags)/.test(action)),
+    );
+
+    expect(writes.flatMap((s) => asList(s.Resource))).toEqual([ROLE_ARN_PARAMETERS]);
+    for (const statement of ssm) {
+      for (const resource of asList(statement.Resource)) {
+        expect([
+          ROLE_ARN_PARAMETERS,
+          `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift`,
+          `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/spacelift-api-key`,
+        ]).toContain(resource);
+      }
+    }
+  });
+});
+
+describe("IAM: provisioner and reconciler extras", () => {
+  const granted = (role: string) =>
+    allows(roleStatements(template, role)).flatMap((s) => asList(s.Action));
+
+  it("lets the provisioner consume its queue, and only the provisioner", () => {
+    const consume = statementsGranting(
+      roleStatements(template, "ProvisionerRole"),
+      "sqs:ReceiveMessage",
+    );
+
+    expect(consume).toHaveLength(1);
+    expect(consume[0]?.Action).toEqual([
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ChangeMessageVisibility",
+    ]);
+    expect(consume[0]?.Resource).toBe(
+      `arn:aws:sqs:${REGION}:${ACCOUNT}:spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
+    );
+    expect(granted("ReconcilerRole").filter((action) => action.startsWith("sqs:"))).toEqual([]);
+  });
+
+  it.each([
+    ["ProvisionerRole", ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]],
+    ["ReconcilerRole", ["dynamodb:GetItem"]],
+  ])("lets %s use only the ledger table, with %j", (role, actions) => {
+    const dynamodb = allows(roleStatements(template, role)).filter((s) =>
+      asList(s.Action).some((action) => action.startsWith("dynamodb:")),
+    );
+
+    expect(dynamodb.flatMap((s) => asList(s.Action)).sort()).toEqual(actions);
+    expect(dynamodb.flatMap((s) => asList(s.Resource))).toEqual([
+      `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/spacelift-role-vending-${PACKAGED_STAGE}-ledger`,
+    ]);
+  });
+
+  it("lets only the reconciler list roles and read the Spacelift API key", () => {
+    const apiKey = statementsGranting(
+      roleStatements(template, "ReconcilerRole"),
+      "ssm:GetParameter",
+    ).flatMap((s) => asList(s.Resource));
+
+    expect(granted("ReconcilerRole")).toContain("iam:ListRoles");
+    expect(apiKey).toContain(
+      `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/spacelift-api-key`,
+    );
+    expect(granted("ProvisionerRole")).not.toContain("iam:ListRoles");
+    for (const role of ["ProvisionerRole", "ReceiverRole"]) {
+      const parameters = statementsGranting(
+        roleStatements(template, role),
+        "ssm:GetParameter",
+      ).flatMap((s) => asList(s.Resource));
+      expect(parameters).not.toContain(
+        `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/spacelift-api-key`,
+      );
+    }
+  });
+});
+
+describe("artefacts", () => {
+  const run = promisify(execFile);
+  /** Like `run`, but a failure keeps only the end of each stderr line (bundles are one line). */
+  const runQuietly = async (file: string, args: string[], options: ExecFileOptions) => {
+    try {
+      return await run(file, args, { ...options, encoding: "utf8" });
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? "");
+      const lines = stderr
+        .split("\n")
+        .map((line) => (line.length > 300 ? `…${line.slice(-300)}` : line));
+      throw new Error(`bundle failed to load:\n${lines.join("\n")}`, { cause: error });
+    }
+  };
+  let extracted: string;
+
+  beforeAll(() => {
+    extracted = mkdtempSync(join(tmpdir(), "srv-bundles-"));
+  });
+  afterAll(() => rmSync(extracted, { recursive: true, force: true }));
+
+  it.each(FUNCTION_NAMES)("%s is zipped individually, under 1 MB, with no node_modules", (name) => {
+    const size = service.zipSizes[`${name}.zip`];
+    const entries = [...readZipEntries(join(service.directory, `${name}.zip`)).keys()];
+
+    expect(size).toBeGreaterThan(0);
+    expect(size).toBeLessThan(1024 * 1024);
+    expect(entries).toContain(`functions/${name}.mjs`);
+    expect(entries.filter((entry) => entry.startsWith("node_modules/"))).toEqual([]);
+    expect(entries.filter((entry) => entry.endsWith(".mjs"))).toEqual([`functions/${name}.mjs`]);
+  });
+
+  it.each(FUNCTION_NAMES)(
+    "%s's bundle loads as ES module under its deployed environment and exports handler",
+    async (name) => {
+      const entries = readZipEntries(join(service.directory, `${name}.zip`));
+      for (const [entry, content] of entries) {
+        const target = join(extracted, name, entry);
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, content);
+      }
+      const env = resolve<Record<string, string>>(fn(name).Properties.Environment.Variables);
+      const bundle = join(extracted, name, `functions/${name}.mjs`);
+
+      const { stdout } = await runQuietly(
+        process.execPath,
+        [
+          "--input-type=module",
+          "-e",
+          `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler);`,
+        ],
+        {
+          cwd: join(extracted, name),
+          env: {
+            PATH: process.env.PATH ?? "",
+            AWS_REGION: REGION,
+            AWS_ACCESS_KEY_ID: "testing",
+            AWS_SECRET_ACCESS_KEY: "testing",
+            AWS_LAMBDA_FUNCTION_NAME: fn(name).Properties.FunctionName,
+            POWERTOOLS_METRICS_DISABLED: "true",
+            POWERTOOLS_LOG_LEVEL: "SILENT",
+            ...env,
+          },
+        },
+      );
+
+      expect(stdout.trim()).toBe("function");
+    },
+  );
+});
