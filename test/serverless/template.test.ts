@@ -4,7 +4,7 @@
  * either because packaging fails or because an assertion about the result does.
  */
 import { type ExecFileOptions, execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -29,6 +29,7 @@ import {
   readZipEntries,
   resolveIntrinsics,
   roleStatements,
+  SERVICE_DIR,
   TEMPLATE_ACCOUNT_ID,
 } from "../support/serverless-template.ts";
 
@@ -36,6 +37,7 @@ const PACKAGING_TIMEOUT = 300_000;
 const ACCOUNT = TEMPLATE_ACCOUNT_ID;
 const REGION = PACKAGED_REGION;
 const VENDED_ROLES = `arn:aws:iam::${ACCOUNT}:role/spacelift/spacelift-*`;
+const ROLES_UNDER_PATH = `arn:aws:iam::${ACCOUNT}:role/spacelift/*`;
 const ROLE_ARN_PARAMETERS = `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift/*`;
 const FUNCTIONS = {
   receiver: { logicalId: "ReceiverLambdaFunction", role: "ReceiverRole" },
@@ -388,6 +390,37 @@ describe("IAM: every role", () => {
   });
 });
 
+describe("IAM: what the code calls", () => {
+  /** `service:Operation` for every SDK command and paginator the adapters use. */
+  const operationsCalled = () => {
+    const adapters = join(SERVICE_DIR, "functions", "adapters");
+    const operations = new Set<string>();
+    for (const file of readdirSync(adapters).filter((name) => name.endsWith(".ts"))) {
+      const source = readFileSync(join(adapters, file), "utf8");
+      const service = /from "@aws-sdk\/client-([a-z0-9]+)"/.exec(source)?.[1];
+      if (service === undefined) continue;
+      for (const [, command, paginated] of source.matchAll(
+        /new ([A-Z]\w+)Command\(|paginate([A-Z]\w+)\(/g,
+      )) {
+        operations.add(`${service}:${command ?? paginated}`);
+      }
+    }
+    return [...operations].sort();
+  };
+
+  it("grants every AWS operation the adapters call to some function", () => {
+    const granted = new Set(
+      FUNCTION_NAMES.flatMap((name) =>
+        allows(roleStatements(template, FUNCTIONS[name].role)).flatMap((s) => asList(s.Action)),
+      ),
+    );
+    const called = operationsCalled();
+
+    expect(called).toContain("iam:CreateRole");
+    expect(called.filter((operation) => !granted.has(operation))).toEqual([]);
+  });
+});
+
 describe("IAM: receiver", () => {
   const statements = () => allows(roleStatements(template, "ReceiverRole"));
   const grants = () =>
@@ -438,7 +471,7 @@ describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
           !IAM_WRITES.test(action) &&
           !READS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS.has(action),
       );
-      if (iamReads.length > 0) expect(asList(statement.Resource)).toEqual([VENDED_ROLES]);
+      if (iamReads.length > 0) expect(asList(statement.Resource)).toEqual([ROLES_UNDER_PATH]);
     }
   });
 
@@ -533,7 +566,6 @@ describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
       for (const resource of asList(statement.Resource)) {
         expect([
           ROLE_ARN_PARAMETERS,
-          `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift`,
           `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/spacelift-api-key`,
         ]).toContain(resource);
       }
