@@ -1,0 +1,370 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadVendingConfig } from "../../functions/core/config.ts";
+import { ConfigurationError, PolicyRenderError } from "../../functions/core/errors.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
+import {
+  allowedPolicyArns,
+  grantsForSpace,
+  grantsForStack,
+  matchesSpace,
+  parsePermissionsConfig,
+} from "../../functions/core/permissions.ts";
+import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+
+const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
+const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId;
+const PLATFORM = "platform-01HND4B1Q0W5Z7YV3J6QG2X9TS" as SpaceId;
+const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+const ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess";
+const DEPLOY = "arn:aws:iam::123456789012:policy/spacelift/deploy-app";
+const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-boundary";
+
+/** The worked example of docs/security.md. */
+const EXAMPLE = `
+version: 1
+permissionsBoundaryArn: ${BOUNDARY}
+readWriteSplit: true
+sessionTagging: false
+default:
+  managedPolicyArns: [${READ_ONLY}]
+  read:
+    managedPolicyArns: [${READ_ONLY}]
+spaces:
+  - match: production-*
+    managedPolicyArns: [${DEPLOY}]
+    inlinePolicies:
+      terraform-state:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: [s3:GetObject, s3:PutObject]
+            Resource: arn:aws:s3:::acme-terraform-state/production/*
+    read:
+      inlinePolicies:
+        terraform-state-read:
+          Version: "2012-10-17"
+          Statement:
+            - Effect: Allow
+              Action: s3:GetObject
+              Resource: arn:aws:s3:::acme-terraform-state/production/*
+labels:
+  "aws:admin":
+    spaces: [platform-*]
+    managedPolicyArns: [${ADMIN}]
+  "aws:dynamodb":
+    inlinePolicies:
+      dynamodb-tables:
+        Version: "2012-10-17"
+        Statement:
+          Effect: Allow
+          Action: dynamodb:*
+          Resource: arn:aws:dynamodb:*:123456789012:table/\${aws:PrincipalTag/stack}-*
+`;
+
+const example = () => parsePermissionsConfig(EXAMPLE, "permissions.yaml");
+
+function problemsOf(text: string): string {
+  try {
+    parsePermissionsConfig(text, "permissions.yaml");
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return (error as Error).message;
+  }
+  throw new Error("the configuration was accepted");
+}
+
+describe("parsePermissionsConfig", () => {
+  it("reads the documented YAML example", () => {
+    const permissions = example();
+
+    expect(permissions).toMatchObject({
+      source: "permissions.yaml",
+      permissionsBoundaryArn: BOUNDARY,
+      readWriteSplit: true,
+      sessionTagging: false,
+      default: { managedPolicyArns: [READ_ONLY], read: { managedPolicyArns: [READ_ONLY] } },
+      spaces: [{ match: "production-*", managedPolicyArns: [DEPLOY] }],
+    });
+    expect(Object.keys(permissions.labels)).toEqual(["aws:admin", "aws:dynamodb"]);
+  });
+
+  it("reads the same configuration written as JSON", () => {
+    const json = JSON.stringify({
+      default: { managedPolicyArns: [READ_ONLY] },
+      labels: { "aws:admin": { spaces: ["platform-*"], managedPolicyArns: [ADMIN] } },
+    });
+
+    expect(parsePermissionsConfig(json, "permissions.json")).toMatchObject({
+      default: { managedPolicyArns: [READ_ONLY], inlinePolicies: {} },
+      labels: { "aws:admin": { spaces: ["platform-*"], managedPolicyArns: [ADMIN] } },
+      readWriteSplit: false,
+    });
+  });
+
+  it.each([
+    [
+      "a managed policy that is not an ARN, by its path",
+      "spaces:\n  - match: a\n  - match: b\n  - match: c\n    managedPolicyArns: [AdministratorAccess]",
+      "spaces[2].managedPolicyArns[0]: must be an IAM policy ARN",
+    ],
+    [
+      "an ARN of something else than a policy",
+      "default:\n  managedPolicyArns: [arn:aws:iam::123456789012:role/admin]",
+      "default.managedPolicyArns[0]: must be an IAM policy ARN",
+    ],
+    [
+      "a misspelt setting",
+      "default:\n  managedPolicyArn: [arn:aws:iam::aws:policy/ReadOnlyAccess]",
+      "default.managedPolicyArn: unknown setting",
+    ],
+    [
+      "more managed policies than IAM attaches to a role",
+      `default:\n  managedPolicyArns: [${Array.from({ length: 11 }, (_, i) => `arn:aws:iam::aws:policy/P${i}`).join(", ")}]`,
+      "default.managedPolicyArns: at most 10 managed policies per role (IAM quota)",
+    ],
+    [
+      "the same policy twice",
+      `default:\n  managedPolicyArns: [${READ_ONLY}, ${READ_ONLY}]`,
+      "default.managedPolicyArns: lists a policy ARN twice",
+    ],
+    [
+      "a label with a space",
+      `labels:\n  "aws admin":\n    managedPolicyArns: [${ADMIN}]`,
+      'labels["aws admin"]: labels may hold only',
+    ],
+    [
+      "a space pattern with a path",
+      "spaces:\n  - match: /root/production",
+      "spaces[0].match: must be a space ID or a glob like production-*",
+    ],
+    [
+      "an inline policy without Version",
+      "default:\n  inlinePolicies:\n    p:\n      Statement: [{Effect: Allow, Action: s3:GetObject, Resource: '*'}]",
+      'default.inlinePolicies.p.Version: must be "2012-10-17"',
+    ],
+    [
+      "an inline policy with a Principal",
+      "default:\n  inlinePolicies:\n    p:\n      Version: '2012-10-17'\n      Statement: [{Effect: Allow, Principal: '*', Action: s3:GetObject, Resource: '*'}]",
+      "default.inlinePolicies.p.Statement[0].Principal: unknown setting",
+    ],
+    [
+      "a statement with both Action and NotAction",
+      "default:\n  inlinePolicies:\n    p:\n      Version: '2012-10-17'\n      Statement: [{Effect: Allow, Action: s3:GetObject, NotAction: s3:PutObject, Resource: '*'}]",
+      "default.inlinePolicies.p.Statement[0]: needs exactly one of Action and NotAction",
+    ],
+    [
+      "a resource that is not an ARN",
+      "default:\n  inlinePolicies:\n    p:\n      Version: '2012-10-17'\n      Statement: [{Effect: Allow, Action: s3:GetObject, Resource: my-bucket}]",
+      "default.inlinePolicies.p.Statement[0].Resource",
+    ],
+    [
+      "an inline policy name used twice in the file",
+      "default:\n  inlinePolicies:\n    p: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: s3:GetObject, Resource: '*'}]}\nlabels:\n  x:\n    inlinePolicies:\n      p: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: s3:GetObject, Resource: '*'}]}",
+      "labels.x.inlinePolicies.p: inline policy name already used at default.inlinePolicies.p",
+    ],
+    [
+      "a boundary that is not a policy ARN",
+      "permissionsBoundaryArn: boundary",
+      "permissionsBoundaryArn: must be an IAM policy ARN",
+    ],
+    ["an unknown version", "version: 2", "version: must be 1"],
+    ["a document that is empty", "", "it is empty"],
+    ["YAML that does not parse", "default: [unclosed", "not valid JSON or YAML"],
+  ])("refuses %s", (_, text, message) => {
+    const problems = problemsOf(text);
+
+    expect(problems).toContain("invalid permissions configuration (permissions.yaml)");
+    expect(problems).toContain(message);
+  });
+
+  it("refuses inline policies over IAM's size quota for one role", () => {
+    const statements = Array.from({ length: 200 }, (_, index) => ({
+      Effect: "Allow",
+      Action: "s3:GetObject",
+      Resource: `arn:aws:s3:::bucket-${index}/*`,
+    }));
+    const text = JSON.stringify({
+      default: { inlinePolicies: { big: { Version: "2012-10-17", Statement: statements } } },
+    });
+
+    expect(problemsOf(text)).toMatch(/default\.inlinePolicies: \d+ characters, over IAM's 10240/);
+  });
+});
+
+describe("loadVendingConfig with a permissions file", () => {
+  const env = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
+
+  it("reads PERMISSIONS_CONFIG_FILE once and takes the boundary from it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "permissions-"));
+    const path = join(dir, "permissions.yaml");
+    writeFileSync(path, EXAMPLE);
+
+    const config = loadVendingConfig({ ...env, PERMISSIONS_CONFIG_FILE: path });
+
+    expect(config.permissions?.source).toBe(path);
+    expect(config.permissionsBoundaryArn).toBe(BOUNDARY);
+  });
+
+  it("keeps DEFAULT_POLICY_ARNS as every role's policies when no file is given", () => {
+    const config = loadVendingConfig({ ...env, DEFAULT_POLICY_ARNS: READ_ONLY });
+    const [binding] = stackBindings(config, {
+      stackId: "payments-api" as StackId,
+      spaceId: PROD,
+      labels: ["aws:admin"],
+    });
+
+    expect(binding?.role.managedPolicyArns).toEqual([READ_ONLY]);
+    expect(spaceBinding(config, { spaceId: PROD }).role.managedPolicyArns).toEqual([READ_ONLY]);
+  });
+
+  it.each([
+    [
+      "a file that cannot be read",
+      { PERMISSIONS_CONFIG_FILE: "/nonexistent/permissions.yaml" },
+      "PERMISSIONS_CONFIG_FILE: cannot read /nonexistent/permissions.yaml",
+    ],
+    [
+      "both a file and inline configuration",
+      { PERMISSIONS_CONFIG_FILE: "/x.yaml", PERMISSIONS_CONFIG: "{}" },
+      "set PERMISSIONS_CONFIG_FILE or PERMISSIONS_CONFIG, not both",
+    ],
+    [
+      "DEFAULT_POLICY_ARNS next to a file",
+      { PERMISSIONS_CONFIG: "{}", DEFAULT_POLICY_ARNS: READ_ONLY },
+      "put them under default.managedPolicyArns",
+    ],
+    [
+      "two different boundaries",
+      {
+        PERMISSIONS_CONFIG: `permissionsBoundaryArn: ${BOUNDARY}`,
+        PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/other",
+      },
+      "two different permissions boundaries",
+    ],
+    [
+      "an invalid inline configuration",
+      { PERMISSIONS_CONFIG: "spaces: [{match: x, managedPolicyArns: [nope]}]" },
+      "(PERMISSIONS_CONFIG): spaces[0].managedPolicyArns[0]: must be an IAM policy ARN",
+    ],
+  ])("fails at start on %s", (_, extra, message) => {
+    expect(() => loadVendingConfig({ ...env, ...extra })).toThrow(ConfigurationError);
+    expect(() => loadVendingConfig({ ...env, ...extra })).toThrow(message);
+  });
+});
+
+describe("which policies a role gets", () => {
+  const payments = (spaceId: SpaceId, labels: string[]) => ({
+    spaceId,
+    labels,
+  });
+
+  it("matches spaces by ID or glob", () => {
+    expect(matchesSpace(PROD, PROD)).toBe(true);
+    expect(matchesSpace("production-*", PROD)).toBe(true);
+    expect(matchesSpace("production-*", STAGING)).toBe(false);
+    expect(matchesSpace("staging-01HND4B1Q0W5Z7YV3J6QG2X9T?", STAGING)).toBe(true);
+    expect(matchesSpace("prod", PROD)).toBe(false);
+  });
+
+  it("gives a label's policies only when the allow-list names the label", () => {
+    const permissions = example();
+
+    expect(
+      grantsForStack(
+        permissions,
+        payments(STAGING, ["aws:root", "AdministratorAccess", ADMIN]),
+        "write",
+      ),
+    ).toMatchObject({
+      managedPolicyArns: [READ_ONLY],
+      inlinePolicies: {},
+    });
+    expect(
+      grantsForStack(permissions, payments(STAGING, ["aws:dynamodb"]), "write").inlinePolicies,
+    ).toHaveProperty("dynamodb-tables");
+  });
+
+  it("honours an allow-listed label only in the spaces the platform team chose", () => {
+    const permissions = example();
+
+    expect(
+      grantsForStack(permissions, payments(PROD, ["aws:admin"]), "write").managedPolicyArns,
+    ).toEqual([DEPLOY, READ_ONLY]);
+    expect(
+      grantsForStack(permissions, payments(PLATFORM, ["aws:admin"]), "write").managedPolicyArns,
+    ).toEqual([ADMIN, READ_ONLY]);
+  });
+
+  it("matches labels exactly: no case folding, no prefixes", () => {
+    const permissions = example();
+
+    for (const label of ["AWS:ADMIN", "aws:admin ", "aws:admin:extra", "aws:"]) {
+      expect(
+        grantsForStack(permissions, payments(PLATFORM, [label]), "write").managedPolicyArns,
+      ).toEqual([READ_ONLY]);
+    }
+  });
+
+  it("gives read roles only the read grants", () => {
+    const grant = grantsForStack(example(), payments(PROD, ["aws:dynamodb"]), "read");
+
+    expect(grant.managedPolicyArns).toEqual([READ_ONLY]);
+    expect(Object.keys(grant.inlinePolicies)).toEqual(["terraform-state-read"]);
+  });
+
+  it("gives space roles the default and the space's policies, never a label's", () => {
+    const grant = grantsForSpace(example(), PROD);
+
+    expect(grant.managedPolicyArns).toEqual([DEPLOY, READ_ONLY]);
+    expect(Object.keys(grant.inlinePolicies)).toEqual(["terraform-state"]);
+  });
+
+  it("refuses a role whose combined grants exceed IAM's managed policy quota, naming the sources", () => {
+    const six = (prefix: string) =>
+      Array.from({ length: 6 }, (_, index) => `arn:aws:iam::aws:policy/${prefix}${index}`);
+    const permissions = parsePermissionsConfig(
+      JSON.stringify({
+        default: { managedPolicyArns: six("Default") },
+        labels: { big: { managedPolicyArns: six("Label") } },
+      }),
+      "inline",
+    );
+
+    expect(() => grantsForStack(permissions, payments(PROD, ["big"]), "write")).toThrow(
+      PolicyRenderError,
+    );
+    expect(() => grantsForStack(permissions, payments(PROD, ["big"]), "write")).toThrow(
+      "12 managed policies (from default, label big), over IAM's quota of 10",
+    );
+  });
+
+  it("refuses a role whose combined inline policies exceed IAM's size quota", () => {
+    const document = (count: number) => ({
+      Version: "2012-10-17",
+      Statement: Array.from({ length: count }, (_, index) => ({
+        Effect: "Allow",
+        Action: "s3:GetObject",
+        Resource: `arn:aws:s3:::bucket-${index}/*`,
+      })),
+    });
+    const permissions = parsePermissionsConfig(
+      JSON.stringify({
+        default: { inlinePolicies: { a: document(90) } },
+        spaces: [{ match: "production-*", inlinePolicies: { b: document(90) } }],
+      }),
+      "inline",
+    );
+
+    expect(() => grantsForStack(permissions, payments(PROD, []), "write")).toThrow(
+      /inline policies would total \d+ characters \(from default, space production-\*\), over IAM's quota of 10240/,
+    );
+    expect(() => grantsForStack(permissions, payments(STAGING, []), "write")).not.toThrow();
+  });
+
+  it("lists every managed policy the configuration can attach, for the provisioner's own policy", () => {
+    expect(allowedPolicyArns(example())).toEqual([DEPLOY, ADMIN, READ_ONLY]);
+  });
+});

@@ -1,0 +1,216 @@
+/**
+ * The provisioner's own rights, as deployed: its role's statements come from the template
+ * `osls package` builds (intrinsics resolved for account 123456789012, us-east-1 and the
+ * packaged stage parameters) and an IAM policy evaluator decides each call. The calls that must
+ * succeed are the ones the core really makes for the roles and parameters it renders from the
+ * provisioner's own deployed environment.
+ */
+import { runSimulation } from "@cloud-copilot/iam-simulate";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadVendingConfig } from "../../functions/core/config.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
+import { stackBindings, type VendingConfig } from "../../functions/core/role-spec.ts";
+import {
+  type CloudFormationTemplate,
+  loadPackagedTemplate,
+  PACKAGED_PARAMS,
+  PACKAGED_REGION,
+  resolveIntrinsics,
+  rolePolicyDocuments,
+  TEMPLATE_ACCOUNT_ID,
+} from "../support/serverless-template.ts";
+
+const ACCOUNT = TEMPLATE_ACCOUNT_ID;
+const REGION = PACKAGED_REGION;
+const BOUNDARY = PACKAGED_PARAMS.permissionsBoundaryArn;
+const ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess";
+const PACKAGING_TIMEOUT = 300_000;
+
+let template: CloudFormationTemplate;
+let config: VendingConfig;
+
+beforeAll(async () => {
+  template = await loadPackagedTemplate();
+  const variables = resolveIntrinsics(
+    template,
+    template.Resources.ProvisionerLambdaFunction.Properties.Environment.Variables,
+  ) as Record<string, string>;
+  config = loadVendingConfig(variables);
+}, PACKAGING_TIMEOUT);
+
+type Decision = "allow" | "deny";
+
+interface Call {
+  readonly action: string;
+  readonly resource: string;
+  readonly context?: Record<string, string | string[]>;
+}
+
+/** The decision on one call made with the provisioner role's identity policies. */
+async function decide(call: Call): Promise<Decision> {
+  const policies = rolePolicyDocuments(template, "ProvisionerRole");
+  const result = await runSimulation(
+    {
+      request: {
+        principal: `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/provisioner`,
+        action: call.action,
+        resource: { resource: call.resource, accountId: ACCOUNT },
+        contextVariables: call.context ?? {},
+      },
+      identityPolicies: Object.entries(policies).map(([name, policy]) => ({ name, policy })),
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    },
+    {},
+  );
+  if (result.resultType === "error") {
+    throw new Error(`simulation refused its input: ${JSON.stringify(result.errors)}`);
+  }
+  return result.overallResult === "Allowed" ? "allow" : "deny";
+}
+
+async function decideAll(calls: Readonly<Record<string, Call>>): Promise<Record<string, Decision>> {
+  const decisions: Record<string, Decision> = {};
+  for (const [name, call] of Object.entries(calls)) decisions[name] = await decide(call);
+  return decisions;
+}
+
+const role = (path: string, name: string) => `arn:aws:iam::${ACCOUNT}:role${path}${name}`;
+const parameter = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`;
+
+describe("the provisioner's own policy", () => {
+  it("allows every call the core makes to create, tag, converge and delete a stack's role", async () => {
+    const [binding] = stackBindings(config, {
+      stackId: "payments-api" as StackId,
+      spaceId: "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId,
+      labels: [],
+    });
+    if (binding === undefined) throw new Error("no binding");
+    const { role: spec } = binding;
+    const arn = role(spec.path, spec.name);
+    expect(spec.permissionsBoundaryArn).toBe(BOUNDARY);
+    expect(spec.managedPolicyArns.length).toBeGreaterThan(0);
+    const calls: Record<string, Call> = {
+      CreateRole: {
+        action: "iam:CreateRole",
+        resource: arn,
+        context: {
+          "iam:PermissionsBoundary": BOUNDARY,
+          "aws:RequestTag/spacelift:stack": "payments-api",
+          "aws:TagKeys": Object.keys(spec.tags),
+        },
+      },
+      PutRolePermissionsBoundary: {
+        action: "iam:PutRolePermissionsBoundary",
+        resource: arn,
+        context: { "iam:PermissionsBoundary": BOUNDARY },
+      },
+      TagRole: { action: "iam:TagRole", resource: arn },
+      UntagRole: { action: "iam:UntagRole", resource: arn },
+      GetRole: { action: "iam:GetRole", resource: arn },
+      UpdateAssumeRolePolicy: { action: "iam:UpdateAssumeRolePolicy", resource: arn },
+      UpdateRole: { action: "iam:UpdateRole", resource: arn },
+      PutRolePolicy: { action: "iam:PutRolePolicy", resource: arn },
+      DeleteRolePolicy: { action: "iam:DeleteRolePolicy", resource: arn },
+      DeleteRole: { action: "iam:DeleteRole", resource: arn },
+      PutParameter: { action: "ssm:PutParameter", resource: parameter(binding.parameterName) },
+      DeleteParameter: {
+        action: "ssm:DeleteParameter",
+        resource: parameter(binding.parameterName),
+      },
+    };
+    for (const policyArn of spec.managedPolicyArns) {
+      calls[`AttachRolePolicy ${policyArn}`] = {
+        action: "iam:AttachRolePolicy",
+        resource: arn,
+        context: { "iam:PolicyARN": policyArn },
+      };
+    }
+
+    const decisions = await decideAll(calls);
+
+    expect(decisions).toEqual(
+      Object.fromEntries(Object.keys(calls).map((name) => [name, "allow"])),
+    );
+  });
+
+  it("denies roles outside its path, roles without the boundary, other policies and other parameters", async () => {
+    const vended = role(config.rolePath, `${config.roleNamePrefix}stack-payments-api`);
+    const calls: Record<string, Call> = {
+      "CreateRole without a boundary": { action: "iam:CreateRole", resource: vended },
+      "CreateRole with another boundary": {
+        action: "iam:CreateRole",
+        resource: vended,
+        context: { "iam:PermissionsBoundary": `arn:aws:iam::${ACCOUNT}:policy/wide-open` },
+      },
+      "PutRolePermissionsBoundary with another boundary": {
+        action: "iam:PutRolePermissionsBoundary",
+        resource: vended,
+        context: { "iam:PermissionsBoundary": ADMIN },
+      },
+      DeleteRolePermissionsBoundary: {
+        action: "iam:DeleteRolePermissionsBoundary",
+        resource: vended,
+      },
+      "CreateRole at the root path": {
+        action: "iam:CreateRole",
+        resource: role("/", `${config.roleNamePrefix}stack-payments-api`),
+        context: { "iam:PermissionsBoundary": BOUNDARY },
+      },
+      "CreateRole under another path": {
+        action: "iam:CreateRole",
+        resource: role("/admin/", `${config.roleNamePrefix}stack-payments-api`),
+        context: { "iam:PermissionsBoundary": BOUNDARY },
+      },
+      "CreateRole on the path without the name prefix": {
+        action: "iam:CreateRole",
+        resource: role(config.rolePath, "break-glass"),
+        context: { "iam:PermissionsBoundary": BOUNDARY },
+      },
+      "PutRolePolicy on the functions' own role": {
+        action: "iam:PutRolePolicy",
+        resource: role("/spacelift-role-vending/", "provisioner"),
+      },
+      "AttachRolePolicy AdministratorAccess": {
+        action: "iam:AttachRolePolicy",
+        resource: vended,
+        context: { "iam:PolicyARN": ADMIN },
+      },
+      "AttachRolePolicy to a role outside the path": {
+        action: "iam:AttachRolePolicy",
+        resource: role("/", "admin"),
+        context: { "iam:PolicyARN": "arn:aws:iam::aws:policy/ReadOnlyAccess" },
+      },
+      "UpdateAssumeRolePolicy of a role outside the path": {
+        action: "iam:UpdateAssumeRolePolicy",
+        resource: role("/", "admin"),
+      },
+      "PutParameter outside the prefix": {
+        action: "ssm:PutParameter",
+        resource: parameter("/prod/database/password"),
+      },
+      "PutParameter under a prefix that only starts alike": {
+        action: "ssm:PutParameter",
+        resource: parameter(`${config.parameterPrefix}-evil/acme/stacks/x/role-arn`),
+      },
+      "GetParameter outside the prefix": {
+        action: "ssm:GetParameter",
+        resource: parameter("/prod/database/password"),
+      },
+      "PassRole of a vended role": { action: "iam:PassRole", resource: vended },
+      CreateUser: { action: "iam:CreateUser", resource: `arn:aws:iam::${ACCOUNT}:user/intruder` },
+      CreatePolicy: {
+        action: "iam:CreatePolicy",
+        resource: `arn:aws:iam::${ACCOUNT}:policy/anything`,
+      },
+      CreateOpenIDConnectProvider: {
+        action: "iam:CreateOpenIDConnectProvider",
+        resource: `arn:aws:iam::${ACCOUNT}:oidc-provider/evil.example.com`,
+      },
+    };
+
+    const decisions = await decideAll(calls);
+
+    expect(decisions).toEqual(Object.fromEntries(Object.keys(calls).map((name) => [name, "deny"])));
+  });
+});
