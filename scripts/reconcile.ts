@@ -163,10 +163,10 @@ async function runReconcile(deps: Deps, options: CliOptions, io: CliIo): Promise
     const { counts } = report;
     const source =
       report.mode === "spacelift"
-        ? `Spacelift lists ${counts.spaceliftStacks} stacks and ${counts.spaceliftSpaces} spaces`
+        ? `Spacelift lists ${plural(counts.spaceliftStacks, "stack")} and ${plural(counts.spaceliftSpaces, "space")}`
         : "Spacelift not consulted: roles checked against parameters only";
     io.stdout.write(
-      `${report.dryRun ? "DRY RUN, nothing was changed. Plan" : "Reconciled"} for Spacelift account ${report.account}: ${source}; AWS holds ${counts.managedRoles} managed roles and ${counts.parameters} parameters.\n`,
+      `${report.dryRun ? "DRY RUN, nothing was changed. Plan" : "Reconciled"} for Spacelift account ${report.account}: ${source}; AWS holds ${plural(counts.managedRoles, "managed role")} and ${plural(counts.parameters, "parameter")}.\n`,
     );
     io.stdout.write(formatDecisions(report.decisions));
     io.stdout.write(`${summaryLine(report.decisions, counts.inSync)}\n`);
@@ -241,6 +241,10 @@ async function runBackfill(deps: Deps, options: CliOptions, io: CliIo): Promise<
     );
   }
   return exitStatus(report.decisions);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 function exitStatus(decisions: readonly Decision[]): number {

@@ -42,6 +42,7 @@ import {
 } from "./provision.ts";
 import { canonicalJson } from "./role-diff.ts";
 import { isManagedByUs, SPACE_TAG, STACK_TAG, type VendingConfig } from "./role-spec.ts";
+import { templateUses } from "./subject.ts";
 
 /** Set on a role whose stack or space Spacelift no longer lists, with the time it was revoked. */
 export const ORPHANED_AT_TAG = "spacelift:orphaned-at";
@@ -474,7 +475,9 @@ async function useSpaceliftSpaces(run: Run, spaces: readonly SpaceliftSpace[]): 
     put: async () => {},
     remove: async () => {},
   };
-  if (persistent === undefined || run.deps.settings.dryRun) return;
+  // Only a template with {spacePath} reads the recorded paths; otherwise leave them to events.
+  const needed = templateUses(run.deps.config.subjectTemplate, "spacePath");
+  if (persistent === undefined || !needed || run.deps.settings.dryRun) return;
   const timestamp = run.deps.now().getTime();
   await mapWithConcurrency([...nodes.values()], run.deps.settings.concurrency, async (node) => {
     try {
@@ -723,6 +726,7 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
       }
       if (outcome !== undefined) {
         changes.push(...outcome.changes.map((change) => `${outcome.roleName}: ${change}`));
+        if (outcome.parameter === "deleted") changes.push("parameter deleted");
       }
       for (const role of group.roles) {
         if (role.name === outcome?.roleName) continue;

@@ -22,7 +22,7 @@ import {
 } from "@aws-sdk/client-ssm";
 import { createValidatedPolicy, validateTrustPolicy } from "@cloud-copilot/iam-policy";
 import { runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
-import { iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
+import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
 import { composeReconciler } from "../../functions/compose.ts";
 import type { ReconcilerDeps, ReconcileSettings } from "../../functions/core/reconcile.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
@@ -71,7 +71,7 @@ export async function startHarness(): Promise<Harness> {
   const iam = new IAMClient(localClientConfig(moto.endpoint));
   const ssm = new SSMClient(localClientConfig(moto.endpoint));
   const commands: string[] = [];
-  for (const client of [iamClient(), ssmClient()]) {
+  for (const client of [iamClient(), ssmClient(), dynamodbClient()]) {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         commands.push(String(context.commandName));

@@ -3,6 +3,8 @@
  * the Lambda composes it. Roles are found by their tags (not by guessing names), so these tests
  * hold whatever the role naming is.
  */
+
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   AttachRolePolicyCommand,
   CreateRoleCommand,
@@ -15,6 +17,8 @@ import {
 import { DeleteParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DynamoDbSpacePaths } from "../../functions/adapters/dynamodb-space-paths.ts";
+import type { SpaceId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import {
   type Decision,
@@ -22,6 +26,7 @@ import {
   type ReconcileReport,
   reconcile,
 } from "../../functions/core/reconcile.ts";
+import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import {
   API_KEY_PARAMETER,
   deleteRoleByHand,
@@ -570,16 +575,23 @@ describe("reconcile with the account's role shapes", () => {
     expect(await readResource(h, "stack", "split")).toEqual({ roles: [], parameters: {} });
   });
 
-  it("renders {spacePath} trust from the space names and parents Spacelift lists", async () => {
+  it("renders {spacePath} trust from the space names and parents Spacelift lists, and records them for the provisioner", async () => {
+    const table = "reconciler-ledger";
+    await createLedgerTable(table);
     const env = {
       SUBJECT_TEMPLATE:
         "space:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
+      LEDGER_TABLE: table,
     };
     listProductionSpace();
     listStacks({ id: "payments-api", space: PRODUCTION, labels: [] });
 
+    const plan = await reconcileAt(T0, { env, settings: { dryRun: true } });
+    const planWrites = writeCommands(h.commands);
     const report = await reconcileAt(T0, { env });
 
+    expect(summary(plan)).toContain("create stack:payments-api planned");
+    expect(planWrites).toEqual([]);
     expect(summary(report)).toContain("create stack:payments-api applied");
     const [role] = await rolesOf("payments-api");
     if (role === undefined) throw new Error("no role was created");
@@ -592,5 +604,25 @@ describe("reconcile with the account's role shapes", () => {
     expect(
       spaceliftRunMayAssume(role.trustPolicy, { stackId: "payments-api", spaceId: "/root" }),
     ).toBe(false);
+    const dynamodb = new DynamoDBClient(localClientConfig(h.moto.endpoint));
+    expect(await new DynamoDbSpacePaths(dynamodb, table).get(PRODUCTION as SpaceId)).toEqual({
+      spaceId: PRODUCTION,
+      name: "production",
+      parentSpaceId: "root",
+    });
+    dynamodb.destroy();
   });
 });
+
+async function createLedgerTable(name: string): Promise<void> {
+  const dynamodb = new DynamoDBClient(localClientConfig(h.moto.endpoint));
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: "PAY_PER_REQUEST",
+      AttributeDefinitions: [{ AttributeName: "resource", AttributeType: "S" }],
+      KeySchema: [{ AttributeName: "resource", KeyType: "HASH" }],
+    }),
+  );
+  dynamodb.destroy();
+}
