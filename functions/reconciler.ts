@@ -18,7 +18,12 @@ export class ReconcileIncompleteError extends Error {
 export async function handler(_event: unknown, context: Context): Promise<ReconcileSummary> {
   logger.addContext(context);
   try {
-    const report = await reconcile(deps);
+    const report = await reconcile(deps).catch((error: unknown) => {
+      // Only the listing of what we manage can fail a whole run; nothing was decided.
+      metrics.addMetric("ReconcileFailures", MetricUnit.Count, 1);
+      logger.error("reconcile failed before deciding anything", { error: error as Error });
+      throw error;
+    });
     for (const decision of report.decisions) logDecision(decision, report.dryRun);
     if (!report.dryRun) countDecisions(report.decisions);
     const summary = summarise(report);

@@ -71,7 +71,15 @@ export async function runReconcileCli(argv: readonly string[], io: CliIo): Promi
     io.stderr.write(`${error.message}\n`);
     return 2;
   }
-  return options.backfill ? runBackfill(deps, options, io) : runReconcile(deps, options, io);
+  try {
+    return await (options.backfill
+      ? runBackfill(deps, options, io)
+      : runReconcile(deps, options, io));
+  } catch (error) {
+    // Listing what we manage failed (credentials, permissions, an AWS outage): nothing was decided.
+    io.stderr.write(`reconcile failed: ${describeError(error)}\n`);
+    return 1;
+  }
 }
 
 interface CliOptions {

@@ -215,6 +215,8 @@ interface Inventory {
   readonly parameterValues: Map<string, string>;
   readonly managedRoles: number;
   readonly unrecognisedRoles: readonly ObservedRole[];
+  /** Every role listed under the role path (ours or not), as described at the start. */
+  readonly snapshot: ReadonlyMap<string, ObservedRole | undefined>;
 }
 
 interface Truth {
@@ -228,7 +230,10 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
   // AWS is read before Spacelift: a role created for a new stack after our listing is simply
   // not seen, whereas reading Spacelift first would make such a role look like an orphan.
   const inventory = await takeInventory(deps);
-  const stores = settings.dryRun ? dryRunStores(deps, inventory.parameterValues) : deps;
+  const roles = new SnapshotRoleStore(deps.roles, inventory.snapshot);
+  const stores = settings.dryRun
+    ? dryRunStores({ ...deps, roles }, inventory.parameterValues)
+    : { roles, parameters: deps.parameters };
   const run: Run = { deps, stores, spacePaths: deps.spacePaths, decisions: [], inSync: 0 };
   for (const role of inventory.unrecognisedRoles) {
     record(run, {
@@ -349,7 +354,8 @@ async function takeInventory(deps: ReconcilerDeps): Promise<Inventory> {
     if (match?.[1] === undefined || match[2] === undefined) continue;
     groupOf(match[1] === "stacks" ? "stack" : "space", match[2]).parameters.push(parameter);
   }
-  return { groups, parameterValues, managedRoles, unrecognisedRoles };
+  const snapshot = new Map(listed.map(({ name }, index) => [name, described[index]]));
+  return { groups, parameterValues, managedRoles, unrecognisedRoles, snapshot };
 }
 
 async function reconcileWithSpacelift(run: Run, inventory: Inventory, truth: Truth): Promise<void> {
@@ -978,6 +984,93 @@ export async function backfill(
     decisions: run.decisions,
     interrupted: handled < pending.length,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot
+
+/**
+ * Answers `describe` from the inventory taken at the start of the run, until the run writes to
+ * that role: converge then needs no second round of reads per resource (IAM's read quota is
+ * shared with every Terraform run in the account). A name not listed under the role path was
+ * not there a moment ago; if it has appeared since, CreateRole says so and converge reads it.
+ */
+class SnapshotRoleStore implements RoleStore {
+  readonly #touched = new Set<string>();
+
+  constructor(
+    private readonly inner: RoleStore,
+    private readonly snapshot: ReadonlyMap<string, ObservedRole | undefined>,
+  ) {}
+
+  async describe(name: string): Promise<ObservedRole | undefined> {
+    if (this.#touched.has(name)) return this.inner.describe(name);
+    return this.snapshot.get(name);
+  }
+
+  isReadable(name: string): Promise<boolean> {
+    return this.inner.isReadable(name);
+  }
+
+  listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
+    return this.inner.listByPath(path);
+  }
+
+  create(spec: RoleSpec): Promise<{ arn: string } | "exists"> {
+    return this.#write(spec.name, () => this.inner.create(spec));
+  }
+
+  delete(name: string): Promise<"deleted" | "absent"> {
+    return this.#write(name, () => this.inner.delete(name));
+  }
+
+  updateTrustPolicy(name: string, document: PolicyDocument): Promise<void> {
+    return this.#write(name, () => this.inner.updateTrustPolicy(name, document));
+  }
+
+  updateSettings(
+    name: string,
+    settings: { description: string; maxSessionDuration: number },
+  ): Promise<void> {
+    return this.#write(name, () => this.inner.updateSettings(name, settings));
+  }
+
+  putPermissionsBoundary(name: string, arn: string): Promise<void> {
+    return this.#write(name, () => this.inner.putPermissionsBoundary(name, arn));
+  }
+
+  deletePermissionsBoundary(name: string): Promise<void> {
+    return this.#write(name, () => this.inner.deletePermissionsBoundary(name));
+  }
+
+  tag(name: string, tags: Tags): Promise<void> {
+    return this.#write(name, () => this.inner.tag(name, tags));
+  }
+
+  untag(name: string, keys: readonly string[]): Promise<void> {
+    return this.#write(name, () => this.inner.untag(name, keys));
+  }
+
+  attachPolicy(name: string, arn: string): Promise<void> {
+    return this.#write(name, () => this.inner.attachPolicy(name, arn));
+  }
+
+  detachPolicy(name: string, arn: string): Promise<void> {
+    return this.#write(name, () => this.inner.detachPolicy(name, arn));
+  }
+
+  putInlinePolicy(name: string, policyName: string, document: PolicyDocument): Promise<void> {
+    return this.#write(name, () => this.inner.putInlinePolicy(name, policyName, document));
+  }
+
+  deleteInlinePolicy(name: string, policyName: string): Promise<void> {
+    return this.#write(name, () => this.inner.deleteInlinePolicy(name, policyName));
+  }
+
+  #write<T>(name: string, write: () => Promise<T>): Promise<T> {
+    this.#touched.add(name);
+    return write();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
