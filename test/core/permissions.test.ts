@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -22,47 +22,13 @@ const ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess";
 const DEPLOY = "arn:aws:iam::123456789012:policy/spacelift/deploy-app";
 const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-boundary";
 
-/** The worked example of docs/security.md. */
-const EXAMPLE = `
-version: 1
-permissionsBoundaryArn: ${BOUNDARY}
-readWriteSplit: true
-sessionTagging: false
-default:
-  managedPolicyArns: [${READ_ONLY}]
-  read:
-    managedPolicyArns: [${READ_ONLY}]
-spaces:
-  - match: production-*
-    managedPolicyArns: [${DEPLOY}]
-    inlinePolicies:
-      terraform-state:
-        Version: "2012-10-17"
-        Statement:
-          - Effect: Allow
-            Action: [s3:GetObject, s3:PutObject]
-            Resource: arn:aws:s3:::acme-terraform-state/production/*
-    read:
-      inlinePolicies:
-        terraform-state-read:
-          Version: "2012-10-17"
-          Statement:
-            - Effect: Allow
-              Action: s3:GetObject
-              Resource: arn:aws:s3:::acme-terraform-state/production/*
-labels:
-  "aws:admin":
-    spaces: [platform-*]
-    managedPolicyArns: [${ADMIN}]
-  "aws:dynamodb":
-    inlinePolicies:
-      dynamodb-tables:
-        Version: "2012-10-17"
-        Statement:
-          Effect: Allow
-          Action: dynamodb:*
-          Resource: arn:aws:dynamodb:*:123456789012:table/\${aws:PrincipalTag/stack}-*
-`;
+/** The worked example of docs/security.md, read from the page so the two cannot drift apart. */
+const EXAMPLE = (() => {
+  const page = readFileSync(new URL("../../docs/security.md", import.meta.url), "utf8");
+  const block = /<!-- worked-example[^>]*-->\s*```yaml\n([\s\S]*?)```/.exec(page)?.[1];
+  if (block === undefined) throw new Error("docs/security.md has no worked example");
+  return block;
+})();
 
 const example = () => parsePermissionsConfig(EXAMPLE, "permissions.yaml");
 
@@ -89,6 +55,47 @@ describe("parsePermissionsConfig", () => {
       spaces: [{ match: "production-*", managedPolicyArns: [DEPLOY] }],
     });
     expect(Object.keys(permissions.labels)).toEqual(["aws:admin", "aws:dynamodb"]);
+  });
+
+  it("gives the documented stack and space exactly the roles the page describes", () => {
+    const config = loadVendingConfig({
+      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      AWS_ACCOUNT_ID: "123456789012",
+      PERMISSIONS_CONFIG: EXAMPLE,
+    });
+    const roles = stackBindings(config, {
+      stackId: "payments-api" as StackId,
+      spaceId: PROD,
+      labels: ["aws:admin", "team:payments"],
+    }).map(({ role, parameterName }) => ({
+      name: role.name,
+      parameterName,
+      managed: role.managedPolicyArns,
+      inline: Object.keys(role.inlinePolicies),
+      boundary: role.permissionsBoundaryArn,
+    }));
+    const space = spaceBinding(config, { spaceId: PROD }).role;
+
+    expect(roles).toEqual([
+      {
+        name: "spacelift-stack-payments-api-write",
+        parameterName: "/spacelift/acme/stacks/payments-api/role-arn",
+        managed: [DEPLOY, READ_ONLY],
+        inline: ["terraform-state"],
+        boundary: BOUNDARY,
+      },
+      {
+        name: "spacelift-stack-payments-api-read",
+        parameterName: "/spacelift/acme/stacks/payments-api/read-role-arn",
+        managed: [READ_ONLY],
+        inline: ["terraform-state-read"],
+        boundary: BOUNDARY,
+      },
+    ]);
+    expect([space.managedPolicyArns, Object.keys(space.inlinePolicies)]).toEqual([
+      [DEPLOY, READ_ONLY],
+      ["terraform-state"],
+    ]);
   });
 
   it("reads the same configuration written as JSON", () => {
