@@ -598,7 +598,7 @@ describe("IAM: provisioner and reconciler extras", () => {
 
   it.each([
     ["ProvisionerRole", ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]],
-    ["ReconcilerRole", ["dynamodb:GetItem"]],
+    ["ReconcilerRole", ["dynamodb:GetItem", "dynamodb:PutItem"]],
   ])("lets %s use only the ledger table, with %j", (role, actions) => {
     const dynamodb = allows(roleStatements(template, role)).filter((s) =>
       asList(s.Action).some((action) => action.startsWith("dynamodb:")),
