@@ -1,0 +1,156 @@
+/**
+ * One provisioner "Lambda container" for the burst benchmark: imports the real handler
+ * (functions/provisioner.ts, its module-scope SDK clients with adaptive retry), then does what
+ * Lambda's SQS event source does for it — receive a batch of up to 10, invoke, delete what
+ * succeeded, leave the reported failures to come back after the visibility timeout. Talks to
+ * its parent over IPC; started with `fork` and the handler's environment.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
+import { ApiCallCounter } from "../lib/api-calls.ts";
+
+export type WorkerMessage =
+  | { readonly type: "ready" }
+  | {
+      readonly type: "batch";
+      readonly applied: readonly string[];
+      readonly failed: number;
+      readonly redelivered: number;
+      readonly durationMs: number;
+    }
+  | { readonly type: "done"; readonly tally: ReturnType<ApiCallCounter["snapshot"]> };
+
+type ParentMessage = { readonly type: "start" } | { readonly type: "stop" };
+type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+const queueUrl = process.env.QUEUE_URL ?? "";
+const { handler } = (await import("../../functions/provisioner.ts")) as { handler: Handler };
+const counter = new ApiCallCounter();
+counter.attach(iamClient());
+counter.attach(ssmClient());
+counter.attach(dynamodbClient());
+
+// The event source's own client: it is Lambda's poller, not the function, so it goes straight
+// to the emulator and is not counted.
+const poller = new SQSClient({
+  endpoint: process.env.AWS_ENDPOINT_URL ?? "",
+  region: "us-east-1",
+  credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
+});
+
+const post = (message: WorkerMessage) => process.send?.(message);
+let running = false;
+let loop: Promise<void> | undefined;
+
+process.on("message", (message: ParentMessage) => {
+  if (message.type === "start" && loop === undefined) {
+    running = true;
+    loop = pollUntilStopped();
+  }
+  if (message.type === "stop") {
+    running = false;
+    void (loop ?? Promise.resolve()).then(() => {
+      post({ type: "done", tally: counter.snapshot() });
+      process.disconnect?.();
+      setTimeout(() => process.exit(0), 100).unref();
+    });
+  }
+});
+post({ type: "ready" });
+
+async function pollUntilStopped(): Promise<void> {
+  while (running) {
+    const received = await poller.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        MessageSystemAttributeNames: ["All"],
+      }),
+    );
+    const messages = received.Messages ?? [];
+    if (messages.length === 0) continue;
+    const started = performance.now();
+    const result = await handler(toSqsEvent(messages), lambdaContext());
+    const durationMs = performance.now() - started;
+    const failed = new Set(result.batchItemFailures.map((item) => item.itemIdentifier));
+    const done = messages.filter((message) => !failed.has(message.MessageId ?? ""));
+    if (done.length > 0) {
+      await poller.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: done.map((message, index) => ({
+            Id: String(index),
+            ReceiptHandle: message.ReceiptHandle ?? "",
+          })),
+        }),
+      );
+    }
+    post({
+      type: "batch",
+      applied: done.map(stackIdOf),
+      failed: failed.size,
+      redelivered: messages.filter(
+        (message) => Number(message.Attributes?.ApproximateReceiveCount ?? "1") > 1,
+      ).length,
+      durationMs,
+    });
+  }
+}
+
+function stackIdOf(message: Message): string {
+  const body = JSON.parse(message.Body ?? "{}") as { data?: { ID?: string } };
+  return body.data?.ID ?? "";
+}
+
+function toSqsEvent(messages: readonly Message[]): SQSEvent {
+  const queueName = queueUrl.split("/").pop() ?? "queue";
+  return {
+    Records: messages.map((message) => ({
+      messageId: message.MessageId ?? "",
+      receiptHandle: message.ReceiptHandle ?? "",
+      body: message.Body ?? "",
+      attributes: {
+        ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? "1",
+        SentTimestamp: message.Attributes?.SentTimestamp ?? String(Date.now()),
+        SenderId: message.Attributes?.SenderId ?? "bench",
+        ApproximateFirstReceiveTimestamp:
+          message.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+        SequenceNumber: message.Attributes?.SequenceNumber ?? "0",
+        MessageGroupId: message.Attributes?.MessageGroupId ?? "",
+        MessageDeduplicationId: message.Attributes?.MessageDeduplicationId ?? "",
+      },
+      messageAttributes: {},
+      md5OfBody: message.MD5OfBody ?? "",
+      eventSource: "aws:sqs",
+      eventSourceARN: `arn:aws:sqs:us-east-1:123456789012:${queueName}`,
+      awsRegion: "us-east-1",
+    })),
+  };
+}
+
+function lambdaContext(): Context {
+  // serverless.yml gives the provisioner a 60 s timeout.
+  const deadline = Date.now() + 60_000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: "provisioner-bench",
+    functionVersion: "$LATEST",
+    invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:provisioner-bench",
+    memoryLimitInMB: "512",
+    awsRequestId: randomUUID(),
+    logGroupName: "/aws/lambda/provisioner-bench",
+    logStreamName: "bench",
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
