@@ -387,12 +387,16 @@ export function stackBinding(config: VendingConfig, stack: StackState): RoleBind
   return first;
 }
 
-/** A space's role: trusted by every stack whose token names this space, and nothing else. */
+/**
+ * A space's role: trusted by every run whose token names this space (`space:<id>:*` with the
+ * default template), and by nothing outside it.
+ */
 export function spaceBinding(config: VendingConfig, space: SpaceState): RoleBinding {
   const permissions = permissionsOf(config);
   const values = spaceValues(config, space);
+  const sub = renderSubjectPattern(config.subjectTemplate, values);
+  // The session-tagging statement pins the caller to the `stack` request tag.
   const fixed = { ...values, callerType: "stack" };
-  const sub = renderSubjectPattern(config.subjectTemplate, fixed);
   const grant = grantsForSpace(permissions, space.spaceId);
   const role = roleSpec(config, {
     name: spaceRoleName(config, space.spaceId),
@@ -408,7 +412,7 @@ export function spaceBinding(config: VendingConfig, space: SpaceState): RoleBind
           guardStackTag: true,
         }
       : undefined,
-    segments: Object.values(fixed),
+    segments: Object.values(values),
     managedPolicyArns: grant.managedPolicyArns,
     inlinePolicies: grant.inlinePolicies,
     tags: { ...baseTags(config), [SPACE_TAG]: space.spaceId },

@@ -139,7 +139,7 @@ describe("a {spacePath} role through the real adapters", () => {
     );
     const space = await readRole(iam, `spacelift-space-${PROD_US}`);
     expect(space?.trust.Statement[0].Condition.StringLike[`${HOST}:sub`]).toBe(
-      "/root/production/us-east-1|stack:*",
+      "/root/production/us-east-1|*",
     );
   });
 });
