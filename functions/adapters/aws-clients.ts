@@ -8,7 +8,21 @@ import { IAMClient } from "@aws-sdk/client-iam";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SSMClient } from "@aws-sdk/client-ssm";
 
-const common = { retryMode: "adaptive", maxAttempts: 8 } as const;
+/**
+ * Retries and timeouts shared by every client. The SDK retries throttling, 5xx, timeouts and
+ * connection resets itself, up to `maxAttempts` attempts in all; what it gives up on surfaces
+ * as an error and the queue redelivers the message.
+ *
+ * Without a request timeout the SDK's HTTP handler only warns, and waits up to its default
+ * socket timeout (5 minutes of inactivity), far past the Lambda's own timeout: a hung call
+ * would burn the invocation instead of being retried. With these, a hung IAM or SSM call
+ * fails fast as a `TimeoutError`, which the retry strategy treats as transient.
+ */
+export const AWS_CLIENT_SETTINGS = {
+  retryMode: "adaptive",
+  maxAttempts: 8,
+  requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000, throwOnRequestTimeout: true },
+} as const;
 
 let iam: IAMClient | undefined;
 let ssm: SSMClient | undefined;
@@ -17,18 +31,18 @@ let dynamodb: DynamoDBClient | undefined;
 
 // IAM is a global service whose endpoint lives in us-east-1.
 export const iamClient = (): IAMClient => {
-  iam ??= new IAMClient({ ...common, region: "us-east-1" });
+  iam ??= new IAMClient({ ...AWS_CLIENT_SETTINGS, region: "us-east-1" });
   return iam;
 };
 export const ssmClient = (): SSMClient => {
-  ssm ??= new SSMClient(common);
+  ssm ??= new SSMClient(AWS_CLIENT_SETTINGS);
   return ssm;
 };
 export const sqsClient = (): SQSClient => {
-  sqs ??= new SQSClient(common);
+  sqs ??= new SQSClient(AWS_CLIENT_SETTINGS);
   return sqs;
 };
 export const dynamodbClient = (): DynamoDBClient => {
-  dynamodb ??= new DynamoDBClient(common);
+  dynamodb ??= new DynamoDBClient(AWS_CLIENT_SETTINGS);
   return dynamodb;
 };

@@ -3,6 +3,7 @@ import {
   AddTagsToResourceCommand,
   DeleteParameterCommand,
   GetParameterCommand,
+  InvalidResourceId,
   ListTagsForResourceCommand,
   ParameterAlreadyExists,
   ParameterNotFound,
@@ -10,7 +11,9 @@ import {
   paginateGetParametersByPath,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
+import { ForeignResourceError, PermanentEventError } from "../core/errors.ts";
 import type { ParameterStore, Tags } from "../core/ports.ts";
+import { ACCOUNT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE } from "../core/role-spec.ts";
 import { AwsCallError } from "./iam-role-store.ts";
 
 export class SsmParameterStore implements ParameterStore {
@@ -28,6 +31,9 @@ export class SsmParameterStore implements ParameterStore {
       if (current === undefined) {
         return (await this.create(name, value, tags)) ? "created" : this.publish(name, value, tags);
       }
+      // A parameter of that name that we did not create (no managed-by tag) is left as it is.
+      const currentTags = await this.tagsOf(name);
+      assertOurs(name, currentTags, tags[ACCOUNT_TAG]);
       let changed = false;
       if (current !== value) {
         // SSM refuses Tags together with Overwrite: write the value, then tag separately.
@@ -36,7 +42,6 @@ export class SsmParameterStore implements ParameterStore {
         );
         changed = true;
       }
-      const currentTags = await this.tagsOf(name);
       const missing = Object.entries(tags).filter(
         ([key, tagValue]) => currentTags[key] !== tagValue,
       );
@@ -56,6 +61,17 @@ export class SsmParameterStore implements ParameterStore {
 
   async remove(name: string): Promise<"deleted" | "absent"> {
     return this.call("DeleteParameter", name, async () => {
+      let currentTags: Record<string, string>;
+      try {
+        currentTags = await this.tagsOf(name);
+      } catch (error) {
+        // SSM answers InvalidResourceId for the tags of a parameter that does not exist.
+        if (error instanceof InvalidResourceId || error instanceof ParameterNotFound) {
+          return "absent" as const;
+        }
+        throw error;
+      }
+      assertOurs(name, currentTags, undefined);
       try {
         await this.ssm.send(new DeleteParameterCommand({ Name: name }));
         return "deleted" as const;
@@ -125,8 +141,20 @@ export class SsmParameterStore implements ParameterStore {
     try {
       return await run();
     } catch (error) {
-      if (error instanceof AwsCallError) throw error;
+      if (error instanceof AwsCallError || error instanceof PermanentEventError) throw error;
       throw new AwsCallError(`SSM ${operation} failed for ${target}`, { cause: error });
     }
+  }
+}
+
+/** Refuses to write or delete a parameter this product (for this account) did not create. */
+function assertOurs(name: string, tags: Tags, account: string | undefined): void {
+  if (
+    tags[MANAGED_BY_TAG] !== MANAGED_BY_VALUE ||
+    (account !== undefined && tags[ACCOUNT_TAG] !== undefined && tags[ACCOUNT_TAG] !== account)
+  ) {
+    throw new ForeignResourceError(
+      `parameter ${name} exists but was not created by spacelift-role-vending; leaving it untouched`,
+    );
   }
 }

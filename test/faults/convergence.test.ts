@@ -1,0 +1,57 @@
+/**
+ * Fault-injection convergence (bounded; `npm run soak` runs the larger version): for several
+ * seeds, hundreds of stack and space events, delivered with duplicates and reordering through a
+ * simulated SQS FIFO queue into `processMessage` with the real adapters against moto_server,
+ * with throttling, 500s, timeouts, connection resets, lost answers, unretried conflicts, calls
+ * the SDK gives up on and IAM eventual consistency injected below the SDK's retries. Afterwards
+ * AWS must hold exactly what the model of the history says, and the decoys must be untouched.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import {
+  type ConvergenceEnvironment,
+  prepareConvergence,
+  runConvergenceSeed,
+  type SeedReport,
+  summarize,
+} from "../support/convergence-scenario.ts";
+import { FAULT_KINDS } from "../support/fault-injection.ts";
+
+const SEEDS = [11, 22, 33, 44];
+const EVENTS = 150;
+
+let moto: MotoServer;
+let env: ConvergenceEnvironment;
+
+beforeAll(async () => {
+  moto = await startMotoServer();
+  env = prepareConvergence(moto);
+});
+
+afterAll(async () => {
+  env?.close();
+  await moto?.stop();
+});
+
+it(`converges to the model of the event history for ${SEEDS.length} seeds × ${EVENTS} events under injected faults`, async () => {
+  const reports: SeedReport[] = [];
+  for (const seed of SEEDS) {
+    reports.push(await runConvergenceSeed(env, { seed, events: EVENTS, stacks: 16, spaces: 6 }));
+  }
+  console.log(summarize(reports));
+
+  for (const report of reports) {
+    expect(report.problems, `seed ${report.seed}`).toEqual([]);
+    expect(report.events).toBe(EVENTS);
+    expect(report.deliveries, "duplicates delivered").toBeGreaterThan(EVENTS);
+    expect(report.poisonDeadLettered, "poison message dead-lettered").toBeGreaterThan(0);
+    expect(report.redeliveries, "message-level retries").toBeGreaterThan(report.poisonDeadLettered);
+  }
+  // Every kind of fault struck at least once across the seeds.
+  for (const kind of FAULT_KINDS) {
+    expect(
+      reports.reduce((sum, report) => sum + report.injected[kind], 0),
+      kind,
+    ).toBeGreaterThan(0);
+  }
+}, 240_000);

@@ -1,0 +1,943 @@
+/**
+ * The convergence scenario shared by test/faults/convergence.test.ts (bounded, in `npm test`)
+ * and scripts/fault-soak.ts (larger): a seeded history of Spacelift stack and space events is
+ * delivered with duplicates and reordering through a simulated SQS FIFO queue (one ordered lane
+ * per resource, redelivery on failure, a dead-letter queue) into `processMessage` with the real
+ * adapters and the product's own SDK clients against moto_server, with faults injected into
+ * every IAM, SSM and DynamoDB call. Afterwards the AWS state is compared with what a simple
+ * model of the history says, and roles and parameters we did not create must be untouched.
+ */
+import {
+  AttachRolePolicyCommand,
+  CreateRoleCommand,
+  IAMClient,
+  paginateListRoles,
+  type Role,
+} from "@aws-sdk/client-iam";
+import {
+  GetParameterCommand,
+  ListTagsForResourceCommand,
+  PutParameterCommand,
+  paginateGetParametersByPath,
+  SSMClient,
+} from "@aws-sdk/client-ssm";
+import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
+import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
+import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
+import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
+import {
+  parseAuditEvent,
+  type ResourceEvent,
+  resourceKey,
+} from "../../functions/core/audit-event.ts";
+import { loadVendingConfig } from "../../functions/core/config.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
+import type { ObservedRole, RoleSpec } from "../../functions/core/ports.ts";
+import {
+  type MessageOutcome,
+  type ProvisionerDeps,
+  processMessage,
+} from "../../functions/core/provision.ts";
+import {
+  ACCOUNT_TAG,
+  MANAGED_BY_TAG,
+  MANAGED_BY_VALUE,
+  STACK_TAG,
+  spaceBinding,
+  spaceRoleName,
+  stackBinding,
+  stackRoleName,
+  type VendingConfig,
+} from "../../functions/core/role-spec.ts";
+import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
+import type { MotoServer } from "../../scripts/lib/moto.ts";
+import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import {
+  createRandom,
+  emptyFaultCounts,
+  FaultInjector,
+  type FaultKind,
+  type FaultPlan,
+  type OperationCount,
+  type Random,
+  SdkCallCounter,
+} from "./fault-injection.ts";
+
+export const SCENARIO_HOST = "acme.app.spacelift.io";
+const ACCOUNT = "acme";
+const AWS_ACCOUNT_ID = "123456789012";
+/** Real AWS managed policies: moto loads them (MOTO_IAM_LOAD_MANAGED_POLICIES=true). */
+const DEFAULT_POLICY_ARNS = [
+  "arn:aws:iam::aws:policy/ReadOnlyAccess",
+  "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+];
+const LABEL_POOL = ["team:payments", "team:platform", "env:prod", "env:staging", "tier:1", "pci"];
+
+/** Stacks whose names someone else holds: their events must change nothing of theirs. */
+const SQUATTED_ROLE = "squatted-role";
+const SQUATTED_PATH = "squatted-path";
+const SQUATTED_PARAMETER = "squatted-param";
+const NEVER_SEEN = "never-seen";
+
+export interface ScenarioOptions {
+  readonly seed: number;
+  /** Resource events in the history (each delivered once or more). */
+  readonly events: number;
+  /** Distinct stacks (three more are squatted by decoys). */
+  readonly stacks: number;
+  readonly spaces: number;
+  /** Message groups processed at once (the provisioner's concurrency); 4 by default. */
+  readonly concurrency?: number;
+  /** Receives before a message moves to the dead-letter queue (SQS maxReceiveCount). */
+  readonly maxReceives?: number;
+  /** Probability that an event is delivered more than once. */
+  readonly duplicateRate?: number;
+  /** Probability that a stack.update leaves its space, or its labels, unsaid (unchanged). */
+  readonly omitRate?: number;
+  readonly faults?: Omit<FaultPlan, "seed">;
+}
+
+export const DEFAULT_FAULTS: Omit<FaultPlan, "seed"> = {
+  perAttempt: {
+    throttling: 0.003,
+    serverError: 0.015,
+    timeout: 0.01,
+    connectionReset: 0.01,
+    answerLost: 0.02,
+    unretried: 0.01,
+  },
+  exhausted: 0.0005,
+  notYetReadable: { probability: 0.3, maxReads: 3 },
+};
+
+export interface SeedReport {
+  readonly seed: number;
+  readonly events: number;
+  readonly deliveries: number;
+  /** processMessage calls, redeliveries included. */
+  readonly receives: number;
+  /** Receives that threw, so the queue redelivered the message (or dead-lettered it). */
+  readonly redeliveries: number;
+  readonly deadLettered: number;
+  /** Dead-lettered messages of the resource whose IAM calls kept failing on purpose. */
+  readonly poisonDeadLettered: number;
+  readonly outcomes: Readonly<Record<string, number>>;
+  readonly injected: Readonly<Record<FaultKind, number>>;
+  readonly sdk: OperationCount;
+  /** Waits for IAM eventual consistency (calls to the injected sleep). */
+  readonly waits: number;
+  /** Differences between AWS and the model, and decoys touched; empty when converged. */
+  readonly problems: readonly string[];
+  readonly durationMs: number;
+}
+
+/** The product's clients pointed at moto, instrumented, and clean clients for inspection. */
+export interface ConvergenceEnvironment {
+  readonly moto: MotoServer;
+  readonly config: VendingConfig;
+  readonly faults: FaultInjector;
+  readonly counter: SdkCallCounter;
+  readonly inspect: {
+    readonly iam: IAMClient;
+    readonly ssm: SSMClient;
+    readonly roles: IamRoleStore;
+  };
+  /** Restores the AWS_* variables it set and closes the inspection clients. */
+  close(): void;
+}
+
+export function prepareConvergence(moto: MotoServer): ConvergenceEnvironment {
+  // The product's module-scope clients read these when first created, as they do locally.
+  const localEnv: Record<string, string> = {
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? "testing",
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? "testing",
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  };
+  const previousEnv = Object.fromEntries(
+    Object.keys(localEnv).map((key) => [key, process.env[key]]),
+  );
+  Object.assign(process.env, localEnv);
+  const config = loadVendingConfig({
+    SPACELIFT_HOSTNAME: SCENARIO_HOST,
+    AWS_ACCOUNT_ID,
+    DEFAULT_POLICY_ARNS: DEFAULT_POLICY_ARNS.join(","),
+  });
+  const counter = new SdkCallCounter();
+  const faults = new FaultInjector({ seed: 0 });
+  faults.enabled = false;
+  const clients = [
+    [iamClient(), "iam"],
+    [ssmClient(), "ssm"],
+    [dynamodbClient(), "dynamodb"],
+  ] as const;
+  // The counter goes on first, so the attempts it counts include the injected failures.
+  counter.attach(clients[0][0], "iam");
+  counter.attach(clients[1][0], "ssm");
+  counter.attach(clients[2][0], "dynamodb");
+  faults.attach(clients[0][0], "iam");
+  faults.attach(clients[1][0], "ssm");
+  faults.attach(clients[2][0], "dynamodb");
+  const iam = new IAMClient(localClientConfig(moto.endpoint));
+  const ssm = new SSMClient(localClientConfig(moto.endpoint));
+  return {
+    moto,
+    config,
+    faults,
+    counter,
+    inspect: { iam, ssm, roles: new IamRoleStore(iam) },
+    close() {
+      for (const [key, value] of Object.entries(previousEnv)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      iam.destroy();
+      ssm.destroy();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The history: what happened in Spacelift, in order
+
+export interface HistoryEvent {
+  readonly index: number;
+  readonly timestamp: number;
+  readonly group: string;
+  readonly action: ResourceAction;
+  readonly body: string;
+}
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** A Spacelift space ID: `<slug>-<26-character ULID>`. */
+export function spaceIdFor(index: number): SpaceId {
+  let ulid = "";
+  for (let value = index; ulid.length < 22; value = Math.floor(value / 32)) {
+    ulid = (CROCKFORD[value % 32] ?? "0") + ulid;
+  }
+  return `team${index}-01JD${ulid}` as SpaceId;
+}
+
+function stackIdsFor(count: number): StackId[] {
+  return [
+    ...Array.from({ length: count }, (_, index) => `svc-${index}` as StackId),
+    SQUATTED_ROLE as StackId,
+    SQUATTED_PATH as StackId,
+    SQUATTED_PARAMETER as StackId,
+  ];
+}
+
+function randomLabels(random: Random): string[] {
+  return LABEL_POOL.filter(() => random.chance(0.35));
+}
+
+/** A Spacelift account's life: stacks and spaces created, moved, relabelled, deleted, re-created. */
+export function generateHistory(random: Random, options: ScenarioOptions): HistoryEvent[] {
+  const spaceIds = Array.from({ length: options.spaces }, (_, index) => spaceIdFor(index));
+  const stackIds = stackIdsFor(options.stacks);
+  const spaces = new Map<SpaceId, boolean>();
+  const stacks = new Map<StackId, { space: SpaceId; labels: string[] }>();
+  const omitRate = options.omitRate ?? 0.2;
+  const events: HistoryEvent[] = [];
+  let clock = 1_764_000_000_000;
+  const livingSpaces = (): SpaceId[] => [
+    "root" as SpaceId,
+    ...spaceIds.filter((id) => spaces.get(id) === true),
+  ];
+  const push = (action: ResourceAction, group: string, payload: Record<string, unknown>) => {
+    events.push({
+      index: events.length,
+      timestamp: clock,
+      group,
+      action,
+      body: JSON.stringify(payload),
+    });
+  };
+  while (events.length < options.events) {
+    clock += 1 + random.int(90_000);
+    if (random.chance(0.25)) {
+      const space = random.pick(spaceIds);
+      const group = `space:${space}`;
+      const action: ResourceAction = !spaces.get(space)
+        ? "space.create"
+        : random.chance(0.65)
+          ? "space.update"
+          : "space.delete";
+      spaces.set(space, action !== "space.delete");
+      push(
+        action,
+        group,
+        auditEvent(action, {
+          account: ACCOUNT,
+          space,
+          labels: randomLabels(random),
+          timestamp: clock,
+        }),
+      );
+      continue;
+    }
+    const stack = random.pick(stackIds);
+    const group = `stack:${stack}`;
+    const current = stacks.get(stack);
+    if (current === undefined) {
+      // Spacelift puts a stack created without a space in the root space.
+      const named = random.chance(0.8);
+      const space = named ? random.pick(livingSpaces()) : ("root" as SpaceId);
+      const labels = randomLabels(random);
+      stacks.set(stack, { space, labels });
+      push(
+        "stack.create",
+        group,
+        auditEvent("stack.create", {
+          account: ACCOUNT,
+          stack,
+          space: named ? space : null,
+          labels,
+          timestamp: clock,
+        }),
+      );
+    } else if (random.chance(0.75)) {
+      const space = random.chance(0.35) ? random.pick(livingSpaces()) : current.space;
+      const labels = random.chance(0.5) ? randomLabels(random) : current.labels;
+      // An update may leave unsaid what it does not change.
+      const omitSpace = space === current.space && random.chance(omitRate);
+      const omitLabels = labels === current.labels && random.chance(omitRate);
+      stacks.set(stack, { space, labels });
+      const payload = auditEvent("stack.update", {
+        account: ACCOUNT,
+        stack,
+        space: omitSpace ? null : space,
+        labels,
+        timestamp: clock,
+      });
+      if (omitLabels) {
+        (payload.data as { args: { Input: Record<string, unknown> } }).args.Input.Labels = null;
+      }
+      push("stack.update", group, payload);
+    } else {
+      stacks.delete(stack);
+      push(
+        "stack.delete",
+        group,
+        auditEvent("stack.delete", { account: ACCOUNT, stack, timestamp: clock }),
+      );
+    }
+  }
+  return events;
+}
+
+/**
+ * Spacelift's webhook gives no order guarantee and may deliver twice: each event is delivered
+ * once or more, most a little late, some very late; the queue keeps the order it received.
+ */
+export function scheduleDeliveries(
+  random: Random,
+  events: readonly HistoryEvent[],
+  duplicateRate: number,
+): HistoryEvent[] {
+  const deliveries: { event: HistoryEvent; at: number }[] = [];
+  for (const event of events) {
+    const copies = 1 + (random.chance(duplicateRate) ? 1 + random.int(2) : 0);
+    for (let copy = 0; copy < copies; copy++) {
+      const roll = random.next();
+      const lateness =
+        roll < 0.6
+          ? random.next() * 2
+          : roll < 0.9
+            ? random.next() * 15
+            : random.next() * (events.length / 2);
+      deliveries.push({ event, at: event.index + lateness });
+    }
+  }
+  return deliveries.sort((a, b) => a.at - b.at).map(({ event }) => event);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue: SQS FIFO semantics, simulated
+
+export interface QueuedMessage {
+  readonly id: number;
+  readonly body: string;
+  readonly group: string;
+  receives: number;
+  lastError?: unknown;
+}
+
+export interface DrainOptions {
+  readonly concurrency: number;
+  readonly maxReceives: number;
+  /** Called when a receive throws, before the message is redelivered or dead-lettered. */
+  readonly onFailure?: (message: QueuedMessage, error: unknown) => void;
+}
+
+/**
+ * An SQS FIFO queue with a redrive policy, as the provisioner sees it: messages of one group are
+ * handed out one at a time in order, and a message that fails stays at the head of its group
+ * (blocking only that group) until it succeeds or has been received `maxReceives` times, when
+ * it moves to the dead-letter queue. Groups are served round-robin, several at once.
+ */
+export class SimulatedFifoQueue {
+  readonly #lanes = new Map<string, QueuedMessage[]>();
+  readonly deadLetters: QueuedMessage[] = [];
+  #sent = 0;
+  receives = 0;
+  redeliveries = 0;
+  deadLettered = 0;
+
+  send(message: { body: string; group: string }): void {
+    const lane = this.#lanes.get(message.group) ?? [];
+    lane.push({ id: this.#sent++, ...message, receives: 0 });
+    this.#lanes.set(message.group, lane);
+  }
+
+  /** Moves dead-lettered messages back, in the order they arrived there (an SQS redrive). */
+  redrive(): number {
+    const moved = this.deadLetters.splice(0);
+    for (const message of moved) {
+      message.receives = 0;
+      this.send(message);
+    }
+    return moved.length;
+  }
+
+  pending(): number {
+    let count = 0;
+    for (const lane of this.#lanes.values()) count += lane.length;
+    return count;
+  }
+
+  /** Hands out messages until every group is empty (or dead-lettered). */
+  async drain(
+    handle: (message: QueuedMessage) => Promise<void>,
+    options: DrainOptions,
+  ): Promise<void> {
+    const busy = new Set<string>();
+    let cursor = 0;
+    const nextGroup = (): string | undefined => {
+      const groups = [...this.#lanes.keys()];
+      for (let step = 0; step < groups.length; step++) {
+        const group = groups[(cursor + step) % groups.length];
+        if (group !== undefined && !busy.has(group) && (this.#lanes.get(group)?.length ?? 0) > 0) {
+          cursor = (cursor + step + 1) % groups.length;
+          return group;
+        }
+      }
+      return undefined;
+    };
+    await new Promise<void>((resolve, reject) => {
+      let running = 0;
+      const launch = (): void => {
+        while (running < options.concurrency) {
+          const group = nextGroup();
+          if (group === undefined) break;
+          busy.add(group);
+          running++;
+          this.#receive(group, handle, options).then(() => {
+            busy.delete(group);
+            running--;
+            launch();
+          }, reject);
+        }
+        if (running === 0) resolve();
+      };
+      launch();
+    });
+  }
+
+  async #receive(
+    group: string,
+    handle: (message: QueuedMessage) => Promise<void>,
+    options: DrainOptions,
+  ): Promise<void> {
+    const lane = this.#lanes.get(group);
+    const message = lane?.[0];
+    if (lane === undefined || message === undefined) return;
+    message.receives++;
+    this.receives++;
+    try {
+      await handle(message);
+      lane.shift();
+    } catch (error) {
+      message.lastError = error;
+      this.redeliveries++;
+      options.onFailure?.(message, error);
+      if (message.receives >= options.maxReceives) {
+        lane.shift();
+        this.deadLetters.push(message);
+        this.deadLettered++;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoys: roles and parameters we did not create
+
+interface DecoySnapshot {
+  readonly roles: Record<string, string>;
+  readonly parameters: Record<string, string>;
+}
+
+const FOREIGN_TRUST = {
+  Version: "2012-10-17",
+  Statement: [
+    { Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" },
+  ],
+};
+
+function decoyRoles(config: VendingConfig) {
+  const tag = (Key: string, Value: string) => ({ Key, Value });
+  return [
+    // Our name and path, not our tags: someone made it by hand.
+    {
+      name: stackRoleName(config, SQUATTED_ROLE as StackId),
+      path: config.rolePath,
+      tags: [tag("owner", "platform-team")],
+      policy: DEFAULT_POLICY_ARNS[0],
+    },
+    // Our name and tags, another path: not ours either.
+    {
+      name: stackRoleName(config, SQUATTED_PATH as StackId),
+      path: "/elsewhere/",
+      tags: [
+        tag(MANAGED_BY_TAG, MANAGED_BY_VALUE),
+        tag(ACCOUNT_TAG, ACCOUNT),
+        tag(STACK_TAG, SQUATTED_PATH),
+      ],
+      policy: undefined,
+    },
+    // Looks like ours, but no event ever names it: the provisioner has no business with it.
+    {
+      name: stackRoleName(config, NEVER_SEEN as StackId),
+      path: config.rolePath,
+      tags: [
+        tag(MANAGED_BY_TAG, MANAGED_BY_VALUE),
+        tag(ACCOUNT_TAG, ACCOUNT),
+        tag(STACK_TAG, NEVER_SEEN),
+      ],
+      policy: undefined,
+    },
+    { name: "ci-deployer", path: "/", tags: [], policy: DEFAULT_POLICY_ARNS[1] },
+  ];
+}
+
+function decoyParameters(config: VendingConfig) {
+  const prefix = `${config.parameterPrefix}/${ACCOUNT}`;
+  return [
+    // Our parameter name, not our tags.
+    {
+      name: `${prefix}/stacks/${SQUATTED_PARAMETER}/role-arn`,
+      value: `arn:aws:iam::${AWS_ACCOUNT_ID}:role/hand-made`,
+      tags: [{ Key: "owner", Value: "platform-team" }],
+    },
+    {
+      name: `${prefix}/stacks/${NEVER_SEEN}/role-arn`,
+      value: `arn:aws:iam::${AWS_ACCOUNT_ID}:role/never-seen`,
+      tags: [{ Key: MANAGED_BY_TAG, Value: MANAGED_BY_VALUE }],
+    },
+    // Outside our prefix.
+    {
+      name: `/elsewhere/${ACCOUNT}/stacks/svc-0/role-arn`,
+      value: "arn:aws:iam::123456789012:role/other",
+      tags: [],
+    },
+  ];
+}
+
+async function plantDecoys(env: ConvergenceEnvironment): Promise<void> {
+  for (const role of decoyRoles(env.config)) {
+    await env.inspect.iam.send(
+      new CreateRoleCommand({
+        RoleName: role.name,
+        Path: role.path,
+        AssumeRolePolicyDocument: JSON.stringify(FOREIGN_TRUST),
+        Tags: role.tags,
+      }),
+    );
+    if (role.policy !== undefined) {
+      await env.inspect.iam.send(
+        new AttachRolePolicyCommand({ RoleName: role.name, PolicyArn: role.policy }),
+      );
+    }
+  }
+  for (const parameter of decoyParameters(env.config)) {
+    await env.inspect.ssm.send(
+      new PutParameterCommand({
+        Name: parameter.name,
+        Value: parameter.value,
+        Type: "String",
+        ...(parameter.tags.length > 0 ? { Tags: parameter.tags } : {}),
+      }),
+    );
+  }
+}
+
+async function snapshotDecoys(env: ConvergenceEnvironment): Promise<DecoySnapshot> {
+  const roles: Record<string, string> = {};
+  for (const role of decoyRoles(env.config)) {
+    roles[role.name] = stableJson(await env.inspect.roles.describe(role.name));
+  }
+  const parameters: Record<string, string> = {};
+  for (const parameter of decoyParameters(env.config)) {
+    parameters[parameter.name] = stableJson(await readParameter(env.inspect.ssm, parameter.name));
+  }
+  return { roles, parameters };
+}
+
+async function readParameter(ssm: SSMClient, name: string) {
+  try {
+    const { Parameter } = await ssm.send(new GetParameterCommand({ Name: name }));
+    const { TagList } = await ssm.send(
+      new ListTagsForResourceCommand({ ResourceType: "Parameter", ResourceId: name }),
+    );
+    return {
+      value: Parameter?.Value,
+      version: Parameter?.Version,
+      tags: Object.fromEntries((TagList ?? []).map((tag) => [tag.Key ?? "", tag.Value ?? ""])),
+    };
+  } catch (error) {
+    if ((error as Error).name === "ParameterNotFound") return undefined;
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model: what AWS should hold after the history
+
+export interface ExpectedState {
+  /** Role name → the spec it should match. */
+  readonly roles: ReadonlyMap<string, RoleSpec>;
+  /** Parameter name → the role whose ARN it should hold. */
+  readonly parameters: ReadonlyMap<
+    string,
+    { readonly role: string; readonly tags: RoleSpec["tags"] }
+  >;
+  /** Resources whose role name someone else holds. */
+  readonly foreign: ReadonlySet<string>;
+}
+
+/**
+ * Per resource, the event with the greatest timestamp wins; a delete means absent. A stack's
+ * space (and labels) is the last one said by any event of its history, as events may leave it
+ * unsaid; the expected role is what role-spec.ts renders from those facts.
+ */
+export function expectedState(
+  config: VendingConfig,
+  history: readonly HistoryEvent[],
+): ExpectedState {
+  const byResource = new Map<string, ResourceEvent[]>();
+  for (const { body } of history) {
+    const event = parseAuditEvent(body, {
+      account: config.spaceliftAccount,
+      defaultSpaceId: config.defaultSpaceId,
+    });
+    if (event.type === "ignored") continue;
+    const list = byResource.get(resourceKey(event)) ?? [];
+    list.push(event);
+    byResource.set(resourceKey(event), list);
+  }
+  const roles = new Map<string, RoleSpec>();
+  const parameters = new Map<string, { role: string; tags: RoleSpec["tags"] }>();
+  const foreign = new Set<string>();
+  for (const [resource, events] of byResource) {
+    events.sort((a, b) => a.timestamp - b.timestamp);
+    const last = events.at(-1);
+    if (last === undefined || last.type.endsWith(".deleted")) continue;
+    let binding: { role: RoleSpec; parameterName: string };
+    if (last.type === "stack.upserted") {
+      if (last.stackId === SQUATTED_ROLE || last.stackId === SQUATTED_PATH) {
+        foreign.add(resource);
+        continue;
+      }
+      let spaceId: SpaceId | undefined;
+      let labels: readonly string[] | undefined;
+      for (const event of events) {
+        if (event.type !== "stack.upserted") continue;
+        spaceId = event.spaceId ?? spaceId;
+        labels = event.labels ?? labels;
+      }
+      binding = stackBinding(config, {
+        stackId: last.stackId,
+        spaceId: spaceId ?? config.defaultSpaceId,
+        labels,
+      });
+    } else if (last.type === "space.upserted") {
+      binding = spaceBinding(config, { spaceId: last.spaceId });
+    } else {
+      continue;
+    }
+    roles.set(binding.role.name, binding.role);
+    if (last.type === "stack.upserted" && last.stackId === SQUATTED_PARAMETER) continue;
+    parameters.set(binding.parameterName, { role: binding.role.name, tags: binding.role.tags });
+  }
+  return { roles, parameters, foreign };
+}
+
+/** Every difference between AWS (read without faults) and the expected state. */
+async function findProblems(
+  env: ConvergenceEnvironment,
+  expected: ExpectedState,
+  decoys: DecoySnapshot,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const { config } = env;
+  const arns = new Map<string, string>();
+  for (const [name, spec] of expected.roles) {
+    const actual = await env.inspect.roles.describe(name);
+    if (actual === undefined) {
+      problems.push(`role ${name} is missing`);
+      continue;
+    }
+    arns.set(name, actual.arn);
+    problems.push(...roleDifferences(actual, spec));
+  }
+  const decoyRoleNames = new Set(Object.keys(decoys.roles));
+  for (const role of await listRoles(env.inspect.iam, config.rolePath)) {
+    const name = role.RoleName ?? "";
+    if (!expected.roles.has(name) && !decoyRoleNames.has(name)) {
+      problems.push(`role ${name} should not exist`);
+    }
+  }
+  const decoyParameterNames = new Set(Object.keys(decoys.parameters));
+  for (const [name, want] of expected.parameters) {
+    const actual = await readParameter(env.inspect.ssm, name);
+    const arn = arns.get(want.role);
+    if (actual === undefined) problems.push(`parameter ${name} is missing`);
+    else if (arn !== undefined && actual.value !== arn) {
+      problems.push(`parameter ${name} holds ${actual.value}, not ${arn}`);
+    } else if (stableJson(actual.tags) !== stableJson(want.tags)) {
+      problems.push(
+        `parameter ${name} has tags ${stableJson(actual.tags)}, not ${stableJson(want.tags)}`,
+      );
+    }
+  }
+  for await (const page of paginateGetParametersByPath(
+    { client: env.inspect.ssm },
+    { Path: config.parameterPrefix, Recursive: true },
+  )) {
+    for (const parameter of page.Parameters ?? []) {
+      const name = parameter.Name ?? "";
+      if (!expected.parameters.has(name) && !decoyParameterNames.has(name)) {
+        problems.push(`parameter ${name} should not exist`);
+      }
+    }
+  }
+  const after = await snapshotDecoys(env);
+  for (const [name, before] of Object.entries(decoys.roles)) {
+    if (after.roles[name] !== before)
+      problems.push(`decoy role ${name} was touched: ${before} → ${after.roles[name]}`);
+  }
+  for (const [name, before] of Object.entries(decoys.parameters)) {
+    if (after.parameters[name] !== before) {
+      problems.push(`decoy parameter ${name} was touched: ${before} → ${after.parameters[name]}`);
+    }
+  }
+  return problems;
+}
+
+/** How a role differs from its spec, one line per field; empty when it matches. */
+export function roleDifferences(actual: ObservedRole, spec: RoleSpec): string[] {
+  const fields: [string, unknown, unknown][] = [
+    ["path", actual.path, spec.path],
+    ["description", actual.description, spec.description],
+    ["maxSessionDuration", actual.maxSessionDuration, spec.maxSessionDuration],
+    ["trust policy", actual.trustPolicy, spec.trustPolicy],
+    ["permissions boundary", actual.permissionsBoundaryArn, spec.permissionsBoundaryArn],
+    ["managed policies", [...actual.managedPolicyArns].sort(), [...spec.managedPolicyArns].sort()],
+    ["inline policies", actual.inlinePolicies, spec.inlinePolicies],
+    ["tags", actual.tags, spec.tags],
+  ];
+  return fields
+    .filter(([, have, want]) => stableJson(have) !== stableJson(want))
+    .map(
+      ([field, have, want]) =>
+        `role ${spec.name}: ${field} is ${stableJson(have)}, expected ${stableJson(want)}`,
+    );
+}
+
+async function listRoles(iam: IAMClient, path: string): Promise<Role[]> {
+  const roles: Role[] = [];
+  for await (const page of paginateListRoles({ client: iam }, { PathPrefix: path })) {
+    roles.push(...(page.Roles ?? []).filter((role) => role.Path === path));
+  }
+  return roles;
+}
+
+/** JSON with object keys sorted. */
+export function stableJson(value: unknown): string {
+  return (
+    JSON.stringify(value, (_key, inner: unknown) =>
+      inner !== null && typeof inner === "object" && !Array.isArray(inner)
+        ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : inner,
+    ) ?? "undefined"
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// One seed
+
+function roleNameOfGroup(config: VendingConfig, group: string): string {
+  const [kind, id] = group.split(":") as [string, string];
+  return kind === "stack"
+    ? stackRoleName(config, id as StackId)
+    : spaceRoleName(config, id as SpaceId);
+}
+
+function describeOutcome(outcome: MessageOutcome): string {
+  switch (outcome.result) {
+    case "applied":
+      return outcome.outcome.result;
+    case "dropped":
+      return `dropped: ${outcome.error.name}`;
+    case "ignored":
+      return "ignored";
+  }
+}
+
+export async function runConvergenceSeed(
+  env: ConvergenceEnvironment,
+  options: ScenarioOptions,
+): Promise<SeedReport> {
+  const started = Date.now();
+  const { config, faults, counter } = env;
+  const random = createRandom(options.seed);
+  faults.enabled = false;
+  await env.moto.reset();
+  const resources = await createLocalAwsResources({
+    endpoint: env.moto.endpoint,
+    spaceliftHostname: SCENARIO_HOST,
+  });
+  await plantDecoys(env);
+  const decoys = await snapshotDecoys(env);
+
+  const history = generateHistory(random, options);
+  const deliveries = scheduleDeliveries(random, history, options.duplicateRate ?? 0.15);
+  const queue = new SimulatedFifoQueue();
+  for (const event of deliveries) queue.send({ body: event.body, group: event.group });
+
+  let waits = 0;
+  const deps: ProvisionerDeps = {
+    config,
+    roles: new IamRoleStore(iamClient()),
+    parameters: new SsmParameterStore(ssmClient()),
+    ledger: new DynamoDbLedger(dynamodbClient(), resources.ledgerTable),
+    // Never a fixed pause: the core asks for growing delays; yielding is enough against moto.
+    sleep: async () => {
+      waits++;
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  };
+  const outcomes: Record<string, number> = {};
+  const unexpectedDrops: string[] = [];
+  const handle = async (message: QueuedMessage) => {
+    const outcome = await processMessage(message.body, deps);
+    const described = describeOutcome(outcome);
+    outcomes[described] = (outcomes[described] ?? 0) + 1;
+    const squatted = [SQUATTED_ROLE, SQUATTED_PATH, SQUATTED_PARAMETER].some(
+      (stack) => message.group === `stack:${stack}`,
+    );
+    if (outcome.result === "dropped" && !squatted) {
+      unexpectedDrops.push(`${message.group}: dropped (${outcome.reason})`);
+    }
+  };
+  const drainOptions: DrainOptions = {
+    concurrency: options.concurrency ?? 4,
+    maxReceives: options.maxReceives ?? 5,
+    // The visibility timeout passes before a redelivery: IAM has caught up by then.
+    onFailure: (message) => faults.settle(roleNameOfGroup(config, message.group)),
+  };
+
+  faults.reset({ seed: options.seed, ...(options.faults ?? DEFAULT_FAULTS) });
+  counter.reset();
+  // A poison resource: every IAM call for its role fails until the first drain is over, so its
+  // messages end in the dead-letter queue while the other resources' messages go through.
+  const poison = random.pick(
+    [...new Set(history.map((event) => event.group))].filter((group) =>
+      group.startsWith("stack:svc-"),
+    ),
+  );
+  faults.force({
+    service: "iam",
+    target: roleNameOfGroup(config, poison),
+    kind: "unretried",
+    times: Number.POSITIVE_INFINITY,
+  });
+  faults.enabled = true;
+  await queue.drain(handle, drainOptions);
+  const poisonDeadLettered = queue.deadLetters.filter((message) => message.group === poison).length;
+  const othersDeadLettered = queue.deadLetters.filter((message) => message.group !== poison);
+  faults.heal();
+  // An operator redrives the dead-letter queue once the cause is fixed; faults still strike.
+  for (let round = 0; round < 3 && queue.deadLetters.length > 0; round++) {
+    queue.redrive();
+    await queue.drain(handle, drainOptions);
+  }
+  faults.enabled = false;
+
+  const problems = [
+    ...unexpectedDrops,
+    ...queue.deadLetters.map(
+      (message) =>
+        `${message.group}: still dead-lettered after redrives (${String(message.lastError)})`,
+    ),
+    ...(poisonDeadLettered === 0
+      ? [`poison resource ${poison} never reached the dead-letter queue`]
+      : []),
+    ...(await findProblems(env, expectedState(config, history), decoys)),
+  ];
+  return {
+    seed: options.seed,
+    events: history.length,
+    deliveries: deliveries.length,
+    receives: queue.receives,
+    redeliveries: queue.redeliveries,
+    deadLettered: queue.deadLettered,
+    poisonDeadLettered,
+    outcomes: { ...outcomes, "dead-lettered (not poison)": othersDeadLettered.length },
+    injected: faults.injected(),
+    sdk: counter.totals(),
+    waits,
+    problems,
+    durationMs: Date.now() - started,
+  };
+}
+
+/** One line per seed, then the totals. */
+export function summarize(reports: readonly SeedReport[]): string {
+  const injected = emptyFaultCounts();
+  let events = 0;
+  let deliveries = 0;
+  let receives = 0;
+  let redeliveries = 0;
+  let deadLettered = 0;
+  let calls = 0;
+  let attempts = 0;
+  let problems = 0;
+  const lines = reports.map((report) => {
+    events += report.events;
+    deliveries += report.deliveries;
+    receives += report.receives;
+    redeliveries += report.redeliveries;
+    deadLettered += report.deadLettered;
+    calls += report.sdk.calls;
+    attempts += report.sdk.attempts;
+    problems += report.problems.length;
+    let seedFaults = 0;
+    for (const [kind, count] of Object.entries(report.injected) as [FaultKind, number][]) {
+      injected[kind] += count;
+      seedFaults += count;
+    }
+    return `seed ${report.seed}: ${report.events} events, ${report.deliveries} deliveries, ${report.receives} receives (${report.redeliveries} failed, ${report.deadLettered} dead-lettered), ${seedFaults} faults injected, ${report.sdk.calls} SDK calls / ${report.sdk.attempts} attempts, ${report.problems.length} problems, ${(report.durationMs / 1000).toFixed(1)} s`;
+  });
+  const totalFaults = Object.values(injected).reduce((sum, count) => sum + count, 0);
+  lines.push(
+    `fault-injection convergence: ${reports.length} seeds, ${events} events, ${deliveries} deliveries (duplicates and reordering), ${receives} receives, ${redeliveries} redeliveries, ${deadLettered} dead-lettered then redriven; ${totalFaults} faults injected (${Object.entries(
+      injected,
+    )
+      .map(([kind, count]) => `${kind} ${count}`)
+      .join(", ")}); ${calls} SDK calls, ${attempts} HTTP attempts; ${problems} problems`,
+  );
+  return lines.join("\n");
+}
