@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -88,12 +88,19 @@ for (const name of selected) {
 }
 
 const scratch = mkdtempSync(join(tmpdir(), "bench-"));
-const results: (SectionResult & { generatedAt: string; wallSeconds: number })[] = [];
+type SectionRecord = SectionResult & {
+  generatedAt: string;
+  wallSeconds: number;
+  /** 1-minute load average before and after: other work on the machine skews timings. */
+  loadAverage: { before: number; after: number };
+};
+const results: SectionRecord[] = [];
 let failures = 0;
 for (const name of selected) {
   process.stderr.write(`\n▶ ${name}\n`);
   const resultFile = join(scratch, `${name}.json`);
   const started = performance.now();
+  const loadBefore = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   const child = spawnSync(
     process.execPath,
     ["--import", "tsx", join(root, "bench", "section.ts"), name, resultFile],
@@ -113,6 +120,10 @@ for (const name of selected) {
     },
   );
   const wallSeconds = Math.round((performance.now() - started) / 100) / 10;
+  const loadAverage = {
+    before: loadBefore,
+    after: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+  };
   if (child.status !== 0 || !existsSync(resultFile)) {
     failures++;
     results.push({
@@ -123,12 +134,15 @@ for (const name of selected) {
       data: { error: `exit ${child.status ?? child.signal}` },
       generatedAt: new Date().toISOString(),
       wallSeconds,
+      loadAverage,
     });
     continue;
   }
   const result = JSON.parse(readFileSync(resultFile, "utf8")) as SectionResult;
-  results.push({ ...result, generatedAt: new Date().toISOString(), wallSeconds });
-  process.stderr.write(`  done in ${wallSeconds} s\n`);
+  results.push({ ...result, generatedAt: new Date().toISOString(), wallSeconds, loadAverage });
+  process.stderr.write(
+    `  done in ${wallSeconds} s (load average ${loadAverage.before} → ${loadAverage.after} on ${cpus().length} cores)\n`,
+  );
 }
 rmSync(scratch, { recursive: true, force: true });
 

@@ -68,6 +68,35 @@ const FUNCTIONS: readonly { name: string; entry: string; env: Record<string, str
 
 type Variant = "minified" | "naive";
 
+/**
+ * The handlers' largest dependencies, each bundled alone the way the handlers are, so the
+ * import time of a handler can be split into what each dependency costs.
+ */
+const COMPONENTS: readonly { name: string; contents: string }[] = [
+  { name: "empty module (baseline)", contents: "export const x = 1;" },
+  {
+    name: "@aws-sdk/client-sqs + client-ssm (receiver's clients)",
+    contents:
+      'import { SQSClient } from "@aws-sdk/client-sqs"; import { SSMClient } from "@aws-sdk/client-ssm"; export const a = new SQSClient({}); export const b = new SSMClient({});',
+  },
+  {
+    name: "@aws-sdk/client-iam + ssm + dynamodb (provisioner's clients)",
+    contents:
+      'import { IAMClient } from "@aws-sdk/client-iam"; import { SSMClient } from "@aws-sdk/client-ssm"; import { DynamoDBClient } from "@aws-sdk/client-dynamodb"; export const a = new IAMClient({}); export const b = new SSMClient({}); export const c = new DynamoDBClient({});',
+  },
+  {
+    name: "zod",
+    contents:
+      'import * as z from "zod"; export const s = z.object({ a: z.string() }); s.parse({ a: "x" });',
+  },
+  { name: "yaml", contents: 'import { parse } from "yaml"; export const v = parse("a: 1");' },
+  {
+    name: "@aws-lambda-powertools logger + metrics",
+    contents:
+      'import { Logger } from "@aws-lambda-powertools/logger"; import { Metrics } from "@aws-lambda-powertools/metrics"; export const l = new Logger(); export const m = new Metrics({ namespace: "x" });',
+  },
+];
+
 interface Measured {
   readonly function: string;
   readonly variant: Variant;
@@ -113,6 +142,26 @@ function contributorsOf(metafile: Metafile): Record<string, number> {
   return Object.fromEntries([...bytes].sort(([, a], [, b]) => b - a));
 }
 
+async function bundleComponent(
+  component: { readonly contents: string },
+  index: number,
+): Promise<string> {
+  const outfile = `${outDir}dependency-${index}.mjs`;
+  await build({
+    stdin: { contents: component.contents, resolveDir: root, loader: "ts" },
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    banner: { js: BANNER },
+    logLevel: "error",
+    minify: true,
+    mainFields: ["module", "main"],
+  });
+  return outfile;
+}
+
 /** Time to import the bundle, measured inside a fresh process (process start excluded). */
 function importOnce(file: string, env: Record<string, string>): number {
   const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); console.log(performance.now() - t);`;
@@ -131,37 +180,53 @@ function importOnce(file: string, env: Record<string, string>): number {
 export async function run(options: BenchOptions): Promise<SectionResult> {
   mkdirSync(outDir, { recursive: true });
   const present = FUNCTIONS.filter((fn) => existsSync(`${root}${fn.entry}`));
+  const contributors: Record<string, Record<string, number>> = {};
+  /** Every bundle to time: both variants of each handler, then each dependency alone. */
+  const targets: { key: string; file: string; env: Record<string, string> }[] = [];
+  for (const fn of present) {
+    const minified = await bundle(fn.entry, fn.name, "minified");
+    const naive = await bundle(fn.entry, fn.name, "naive");
+    contributors[fn.name] = minified.contributors;
+    targets.push({ key: `${fn.name}/minified`, file: minified.file, env: fn.env });
+    targets.push({ key: `${fn.name}/naive`, file: naive.file, env: fn.env });
+  }
+  for (const [index, component] of COMPONENTS.entries()) {
+    targets.push({
+      key: `component/${index}`,
+      file: await bundleComponent(component, index),
+      env: {},
+    });
+  }
+  const samples = new Map<string, number[]>(targets.map(({ key }) => [key, []]));
+  // One untimed import each warms the OS file cache, as a provisioned Lambda disk is warm.
+  for (const target of targets) importOnce(target.file, target.env);
+  // Round-robin over every bundle, so load changes on this machine hit all of them alike and
+  // the ratios compare like with like.
+  for (let run = 0; run < options.coldStartRuns; run++) {
+    for (const target of targets)
+      samples.get(target.key)?.push(importOnce(target.file, target.env));
+  }
+  process.stderr.write(`  ${targets.length} bundles × ${options.coldStartRuns} imports\n`);
+  const measuredOf = (key: string): Measured => {
+    const target = targets.find((candidate) => candidate.key === key);
+    if (target === undefined) throw new Error(`no bundle ${key}`);
+    const [name = "", variant = "minified"] = key.split("/");
+    return {
+      function: name,
+      variant: variant as Variant,
+      file: target.file.slice(root.length),
+      bytes: statSync(target.file).size,
+      importMs: summarize(samples.get(key) ?? []),
+    };
+  };
+
   const measured: Measured[] = [];
   const rows: Row[] = [];
   const ratios: Record<string, { size: number; importTime: number }> = {};
-  const contributors: Record<string, Record<string, number>> = {};
   for (const fn of present) {
-    const minifiedBuild = await bundle(fn.entry, fn.name, "minified");
-    const naiveBuild = await bundle(fn.entry, fn.name, "naive");
-    const files = { minified: minifiedBuild.file, naive: naiveBuild.file };
-    contributors[fn.name] = minifiedBuild.contributors;
-    const samples: Record<Variant, number[]> = { minified: [], naive: [] };
-    // One untimed import each warms the OS file cache, as a provisioned Lambda disk is warm.
-    importOnce(files.minified, fn.env);
-    importOnce(files.naive, fn.env);
-    // Interleaved, so drift on this machine hits both variants alike.
-    for (let index = 0; index < options.coldStartRuns; index++) {
-      samples.minified.push(importOnce(files.minified, fn.env));
-      samples.naive.push(importOnce(files.naive, fn.env));
-    }
-    process.stderr.write(`  ${fn.name}: ${options.coldStartRuns} imports of each bundle\n`);
-    for (const variant of ["minified", "naive"] as const) {
-      measured.push({
-        function: fn.name,
-        variant,
-        file: files[variant].slice(root.length),
-        bytes: statSync(files[variant]).size,
-        importMs: summarize(samples[variant]),
-      });
-    }
-    const minified = measured.at(-2);
-    const naive = measured.at(-1);
-    if (minified === undefined || naive === undefined) continue;
+    const minified = measuredOf(`${fn.name}/minified`);
+    const naive = measuredOf(`${fn.name}/naive`);
+    measured.push(minified, naive);
     ratios[fn.name] = {
       size: naive.bytes / minified.bytes,
       importTime: naive.importMs.median / minified.importMs.median,
@@ -181,6 +246,10 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
       },
     );
   }
+  const components = COMPONENTS.map((component, index) => {
+    const { bytes, importMs } = measuredOf(`component/${index}`);
+    return { name: component.name, bytes, importMs };
+  });
   const top = (name: string) =>
     Object.entries(contributors[name] ?? {})
       .slice(0, 6)
@@ -194,6 +263,12 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
     notes: [
       "Import time is measured inside a fresh `node` process (its own start-up excluded): it covers parsing and evaluating the bundle and the handler's composition (config validation, SDK clients).",
       ...present.map((fn) => `Largest parts of the minified ${fn.name} bundle: ${top(fn.name)}.`),
+      `Dependencies bundled alone (minified, median import over ${options.coldStartRuns} runs): ${components
+        .map(
+          (component) =>
+            `${component.name} ${formatKb(component.bytes)} ${formatMs(component.importMs.median)}`,
+        )
+        .join("; ")}.`,
       `Bundles are in bench/out/. ${missing.length > 0 ? `Not measured (absent): ${missing.join(", ")}.` : "All three handlers measured."}`,
       "Limiting factor: bytes of JavaScript to parse and evaluate — the AWS SDK clients are most of each bundle; on Lambda, arm64 at 256–512 MB has less CPU than this machine, so expect the import to take longer there (the ratio holds).",
     ],
@@ -212,6 +287,10 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
       bundles: measured.map((entry) => ({ ...entry, importMs: roundSummary(entry.importMs, 2) })),
       ratios,
       contributorsBytes: contributors,
+      components: components.map((component) => ({
+        ...component,
+        importMs: roundSummary(component.importMs, 2),
+      })),
       missing,
     },
   };
