@@ -2,9 +2,14 @@
  * `npm run bench`: runs each benchmark section in a fresh Node process, one after another (so
  * they never compete for this machine's cores), prints one table and writes bench/results.json.
  *
- *   npm run bench                                  all sections, default sizes (~4 min)
+ *   npm run bench                                  all sections, default sizes (~3 min)
  *   npm run bench -- --only receiver,cold-start    some sections (results.json keeps the others)
- *   npm run bench -- --burst-events 1000 --burst-rate 10   the full burst of the spec (~2.5 min more)
+ *   npm run bench -- --only burst --burst-events 1000 --burst-rate 10   the issue's full burst (~6 min)
+ *
+ * Sections: receiver, api-economy, cold-start, burst, role-latency. Options: --receiver-events,
+ * --receiver-runs, --reconcile-stacks, --cold-start-runs, --burst-events, --burst-rate,
+ * --burst-bucket, --burst-policies, --burst-concurrency, --burst-visibility, --burst-runs,
+ * --role-latency-events (see BENCHMARKS.md).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
