@@ -8,6 +8,7 @@ import {
   AddTagsToResourceCommand,
   DeleteParameterCommand,
   GetParameterCommand,
+  InvalidResourceId,
   ListTagsForResourceCommand,
   ParameterAlreadyExists,
   ParameterNotFound,
@@ -19,6 +20,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { SqsEventQueue } from "../../functions/adapters/sqs-event-queue.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
+import { ForeignResourceError } from "../../functions/core/errors.ts";
 
 const meta = { $metadata: {} };
 const ssmMock = mockClient(SSMClient);
@@ -59,8 +61,12 @@ describe("SsmParameterStore.publish", () => {
 
   it("overwrites a stale value without tags (SSM refuses both), then adds missing tags", async () => {
     ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:old" } });
-    ssmMock.on(ListTagsForResourceCommand).resolves({ TagList: [] });
-    expect(await parameters.publish("/p", "arn:1", tags)).toBe("updated");
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .resolves({ TagList: [{ Key: "managed-by", Value: "spacelift-role-vending" }] });
+    expect(
+      await parameters.publish("/p", "arn:1", { ...tags, "spacelift:stack": "payments-api" }),
+    ).toBe("updated");
     expect(ssmMock.commandCalls(PutParameterCommand)[0]?.args[0].input).toEqual({
       Name: "/p",
       Value: "arn:1",
@@ -68,8 +74,16 @@ describe("SsmParameterStore.publish", () => {
       Overwrite: true,
     });
     expect(ssmMock.commandCalls(AddTagsToResourceCommand)[0]?.args[0].input.Tags).toEqual([
-      { Key: "managed-by", Value: "spacelift-role-vending" },
+      { Key: "spacelift:stack", Value: "payments-api" },
     ]);
+  });
+
+  it("refuses to overwrite a parameter without our managed-by tag", async () => {
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:hand-made" } });
+    ssmMock.on(ListTagsForResourceCommand).resolves({ TagList: [] });
+    await expect(parameters.publish("/p", "arn:1", tags)).rejects.toThrow(ForeignResourceError);
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(AddTagsToResourceCommand)).toHaveLength(0);
   });
 
   it("falls back to read-and-compare when a 'fresh' parameter already exists", async () => {
@@ -90,8 +104,18 @@ describe("SsmParameterStore.publish", () => {
   });
 
   it("reports a parameter already gone as absent", async () => {
+    // SSM answers InvalidResourceId for the tags of a parameter that does not exist.
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .rejects(new InvalidResourceId({ message: "Invalid Resource Id", ...meta }));
     ssmMock.on(DeleteParameterCommand).rejects(new ParameterNotFound({ message: "x", ...meta }));
     expect(await parameters.remove("/p")).toBe("absent");
+  });
+
+  it("refuses to delete a parameter without our managed-by tag", async () => {
+    ssmMock.on(ListTagsForResourceCommand).resolves({ TagList: [] });
+    await expect(parameters.remove("/p")).rejects.toThrow(ForeignResourceError);
+    expect(ssmMock.commandCalls(DeleteParameterCommand)).toHaveLength(0);
   });
 });
 

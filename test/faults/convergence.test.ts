@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import {
   type ConvergenceEnvironment,
+  DEFAULT_FAULTS,
   prepareConvergence,
   runConvergenceSeed,
   type SeedReport,
@@ -19,6 +20,11 @@ import { FAULT_KINDS } from "../support/fault-injection.ts";
 
 const SEEDS = [11, 22, 33, 44];
 const EVENTS = 150;
+// Fewer throttles than the soak's defaults: each one slows the adaptive client for seconds.
+const FAULTS = {
+  ...DEFAULT_FAULTS,
+  perAttempt: { ...DEFAULT_FAULTS.perAttempt, throttling: 0.001 },
+};
 
 let moto: MotoServer;
 let env: ConvergenceEnvironment;
@@ -36,7 +42,15 @@ afterAll(async () => {
 it(`converges to the model of the event history for ${SEEDS.length} seeds × ${EVENTS} events under injected faults`, async () => {
   const reports: SeedReport[] = [];
   for (const seed of SEEDS) {
-    reports.push(await runConvergenceSeed(env, { seed, events: EVENTS, stacks: 16, spaces: 6 }));
+    reports.push(
+      await runConvergenceSeed(env, {
+        seed,
+        events: EVENTS,
+        stacks: 16,
+        spaces: 6,
+        faults: FAULTS,
+      }),
+    );
   }
   console.log(summarize(reports));
 

@@ -19,7 +19,7 @@ import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
 import { processMessage } from "../../functions/core/provision.ts";
-import { stackBinding } from "../../functions/core/role-spec.ts";
+import { MANAGED_BY_TAG, MANAGED_BY_VALUE, stackBinding } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
@@ -174,7 +174,7 @@ describe("faults the SDK does not absorb surface to the caller", () => {
     const result = await parameters.publish(
       name,
       "arn:aws:iam::123456789012:role/x",
-      {},
+      { [MANAGED_BY_TAG]: MANAGED_BY_VALUE },
       {
         fresh: true,
       },
