@@ -1,38 +1,22 @@
 /**
  * The one place where real adapters are wired to the core. Tests wire fakes through the same
- * shapes (ReceiverDeps, ProvisionerDeps).
+ * shapes (ReceiverDeps, ProvisionerDeps). The receiver's wiring lives in compose-receiver.ts
+ * (re-exported here) so that its bundle does not carry the provisioner's configuration.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { dynamodbClient, iamClient, sqsClient, ssmClient } from "./adapters/aws-clients.ts";
+import { dynamodbClient, iamClient, ssmClient } from "./adapters/aws-clients.ts";
 import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
 import { IamRoleStore } from "./adapters/iam-role-store.ts";
-import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
 import { ssmSpaceliftAccess } from "./adapters/ssm-api-key.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
-import { ssmWebhookSecrets } from "./adapters/ssm-webhook-secrets.ts";
-import { loadLedgerTable, loadReceiverConfig, loadVendingConfig } from "./core/config.ts";
+import { loadLedgerTable, loadVendingConfig } from "./core/config.ts";
+import type { Env } from "./core/env.ts";
 import type { ProvisionerDeps } from "./core/provision.ts";
-import type { ReceiverDeps } from "./core/receive.ts";
 import { loadReconcilerConfig, type ReconcilerDeps } from "./core/reconcile.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-export function composeReceiver(env: Env): ReceiverDeps {
-  const vending = loadVendingConfig(env);
-  const receiver = loadReceiverConfig(env);
-  const { secrets } = receiver;
-  return {
-    account: vending.spaceliftAccount,
-    defaultSpaceId: vending.defaultSpaceId,
-    queue: new SqsEventQueue(sqsClient(), receiver.queueUrl),
-    secrets:
-      secrets.source === "env"
-        ? async () => (secrets.previous ? [secrets.current, secrets.previous] : [secrets.current])
-        : ssmWebhookSecrets(ssmClient(), secrets),
-  };
-}
+export { composeReceiver } from "./compose-receiver.ts";
 
 /**
  * The provisioner's dependencies. The permissions configuration (PERMISSIONS_CONFIG_FILE or

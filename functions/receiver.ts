@@ -1,6 +1,6 @@
 /** Lambda entry point: Spacelift's audit-trail webhook, behind an HTTP API. */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { composeReceiver } from "./compose.ts";
+import { composeReceiver } from "./compose-receiver.ts";
 import { type ReceiveOutcome, receiveWebhook } from "./core/receive.ts";
 import { count, logger, Metric, metrics } from "./observability.ts";
 

@@ -2,6 +2,9 @@
  * AWS SDK clients, created once per Lambda container (module scope), never per invocation.
  * Adaptive retry mode backs off on throttling and keeps a client-side rate, so a burst of
  * events slows down instead of failing. `AWS_ENDPOINT_URL` points them at an emulator locally.
+ * Credentials come from the SDK's default chain, except in the Lambda bundles, where
+ * serverless.yml replaces that chain with lambda-credential-provider.ts (environment variables,
+ * then a container credentials endpoint: what Lambda provides).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IAMClient } from "@aws-sdk/client-iam";

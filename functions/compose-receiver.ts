@@ -1,0 +1,27 @@
+/**
+ * The receiver's wiring, apart from compose.ts: esbuild keeps the top-level statements of every
+ * module a bundle imports (zod schemas are calls it cannot prove pure), so importing compose.ts
+ * would put the provisioner's configuration — the permissions file parser and `yaml` — in the
+ * receiver's bundle and its cold start. compose.ts re-exports this.
+ */
+import { sqsClient, ssmClient } from "./adapters/aws-clients.ts";
+import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
+import { ssmWebhookSecrets } from "./adapters/ssm-webhook-secrets.ts";
+import { type Env, loadSpaceliftAccount } from "./core/env.ts";
+import type { ReceiverDeps } from "./core/receive.ts";
+import { loadReceiverConfig } from "./core/receiver-config.ts";
+
+export function composeReceiver(env: Env): ReceiverDeps {
+  const account = loadSpaceliftAccount(env);
+  const receiver = loadReceiverConfig(env);
+  const { secrets } = receiver;
+  return {
+    account: account.spaceliftAccount,
+    defaultSpaceId: account.defaultSpaceId,
+    queue: new SqsEventQueue(sqsClient(), receiver.queueUrl),
+    secrets:
+      secrets.source === "env"
+        ? async () => (secrets.previous ? [secrets.current, secrets.previous] : [secrets.current])
+        : ssmWebhookSecrets(ssmClient(), secrets),
+  };
+}

@@ -1,0 +1,291 @@
+/**
+ * The receiver as it ships: bundled with serverless.yml's esbuild options, where
+ * `@aws-sdk/credential-provider-node` is replaced by functions/adapters/lambda-credential-provider.ts.
+ * The bundle runs in a child process against moto_server, through a loopback proxy that records
+ * how each AWS request was signed: with Lambda's credentials from the environment, or from a
+ * container credentials endpoint, and never from the SDK's other sources (a shared credentials
+ * file here), which the bundle no longer carries.
+ */
+import { execFile } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, request, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import type { Metafile } from "esbuild";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { WEBHOOK_PATH } from "../../functions/core/receive.ts";
+import { bundleHandler } from "../../scripts/lib/lambda-bundle.ts";
+import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { auditEvent, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
+
+const HOST = "acme.app.spacelift.io";
+const SECRET = "bundle-webhook-secret-0123456789";
+const SECRET_PARAMETER = "/spacelift-role-vending/webhook-secret";
+const ROLE_KEYS = {
+  accessKeyId: "ASIAEXECUTIONROLE01",
+  secretAccessKey: "execution-role-secret",
+  sessionToken: "execution-role-session-token",
+};
+const CONTAINER_KEYS = {
+  accessKeyId: "ASIACONTAINERCREDS1",
+  secretAccessKey: "container-secret",
+  sessionToken: "container-session-token",
+};
+/** In the shared credentials file: what the SDK's full default chain would fall back to. */
+const PROFILE_KEY = "AKIASHAREDPROFILE01";
+
+interface SignedRequest {
+  readonly target: string;
+  readonly authorization: string;
+  readonly securityToken: string | undefined;
+}
+
+let moto: MotoServer;
+let proxy: Server;
+let proxyEndpoint: string;
+let signed: SignedRequest[] = [];
+let containerServer: Server;
+let containerUrl: string;
+let containerAuthorizations: (string | undefined)[] = [];
+let work: string;
+let bundle: string;
+let metafile: Metafile;
+let queueUrl: string;
+let sqs: SQSClient;
+
+/** A loopback HTTP server on a free port; resolves to its base URL. */
+async function listen(server: Server): Promise<string> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  if (address === null || typeof address !== "object") throw new Error("no address");
+  return `http://127.0.0.1:${address.port}`;
+}
+
+beforeAll(async () => {
+  moto = await startMotoServer();
+  const motoUrl = new URL(moto.endpoint);
+  // Forwards everything to moto, keeping the signature of every AWS request it sees.
+  proxy = createServer((incoming, outgoing) => {
+    signed.push({
+      target: String(incoming.headers["x-amz-target"] ?? ""),
+      authorization: String(incoming.headers.authorization ?? ""),
+      securityToken: incoming.headers["x-amz-security-token"] as string | undefined,
+    });
+    const forwarded = request(
+      {
+        host: motoUrl.hostname,
+        port: motoUrl.port,
+        method: incoming.method,
+        path: incoming.url,
+        headers: incoming.headers,
+      },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    incoming.pipe(forwarded);
+  });
+  proxyEndpoint = await listen(proxy);
+  // What a container credentials endpoint answers (the ECS/SnapStart shape).
+  containerServer = createServer((incoming, outgoing) => {
+    containerAuthorizations.push(incoming.headers.authorization);
+    outgoing.writeHead(200, { "content-type": "application/json" });
+    outgoing.end(
+      JSON.stringify({
+        AccessKeyId: CONTAINER_KEYS.accessKeyId,
+        SecretAccessKey: CONTAINER_KEYS.secretAccessKey,
+        Token: CONTAINER_KEYS.sessionToken,
+        Expiration: new Date(Date.now() + 3_600_000).toISOString(),
+      }),
+    );
+  });
+  containerUrl = `${await listen(containerServer)}/credentials`;
+
+  // Created through the proxy, so the queue URL moto hands back points at the proxy.
+  const config = localClientConfig(proxyEndpoint);
+  sqs = new SQSClient(config);
+  const ssm = new SSMClient(config);
+  queueUrl =
+    (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: "bundle-events.fifo",
+          Attributes: { FifoQueue: "true" },
+        }),
+      )
+    ).QueueUrl ?? "";
+  await ssm.send(
+    new PutParameterCommand({ Name: SECRET_PARAMETER, Value: SECRET, Type: "SecureString" }),
+  );
+  ssm.destroy();
+
+  work = mkdtempSync(join(tmpdir(), "lambda-bundle-"));
+  writeFileSync(
+    join(work, "credentials"),
+    `[default]\naws_access_key_id = ${PROFILE_KEY}\naws_secret_access_key = profile-secret\n`,
+  );
+  ({ outfile: bundle, metafile } = await bundleHandler(
+    "functions/receiver.ts",
+    join(work, "receiver.mjs"),
+  ));
+}, 120_000);
+
+afterAll(async () => {
+  sqs?.destroy();
+  proxy?.closeAllConnections();
+  proxy?.close();
+  containerServer?.close();
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  await moto?.stop();
+});
+
+beforeEach(() => {
+  signed = [];
+  containerAuthorizations = [];
+});
+
+const run = promisify(execFile);
+
+/**
+ * Imports the bundle in a fresh Node process with Lambda-like environment variables and hands
+ * its handler one signed `stack.create` delivery; returns the handler's response and the
+ * process's output (Powertools writes error logs to stderr).
+ */
+async function invokeBundledReceiver(
+  credentials: Record<string, string>,
+  stack: string,
+): Promise<{ statusCode: number; output: string }> {
+  const delivery = signedDelivery(auditEvent("stack.create", { account: "acme", stack }), SECRET);
+  const event = {
+    rawPath: WEBHOOK_PATH,
+    requestContext: { http: { method: "POST", path: WEBHOOK_PATH } },
+    headers: delivery.headers,
+    body: delivery.body,
+    isBase64Encoded: false,
+  };
+  const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
+const response = await handler(JSON.parse(process.env.TEST_EVENT));
+console.log("RESPONSE " + JSON.stringify(response));`;
+  const { stdout, stderr } = await run(process.execPath, ["--input-type=module", "-e", script], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: work,
+      // The SDK's default chain would read these (profile `default`); the bundle must not.
+      AWS_SHARED_CREDENTIALS_FILE: join(work, "credentials"),
+      AWS_CONFIG_FILE: join(work, "config-absent"),
+      AWS_EC2_METADATA_DISABLED: "true",
+      AWS_REGION: "us-east-1",
+      AWS_ENDPOINT_URL: proxyEndpoint,
+      AWS_LAMBDA_FUNCTION_NAME: "spacelift-role-vending-test-receiver",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      POWERTOOLS_METRICS_DISABLED: "true",
+      POWERTOOLS_LOG_LEVEL: "ERROR",
+      SPACELIFT_HOSTNAME: HOST,
+      QUEUE_URL: queueUrl,
+      WEBHOOK_SECRET_PARAMETER: SECRET_PARAMETER,
+      TEST_EVENT: JSON.stringify(event),
+      ...credentials,
+    },
+    encoding: "utf8",
+  });
+  const line = stdout.split("\n").find((candidate) => candidate.startsWith("RESPONSE "));
+  if (line === undefined) throw new Error(`no response from the bundle:\n${stdout}`);
+  return {
+    statusCode: JSON.parse(line.slice("RESPONSE ".length)).statusCode,
+    output: `${stdout}\n${stderr}`,
+  };
+}
+
+async function queuedStacks(): Promise<string[]> {
+  const received = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }),
+  );
+  return (received.Messages ?? []).map(
+    (message) => (JSON.parse(message.Body ?? "{}") as { data?: { ID?: string } }).data?.ID ?? "",
+  );
+}
+
+const accessKeyOf = (authorization: string) => /Credential=([^/]+)\//.exec(authorization)?.[1];
+
+describe("the bundled receiver's AWS credentials", () => {
+  it("does not carry the SDK's default credential chain or its STS/SSO clients", () => {
+    const inputs = Object.keys(metafile.inputs);
+
+    expect(inputs.some((path) => path.endsWith("lambda-credential-provider.ts"))).toBe(true);
+    expect(
+      inputs.filter((path) =>
+        /@aws-sdk\/(credential-provider-(node|ini|sso|process|web-identity|login)|nested-clients|token-providers)\/|@smithy\/credential-provider-imds\//.test(
+          path,
+        ),
+      ),
+    ).toEqual([]);
+  });
+
+  it("does not carry the permissions file parser (yaml)", () => {
+    expect(
+      Object.keys(metafile.inputs).filter((path) => /node_modules\/yaml\//.test(path)),
+    ).toEqual([]);
+  });
+
+  it("signs its SSM and SQS requests with the execution role's credentials from the environment", async () => {
+    const { statusCode } = await invokeBundledReceiver(
+      {
+        AWS_ACCESS_KEY_ID: ROLE_KEYS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: ROLE_KEYS.secretAccessKey,
+        AWS_SESSION_TOKEN: ROLE_KEYS.sessionToken,
+      },
+      "env-credentials",
+    );
+
+    expect(statusCode).toBe(202);
+    expect(signed.map((request) => request.target)).toEqual([
+      "AmazonSSM.GetParameter",
+      "AmazonSQS.SendMessage",
+    ]);
+    for (const request of signed) {
+      expect(accessKeyOf(request.authorization)).toBe(ROLE_KEYS.accessKeyId);
+      expect(request.securityToken).toBe(ROLE_KEYS.sessionToken);
+    }
+    expect(await queuedStacks()).toEqual(["env-credentials"]);
+  });
+
+  it("without them, signs with the container credentials endpoint's credentials", async () => {
+    const { statusCode } = await invokeBundledReceiver(
+      {
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUrl,
+        AWS_CONTAINER_AUTHORIZATION_TOKEN: "container-authorization-token",
+      },
+      "container-credentials",
+    );
+
+    expect(statusCode).toBe(202);
+    expect(containerAuthorizations[0]).toBe("container-authorization-token");
+    expect(signed.map((request) => accessKeyOf(request.authorization))).toEqual([
+      CONTAINER_KEYS.accessKeyId,
+      CONTAINER_KEYS.accessKeyId,
+    ]);
+    expect(signed.map((request) => request.securityToken)).toEqual([
+      CONTAINER_KEYS.sessionToken,
+      CONTAINER_KEYS.sessionToken,
+    ]);
+    expect(await queuedStacks()).toEqual(["container-credentials"]);
+  });
+
+  it("with neither, answers 500, sends nothing and logs why, ignoring the shared credentials file", async () => {
+    const { statusCode, output } = await invokeBundledReceiver({}, "no-credentials");
+
+    expect(statusCode).toBe(500);
+    expect(signed).toEqual([]);
+    expect(output).toContain("no AWS credentials");
+    expect(output).not.toContain(PROFILE_KEY);
+    expect(await queuedStacks()).toEqual([]);
+  });
+});
