@@ -1,15 +1,17 @@
 /**
- * Cold start: each Lambda handler bundled the way serverless.yml ships it (esbuild, minified
- * ESM for node20, ESM builds of dependencies preferred, AWS SDK inside the bundle), against the
- * same handler bundled naively (not minified, default main fields, so the SDK's CommonJS
- * builds). For each: bundle size, and the median time to import it in a fresh Node process —
+ * Cold start: each Lambda handler bundled the way serverless.yml ships it (esbuild with the
+ * options of its `custom.esbuild` block, read from the file: minified ESM for node20, ESM
+ * builds of dependencies preferred, AWS SDK inside the bundle, the SDK's default credential
+ * chain replaced by Lambda's providers), against the same handler bundled naively (not
+ * minified, default main fields, so the SDK's CommonJS builds, and the full credential chain). For each: bundle size, and the median time to import it in a fresh Node process —
  * importing a handler runs its composition (config validation, SDK client construction),
  * which is what a cold start pays before the first event.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, type Metafile } from "esbuild";
+import { type BuildOptions, build, type Metafile } from "esbuild";
+import { deployedEsbuildOptions } from "../../scripts/lib/lambda-bundle.ts";
 import {
   type BenchOptions,
   formatKb,
@@ -68,16 +70,26 @@ const FUNCTIONS: readonly { name: string; entry: string; env: Record<string, str
 
 type Variant = "minified" | "naive";
 
+const RECEIVER_CLIENTS =
+  'import { SQSClient } from "@aws-sdk/client-sqs"; import { SSMClient } from "@aws-sdk/client-ssm"; export const a = new SQSClient({}); export const b = new SSMClient({});';
+
 /**
  * The handlers' largest dependencies, each bundled alone the way the handlers are, so the
- * import time of a handler can be split into what each dependency costs.
+ * import time of a handler can be split into what each dependency costs. `defaultChain`:
+ * bundled without serverless.yml's credential-provider alias, to price the SDK's full chain.
  */
-const COMPONENTS: readonly { name: string; contents: string }[] = [
+const COMPONENTS: readonly { name: string; contents: string; defaultChain?: true }[] = [
   { name: "empty module (baseline)", contents: "export const x = 1;" },
   {
-    name: "@aws-sdk/client-sqs + client-ssm (receiver's clients)",
+    name: "Node built-ins the SDK loads (https, crypto, stream, zlib, fs/promises, os…)",
     contents:
-      'import { SQSClient } from "@aws-sdk/client-sqs"; import { SSMClient } from "@aws-sdk/client-ssm"; export const a = new SQSClient({}); export const b = new SSMClient({});',
+      'import * as a from "node:https"; import * as b from "node:crypto"; import * as c from "node:stream"; import * as d from "node:zlib"; import * as e from "node:fs/promises"; import * as f from "node:os"; import * as g from "node:fs"; import * as h from "node:console"; import * as i from "node:async_hooks"; (globalThis as Record<string, unknown>).builtins = [a, b, c, d, e, f, g, h, i];',
+  },
+  { name: "@aws-sdk/client-sqs + client-ssm (receiver's clients)", contents: RECEIVER_CLIENTS },
+  {
+    name: "the same two clients with the SDK's default credential chain",
+    contents: RECEIVER_CLIENTS,
+    defaultChain: true,
   },
   {
     name: "@aws-sdk/client-iam + ssm + dynamodb (provisioner's clients)",
@@ -105,6 +117,24 @@ interface Measured {
   readonly importMs: Summary;
 }
 
+/** The naive baseline: what esbuild does with no tuning (main fields main,module: CommonJS). */
+const NAIVE: BuildOptions = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  banner: { js: BANNER },
+  minify: false,
+};
+
+/** serverless.yml's options, without its alias when `defaultChain` asks for the SDK's chain. */
+function deployedOptions(defaultChain = false): BuildOptions {
+  const options = deployedEsbuildOptions(root);
+  if (!defaultChain) return options;
+  const { alias: _alias, ...withoutAlias } = options;
+  return withoutAlias;
+}
+
 async function bundle(
   entry: string,
   name: string,
@@ -112,19 +142,11 @@ async function bundle(
 ): Promise<{ file: string; contributors: Record<string, number> }> {
   const outfile = `${outDir}${name}.${variant}.mjs`;
   const result = await build({
+    ...(variant === "minified" ? deployedOptions() : NAIVE),
     entryPoints: [`${root}${entry}`],
     outfile,
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    banner: { js: BANNER },
     logLevel: "error",
     metafile: true,
-    ...(variant === "minified"
-      ? { minify: true, mainFields: ["module", "main"] }
-      : // esbuild's default for platform node is main,module: the SDK's CommonJS builds.
-        { minify: false }),
   });
   return { file: outfile, contributors: contributorsOf(result.metafile) };
 }
@@ -143,21 +165,15 @@ function contributorsOf(metafile: Metafile): Record<string, number> {
 }
 
 async function bundleComponent(
-  component: { readonly contents: string },
+  component: { readonly contents: string; readonly defaultChain?: true },
   index: number,
 ): Promise<string> {
   const outfile = `${outDir}dependency-${index}.mjs`;
   await build({
+    ...deployedOptions(component.defaultChain === true),
     stdin: { contents: component.contents, resolveDir: root, loader: "ts" },
     outfile,
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    banner: { js: BANNER },
     logLevel: "error",
-    minify: true,
-    mainFields: ["module", "main"],
   });
   return outfile;
 }
@@ -270,19 +286,13 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
         )
         .join("; ")}.`,
       `Bundles are in bench/out/. ${missing.length > 0 ? `Not measured (absent): ${missing.join(", ")}.` : "All three handlers measured."}`,
-      "Limiting factor: bytes of JavaScript to parse and evaluate — the AWS SDK clients are most of each bundle; on Lambda, arm64 at 256–512 MB has less CPU than this machine, so expect the import to take longer there (the ratio holds).",
+      "Limiting factor: JavaScript to load before the first event — the Node built-ins the SDK needs (https, crypto, stream, zlib), then the AWS SDK clients' own code, which is most of each bundle, then zod, Powertools and (provisioner, reconciler) yaml; on Lambda, arm64 at 256–512 MB has less CPU than this machine, so expect the import to take longer there (the ratio holds).",
     ],
     data: {
       runs: options.coldStartRuns,
       esbuild: {
-        minified: {
-          minify: true,
-          format: "esm",
-          platform: "node",
-          target: "node20",
-          mainFields: ["module", "main"],
-        },
-        naive: { minify: false, format: "esm", platform: "node", target: "node20" },
+        minified: { ...deployedOptions(), absWorkingDir: "." },
+        naive: NAIVE,
       },
       bundles: measured.map((entry) => ({ ...entry, importMs: roundSummary(entry.importMs, 2) })),
       ratios,
