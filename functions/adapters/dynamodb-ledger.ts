@@ -9,7 +9,8 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import type { LedgerEntry, ResourceLedger } from "../core/ports.ts";
+import * as z from "zod";
+import type { LedgerEntry, ResourceLedger, StackFactsRecord } from "../core/ports.ts";
 import { AwsCallError } from "./iam-role-store.ts";
 
 const TOMBSTONE_DAYS = 400;
@@ -30,10 +31,12 @@ export class DynamoDbLedger implements ResourceLedger {
         }),
       );
       if (Item?.timestamp?.N === undefined) return undefined;
+      const facts = Item.facts?.S === undefined ? undefined : parseFacts(Item.facts.S);
       return {
         resource,
         timestamp: Number(Item.timestamp.N),
         state: Item.state?.S === "deleted" ? "deleted" : "present",
+        ...(facts && { facts }),
       };
     } catch (error) {
       throw new AwsCallError(`DynamoDB GetItem failed for ${resource}`, { cause: error });
@@ -53,6 +56,7 @@ export class DynamoDbLedger implements ResourceLedger {
             resource: { S: entry.resource },
             timestamp: { N: String(entry.timestamp) },
             state: { S: entry.state },
+            ...(entry.facts && { facts: { S: JSON.stringify(entry.facts) } }),
             ...expiresAt,
           },
           ConditionExpression: "attribute_not_exists(#resource) OR #timestamp <= :timestamp",
@@ -65,5 +69,22 @@ export class DynamoDbLedger implements ResourceLedger {
       if (error instanceof ConditionalCheckFailedException) return;
       throw new AwsCallError(`DynamoDB PutItem failed for ${entry.resource}`, { cause: error });
     }
+  }
+}
+
+const TimedFacts = z.object({
+  spaceId: z.object({ value: z.string(), timestamp: z.number() }).optional(),
+  labels: z.object({ value: z.array(z.string()), timestamp: z.number() }).optional(),
+});
+
+/** Facts written by this adapter; anything unreadable counts as not known. */
+function parseFacts(json: string): StackFactsRecord | undefined {
+  try {
+    const parsed = TimedFacts.safeParse(JSON.parse(json));
+    if (!parsed.success) return undefined;
+    const { spaceId, labels } = parsed.data;
+    return { ...(spaceId && { spaceId }), ...(labels && { labels }) };
+  } catch {
+    return undefined;
   }
 }

@@ -101,6 +101,22 @@ export interface LedgerEntry {
   /** Spacelift timestamp (ms) of the last event applied. */
   readonly timestamp: number;
   readonly state: "present" | "deleted";
+  /**
+   * What events said of a stack, each with the timestamp of the event that said it. An event
+   * skipped as older than the last one applied may still be the newest to name the space or
+   * the labels (a move delivered after a later update that left the space unsaid).
+   */
+  readonly facts?: StackFactsRecord;
+}
+
+export interface TimedFact<T> {
+  readonly value: T;
+  readonly timestamp: number;
+}
+
+export interface StackFactsRecord {
+  readonly spaceId?: TimedFact<string>;
+  readonly labels?: TimedFact<readonly string[]>;
 }
 
 export interface ResourceLedger {

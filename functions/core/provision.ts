@@ -23,6 +23,8 @@ import type {
   RoleSpec,
   RoleStore,
   SpacePathStore,
+  StackFactsRecord,
+  TimedFact,
 } from "./ports.ts";
 import { diffRole, type RoleChange } from "./role-diff.ts";
 import {
@@ -83,23 +85,71 @@ export async function applyEvent(
 ): Promise<ProvisionOutcome> {
   const resource = resourceKey(event);
   const last = await deps.ledger.get(resource);
+  const facts = learnFacts(last?.facts, event);
   // Spacelift does not deliver in order: an event older than the last one applied to this
-  // resource (a create arriving after the delete) must not undo it.
+  // resource (a create arriving after the delete) must not undo it. It may still be the newest
+  // to name the stack's space or labels; then the stack converges on what is now known.
   if (last !== undefined && event.timestamp < last.timestamp) {
-    return {
+    const stale: ProvisionOutcome = {
       resource,
       result: "stale",
       roleName: roleNameOf(event, deps.config),
       changes: [],
     };
+    if (facts === last.facts) return stale;
+    const outcome =
+      last.state === "present" && event.type === "stack.upserted"
+        ? await convergeStack(factsOf(event.stackId, facts), deps)
+        : stale;
+    await deps.ledger.record({ ...last, ...(facts && { facts }) });
+    return outcome;
   }
-  const outcome = await applyToAws(event, deps, last?.state === "present");
-  await deps.ledger.record({
+  const entry = {
     resource,
     timestamp: event.timestamp,
-    state: event.type.endsWith(".deleted") ? "deleted" : "present",
-  });
-  return outcome;
+    state: event.type.endsWith(".deleted") ? ("deleted" as const) : ("present" as const),
+    ...(facts && { facts }),
+  };
+  try {
+    const outcome = await applyToAws(event, deps, last?.state === "present", facts);
+    await deps.ledger.record(entry);
+    return outcome;
+  } catch (error) {
+    // A refusal may come after AWS was already changed (the role written, then its parameter
+    // found to be someone else's): the event still counts as the latest, so that an older
+    // event delivered later cannot undo what this one did.
+    if (error instanceof PermanentEventError) await deps.ledger.record(entry);
+    throw error;
+  }
+}
+
+/** Merges what a stack event says of its space and labels into what is known, newest wins. */
+function learnFacts(
+  known: StackFactsRecord | undefined,
+  event: ResourceEvent,
+): StackFactsRecord | undefined {
+  if (event.type !== "stack.upserted") return known;
+  const newer = <T>(fact: TimedFact<T> | undefined, value: T | undefined) =>
+    value !== undefined && (fact === undefined || fact.timestamp < event.timestamp)
+      ? { value, timestamp: event.timestamp }
+      : undefined;
+  const spaceId = newer(known?.spaceId, event.spaceId);
+  const labels = newer(known?.labels, event.labels);
+  if (spaceId === undefined && labels === undefined) return known;
+  return {
+    ...known,
+    ...(spaceId && { spaceId }),
+    ...(labels && { labels }),
+  };
+}
+
+function factsOf(stackId: StackId, facts: StackFactsRecord | undefined): StackFacts {
+  const spaceId = facts?.spaceId?.value;
+  return {
+    stackId,
+    spaceId: isSpaceId(spaceId) ? spaceId : undefined,
+    labels: facts?.labels?.value,
+  };
 }
 
 function roleNameOf(event: ResourceEvent, config: VendingConfig): string {
@@ -112,17 +162,15 @@ async function applyToAws(
   event: ResourceEvent,
   deps: ProvisionerDeps,
   knownPresent: boolean,
+  facts: StackFactsRecord | undefined,
 ): Promise<ProvisionOutcome> {
   // A fresh create tries CreateRole straight away (no read first); anything else reads the
   // role first, since the event may leave the space or labels unsaid.
   const fresh = event.action.endsWith(".create") && !knownPresent;
   switch (event.type) {
     case "stack.upserted":
-      return convergeStack(
-        { stackId: event.stackId, spaceId: event.spaceId, labels: event.labels },
-        deps,
-        { fresh },
-      );
+      // What the event leaves unsaid comes from the newest event that said it.
+      return convergeStack(factsOf(event.stackId, facts), deps, { fresh });
     case "space.upserted":
       await recordSpace(event, deps, event.timestamp);
       return convergeSpace({ spaceId: event.spaceId }, deps, { fresh });

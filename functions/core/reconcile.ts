@@ -261,7 +261,8 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
     account: config.spaceliftAccount,
     dryRun: settings.dryRun,
     mode: "reason" in truth ? "parameters-only" : "spacelift",
-    decisions: run.decisions,
+    // Resources are reconciled concurrently; the report lists them in a stable order.
+    decisions: [...run.decisions].sort(byResource),
     counts: {
       spaceliftStacks: "reason" in truth ? 0 : truth.stacks.length,
       spaceliftSpaces: "reason" in truth ? 0 : truth.spaces.length,
@@ -1227,4 +1228,8 @@ export function describeError(error: unknown): string {
     }
   }
   return parts.join(": ");
+}
+
+function byResource(a: Decision, b: Decision): number {
+  return a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0;
 }

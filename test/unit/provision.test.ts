@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import { ForeignResourceError } from "../../functions/core/errors.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { fitRoleName } from "../../functions/core/role-spec.ts";
 import { fixture, fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
@@ -254,8 +255,8 @@ describe("processMessage: deletion", () => {
   ])("refuses to touch a same-named role %s", async (_label, role) => {
     const { roles, process } = setup();
     roles.seed({ name: ROLE, ...role });
-    expect(await process(fixtureBody("stack.delete"))).toMatchObject({ result: "dropped" });
     expect(await process(fixtureBody("stack.create"))).toMatchObject({ result: "dropped" });
+    expect(await process(fixtureBody("stack.delete"))).toMatchObject({ result: "dropped" });
     expect(roles.writes().filter((call) => call !== "create")).toEqual([]);
     expect(roles.roles.get(ROLE)?.tags).toEqual(role.tags);
   });
@@ -349,5 +350,68 @@ describe("processMessage: spaces and bad messages", () => {
     });
     expect(roles.roles.get(ROLE)?.managedPolicyArns).toEqual([READ_ONLY]);
     expect(parameters.parameters.has(PARAMETER)).toBe(true);
+  });
+});
+
+describe("processMessage: what out-of-order events know", () => {
+  const at = (timestamp: number, event: Record<string, unknown>) => ({ ...event, timestamp });
+  const createIn = (space: string) => {
+    const event = fixture("stack.create");
+    (event.data.args as { Input: { Space: string } }).Input.Space = space;
+    return event;
+  };
+  const updateWithoutSpace = () => {
+    const event = fixture("stack.update");
+    event.data = { args: { ID: "payments-api", Input: { Description: "no space said" } } };
+    return event;
+  };
+  const moveTo = (space: string) => {
+    const event = fixture("stack.update");
+    (event.data.args as { Input: { Space: string } }).Input.Space = space;
+    return event;
+  };
+
+  it("follows a move delivered after a later update that left the space unsaid", async () => {
+    const { roles, process } = setup();
+    await process(at(1000, createIn(PRODUCTION_SPACE)));
+    await process(at(3000, updateWithoutSpace()));
+    const late = await process(at(2000, moveTo(STAGING_SPACE)));
+    expect(late).toMatchObject({ outcome: { result: "updated" } });
+    expect(subOf(roles.roles.get(ROLE))).toContain(`space:${STAGING_SPACE}:stack:payments-api:`);
+  });
+
+  it("puts a recreated stack in the space its (late) create named, not the default", async () => {
+    const { roles, process } = setup();
+    await process(at(1000, createIn(PRODUCTION_SPACE)));
+    await process(at(2000, fixture("stack.delete")));
+    await process(at(4000, updateWithoutSpace()));
+    await process(at(3000, createIn(STAGING_SPACE)));
+    expect(subOf(roles.roles.get(ROLE))).toContain(`space:${STAGING_SPACE}:stack:payments-api:`);
+  });
+
+  it("does not let an older move undo a newer one", async () => {
+    const { roles, process } = setup();
+    await process(at(1000, createIn(PRODUCTION_SPACE)));
+    await process(at(3000, moveTo(STAGING_SPACE)));
+    expect(await process(at(2000, moveTo(PRODUCTION_SPACE)))).toMatchObject({
+      outcome: { result: "stale" },
+    });
+    expect(subOf(roles.roles.get(ROLE))).toContain(`space:${STAGING_SPACE}:`);
+  });
+
+  it("keeps ordering after a refusal that came once AWS was changed", async () => {
+    const { roles, parameters, process } = setup();
+    // Someone else's parameter squats the stack's name: the create writes the role, then
+    // the parameter is refused. A delete older than that create must still not apply.
+    parameters.publish = async () => {
+      throw new ForeignResourceError("parameter is not ours");
+    };
+    expect(await process(at(5000, createIn(PRODUCTION_SPACE)))).toMatchObject({
+      result: "dropped",
+    });
+    expect(await process(at(4000, fixture("stack.delete")))).toMatchObject({
+      outcome: { result: "stale" },
+    });
+    expect(roles.roles.has(ROLE)).toBe(true);
   });
 });
