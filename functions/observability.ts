@@ -5,10 +5,13 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 
-const serviceName = "spacelift-role-vending";
+// The service name is a dimension of every metric: serverless.yml makes it stage-specific, so
+// two stages in one account do not share (and both alarm on) the same metric.
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME || "spacelift-role-vending";
+const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE || "SpaceliftRoleVending";
 
 export const logger = new Logger({ serviceName });
-export const metrics = new Metrics({ serviceName, namespace: "SpaceliftRoleVending" });
+export const metrics = new Metrics({ serviceName, namespace });
 
 export const Metric = {
   EventsReceived: "EventsReceived",

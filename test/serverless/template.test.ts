@@ -139,9 +139,15 @@ describe("alarms", () => {
     expect(webhookAlarm).toMatchObject({
       Namespace: "SpaceliftRoleVending",
       MetricName: "WebhookDisabled",
-      Dimensions: [{ Name: "service", Value: "spacelift-role-vending" }],
+      // The stage-specific service name the receiver publishes its metrics under.
+      Dimensions: [{ Name: "service", Value: `spacelift-role-vending-${PACKAGED_STAGE}` }],
       Threshold: 0,
       ComparisonOperator: "GreaterThanThreshold",
+    });
+    expect(
+      resolve<Record<string, string>>(fn("receiver").Properties.Environment.Variables),
+    ).toMatchObject({
+      POWERTOOLS_SERVICE_NAME: `spacelift-role-vending-${PACKAGED_STAGE}`,
     });
   });
 
