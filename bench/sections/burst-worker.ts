@@ -5,7 +5,6 @@
  * succeeded, leave the reported failures to come back after the visibility timeout. Talks to
  * its parent over IPC; started with `fork` and the handler's environment.
  */
-import { randomUUID } from "node:crypto";
 import {
   DeleteMessageBatchCommand,
   type Message,
@@ -14,6 +13,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
+import { lambdaContext, toSqsEvent } from "../../scripts/lib/local-pipeline.ts";
 import { ApiCallCounter } from "../lib/api-calls.ts";
 
 export type WorkerMessage =
@@ -78,7 +78,10 @@ async function pollUntilStopped(): Promise<void> {
     const messages = received.Messages ?? [];
     if (messages.length === 0) continue;
     const started = performance.now();
-    const result = await handler(toSqsEvent(messages), lambdaContext());
+    const result = await handler(
+      toSqsEvent(messages, queueUrl),
+      lambdaContext("provisioner-bench"),
+    );
     const durationMs = performance.now() - started;
     const failed = new Set(result.batchItemFailures.map((item) => item.itemIdentifier));
     const done = messages.filter((message) => !failed.has(message.MessageId ?? ""));
@@ -108,49 +111,4 @@ async function pollUntilStopped(): Promise<void> {
 function stackIdOf(message: Message): string {
   const body = JSON.parse(message.Body ?? "{}") as { data?: { ID?: string } };
   return body.data?.ID ?? "";
-}
-
-function toSqsEvent(messages: readonly Message[]): SQSEvent {
-  const queueName = queueUrl.split("/").pop() ?? "queue";
-  return {
-    Records: messages.map((message) => ({
-      messageId: message.MessageId ?? "",
-      receiptHandle: message.ReceiptHandle ?? "",
-      body: message.Body ?? "",
-      attributes: {
-        ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? "1",
-        SentTimestamp: message.Attributes?.SentTimestamp ?? String(Date.now()),
-        SenderId: message.Attributes?.SenderId ?? "bench",
-        ApproximateFirstReceiveTimestamp:
-          message.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
-        SequenceNumber: message.Attributes?.SequenceNumber ?? "0",
-        MessageGroupId: message.Attributes?.MessageGroupId ?? "",
-        MessageDeduplicationId: message.Attributes?.MessageDeduplicationId ?? "",
-      },
-      messageAttributes: {},
-      md5OfBody: message.MD5OfBody ?? "",
-      eventSource: "aws:sqs",
-      eventSourceARN: `arn:aws:sqs:us-east-1:123456789012:${queueName}`,
-      awsRegion: "us-east-1",
-    })),
-  };
-}
-
-function lambdaContext(): Context {
-  // serverless.yml gives the provisioner a 60 s timeout.
-  const deadline = Date.now() + 60_000;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: "provisioner-bench",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:provisioner-bench",
-    memoryLimitInMB: "512",
-    awsRequestId: randomUUID(),
-    logGroupName: "/aws/lambda/provisioner-bench",
-    logStreamName: "bench",
-    getRemainingTimeInMillis: () => deadline - Date.now(),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
 }

@@ -161,7 +161,8 @@ function toHttpApiEvent(request: IncomingMessage, body: Buffer): APIGatewayProxy
   };
 }
 
-function toSqsEvent(messages: Message[], queueUrl: string): SQSEvent {
+/** SQS messages as the Lambda SQS event source hands them to a function. */
+export function toSqsEvent(messages: readonly Message[], queueUrl: string): SQSEvent {
   const queueName = queueUrl.split("/").pop() ?? "queue";
   return {
     Records: messages.map((message) => ({
@@ -187,16 +188,17 @@ function toSqsEvent(messages: Message[], queueUrl: string): SQSEvent {
   };
 }
 
-function lambdaContext(): Context {
+/** A Lambda context with the provisioner's 60 s timeout (serverless.yml). */
+export function lambdaContext(functionName = "provisioner-local"): Context {
   const deadline = Date.now() + 60_000;
   return {
     callbackWaitsForEmptyEventLoop: false,
-    functionName: "provisioner-local",
+    functionName,
     functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:provisioner-local",
-    memoryLimitInMB: "256",
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
+    memoryLimitInMB: "512",
     awsRequestId: randomUUID(),
-    logGroupName: "/aws/lambda/provisioner-local",
+    logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: "local",
     getRemainingTimeInMillis: () => deadline - Date.now(),
     done: () => undefined,
