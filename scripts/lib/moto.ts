@@ -17,8 +17,11 @@ export interface MotoServer {
 export const MOTO_INSTALL_HINT =
   'moto_server was not found on PATH. Install it with: pip install "moto[server]" (moto 5.x), or point AWS_ENDPOINT_URL at a running AWS emulator.';
 
-export function findMotoServer(): string | undefined {
-  const found = spawnSync("sh", ["-c", "command -v moto_server"], { encoding: "utf8" });
+export function findMotoServer(searchPath = process.env.PATH ?? ""): string | undefined {
+  const found = spawnSync("/bin/sh", ["-c", "command -v moto_server"], {
+    encoding: "utf8",
+    env: { ...process.env, PATH: searchPath },
+  });
   const path = found.stdout.trim();
   return found.status === 0 && path !== "" ? path : undefined;
 }
@@ -35,8 +38,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startMotoServer(options: { timeoutMs?: number } = {}): Promise<MotoServer> {
-  const binary = findMotoServer();
+export async function startMotoServer(
+  options: { timeoutMs?: number; searchPath?: string } = {},
+): Promise<MotoServer> {
+  const binary = findMotoServer(options.searchPath);
   if (binary === undefined) throw new Error(MOTO_INSTALL_HINT);
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
