@@ -48,7 +48,10 @@ export function composeReconciler(env: Env): ReconcilerDeps {
     settings: reconciler.settings,
     roles: new IamRoleStore(iamClient()),
     parameters: new SsmParameterStore(ssmClient()),
-    ...(table !== undefined && { spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table) }),
+    ...(table !== undefined && {
+      spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
+      ledger: new DynamoDbLedger(dynamodbClient(), table),
+    }),
     spacelift: ssmSpaceliftAccess(ssmClient(), {
       parameterName: reconciler.apiKeyParameter,
       endpoint: reconciler.spaceliftEndpoint ?? toGraphqlEndpoint(config.spaceliftHostname),

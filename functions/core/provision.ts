@@ -123,18 +123,50 @@ export async function applyEvent(
   }
 }
 
+/**
+ * Records what Spacelift's API said of a stack (the reconciler's truth at `timestamp`) as the
+ * stack's known space and labels, so that a later event that leaves them unsaid, or an older
+ * event delivered late, does not undo what the reconciler repaired.
+ */
+export async function recordStackFacts(
+  ledger: ResourceLedger,
+  stack: {
+    readonly stackId: StackId;
+    readonly spaceId: SpaceId;
+    readonly labels: readonly string[];
+  },
+  timestamp: number,
+): Promise<void> {
+  const resource = `stack:${stack.stackId}`;
+  const last = await ledger.get(resource);
+  const facts = mergeFacts(last?.facts, stack, timestamp);
+  if (last !== undefined && facts === last.facts) return;
+  await ledger.record({
+    ...(last ?? { resource, timestamp: 0, state: "present" as const }),
+    ...(facts && { facts }),
+  });
+}
+
 /** Merges what a stack event says of its space and labels into what is known, newest wins. */
 function learnFacts(
   known: StackFactsRecord | undefined,
   event: ResourceEvent,
 ): StackFactsRecord | undefined {
   if (event.type !== "stack.upserted") return known;
+  return mergeFacts(known, event, event.timestamp);
+}
+
+function mergeFacts(
+  known: StackFactsRecord | undefined,
+  said: { readonly spaceId: string | undefined; readonly labels: readonly string[] | undefined },
+  timestamp: number,
+): StackFactsRecord | undefined {
   const newer = <T>(fact: TimedFact<T> | undefined, value: T | undefined) =>
-    value !== undefined && (fact === undefined || fact.timestamp < event.timestamp)
-      ? { value, timestamp: event.timestamp }
+    value !== undefined && (fact === undefined || fact.timestamp < timestamp)
+      ? { value, timestamp }
       : undefined;
-  const spaceId = newer(known?.spaceId, event.spaceId);
-  const labels = newer(known?.labels, event.labels);
+  const spaceId = newer(known?.spaceId, said.spaceId);
+  const labels = newer(known?.labels, said.labels);
   if (spaceId === undefined && labels === undefined) return known;
   return {
     ...known,

@@ -23,6 +23,7 @@ import type {
   ObservedRole,
   ParameterStore,
   PolicyDocument,
+  ResourceLedger,
   RoleSpec,
   RoleStore,
   SpaceliftDirectory,
@@ -37,6 +38,7 @@ import {
   convergeStack,
   type ProvisionOutcome,
   recordSpace,
+  recordStackFacts,
   removeSpace,
   removeStack,
 } from "./provision.ts";
@@ -145,6 +147,11 @@ export type ReconcilerDeps = ConvergeDeps & {
   readonly now: () => Date;
   /** Injected so tests never sleep. */
   readonly sleep: (ms: number) => Promise<void>;
+  /**
+   * The provisioner's ledger: what Spacelift lists of a stack (space, labels) is recorded
+   * there after each converge, so late or silent webhook events cannot undo a repair.
+   */
+  readonly ledger?: ResourceLedger;
 };
 
 export type ReconcileAction =
@@ -443,12 +450,22 @@ async function convergeTarget(
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
+    await rememberStackFacts(run, target);
     const decision = decisionFromOutcome(run, outcome, base, orphanedAt !== undefined);
     if (decision === undefined) run.inSync += 1;
     else record(run, decision);
   } catch (error) {
     record(run, failure(run, fresh ? "create" : "update", base, error));
   }
+}
+
+/** Spacelift's word on a stack's space and labels, as of now, for the provisioner's ledger. */
+async function rememberStackFacts(run: Run, target: ConvergeTarget): Promise<void> {
+  const { ledger, settings, now } = run.deps;
+  if (ledger === undefined || settings.dryRun || target.kind !== "stack") return;
+  const { stackId, spaceId, labels } = target.stack;
+  if (spaceId === undefined || labels === undefined) return;
+  await recordStackFacts(ledger, { stackId, spaceId, labels }, now().getTime());
 }
 
 function convergeDepsOf(run: Run): ConvergeDeps {
@@ -961,6 +978,7 @@ export async function backfill(
           target.kind === "stack"
             ? await convergeStack(target.stack, convergeDeps, { fresh: true })
             : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh: true });
+        await rememberStackFacts(run, target);
         const decision = decisionFromOutcome(run, outcome, base, false);
         if (decision === undefined) progress.unchanged += 1;
         else {

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { ForeignResourceError } from "../../functions/core/errors.ts";
-import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
+import {
+  convergeStack,
+  type ProvisionerDeps,
+  processMessage,
+  recordStackFacts,
+} from "../../functions/core/provision.ts";
 import { fitRoleName } from "../../functions/core/role-spec.ts";
 import { fixture, fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
@@ -413,5 +419,30 @@ describe("processMessage: what out-of-order events know", () => {
       outcome: { result: "stale" },
     });
     expect(roles.roles.has(ROLE)).toBe(true);
+  });
+});
+
+describe("processMessage after the reconciler repaired a stack", () => {
+  it("does not let a late or silent event undo the space Spacelift's API reported", async () => {
+    const { deps, roles, ledger, process } = setup();
+    const create = fixture("stack.create");
+    await process({ ...create, timestamp: 1000 });
+    // The reconciler finds the stack in staging (a move whose webhook was lost) at t=5000.
+    const stackId = "payments-api" as StackId;
+    const spaceId = STAGING_SPACE as SpaceId;
+    await convergeStack({ stackId, spaceId, labels: [] }, deps);
+    await recordStackFacts(ledger, { stackId, spaceId, labels: [] }, 5000);
+    // A move to production made at t=2000 arrives late; an update at t=6000 names no space.
+    const lateMove = fixture("stack.update");
+    (lateMove.data.args as { Input: { Space: string } }).Input.Space = PRODUCTION_SPACE;
+    await process({ ...lateMove, timestamp: 2000 });
+    const silent = fixture("stack.update");
+    silent.data = { args: { ID: "payments-api", Input: { Description: "x" } } };
+    await process({ ...silent, timestamp: 6000 });
+    expect(subOf(roles.roles.get(ROLE))).toContain(`space:${STAGING_SPACE}:stack:payments-api:`);
+    expect(ledger.entries.get("stack:payments-api")?.facts?.spaceId).toEqual({
+      value: STAGING_SPACE,
+      timestamp: 5000,
+    });
   });
 });
