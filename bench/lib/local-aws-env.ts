@@ -2,7 +2,8 @@
  * The environment the handlers need to run against a local emulator, the same variables
  * scripts/local.ts sets. The handlers read it when first imported, as in Lambda.
  */
-import type { LocalAwsResources } from "../../scripts/lib/local-aws.ts";
+import { createLocalAwsResources, type LocalAwsResources } from "../../scripts/lib/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 
 export const HOSTNAME = "acme.app.spacelift.io";
 export const ACCOUNT = "acme";
@@ -43,4 +44,25 @@ export function handlerEnv(
         }
       : {}),
   };
+}
+
+/**
+ * Runs `body` against a fresh moto_server holding the pipeline's resources, with the handlers'
+ * environment set (before any handler is imported), and stops moto afterwards.
+ */
+export async function withBenchAws<T>(
+  options: { policies?: number; boundary?: boolean },
+  body: (moto: MotoServer, resources: LocalAwsResources) => Promise<T>,
+): Promise<T> {
+  const moto = await startMotoServer();
+  try {
+    const resources = await createLocalAwsResources({
+      endpoint: moto.endpoint,
+      spaceliftHostname: HOSTNAME,
+    });
+    Object.assign(process.env, handlerEnv(moto.endpoint, resources, options));
+    return await body(moto, resources);
+  } finally {
+    await moto.stop();
+  }
 }

@@ -15,8 +15,6 @@ import {
   processMessage,
 } from "../../functions/core/provision.ts";
 import { type ReconcileReport, reconcile } from "../../functions/core/reconcile.ts";
-import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
-import { startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import {
   FAKE_API_KEY_ID,
@@ -25,7 +23,7 @@ import {
   startFakeSpacelift,
 } from "../../test/support/fake-spacelift.ts";
 import { ApiCallCounter, type CallTally, callsOf, type ServiceCalls } from "../lib/api-calls.ts";
-import { ACCOUNT, HOSTNAME, handlerEnv, MANAGED_POLICIES } from "../lib/local-aws-env.ts";
+import { ACCOUNT, MANAGED_POLICIES, withBenchAws } from "../lib/local-aws-env.ts";
 import type { BenchOptions, Row, SectionResult } from "../lib/report.ts";
 
 const POLICIES = 2;
@@ -46,16 +44,7 @@ interface Scenario {
 }
 
 export async function run(options: BenchOptions): Promise<SectionResult> {
-  const moto = await startMotoServer();
-  try {
-    const resources = await createLocalAwsResources({
-      endpoint: moto.endpoint,
-      spaceliftHostname: HOSTNAME,
-    });
-    Object.assign(
-      process.env,
-      handlerEnv(moto.endpoint, resources, { policies: POLICIES, boundary: true }),
-    );
+  return withBenchAws({ policies: POLICIES, boundary: true }, async () => {
     const deps = composeProvisioner(process.env);
     const counter = new ApiCallCounter();
     // The same client instances the adapters were given (module-scope singletons).
@@ -158,9 +147,7 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
       await spacelift.close();
     }
     return report(scenarios, stacks.length, stacks.length + 3 + REPEATS, reconcileReport);
-  } finally {
-    await moto.stop();
-  }
+  });
 }
 
 const CONVERGE = "convergeStack per stack";

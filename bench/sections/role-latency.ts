@@ -5,12 +5,11 @@
  * moto_server. Events are sent one at a time, so this is latency, not queueing.
  */
 import { GetParameterCommand, ParameterNotFound, SSMClient } from "@aws-sdk/client-ssm";
-import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { startLocalPipeline } from "../../scripts/lib/local-pipeline.ts";
-import { startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, postDelivery, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
 import { ApiCallCounter } from "../lib/api-calls.ts";
-import { ACCOUNT, HOSTNAME, handlerEnv, WEBHOOK_SECRET } from "../lib/local-aws-env.ts";
+import { ACCOUNT, WEBHOOK_SECRET, withBenchAws } from "../lib/local-aws-env.ts";
 import { type BenchOptions, formatMs, type SectionResult } from "../lib/report.ts";
 import { roundSummary, summarize } from "../lib/stats.ts";
 
@@ -20,17 +19,7 @@ const WARMUP_EVENTS = 3;
 const SPACE = "platform-01HND497T9JKR76MR3KA2CDJHP";
 
 export async function run(options: BenchOptions): Promise<SectionResult> {
-  const moto = await startMotoServer();
-  try {
-    const resources = await createLocalAwsResources({
-      endpoint: moto.endpoint,
-      spaceliftHostname: HOSTNAME,
-    });
-    // The handlers read their configuration when first imported: set it first.
-    Object.assign(
-      process.env,
-      handlerEnv(moto.endpoint, resources, { policies: POLICIES, boundary: true }),
-    );
+  return withBenchAws({ policies: POLICIES, boundary: true }, async (moto, resources) => {
     let batchesDone = 0;
     let batchDoneAt = 0;
     const pipeline = await startLocalPipeline({
@@ -116,9 +105,7 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
         ssmPolls: polls.snapshot().calls,
       },
     };
-  } finally {
-    await moto.stop();
-  }
+  });
 }
 
 async function waitForParameter(ssm: SSMClient, name: string): Promise<void> {
