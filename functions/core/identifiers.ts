@@ -5,7 +5,6 @@
  * (`/`), white space or non-ASCII ever passes.
  */
 
-const SLUG = /^[A-Za-z0-9_-]{1,128}$/;
 const STACK_ID = /^[a-z0-9_-]{1,128}$/;
 /** Spacelift space IDs: `<slug>-<26-character upper-case ULID>`, or the built-in `root`/`legacy`. */
 const SPACE_ID = /^(?:root|legacy|(?:[a-z0-9][a-z0-9_-]{0,100}-)?[0-9A-HJKMNP-TV-Z]{26})$/;
@@ -13,19 +12,10 @@ const SPACE_ID = /^(?:root|legacy|(?:[a-z0-9][a-z0-9_-]{0,100}-)?[0-9A-HJKMNP-TV
 export type StackId = string & { readonly __brand: "StackId" };
 export type SpaceId = string & { readonly __brand: "SpaceId" };
 
-export function isSlug(value: unknown): value is string {
-  return typeof value === "string" && SLUG.test(value);
-}
-
 export function isStackId(value: unknown): value is StackId {
   return typeof value === "string" && STACK_ID.test(value);
 }
 
 export function isSpaceId(value: unknown): value is SpaceId {
   return typeof value === "string" && value.length <= 128 && SPACE_ID.test(value);
-}
-
-/** A Spacelift account name (the first label of its hostname). */
-export function isAccountName(value: unknown): value is string {
-  return typeof value === "string" && /^[a-z0-9][a-z0-9-]{0,62}$/.test(value);
 }

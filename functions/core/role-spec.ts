@@ -29,12 +29,6 @@ import {
   templateUses,
 } from "./subject.ts";
 
-export {
-  DEFAULT_SUBJECT_TEMPLATE,
-  renderSubjectPattern,
-  SUBJECT_PLACEHOLDERS,
-  type SubjectPlaceholder,
-} from "./subject.ts";
 export { policySize, type RoleScope };
 
 export const MANAGED_BY_TAG = "managed-by";
