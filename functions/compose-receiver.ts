@@ -4,9 +4,9 @@
  * would put the provisioner's configuration — the permissions file parser and `yaml` — in the
  * receiver's bundle and its cold start. compose.ts re-exports this.
  */
-import { sqsClient, ssmClient } from "./adapters/aws-clients.ts";
+import { sqsClient } from "./adapters/aws-clients.ts";
+import { extensionWebhookSecrets } from "./adapters/parameters-extension-secrets.ts";
 import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
-import { ssmWebhookSecrets } from "./adapters/ssm-webhook-secrets.ts";
 import { type Env, loadSpaceliftAccount } from "./core/env.ts";
 import type { ReceiverDeps } from "./core/receive.ts";
 import { loadReceiverConfig } from "./core/receiver-config.ts";
@@ -22,6 +22,6 @@ export function composeReceiver(env: Env): ReceiverDeps {
     secrets:
       secrets.source === "env"
         ? async () => (secrets.previous ? [secrets.current, secrets.previous] : [secrets.current])
-        : ssmWebhookSecrets(ssmClient(), secrets),
+        : extensionWebhookSecrets(secrets.extension, secrets),
   };
 }

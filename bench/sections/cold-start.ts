@@ -31,6 +31,8 @@ const COMMON_ENV = {
   AWS_REGION: "us-east-1",
   AWS_ACCESS_KEY_ID: "testing",
   AWS_SECRET_ACCESS_KEY: "testing",
+  // Lambda sets it; the receiver's Parameters and Secrets extension requires it.
+  AWS_SESSION_TOKEN: "testing",
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   POWERTOOLS_METRICS_DISABLED: "true",
   POWERTOOLS_LOG_LEVEL: "SILENT",

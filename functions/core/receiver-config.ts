@@ -1,7 +1,8 @@
 /**
  * The receiver's own configuration: where events go and where the webhook secrets are. It
  * imports nothing of the provisioner's configuration (config.ts: permissions file, `yaml`),
- * so the receiver's bundle stays small and its cold start short.
+ * so the receiver's bundle stays small and its cold start short. In AWS the secrets are read
+ * through the Parameters and Secrets Lambda extension, so the receiver bundles no SSM client.
  */
 import * as z from "zod";
 import { type Env, parseEnv } from "./env.ts";
@@ -13,6 +14,10 @@ const Receiver = z
     SPACELIFT_WEBHOOK_SECRET_PREVIOUS: z.string().min(16).optional(),
     WEBHOOK_SECRET_PARAMETER: z.string().startsWith("/").optional(),
     WEBHOOK_SECRET_PREVIOUS_PARAMETER: z.string().startsWith("/").optional(),
+    // The Parameters and Secrets extension's port (it reads the same variable) and the token it
+    // requires: the execution role's session token, which Lambda always sets.
+    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(2773),
+    AWS_SESSION_TOKEN: z.string().optional(),
   })
   .refine(
     (value) =>
@@ -21,6 +26,15 @@ const Receiver = z
       path: ["WEBHOOK_SECRET_PARAMETER"],
       message: "set it (AWS) or SPACELIFT_WEBHOOK_SECRET (local)",
     },
+  )
+  .refine(
+    (value) =>
+      value.WEBHOOK_SECRET_PARAMETER === undefined || value.AWS_SESSION_TOKEN !== undefined,
+    {
+      path: ["AWS_SESSION_TOKEN"],
+      message:
+        "the Parameters and Secrets extension requires the execution role's session token (Lambda sets it)",
+    },
   );
 
 export interface ReceiverConfig {
@@ -28,7 +42,13 @@ export interface ReceiverConfig {
   /** Where the webhook secret(s) come from; values, never logged. */
   readonly secrets:
     | { readonly source: "env"; readonly current: string; readonly previous: string | undefined }
-    | { readonly source: "ssm"; readonly current: string; readonly previous: string | undefined };
+    | {
+        /** SecureString parameters, read through the Parameters and Secrets Lambda extension. */
+        readonly source: "extension";
+        readonly current: string;
+        readonly previous: string | undefined;
+        readonly extension: { readonly port: number; readonly token: string };
+      };
 }
 
 export function loadReceiverConfig(env: Env): ReceiverConfig {
@@ -38,9 +58,13 @@ export function loadReceiverConfig(env: Env): ReceiverConfig {
     secrets:
       raw.WEBHOOK_SECRET_PARAMETER !== undefined
         ? {
-            source: "ssm",
+            source: "extension",
             current: raw.WEBHOOK_SECRET_PARAMETER,
             previous: raw.WEBHOOK_SECRET_PREVIOUS_PARAMETER,
+            extension: {
+              port: raw.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT,
+              token: raw.AWS_SESSION_TOKEN as string,
+            },
           }
         : {
             source: "env",

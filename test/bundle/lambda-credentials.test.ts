@@ -4,7 +4,9 @@
  * The bundle runs in a child process against moto_server, through a loopback proxy that records
  * how each AWS request was signed: with Lambda's credentials from the environment, or from a
  * container credentials endpoint, and never from the SDK's other sources (a shared credentials
- * file here), which the bundle no longer carries.
+ * file here), which the bundle no longer carries. Its webhook secret comes through the
+ * Parameters and Secrets extension's loopback interface (a stand-in backed by moto here), so the
+ * only AWS request the bundle itself signs is SQS's.
  */
 import { execFile } from "node:child_process";
 import { once } from "node:events";
@@ -23,6 +25,10 @@ import { bundleHandler } from "../../scripts/lib/lambda-bundle.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
+import {
+  type ParametersExtensionStandIn,
+  startParametersExtension,
+} from "../support/parameters-extension.ts";
 
 const HOST = "acme.app.spacelift.io";
 const SECRET = "bundle-webhook-secret-0123456789";
@@ -58,6 +64,8 @@ let bundle: string;
 let metafile: Metafile;
 let queueUrl: string;
 let sqs: SQSClient;
+let ssm: SSMClient;
+let extension: ParametersExtensionStandIn;
 
 /** A loopback HTTP server on a free port; resolves to its base URL. */
 async function listen(server: Server): Promise<string> {
@@ -112,7 +120,8 @@ beforeAll(async () => {
   // Created through the proxy, so the queue URL moto hands back points at the proxy.
   const config = localClientConfig(proxyEndpoint);
   sqs = new SQSClient(config);
-  const ssm = new SSMClient(config);
+  ssm = new SSMClient(localClientConfig(moto.endpoint));
+  extension = await startParametersExtension(ssm, ROLE_KEYS.sessionToken);
   queueUrl =
     (
       await sqs.send(
@@ -125,7 +134,6 @@ beforeAll(async () => {
   await ssm.send(
     new PutParameterCommand({ Name: SECRET_PARAMETER, Value: SECRET, Type: "SecureString" }),
   );
-  ssm.destroy();
 
   work = mkdtempSync(join(tmpdir(), "lambda-bundle-"));
   writeFileSync(
@@ -139,6 +147,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await extension?.close();
+  ssm?.destroy();
   sqs?.destroy();
   proxy?.closeAllConnections();
   proxy?.close();
@@ -150,6 +160,7 @@ afterAll(async () => {
 beforeEach(() => {
   signed = [];
   containerAuthorizations = [];
+  extension.requests.length = 0;
 });
 
 const run = promisify(execFile);
@@ -191,6 +202,7 @@ console.log("RESPONSE " + JSON.stringify(response));`;
       SPACELIFT_HOSTNAME: HOST,
       QUEUE_URL: queueUrl,
       WEBHOOK_SECRET_PARAMETER: SECRET_PARAMETER,
+      PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(extension.port),
       TEST_EVENT: JSON.stringify(event),
       ...credentials,
     },
@@ -235,7 +247,21 @@ describe("the bundled receiver's AWS credentials", () => {
     ).toEqual([]);
   });
 
-  it("signs its SSM and SQS requests with the execution role's credentials from the environment", async () => {
+  it("does not carry an SSM client: the secret comes through the Parameters and Secrets extension", () => {
+    // What made it into the output, not what esbuild read and then shook off.
+    const bundled = Object.values(metafile.outputs).flatMap((output) =>
+      Object.entries(output.inputs)
+        .filter(([, input]) => input.bytesInOutput > 0)
+        .map(([path]) => path),
+    );
+
+    expect(bundled.some((path) => path.includes("node_modules/@aws-sdk/client-sqs/"))).toBe(true);
+    expect(bundled.filter((path) => path.includes("node_modules/@aws-sdk/client-ssm/"))).toEqual(
+      [],
+    );
+  });
+
+  it("signs its SQS request with the execution role's credentials from the environment", async () => {
     const { statusCode } = await invokeBundledReceiver(
       {
         AWS_ACCESS_KEY_ID: ROLE_KEYS.accessKeyId,
@@ -246,9 +272,9 @@ describe("the bundled receiver's AWS credentials", () => {
     );
 
     expect(statusCode).toBe(202);
-    expect(signed.map((request) => request.target)).toEqual([
-      "AmazonSSM.GetParameter",
-      "AmazonSQS.SendMessage",
+    expect(signed.map((request) => request.target)).toEqual(["AmazonSQS.SendMessage"]);
+    expect(extension.requests).toEqual([
+      { name: SECRET_PARAMETER, withDecryption: "true", token: ROLE_KEYS.sessionToken },
     ]);
     for (const request of signed) {
       expect(accessKeyOf(request.authorization)).toBe(ROLE_KEYS.accessKeyId);
@@ -262,6 +288,8 @@ describe("the bundled receiver's AWS credentials", () => {
       {
         AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUrl,
         AWS_CONTAINER_AUTHORIZATION_TOKEN: "container-authorization-token",
+        // Lambda always sets it; alone (no key pair) it gives the environment no credentials.
+        AWS_SESSION_TOKEN: ROLE_KEYS.sessionToken,
       },
       "container-credentials",
     );
@@ -270,19 +298,18 @@ describe("the bundled receiver's AWS credentials", () => {
     expect(containerAuthorizations[0]).toBe("container-authorization-token");
     expect(signed.map((request) => accessKeyOf(request.authorization))).toEqual([
       CONTAINER_KEYS.accessKeyId,
-      CONTAINER_KEYS.accessKeyId,
     ]);
-    expect(signed.map((request) => request.securityToken)).toEqual([
-      CONTAINER_KEYS.sessionToken,
-      CONTAINER_KEYS.sessionToken,
-    ]);
+    expect(signed.map((request) => request.securityToken)).toEqual([CONTAINER_KEYS.sessionToken]);
     expect(await queuedStacks()).toEqual(["container-credentials"]);
   });
 
-  it("with neither, answers 500, sends nothing and logs why, ignoring the shared credentials file", async () => {
-    const { statusCode, output } = await invokeBundledReceiver({}, "no-credentials");
+  it("with neither, answers 503, sends nothing and logs why, ignoring the shared credentials file", async () => {
+    const { statusCode, output } = await invokeBundledReceiver(
+      { AWS_SESSION_TOKEN: ROLE_KEYS.sessionToken },
+      "no-credentials",
+    );
 
-    expect(statusCode).toBe(500);
+    expect(statusCode).toBe(503);
     expect(signed).toEqual([]);
     expect(output).toContain("no AWS credentials");
     expect(output).not.toContain(PROFILE_KEY);

@@ -3,12 +3,14 @@
  * event sources, per-function IAM) and the function zips. A broken serverless.yml fails here,
  * either because packaging fails or because an assertion about the result does.
  */
+
 import { type ExecFileOptions, execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SECRETS_TTL_MS } from "../../functions/adapters/parameters-extension-secrets.ts";
 import {
   loadLedgerTable,
   loadReceiverConfig,
@@ -317,14 +319,16 @@ describe("environment", () => {
 
   it("gives the receiver its queue and the names (never the values) of its secret parameters", () => {
     const env = environment("receiver");
-    const config = loadReceiverConfig(env);
+    // Lambda sets the session token; the extension requires it.
+    const config = loadReceiverConfig({ ...env, AWS_SESSION_TOKEN: "session-token" });
 
     expect(config).toEqual({
       queueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
       secrets: {
-        source: "ssm",
+        source: "extension",
         current: "/spacelift-role-vending/webhook-secret",
         previous: "/spacelift-role-vending/webhook-secret-previous",
+        extension: { port: 2773, token: "session-token" },
       },
     });
     expect(env).not.toHaveProperty("SPACELIFT_WEBHOOK_SECRET");
@@ -456,6 +460,22 @@ describe("IAM: receiver", () => {
     expect(statementsGranting(statements(), "kms:Decrypt")[0]?.Condition).toEqual({
       StringEquals: { "kms:ViaService": `ssm.${REGION}.amazonaws.com` },
     });
+  });
+});
+
+describe("receiver: Parameters and Secrets extension", () => {
+  it("runs the receiver, and only the receiver, with AWS's arm64 extension layer for the region", () => {
+    expect(fn("receiver").Properties.Layers).toEqual([
+      `arn:aws:lambda:${REGION}:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:17`,
+    ]);
+    expect(fn("provisioner").Properties.Layers).toBeUndefined();
+    expect(fn("reconciler").Properties.Layers).toBeUndefined();
+  });
+
+  it("bounds the extension's cache so that a rotated secret is seen within 5 minutes", () => {
+    const env = fn("receiver").Properties.Environment.Variables;
+    expect(Number(env.SSM_PARAMETER_STORE_TTL) + SECRETS_TTL_MS / 1000).toBeLessThanOrEqual(300);
+    expect(env.PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED).toBeUndefined();
   });
 });
 
@@ -697,6 +717,7 @@ describe("artefacts", () => {
             AWS_REGION: REGION,
             AWS_ACCESS_KEY_ID: "testing",
             AWS_SECRET_ACCESS_KEY: "testing",
+            AWS_SESSION_TOKEN: "testing",
             AWS_LAMBDA_FUNCTION_NAME: fn(name).Properties.FunctionName,
             POWERTOOLS_METRICS_DISABLED: "true",
             POWERTOOLS_LOG_LEVEL: "SILENT",

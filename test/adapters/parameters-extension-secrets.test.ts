@@ -1,0 +1,200 @@
+/**
+ * The receiver's webhook secrets, read through the Parameters and Secrets extension's loopback
+ * interface: here a stand-in (test/support/parameters-extension.ts) that answers with real
+ * GetParameter calls against moto_server, SecureString decryption included.
+ */
+import { once } from "node:events";
+import { createServer } from "node:http";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  extensionWebhookSecrets,
+  readParameter,
+  SECRETS_TTL_MS,
+} from "../../functions/adapters/parameters-extension-secrets.ts";
+import { ConfigurationError } from "../../functions/core/errors.ts";
+import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
+import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import {
+  type ParametersExtensionStandIn,
+  startParametersExtension,
+} from "../support/parameters-extension.ts";
+
+const TOKEN = "execution-role-session-token";
+const CURRENT = "/spacelift-role-vending/webhook-secret";
+const PREVIOUS = "/spacelift-role-vending/webhook-secret-previous";
+
+let moto: MotoServer;
+let ssm: SSMClient;
+let extension: ParametersExtensionStandIn;
+
+const put = (name: string, value: string) =>
+  ssm.send(
+    new PutParameterCommand({ Name: name, Value: value, Type: "SecureString", Overwrite: true }),
+  );
+
+beforeAll(async () => {
+  moto = await startMotoServer();
+  ssm = new SSMClient(localClientConfig(moto.endpoint));
+  extension = await startParametersExtension(ssm, TOKEN);
+}, 60_000);
+
+afterAll(async () => {
+  await extension?.close();
+  ssm?.destroy();
+  await moto?.stop();
+});
+
+beforeEach(async () => {
+  extension.requests.length = 0;
+  await put(CURRENT, "current-webhook-secret-0123456789");
+});
+
+describe("extensionWebhookSecrets", () => {
+  it("reads the current secret decrypted, with the session token, by its URL-encoded name", async () => {
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: undefined },
+    );
+
+    expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+    expect(extension.requests).toEqual([{ name: CURRENT, withDecryption: "true", token: TOKEN }]);
+  });
+
+  it("returns the previous secret after the current one while a rotation is under way", async () => {
+    await put(PREVIOUS, "previous-webhook-secret-0123456789");
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: PREVIOUS },
+    );
+
+    expect(await secrets()).toEqual([
+      "current-webhook-secret-0123456789",
+      "previous-webhook-secret-0123456789",
+    ]);
+  });
+
+  it("treats a missing previous parameter as no previous secret", async () => {
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: "/spacelift-role-vending/never-created" },
+    );
+
+    expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+  });
+
+  it("keeps the secrets for a minute, then reads them again and sees a rotation", async () => {
+    let clock = 1_000_000;
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: undefined },
+      () => clock,
+    );
+    await secrets();
+    await put(CURRENT, "rotated-webhook-secret-0123456789");
+
+    clock += SECRETS_TTL_MS - 1_000;
+    expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+    expect(extension.requests).toHaveLength(1);
+
+    clock += 2_000;
+    expect(await secrets()).toEqual(["rotated-webhook-secret-0123456789"]);
+    expect(extension.requests).toHaveLength(2);
+  });
+
+  it("fails, naming the parameter and the answer, when the current secret cannot be read", async () => {
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: "/spacelift-role-vending/absent", previous: undefined },
+    );
+
+    await expect(secrets()).rejects.toThrow(
+      /parameters extension answered 400 for \/spacelift-role-vending\/absent: ParameterNotFound/,
+    );
+  });
+
+  it("fails on an empty secret rather than verifying against nothing", async () => {
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: undefined },
+    );
+    // The stand-in answers what the extension would for a parameter with no Value.
+    const empty = createServer((_incoming, outgoing) => {
+      outgoing.writeHead(200, { "content-type": "application/json" });
+      outgoing.end(JSON.stringify({ Parameter: { Name: CURRENT, Value: "" } }));
+    });
+    empty.listen(0, "127.0.0.1");
+    await once(empty, "listening");
+    const port = (empty.address() as { port: number }).port;
+    try {
+      await expect(
+        extensionWebhookSecrets(
+          { port, token: TOKEN },
+          { current: CURRENT, previous: undefined },
+        )(),
+      ).rejects.toThrow(`webhook secret parameter ${CURRENT} is empty`);
+    } finally {
+      empty.close();
+    }
+    expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+  });
+
+  it("is refused by the extension without the function's session token", async () => {
+    await expect(readParameter({ port: extension.port, token: "wrong" }, CURRENT)).rejects.toThrow(
+      /answered 401/,
+    );
+  });
+
+  it("fails promptly when no extension listens on the port", async () => {
+    const closed = createServer();
+    closed.listen(0, "127.0.0.1");
+    await once(closed, "listening");
+    const port = (closed.address() as { port: number }).port;
+    closed.close();
+    await once(closed, "close");
+
+    await expect(readParameter({ port, token: TOKEN }, CURRENT)).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
+
+describe("the receiver's configuration for the extension", () => {
+  const base = {
+    QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/events.fifo",
+    WEBHOOK_SECRET_PARAMETER: CURRENT,
+  };
+
+  it("uses the extension's default port and the session token Lambda sets", () => {
+    expect(loadReceiverConfig({ ...base, AWS_SESSION_TOKEN: TOKEN }).secrets).toEqual({
+      source: "extension",
+      current: CURRENT,
+      previous: undefined,
+      extension: { port: 2773, token: TOKEN },
+    });
+  });
+
+  it("follows PARAMETERS_SECRETS_EXTENSION_HTTP_PORT, the variable the extension itself reads", () => {
+    expect(
+      loadReceiverConfig({
+        ...base,
+        AWS_SESSION_TOKEN: TOKEN,
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: "2999",
+      }).secrets,
+    ).toMatchObject({ extension: { port: 2999 } });
+  });
+
+  it("refuses to start without a session token, which the extension requires", () => {
+    expect(() => loadReceiverConfig(base)).toThrow(ConfigurationError);
+    expect(() => loadReceiverConfig(base)).toThrow(/AWS_SESSION_TOKEN/);
+  });
+
+  it("refuses a port that is not one", () => {
+    expect(() =>
+      loadReceiverConfig({
+        ...base,
+        AWS_SESSION_TOKEN: TOKEN,
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: "70000",
+      }),
+    ).toThrow(/PARAMETERS_SECRETS_EXTENSION_HTTP_PORT/);
+  });
+});
