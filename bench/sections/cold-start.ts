@@ -8,7 +8,7 @@
  * which is what a cold start pays before the first event.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type BuildOptions, build, type Metafile } from "esbuild";
 import { deployedEsbuildOptions } from "../../scripts/lib/lambda-bundle.ts";
@@ -72,34 +72,59 @@ const FUNCTIONS: readonly { name: string; entry: string; env: Record<string, str
 
 type Variant = "minified" | "naive";
 
-const RECEIVER_CLIENTS =
-  'import { SQSClient } from "@aws-sdk/client-sqs"; import { SSMClient } from "@aws-sdk/client-ssm"; export const a = new SQSClient({}); export const b = new SSMClient({});';
+const PROVISIONER_CLIENTS =
+  'import { IAMClient } from "@aws-sdk/client-iam"; import { SSMClient } from "@aws-sdk/client-ssm"; import { DynamoDBClient } from "@aws-sdk/client-dynamodb"; export const a = new IAMClient({}); export const b = new SSMClient({}); export const c = new DynamoDBClient({});';
 
 /**
  * The handlers' largest dependencies, each bundled alone the way the handlers are, so the
  * import time of a handler can be split into what each dependency costs. `defaultChain`:
  * bundled without serverless.yml's credential-provider alias, to price the SDK's full chain.
+ * `unbundled`: not bundled at all but imported from node_modules, as a function using the SDK
+ * the Lambda runtime provides would load it (the runtime's copy is unpinned; this prices it).
  */
-const COMPONENTS: readonly { name: string; contents: string; defaultChain?: true }[] = [
+const COMPONENTS: readonly {
+  name: string;
+  contents: string;
+  defaultChain?: true;
+  unbundled?: true;
+}[] = [
   { name: "empty module (baseline)", contents: "export const x = 1;" },
   {
     name: "Node built-ins the SDK loads (https, crypto, stream, zlib, fs/promises, os…)",
     contents:
       'import * as a from "node:https"; import * as b from "node:crypto"; import * as c from "node:stream"; import * as d from "node:zlib"; import * as e from "node:fs/promises"; import * as f from "node:os"; import * as g from "node:fs"; import * as h from "node:console"; import * as i from "node:async_hooks"; (globalThis as Record<string, unknown>).builtins = [a, b, c, d, e, f, g, h, i];',
   },
-  { name: "@aws-sdk/client-sqs + client-ssm (receiver's clients)", contents: RECEIVER_CLIENTS },
   {
-    name: "the same two clients with the SDK's default credential chain",
-    contents: RECEIVER_CLIENTS,
-    defaultChain: true,
+    name: "@aws-sdk/client-sqs (the receiver's only client)",
+    contents:
+      'import { SQSClient } from "@aws-sdk/client-sqs"; export const a = new SQSClient({});',
+  },
+  {
+    name: "@aws-sdk/client-ssm alone (what the receiver no longer bundles)",
+    contents:
+      'import { SSMClient } from "@aws-sdk/client-ssm"; export const a = new SSMClient({});',
   },
   {
     name: "@aws-sdk/client-iam + ssm + dynamodb (provisioner's clients)",
-    contents:
-      'import { IAMClient } from "@aws-sdk/client-iam"; import { SSMClient } from "@aws-sdk/client-ssm"; import { DynamoDBClient } from "@aws-sdk/client-dynamodb"; export const a = new IAMClient({}); export const b = new SSMClient({}); export const c = new DynamoDBClient({});',
+    contents: PROVISIONER_CLIENTS,
   },
   {
-    name: "zod",
+    name: "the same three clients with the SDK's default credential chain",
+    contents: PROVISIONER_CLIENTS,
+    defaultChain: true,
+  },
+  {
+    name: "the same three clients unbundled, from node_modules (as with the runtime-provided SDK)",
+    contents: PROVISIONER_CLIENTS,
+    unbundled: true,
+  },
+  {
+    name: "zod/mini (what functions/ use)",
+    contents:
+      'import * as z from "zod/mini"; export const s = z.object({ a: z.string() }); s.parse({ a: "x" });',
+  },
+  {
+    name: "zod classic (for comparison)",
     contents:
       'import * as z from "zod"; export const s = z.object({ a: z.string() }); s.parse({ a: "x" });',
   },
@@ -167,10 +192,16 @@ function contributorsOf(metafile: Metafile): Record<string, number> {
 }
 
 async function bundleComponent(
-  component: { readonly contents: string; readonly defaultChain?: true },
+  component: { readonly contents: string; readonly defaultChain?: true; readonly unbundled?: true },
   index: number,
 ): Promise<string> {
   const outfile = `${outDir}dependency-${index}.mjs`;
+  if (component.unbundled === true) {
+    // Only TypeScript-free import statements: Node resolves them from the repository's
+    // node_modules (bench/out/ is inside it), file by file, as it would the runtime's SDK.
+    writeFileSync(outfile, component.contents);
+    return outfile;
+  }
   await build({
     ...deployedOptions(component.defaultChain === true),
     stdin: { contents: component.contents, resolveDir: root, loader: "ts" },
@@ -281,7 +312,7 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
     notes: [
       "Import time is measured inside a fresh `node` process (its own start-up excluded): it covers parsing and evaluating the bundle and the handler's composition (config validation, SDK clients).",
       ...present.map((fn) => `Largest parts of the minified ${fn.name} bundle: ${top(fn.name)}.`),
-      `Dependencies bundled alone (minified, median import over ${options.coldStartRuns} runs): ${components
+      `Dependencies alone (bundled and minified unless said otherwise; median import over ${options.coldStartRuns} runs; the unbundled row's size is its import file only): ${components
         .map(
           (component) =>
             `${component.name} ${formatKb(component.bytes)} ${formatMs(component.importMs.median)}`,
