@@ -3,24 +3,30 @@
  * imports nothing of the provisioner's configuration (config.ts: permissions file, `yaml`),
  * so the receiver's bundle stays small and its cold start short.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
 import { type Env, parseEnv } from "./env.ts";
+import "./zod-locale.ts";
 
 const Receiver = z
   .object({
     QUEUE_URL: z.url("must be the SQS queue URL"),
-    SPACELIFT_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
-    SPACELIFT_WEBHOOK_SECRET_PREVIOUS: z.string().min(16).optional(),
-    WEBHOOK_SECRET_PARAMETER: z.string().startsWith("/").optional(),
-    WEBHOOK_SECRET_PREVIOUS_PARAMETER: z.string().startsWith("/").optional(),
+    SPACELIFT_WEBHOOK_SECRET: z.optional(
+      z.string().check(z.minLength(16, "must be at least 16 characters")),
+    ),
+    SPACELIFT_WEBHOOK_SECRET_PREVIOUS: z.optional(z.string().check(z.minLength(16))),
+    WEBHOOK_SECRET_PARAMETER: z.optional(z.string().check(z.startsWith("/"))),
+    WEBHOOK_SECRET_PREVIOUS_PARAMETER: z.optional(z.string().check(z.startsWith("/"))),
   })
-  .refine(
-    (value) =>
-      value.SPACELIFT_WEBHOOK_SECRET !== undefined || value.WEBHOOK_SECRET_PARAMETER !== undefined,
-    {
-      path: ["WEBHOOK_SECRET_PARAMETER"],
-      message: "set it (AWS) or SPACELIFT_WEBHOOK_SECRET (local)",
-    },
+  .check(
+    z.refine(
+      (value) =>
+        value.SPACELIFT_WEBHOOK_SECRET !== undefined ||
+        value.WEBHOOK_SECRET_PARAMETER !== undefined,
+      {
+        path: ["WEBHOOK_SECRET_PARAMETER"],
+        message: "set it (AWS) or SPACELIFT_WEBHOOK_SECRET (local)",
+      },
+    ),
   );
 
 export interface ReceiverConfig {
