@@ -97,9 +97,9 @@ const COMPONENTS: readonly { name: string; contents: string; defaultChain?: true
       'import { IAMClient } from "@aws-sdk/client-iam"; import { SSMClient } from "@aws-sdk/client-ssm"; import { DynamoDBClient } from "@aws-sdk/client-dynamodb"; export const a = new IAMClient({}); export const b = new SSMClient({}); export const c = new DynamoDBClient({});',
   },
   {
-    name: "zod",
+    name: "zod/mini with its English messages",
     contents:
-      'import * as z from "zod"; export const s = z.object({ a: z.string() }); s.parse({ a: "x" });',
+      'import * as z from "zod/mini"; import { en } from "zod/locales"; z.config(en()); export const s = z.object({ a: z.string() }); s.parse({ a: "x" });',
   },
   { name: "yaml", contents: 'import { parse } from "yaml"; export const v = parse("a: 1");' },
   {
