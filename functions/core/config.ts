@@ -79,10 +79,10 @@ const Vending = z.object({
  * (a path, read once here) or `PERMISSIONS_CONFIG` (the JSON/YAML itself); without either,
  * `DEFAULT_POLICY_ARNS` is what every role gets.
  */
-export function loadVendingConfig(
+export async function loadVendingConfig(
   env: Env,
   readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
-): VendingConfig {
+): Promise<VendingConfig> {
   const raw = parseEnv(Vending, env);
   const host = raw.SPACELIFT_HOSTNAME;
   try {
@@ -93,7 +93,7 @@ export function loadVendingConfig(
       { cause: error },
     );
   }
-  const permissions = loadPermissions(raw, readFile);
+  const permissions = await loadPermissions(raw, readFile);
   const config: VendingConfig = {
     spaceliftHostname: host,
     spaceliftAccount: accountOfHostname(host),
@@ -121,10 +121,10 @@ export function loadVendingConfig(
   return config;
 }
 
-function loadPermissions(
+async function loadPermissions(
   raw: z.output<typeof Vending>,
   readFile: (path: string) => string,
-): Permissions {
+): Promise<Permissions> {
   const file = raw.PERMISSIONS_CONFIG_FILE;
   const inline = raw.PERMISSIONS_CONFIG;
   if (file === undefined && inline === undefined) {

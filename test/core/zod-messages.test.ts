@@ -15,16 +15,18 @@ import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
 const account = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
 
 describe("zod's own messages", () => {
-  it("name a missing variable's problem in English", () => {
-    expect(() => loadVendingConfig({ SPACELIFT_HOSTNAME: account.SPACELIFT_HOSTNAME })).toThrow(
+  it("name a missing variable's problem in English", async () => {
+    await expect(
+      loadVendingConfig({ SPACELIFT_HOSTNAME: account.SPACELIFT_HOSTNAME }),
+    ).rejects.toThrow(
       new ConfigurationError(
         "invalid configuration: AWS_ACCOUNT_ID: Invalid input: expected string, received undefined",
       ),
     );
   });
 
-  it("name a number out of range or not whole", () => {
-    expect(() => loadVendingConfig({ ...account, MAX_SESSION_DURATION: "60" })).toThrow(
+  it("name a number out of range or not whole", async () => {
+    await expect(loadVendingConfig({ ...account, MAX_SESSION_DURATION: "60" })).rejects.toThrow(
       "invalid configuration: MAX_SESSION_DURATION: Too small: expected number to be >=3600",
     );
     expect(() => loadReconcilerConfig({ MAX_DELETIONS_PER_RUN: "2.5" })).toThrow(
@@ -47,8 +49,8 @@ describe("zod's own messages", () => {
     );
   });
 
-  it("name a permissions setting of the wrong type", () => {
-    expect(() => parsePermissionsConfig("readWriteSplit: yes", "permissions.yaml")).toThrow(
+  it("name a permissions setting of the wrong type", async () => {
+    await expect(parsePermissionsConfig("readWriteSplit: yes", "permissions.yaml")).rejects.toThrow(
       "invalid permissions configuration (permissions.yaml): readWriteSplit: Invalid input: expected boolean, received string",
     );
   });
