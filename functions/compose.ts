@@ -23,10 +23,10 @@ export { composeReceiver } from "./compose-receiver.ts";
  * PERMISSIONS_CONFIG) is read and validated here, once per container: a bad file fails the
  * cold start with the offending path, before any event is touched.
  */
-export function composeProvisioner(env: Env): ProvisionerDeps {
+export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
   const table = loadLedgerTable(env);
   return {
-    config: loadVendingConfig(env),
+    config: await loadVendingConfig(env),
     roles: new IamRoleStore(iamClient()),
     parameters: new SsmParameterStore(ssmClient()),
     ledger: new DynamoDbLedger(dynamodbClient(), table),
@@ -39,8 +39,8 @@ export function composeProvisioner(env: Env): ProvisionerDeps {
  * The reconciler's dependencies (Lambda and CLI). LEDGER_TABLE is optional here: with it, the
  * space names and parents Spacelift lists are recorded for the provisioner's `{spacePath}`.
  */
-export function composeReconciler(env: Env): ReconcilerDeps {
-  const config = loadVendingConfig(env);
+export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
+  const config = await loadVendingConfig(env);
   const reconciler = loadReconcilerConfig(env);
   const table = env.LEDGER_TABLE?.trim() ? loadLedgerTable(env) : undefined;
   return {

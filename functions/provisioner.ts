@@ -5,7 +5,7 @@ import { composeProvisioner } from "./compose.ts";
 import { processMessage } from "./core/provision.ts";
 import { count, logger, Metric, metrics } from "./observability.ts";
 
-const deps = composeProvisioner(process.env);
+const deps = await composeProvisioner(process.env);
 const processor = new SqsFifoPartialProcessorAsync();
 
 async function handleRecord(record: SQSRecord): Promise<void> {

@@ -9,7 +9,7 @@ import { composeReconciler } from "./compose.ts";
 import { type Decision, type ReconcileReport, reconcile } from "./core/reconcile.ts";
 import { count, logger, Metric, metrics } from "./observability.ts";
 
-const deps = composeReconciler(process.env);
+const deps = await composeReconciler(process.env);
 
 export class ReconcileIncompleteError extends Error {
   override readonly name = "ReconcileIncompleteError";

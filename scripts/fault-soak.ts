@@ -76,7 +76,7 @@ function withRates(rates: string | undefined): Omit<FaultPlan, "seed"> {
 // The SDK's Node 20 deprecation notice is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const moto = await startMotoServer();
-const env = prepareConvergence(moto);
+const env = await prepareConvergence(moto);
 const reports: SeedReport[] = [];
 let failed = false;
 try {

@@ -62,9 +62,9 @@ export async function runReconcileCli(argv: readonly string[], io: CliIo): Promi
     io.stdout.write(USAGE);
     return 0;
   }
-  let deps: ReturnType<typeof composeReconciler>;
+  let deps: Deps;
   try {
-    const composed = composeReconciler(io.env);
+    const composed = await composeReconciler(io.env);
     deps = { ...composed, settings: { ...composed.settings, ...options.settings } };
   } catch (error) {
     if (!(error instanceof ConfigurationError)) throw error;
@@ -159,7 +159,7 @@ function integer(name: string, value: string, min: number, max: number): number 
   return parsed;
 }
 
-type Deps = ReturnType<typeof composeReconciler>;
+type Deps = Awaited<ReturnType<typeof composeReconciler>>;
 
 async function runReconcile(deps: Deps, options: CliOptions, io: CliIo): Promise<number> {
   const report = await reconcile(deps);

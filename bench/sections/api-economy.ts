@@ -45,7 +45,7 @@ interface Scenario {
 
 export async function run(options: BenchOptions): Promise<SectionResult> {
   return withBenchAws({ policies: POLICIES, boundary: true }, async () => {
-    const deps = composeProvisioner(process.env);
+    const deps = await composeProvisioner(process.env);
     const counter = new ApiCallCounter();
     // The same client instances the adapters were given (module-scope singletons).
     counter.attach(iamClient());
@@ -133,7 +133,7 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
         SPACELIFT_API_KEY_PARAMETER: API_KEY_PARAMETER,
         SPACELIFT_API_ENDPOINT: spacelift.endpoint,
       });
-      const reconcilerDeps = composeReconciler(process.env);
+      const reconcilerDeps = await composeReconciler(process.env);
       // The first pass creates the spaces' roles; the next ones find everything in sync.
       await reconcile(reconcilerDeps);
       const passes: { tally: CallTally; outcome: string }[] = [];

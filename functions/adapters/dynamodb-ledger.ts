@@ -9,8 +9,9 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import * as z from "zod";
+import * as z from "zod/mini";
 import type { LedgerEntry, ResourceLedger, StackFactsRecord } from "../core/ports.ts";
+import "../core/zod-locale.ts";
 import { AwsCallError } from "./iam-role-store.ts";
 
 const TOMBSTONE_DAYS = 400;
@@ -73,8 +74,8 @@ export class DynamoDbLedger implements ResourceLedger {
 }
 
 const TimedFacts = z.object({
-  spaceId: z.object({ value: z.string(), timestamp: z.number() }).optional(),
-  labels: z.object({ value: z.array(z.string()), timestamp: z.number() }).optional(),
+  spaceId: z.optional(z.object({ value: z.string(), timestamp: z.number() })),
+  labels: z.optional(z.object({ value: z.array(z.string()), timestamp: z.number() })),
 });
 
 /** Facts written by this adapter; anything unreadable counts as not known. */

@@ -4,10 +4,11 @@
  * A missing parameter is an answer (the reconciler then runs without Spacelift), not an error.
  */
 import { GetParameterCommand, ParameterNotFound, type SSMClient } from "@aws-sdk/client-ssm";
-import * as z from "zod";
+import * as z from "zod/mini";
 import { ConfigurationError } from "../core/errors.ts";
 import type { SpaceliftAccess } from "../core/reconcile.ts";
 import { SpaceliftGraphqlClient } from "../spacelift/graphql-client.ts";
+import "../core/zod-locale.ts";
 import { AwsCallError } from "./iam-role-store.ts";
 
 export interface SpaceliftApiKey {
@@ -15,7 +16,10 @@ export interface SpaceliftApiKey {
   readonly secret: string;
 }
 
-const ApiKey = z.object({ id: z.string().min(1), secret: z.string().min(1) });
+const ApiKey = z.object({
+  id: z.string().check(z.minLength(1)),
+  secret: z.string().check(z.minLength(1)),
+});
 
 /** The key, or undefined when the parameter does not exist. The secret is never put in an error. */
 export async function readSpaceliftApiKey(

@@ -5,21 +5,19 @@
  * the GraphQL mutations' arguments, so the identifier is looked for wherever each shape may
  * carry it. Whatever is found is validated as a Spacelift slug before it goes anywhere.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
 import { ForeignAccountError, InvalidEventError } from "./errors.ts";
 import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
+import "./zod-locale.ts";
 
 const Envelope = z.object({
-  account: z.string().min(1).max(128),
-  action: z.string().min(1).max(128),
-  actor: z.string().max(512).optional(),
-  context: z
-    .object({ mutation: z.string().max(256).optional() })
-    .loose()
-    .optional(),
-  data: z.record(z.string(), z.unknown()).nullish(),
-  remoteIP: z.string().max(64).optional(),
-  timestamp: z.number().int().nonnegative(),
+  account: z.string().check(z.minLength(1), z.maxLength(128)),
+  action: z.string().check(z.minLength(1), z.maxLength(128)),
+  actor: z.optional(z.string().check(z.maxLength(512))),
+  context: z.optional(z.looseObject({ mutation: z.optional(z.string().check(z.maxLength(256))) })),
+  data: z.nullish(z.record(z.string(), z.unknown())),
+  remoteIP: z.optional(z.string().check(z.maxLength(64))),
+  timestamp: z.number().check(z.int(), z.nonnegative()),
 });
 
 /** Run state-change payloads ("Include runs"): no `action`, but `run`, `state` and `stack`. */
@@ -29,7 +27,7 @@ const RunStatePayload = z.object({
   stack: z.record(z.string(), z.unknown()),
 });
 
-const Labels = z.array(z.string().max(256)).max(256);
+const Labels = z.array(z.string().check(z.maxLength(256))).check(z.maxLength(256));
 
 interface EventMeta {
   readonly account: string;

@@ -3,12 +3,13 @@
  * object. A missing or invalid variable fails fast with an error naming it.
  */
 import { readFileSync } from "node:fs";
-import * as z from "zod";
+import * as z from "zod/mini";
 import { accountOfHostname, type Env, parseEnv, SPACELIFT_ACCOUNT_ENV } from "./env.ts";
 import { ConfigurationError } from "./errors.ts";
 import { defaultPermissions, type Permissions, parsePermissionsConfig } from "./permissions.ts";
 import { boundaryOf, type VendingConfig } from "./role-spec.ts";
 import { DEFAULT_SUBJECT_TEMPLATE, validateSubjectTemplate } from "./subject.ts";
+import "./zod-locale.ts";
 
 // Re-exported for the modules that read their configuration through this one.
 export { parseEnv } from "./env.ts";
@@ -24,36 +25,53 @@ const PARAMETER_PREFIX = /^(\/[a-zA-Z0-9_.-]+){1,8}$/;
 
 const Vending = z.object({
   ...SPACELIFT_ACCOUNT_ENV,
-  AWS_ACCOUNT_ID: z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account ID"),
-  OIDC_PROVIDER_ARN: z.string().regex(ARN, "must be an IAM OIDC provider ARN").optional(),
-  ROLE_PATH: z
-    .string()
-    .max(512)
-    .regex(ROLE_PATH, "must start and end with / (e.g. /spacelift/)")
-    .default("/spacelift/"),
-  ROLE_NAME_PREFIX: z
-    .string()
-    .regex(ROLE_NAME_PREFIX, "may hold only letters, digits and +=,.@_- (at most 40)")
-    .default("spacelift-"),
-  PARAMETER_PREFIX: z
-    .string()
-    .regex(PARAMETER_PREFIX, "must look like /spacelift (absolute, no trailing /, ≤ 8 levels)")
-    .default("/spacelift"),
-  PERMISSIONS_BOUNDARY_ARN: z.string().regex(ARN, "must be a policy ARN").optional(),
-  DEFAULT_POLICY_ARNS: z
-    .string()
-    .default("")
-    .transform((value) =>
-      value
-        .split(",")
-        .map((arn) => arn.trim())
-        .filter((arn) => arn !== ""),
-    )
-    .pipe(z.array(z.string().regex(ARN, "must be a comma-separated list of policy ARNs")).max(10)),
-  MAX_SESSION_DURATION: z.coerce.number().int().min(3600).max(43200).default(3600),
-  SUBJECT_TEMPLATE: z.string().max(1000).default(DEFAULT_SUBJECT_TEMPLATE),
-  PERMISSIONS_CONFIG_FILE: z.string().min(1).optional(),
-  PERMISSIONS_CONFIG: z.string().min(1).optional(),
+  AWS_ACCOUNT_ID: z.string().check(z.regex(/^\d{12}$/, "must be a 12-digit AWS account ID")),
+  OIDC_PROVIDER_ARN: z.optional(z.string().check(z.regex(ARN, "must be an IAM OIDC provider ARN"))),
+  ROLE_PATH: z._default(
+    z
+      .string()
+      .check(z.maxLength(512), z.regex(ROLE_PATH, "must start and end with / (e.g. /spacelift/)")),
+    "/spacelift/",
+  ),
+  ROLE_NAME_PREFIX: z._default(
+    z
+      .string()
+      .check(z.regex(ROLE_NAME_PREFIX, "may hold only letters, digits and +=,.@_- (at most 40)")),
+    "spacelift-",
+  ),
+  PARAMETER_PREFIX: z._default(
+    z
+      .string()
+      .check(
+        z.regex(
+          PARAMETER_PREFIX,
+          "must look like /spacelift (absolute, no trailing /, ≤ 8 levels)",
+        ),
+      ),
+    "/spacelift",
+  ),
+  PERMISSIONS_BOUNDARY_ARN: z.optional(z.string().check(z.regex(ARN, "must be a policy ARN"))),
+  DEFAULT_POLICY_ARNS: z.pipe(
+    z.pipe(
+      z._default(z.string(), ""),
+      z.transform((value: string) =>
+        value
+          .split(",")
+          .map((arn) => arn.trim())
+          .filter((arn) => arn !== ""),
+      ),
+    ),
+    z
+      .array(z.string().check(z.regex(ARN, "must be a comma-separated list of policy ARNs")))
+      .check(z.maxLength(10)),
+  ),
+  MAX_SESSION_DURATION: z._default(
+    z.coerce.number().check(z.int(), z.minimum(3600), z.maximum(43200)),
+    3600,
+  ),
+  SUBJECT_TEMPLATE: z._default(z.string().check(z.maxLength(1000)), DEFAULT_SUBJECT_TEMPLATE),
+  PERMISSIONS_CONFIG_FILE: z.optional(z.string().check(z.minLength(1))),
+  PERMISSIONS_CONFIG: z.optional(z.string().check(z.minLength(1))),
 });
 
 /**
@@ -61,10 +79,10 @@ const Vending = z.object({
  * (a path, read once here) or `PERMISSIONS_CONFIG` (the JSON/YAML itself); without either,
  * `DEFAULT_POLICY_ARNS` is what every role gets.
  */
-export function loadVendingConfig(
+export async function loadVendingConfig(
   env: Env,
   readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
-): VendingConfig {
+): Promise<VendingConfig> {
   const raw = parseEnv(Vending, env);
   const host = raw.SPACELIFT_HOSTNAME;
   try {
@@ -75,7 +93,7 @@ export function loadVendingConfig(
       { cause: error },
     );
   }
-  const permissions = loadPermissions(raw, readFile);
+  const permissions = await loadPermissions(raw, readFile);
   const config: VendingConfig = {
     spaceliftHostname: host,
     spaceliftAccount: accountOfHostname(host),
@@ -103,10 +121,10 @@ export function loadVendingConfig(
   return config;
 }
 
-function loadPermissions(
+async function loadPermissions(
   raw: z.output<typeof Vending>,
   readFile: (path: string) => string,
-): Permissions {
+): Promise<Permissions> {
   const file = raw.PERMISSIONS_CONFIG_FILE;
   const inline = raw.PERMISSIONS_CONFIG;
   if (file === undefined && inline === undefined) {
@@ -136,7 +154,9 @@ function loadPermissions(
 }
 
 const Provisioner = z.object({
-  LEDGER_TABLE: z.string().regex(/^[a-zA-Z0-9_.-]{3,255}$/, "must be a DynamoDB table name"),
+  LEDGER_TABLE: z
+    .string()
+    .check(z.regex(/^[a-zA-Z0-9_.-]{3,255}$/, "must be a DynamoDB table name")),
 });
 
 export function loadLedgerTable(env: Env): string {

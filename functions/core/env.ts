@@ -3,9 +3,10 @@
  * account settings every function needs. Kept apart from config.ts so that the receiver,
  * which needs only these, never loads the permissions file's parser (`yaml`) into its bundle.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
 import { ConfigurationError } from "./errors.ts";
 import { isSpaceId, type SpaceId } from "./identifiers.ts";
+import "./zod-locale.ts";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -16,11 +17,13 @@ const nonEmpty = (value: string | undefined) =>
 
 /** The variables naming the Spacelift account; spread into every function's schema that needs them. */
 export const SPACELIFT_ACCOUNT_ENV = {
-  SPACELIFT_HOSTNAME: z.string().regex(HOSTNAME, "must be a hostname like acme.app.spacelift.io"),
-  DEFAULT_SPACE_ID: z
+  SPACELIFT_HOSTNAME: z
     .string()
-    .default("root")
-    .refine((value): value is SpaceId => isSpaceId(value), "must be a Spacelift space ID"),
+    .check(z.regex(HOSTNAME, "must be a hostname like acme.app.spacelift.io")),
+  DEFAULT_SPACE_ID: z.pipe(
+    z._default(z.string(), "root"),
+    z.custom<SpaceId>(isSpaceId, "must be a Spacelift space ID"),
+  ),
 };
 
 const SpaceliftAccount = z.object(SPACELIFT_ACCOUNT_ENV);
@@ -35,7 +38,7 @@ export interface SpaceliftAccountConfig {
 }
 
 /** Validates an env-like record against a zod object schema, naming the first bad variable. */
-export function parseEnv<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
+export function parseEnv<T extends z.ZodMiniType>(schema: T, env: Env): z.output<T> {
   const cleaned = Object.fromEntries(
     Object.entries(env).map(([key, value]) => [key, nonEmpty(value)]),
   );

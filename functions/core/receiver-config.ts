@@ -4,37 +4,46 @@
  * so the receiver's bundle stays small and its cold start short. In AWS the secrets are read
  * through the Parameters and Secrets Lambda extension, so the receiver bundles no SSM client.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
 import { type Env, parseEnv } from "./env.ts";
+import "./zod-locale.ts";
 
 const Receiver = z
   .object({
     QUEUE_URL: z.url("must be the SQS queue URL"),
-    SPACELIFT_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
-    SPACELIFT_WEBHOOK_SECRET_PREVIOUS: z.string().min(16).optional(),
-    WEBHOOK_SECRET_PARAMETER: z.string().startsWith("/").optional(),
-    WEBHOOK_SECRET_PREVIOUS_PARAMETER: z.string().startsWith("/").optional(),
+    SPACELIFT_WEBHOOK_SECRET: z.optional(
+      z.string().check(z.minLength(16, "must be at least 16 characters")),
+    ),
+    SPACELIFT_WEBHOOK_SECRET_PREVIOUS: z.optional(z.string().check(z.minLength(16))),
+    WEBHOOK_SECRET_PARAMETER: z.optional(z.string().check(z.startsWith("/"))),
+    WEBHOOK_SECRET_PREVIOUS_PARAMETER: z.optional(z.string().check(z.startsWith("/"))),
     // The Parameters and Secrets extension's port (it reads the same variable) and the token it
     // requires: the execution role's session token, which Lambda always sets.
-    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(2773),
-    AWS_SESSION_TOKEN: z.string().optional(),
+    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: z._default(
+      z.coerce.number().check(z.int(), z.minimum(1), z.maximum(65535)),
+      2773,
+    ),
+    AWS_SESSION_TOKEN: z.optional(z.string()),
   })
-  .refine(
-    (value) =>
-      value.SPACELIFT_WEBHOOK_SECRET !== undefined || value.WEBHOOK_SECRET_PARAMETER !== undefined,
-    {
-      path: ["WEBHOOK_SECRET_PARAMETER"],
-      message: "set it (AWS) or SPACELIFT_WEBHOOK_SECRET (local)",
-    },
-  )
-  .refine(
-    (value) =>
-      value.WEBHOOK_SECRET_PARAMETER === undefined || value.AWS_SESSION_TOKEN !== undefined,
-    {
-      path: ["AWS_SESSION_TOKEN"],
-      message:
-        "the Parameters and Secrets extension requires the execution role's session token (Lambda sets it)",
-    },
+  .check(
+    z.refine(
+      (value) =>
+        value.SPACELIFT_WEBHOOK_SECRET !== undefined ||
+        value.WEBHOOK_SECRET_PARAMETER !== undefined,
+      {
+        path: ["WEBHOOK_SECRET_PARAMETER"],
+        message: "set it (AWS) or SPACELIFT_WEBHOOK_SECRET (local)",
+      },
+    ),
+    z.refine(
+      (value) =>
+        value.WEBHOOK_SECRET_PARAMETER === undefined || value.AWS_SESSION_TOKEN !== undefined,
+      {
+        path: ["AWS_SESSION_TOKEN"],
+        message:
+          "the Parameters and Secrets extension requires the execution role's session token (Lambda sets it)",
+      },
+    ),
   );
 
 export interface ReceiverConfig {

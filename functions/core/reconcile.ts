@@ -15,7 +15,7 @@
  * A dry run goes through exactly the same code with stores that read but never write, so the
  * plan it prints is the one a real run would carry out.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
 import { parseEnv } from "./config.ts";
 import { ForeignResourceError } from "./errors.ts";
 import { isSpaceId, isStackId, type SpaceId } from "./identifiers.ts";
@@ -45,6 +45,7 @@ import {
 import { canonicalJson } from "./role-diff.ts";
 import { isManagedByUs, SPACE_TAG, STACK_TAG, type VendingConfig } from "./role-spec.ts";
 import { templateUses } from "./subject.ts";
+import "./zod-locale.ts";
 
 /** Set on a role whose stack or space Spacelift no longer lists, with the time it was revoked. */
 export const ORPHANED_AT_TAG = "spacelift:orphaned-at";
@@ -92,25 +93,34 @@ export interface ReconcilerConfig {
   readonly spaceliftEndpoint: string | undefined;
 }
 
-const flag = z
-  .enum(["true", "false", "1", "0"])
-  .default("false")
-  .transform((value) => value === "true" || value === "1");
+const flag = z.pipe(
+  z._default(z.enum(["true", "false", "1", "0"]), "false"),
+  z.transform((value) => value === "true" || value === "1"),
+);
 
 const Reconciler = z.object({
-  ORPHAN_GRACE_PERIOD_HOURS: z.coerce.number().min(0).max(8760).default(72),
-  MAX_DELETIONS_PER_RUN: z.coerce.number().int().min(0).max(10_000).default(20),
-  MAX_REVOCATIONS_PER_RUN: z.coerce.number().int().min(0).max(10_000).default(50),
-  RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(4),
+  ORPHAN_GRACE_PERIOD_HOURS: z._default(z.coerce.number().check(z.minimum(0), z.maximum(8760)), 72),
+  MAX_DELETIONS_PER_RUN: z._default(
+    z.coerce.number().check(z.int(), z.minimum(0), z.maximum(10_000)),
+    20,
+  ),
+  MAX_REVOCATIONS_PER_RUN: z._default(
+    z.coerce.number().check(z.int(), z.minimum(0), z.maximum(10_000)),
+    50,
+  ),
+  RECONCILE_CONCURRENCY: z._default(
+    z.coerce.number().check(z.int(), z.minimum(1), z.maximum(32)),
+    4,
+  ),
   RECONCILE_DRY_RUN: flag,
-  SPACELIFT_API_KEY_PARAMETER: z
-    .string()
-    .regex(/^\/[a-zA-Z0-9_.\-/]+$/, "must be an absolute SSM parameter name")
-    .optional(),
-  SPACELIFT_API_ENDPOINT: z
-    .url("must be a URL like https://acme.app.spacelift.io/graphql")
-    .regex(/^https?:\/\//, "must be an http(s) URL")
-    .optional(),
+  SPACELIFT_API_KEY_PARAMETER: z.optional(
+    z.string().check(z.regex(/^\/[a-zA-Z0-9_.\-/]+$/, "must be an absolute SSM parameter name")),
+  ),
+  SPACELIFT_API_ENDPOINT: z.optional(
+    z
+      .url("must be a URL like https://acme.app.spacelift.io/graphql")
+      .check(z.regex(/^https?:\/\//, "must be an http(s) URL")),
+  ),
 });
 
 export function loadReconcilerConfig(env: Readonly<Record<string, string | undefined>>) {

@@ -7,8 +7,9 @@
  * sent as `Authorization: Bearer <jwt>` and replaced before its `validUntil`.
  */
 
-import * as z from "zod";
+import * as z from "zod/mini";
 import type { SpaceliftDirectory, SpaceliftSpace, SpaceliftStack } from "../core/ports.ts";
+import "../core/zod-locale.ts";
 
 export interface SpaceliftGraphqlClientOptions {
   /** `https://<hostname>/graphql`. */
@@ -90,26 +91,33 @@ const SPACES = `query Spaces {
   spaces { id name parentSpace labels }
 }`;
 
-const labelsSchema = z
-  .array(z.string())
-  .nullish()
-  .transform((labels) => labels ?? []);
+const labelsSchema = z.pipe(
+  z.nullish(z.array(z.string())),
+  z.transform((labels: string[] | null | undefined) => labels ?? []),
+);
 
 const apiKeyUserSchema = z.object({
-  apiKeyUser: z
-    .object({ jwt: z.string().min(1), validUntil: z.number().int().positive() })
-    .nullable(),
+  apiKeyUser: z.nullable(
+    z.object({
+      jwt: z.string().check(z.minLength(1)),
+      validUntil: z.number().check(z.int(), z.positive()),
+    }),
+  ),
 });
 
 const searchStacksSchema = z.object({
   searchStacks: z.object({
     edges: z.array(
       z.object({
-        cursor: z.string().nullish(),
-        node: z.object({ id: z.string().min(1), space: z.string().min(1), labels: labelsSchema }),
+        cursor: z.nullish(z.string()),
+        node: z.object({
+          id: z.string().check(z.minLength(1)),
+          space: z.string().check(z.minLength(1)),
+          labels: labelsSchema,
+        }),
       }),
     ),
-    pageInfo: z.object({ endCursor: z.string().nullish(), hasNextPage: z.boolean() }),
+    pageInfo: z.object({ endCursor: z.nullish(z.string()), hasNextPage: z.boolean() }),
   }),
 });
 
@@ -118,20 +126,20 @@ type StackPage = z.infer<typeof searchStacksSchema>;
 const spacesSchema = z.object({
   spaces: z.array(
     z.object({
-      id: z.string().min(1),
+      id: z.string().check(z.minLength(1)),
       name: z.string(),
-      parentSpace: z
-        .string()
-        .nullish()
-        .transform((parent) => parent ?? null),
+      parentSpace: z.pipe(
+        z.nullish(z.string()),
+        z.transform((parent: string | null | undefined) => parent ?? null),
+      ),
       labels: labelsSchema,
     }),
   ),
 });
 
 const envelopeSchema = z.object({
-  data: z.unknown().optional(),
-  errors: z.array(z.object({ message: z.string() }).loose()).nullish(),
+  data: z.optional(z.unknown()),
+  errors: z.nullish(z.array(z.looseObject({ message: z.string() }))),
 });
 
 /** Spacelift reports a missing, invalid or expired bearer token as a GraphQL error or a 401. */
@@ -232,7 +240,7 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
   async #query<T>(
     operation: string,
     query: string,
-    schema: z.ZodType<T>,
+    schema: z.ZodMiniType<T>,
     variables: Record<string, unknown>,
   ): Promise<T> {
     let token = await this.#validToken();
@@ -365,7 +373,7 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
     return { kind: "data", data: envelope.data.data };
   }
 
-  #parse<T>(operation: string, schema: z.ZodType<T>, data: unknown): T {
+  #parse<T>(operation: string, schema: z.ZodMiniType<T>, data: unknown): T {
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
       throw new SpaceliftApiError(

@@ -51,11 +51,11 @@ const PERMISSIONS = JSON.stringify({
   labels: { "aws:queues": { managedPolicyArns: [QUEUES] } },
 });
 
-function setup(permissions: string = PERMISSIONS) {
+async function setup(permissions: string = PERMISSIONS) {
   const roles = new InMemoryRoleStore();
   const parameters = new InMemoryParameterStore();
   const deps: ProvisionerDeps = {
-    config: configWith(permissions),
+    config: await configWith(permissions),
     roles,
     parameters,
     ledger: new InMemoryLedger(),
@@ -96,7 +96,7 @@ const policiesOf = (roles: InMemoryRoleStore, name = ROLE) => {
 
 describe("policies converge", () => {
   it("when the stack moves to another space and the update does not repeat its labels", async () => {
-    const { roles, send } = setup();
+    const { roles, send } = await setup();
     await send("stack.create", { stack: PAYMENTS, space: PROD, labels: ["aws:queues"] });
     expect(policiesOf(roles)).toEqual({
       managed: [DEPLOY_PROD, QUEUES, READ_ONLY],
@@ -110,7 +110,7 @@ describe("policies converge", () => {
       timestamp: 1_764_000_100_000,
     });
     delete (update.data as { args: { Input: { Labels?: unknown } } }).args.Input.Labels;
-    await processMessageApplied(update, setupDeps(roles));
+    await processMessageApplied(update, await setupDeps(roles));
 
     // The space's policies follow the move; the label's stay (remembered on the role).
     expect(policiesOf(roles)).toEqual({
@@ -120,7 +120,7 @@ describe("policies converge", () => {
   });
 
   it("when the stack's labels change", async () => {
-    const { roles, send } = setup();
+    const { roles, send } = await setup();
     await send("stack.create", { stack: PAYMENTS, space: PROD, labels: ["aws:queues"] });
 
     await send("stack.update", { stack: PAYMENTS, space: PROD, labels: ["team:payments"] });
@@ -130,7 +130,7 @@ describe("policies converge", () => {
   });
 
   it("when the configuration changes, on the next convergence of the stack", async () => {
-    const { deps, roles, send } = setup();
+    const { deps, roles, send } = await setup();
     await send("stack.create", { stack: PAYMENTS, space: PROD, labels: ["aws:queues"] });
     const changed = JSON.stringify({
       default: { managedPolicyArns: [DEPLOY_STAGING] },
@@ -139,7 +139,7 @@ describe("policies converge", () => {
 
     const outcome = await convergeStack(
       { stackId: PAYMENTS, spaceId: undefined, labels: undefined },
-      { ...deps, config: configWith(changed) },
+      { ...deps, config: await configWith(changed) },
     );
 
     expect(policiesOf(roles)).toEqual({ managed: [DEPLOY_STAGING], inline: [] });
@@ -154,7 +154,7 @@ describe("policies converge", () => {
   });
 
   it("but are left alone for a role that predates the labels tag when the event says no labels", async () => {
-    const { deps, roles } = setup();
+    const { deps, roles } = await setup();
     roles.seed({
       name: ROLE,
       path: "/spacelift/",
@@ -174,7 +174,7 @@ describe("policies converge", () => {
   });
 
   it("and a second identical event changes nothing", async () => {
-    const { roles, send } = setup();
+    const { roles, send } = await setup();
     await send("stack.create", { stack: PAYMENTS, space: PROD, labels: ["aws:queues"] });
     const before = roles.writes().length;
 
@@ -191,7 +191,7 @@ describe("the read/write split", () => {
   });
 
   it("gives a new stack a write and a read role, each with its own policies and parameter", async () => {
-    const { roles, parameters, send } = setup(split);
+    const { roles, parameters, send } = await setup(split);
 
     const outcome = await send("stack.create", { stack: PAYMENTS, space: PROD });
 
@@ -209,9 +209,9 @@ describe("the read/write split", () => {
   });
 
   it("replaces the unsplit role when switched on, and puts it back when switched off", async () => {
-    const { deps, roles, parameters, send } = setup(PERMISSIONS);
+    const { deps, roles, parameters, send } = await setup(PERMISSIONS);
     await send("stack.create", { stack: PAYMENTS, space: PROD });
-    const splitDeps = { ...deps, config: configWith(split) };
+    const splitDeps = { ...deps, config: await configWith(split) };
 
     await convergeStack({ stackId: PAYMENTS, spaceId: undefined, labels: undefined }, splitDeps);
 
@@ -226,7 +226,7 @@ describe("the read/write split", () => {
   });
 
   it("deletes every shape of a stack's roles and both parameters, whatever the configuration", async () => {
-    const { deps, roles, parameters, send } = setup(split);
+    const { deps, roles, parameters, send } = await setup(split);
     await send("stack.create", { stack: PAYMENTS, space: PROD });
     // A leftover unsplit role from before the split, too.
     roles.seed({
@@ -240,7 +240,7 @@ describe("the read/write split", () => {
       },
     });
 
-    const outcome = await removeStack(PAYMENTS, { ...deps, config: configWith(PERMISSIONS) });
+    const outcome = await removeStack(PAYMENTS, { ...deps, config: await configWith(PERMISSIONS) });
 
     expect(outcome.result).toBe("deleted");
     expect(roles.roles.size).toBe(0);
@@ -258,8 +258,8 @@ describe("the permissions boundary", () => {
       return create(spec);
     };
     const deps: ProvisionerDeps = {
-      ...setupDeps(roles),
-      config: configWith(JSON.stringify({ readWriteSplit: true }), {
+      ...(await setupDeps(roles)),
+      config: await configWith(JSON.stringify({ readWriteSplit: true }), {
         PERMISSIONS_BOUNDARY_ARN: BOUNDARY,
       }),
     };
@@ -281,10 +281,10 @@ describe("the permissions boundary", () => {
   });
 
   it("is put back on a role someone took it off", async () => {
-    const { deps, roles, send } = setup();
+    const { deps, roles, send } = await setup();
     const bounded = {
       ...deps,
-      config: configWith(PERMISSIONS, { PERMISSIONS_BOUNDARY_ARN: BOUNDARY }),
+      config: await configWith(PERMISSIONS, { PERMISSIONS_BOUNDARY_ARN: BOUNDARY }),
     };
     await send("stack.create", { stack: PAYMENTS, space: PROD });
     const role = roles.roles.get(ROLE);
@@ -298,7 +298,7 @@ describe("the permissions boundary", () => {
 
 describe("space events", () => {
   it("record the space's name and parent, and a deletion forgets them", async () => {
-    const { deps, send } = setup();
+    const { deps, send } = await setup();
     const paths = deps.spacePaths as InMemorySpacePaths;
 
     await send("space.create", { space: PROD, parentSpace: "root" });
@@ -313,9 +313,9 @@ describe("space events", () => {
   });
 });
 
-function setupDeps(roles: InMemoryRoleStore): ProvisionerDeps {
+async function setupDeps(roles: InMemoryRoleStore): Promise<ProvisionerDeps> {
   return {
-    config: configWith(PERMISSIONS),
+    config: await configWith(PERMISSIONS),
     roles,
     parameters: new InMemoryParameterStore(),
     ledger: new InMemoryLedger(),

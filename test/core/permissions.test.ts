@@ -32,9 +32,9 @@ const EXAMPLE = (() => {
 
 const example = () => parsePermissionsConfig(EXAMPLE, "permissions.yaml");
 
-function problemsOf(text: string): string {
+async function problemsOf(text: string): Promise<string> {
   try {
-    parsePermissionsConfig(text, "permissions.yaml");
+    await parsePermissionsConfig(text, "permissions.yaml");
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigurationError);
     return (error as Error).message;
@@ -43,8 +43,8 @@ function problemsOf(text: string): string {
 }
 
 describe("parsePermissionsConfig", () => {
-  it("reads the documented YAML example", () => {
-    const permissions = example();
+  it("reads the documented YAML example", async () => {
+    const permissions = await example();
 
     expect(permissions).toMatchObject({
       source: "permissions.yaml",
@@ -57,8 +57,8 @@ describe("parsePermissionsConfig", () => {
     expect(Object.keys(permissions.labels)).toEqual(["aws:admin", "aws:dynamodb"]);
   });
 
-  it("gives the documented stack and space exactly the roles the page describes", () => {
-    const config = loadVendingConfig({
+  it("gives the documented stack and space exactly the roles the page describes", async () => {
+    const config = await loadVendingConfig({
       SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
       AWS_ACCOUNT_ID: "123456789012",
       PERMISSIONS_CONFIG: EXAMPLE,
@@ -98,13 +98,13 @@ describe("parsePermissionsConfig", () => {
     ]);
   });
 
-  it("reads the same configuration written as JSON", () => {
+  it("reads the same configuration written as JSON", async () => {
     const json = JSON.stringify({
       default: { managedPolicyArns: [READ_ONLY] },
       labels: { "aws:admin": { spaces: ["platform-*"], managedPolicyArns: [ADMIN] } },
     });
 
-    expect(parsePermissionsConfig(json, "permissions.json")).toMatchObject({
+    expect(await parsePermissionsConfig(json, "permissions.json")).toMatchObject({
       default: { managedPolicyArns: [READ_ONLY], inlinePolicies: {} },
       labels: { "aws:admin": { spaces: ["platform-*"], managedPolicyArns: [ADMIN] } },
       readWriteSplit: false,
@@ -178,16 +178,21 @@ describe("parsePermissionsConfig", () => {
       "permissionsBoundaryArn: must be an IAM policy ARN",
     ],
     ["an unknown version", "version: 2", "version: must be 1"],
+    [
+      "a JSON key given twice (JSON.parse would keep the last)",
+      '{"readWriteSplit": false, "readWriteSplit": true}',
+      "not valid JSON or YAML: Map keys must be unique",
+    ],
     ["a document that is empty", "", "it is empty"],
     ["YAML that does not parse", "default: [unclosed", "not valid JSON or YAML"],
-  ])("refuses %s", (_, text, message) => {
-    const problems = problemsOf(text);
+  ])("refuses %s", async (_, text, message) => {
+    const problems = await problemsOf(text);
 
     expect(problems).toContain("invalid permissions configuration (permissions.yaml)");
     expect(problems).toContain(message);
   });
 
-  it("refuses inline policies over IAM's size quota for one role", () => {
+  it("refuses inline policies over IAM's size quota for one role", async () => {
     const statements = Array.from({ length: 200 }, (_, index) => ({
       Effect: "Allow",
       Action: "s3:GetObject",
@@ -197,26 +202,28 @@ describe("parsePermissionsConfig", () => {
       default: { inlinePolicies: { big: { Version: "2012-10-17", Statement: statements } } },
     });
 
-    expect(problemsOf(text)).toMatch(/default\.inlinePolicies: \d+ characters, over IAM's 10240/);
+    expect(await problemsOf(text)).toMatch(
+      /default\.inlinePolicies: \d+ characters, over IAM's 10240/,
+    );
   });
 });
 
 describe("loadVendingConfig with a permissions file", () => {
   const env = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
 
-  it("reads PERMISSIONS_CONFIG_FILE once and takes the boundary from it", () => {
+  it("reads PERMISSIONS_CONFIG_FILE once and takes the boundary from it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "permissions-"));
     const path = join(dir, "permissions.yaml");
     writeFileSync(path, EXAMPLE);
 
-    const config = loadVendingConfig({ ...env, PERMISSIONS_CONFIG_FILE: path });
+    const config = await loadVendingConfig({ ...env, PERMISSIONS_CONFIG_FILE: path });
 
     expect(config.permissions?.source).toBe(path);
     expect(config.permissionsBoundaryArn).toBe(BOUNDARY);
   });
 
-  it("keeps DEFAULT_POLICY_ARNS as every role's policies when no file is given", () => {
-    const config = loadVendingConfig({ ...env, DEFAULT_POLICY_ARNS: READ_ONLY });
+  it("keeps DEFAULT_POLICY_ARNS as every role's policies when no file is given", async () => {
+    const config = await loadVendingConfig({ ...env, DEFAULT_POLICY_ARNS: READ_ONLY });
     const [binding] = stackBindings(config, {
       stackId: "payments-api" as StackId,
       spaceId: PROD,
@@ -256,9 +263,9 @@ describe("loadVendingConfig with a permissions file", () => {
       { PERMISSIONS_CONFIG: "spaces: [{match: x, managedPolicyArns: [nope]}]" },
       "(PERMISSIONS_CONFIG): spaces[0].managedPolicyArns[0]: must be an IAM policy ARN",
     ],
-  ])("fails at start on %s", (_, extra, message) => {
-    expect(() => loadVendingConfig({ ...env, ...extra })).toThrow(ConfigurationError);
-    expect(() => loadVendingConfig({ ...env, ...extra })).toThrow(message);
+  ])("fails at start on %s", async (_, extra, message) => {
+    await expect(loadVendingConfig({ ...env, ...extra })).rejects.toThrow(ConfigurationError);
+    await expect(loadVendingConfig({ ...env, ...extra })).rejects.toThrow(message);
   });
 });
 
@@ -276,8 +283,8 @@ describe("which policies a role gets", () => {
     expect(matchesSpace("prod", PROD)).toBe(false);
   });
 
-  it("gives a label's policies only when the allow-list names the label", () => {
-    const permissions = example();
+  it("gives a label's policies only when the allow-list names the label", async () => {
+    const permissions = await example();
 
     expect(
       grantsForStack(
@@ -294,8 +301,8 @@ describe("which policies a role gets", () => {
     ).toHaveProperty("dynamodb-tables");
   });
 
-  it("honours an allow-listed label only in the spaces the platform team chose", () => {
-    const permissions = example();
+  it("honours an allow-listed label only in the spaces the platform team chose", async () => {
+    const permissions = await example();
 
     expect(
       grantsForStack(permissions, payments(PROD, ["aws:admin"]), "write").managedPolicyArns,
@@ -305,8 +312,8 @@ describe("which policies a role gets", () => {
     ).toEqual([ADMIN, READ_ONLY]);
   });
 
-  it("matches labels exactly: no case folding, no prefixes", () => {
-    const permissions = example();
+  it("matches labels exactly: no case folding, no prefixes", async () => {
+    const permissions = await example();
 
     for (const label of ["AWS:ADMIN", "aws:admin ", "aws:admin:extra", "aws:"]) {
       expect(
@@ -315,24 +322,24 @@ describe("which policies a role gets", () => {
     }
   });
 
-  it("gives read roles only the read grants", () => {
-    const grant = grantsForStack(example(), payments(PROD, ["aws:dynamodb"]), "read");
+  it("gives read roles only the read grants", async () => {
+    const grant = grantsForStack(await example(), payments(PROD, ["aws:dynamodb"]), "read");
 
     expect(grant.managedPolicyArns).toEqual([READ_ONLY]);
     expect(Object.keys(grant.inlinePolicies)).toEqual(["terraform-state-read"]);
   });
 
-  it("gives space roles the default and the space's policies, never a label's", () => {
-    const grant = grantsForSpace(example(), PROD);
+  it("gives space roles the default and the space's policies, never a label's", async () => {
+    const grant = grantsForSpace(await example(), PROD);
 
     expect(grant.managedPolicyArns).toEqual([DEPLOY, READ_ONLY]);
     expect(Object.keys(grant.inlinePolicies)).toEqual(["terraform-state"]);
   });
 
-  it("refuses a role whose combined grants exceed IAM's managed policy quota, naming the sources", () => {
+  it("refuses a role whose combined grants exceed IAM's managed policy quota, naming the sources", async () => {
     const six = (prefix: string) =>
       Array.from({ length: 6 }, (_, index) => `arn:aws:iam::aws:policy/${prefix}${index}`);
-    const permissions = parsePermissionsConfig(
+    const permissions = await parsePermissionsConfig(
       JSON.stringify({
         default: { managedPolicyArns: six("Default") },
         labels: { big: { managedPolicyArns: six("Label") } },
@@ -348,7 +355,7 @@ describe("which policies a role gets", () => {
     );
   });
 
-  it("refuses a role whose combined inline policies exceed IAM's size quota", () => {
+  it("refuses a role whose combined inline policies exceed IAM's size quota", async () => {
     const document = (count: number) => ({
       Version: "2012-10-17",
       Statement: Array.from({ length: count }, (_, index) => ({
@@ -357,7 +364,7 @@ describe("which policies a role gets", () => {
         Resource: `arn:aws:s3:::bucket-${index}/*`,
       })),
     });
-    const permissions = parsePermissionsConfig(
+    const permissions = await parsePermissionsConfig(
       JSON.stringify({
         default: { inlinePolicies: { a: document(90) } },
         spaces: [{ match: "production-*", inlinePolicies: { b: document(90) } }],
@@ -371,7 +378,7 @@ describe("which policies a role gets", () => {
     expect(() => grantsForStack(permissions, payments(STAGING, []), "write")).not.toThrow();
   });
 
-  it("lists every managed policy the configuration can attach, for the provisioner's own policy", () => {
-    expect(allowedPolicyArns(example())).toEqual([DEPLOY, ADMIN, READ_ONLY]);
+  it("lists every managed policy the configuration can attach, for the provisioner's own policy", async () => {
+    expect(allowedPolicyArns(await example())).toEqual([DEPLOY, ADMIN, READ_ONLY]);
   });
 });

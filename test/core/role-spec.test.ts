@@ -26,7 +26,7 @@ const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-boundary";
 const PROVIDER = `arn:aws:iam::123456789012:oidc-provider/${HOST}`;
 const SEGMENTS = [PROD, "stack", PAYMENTS];
 
-function configWith(env: Record<string, string> = {}): VendingConfig {
+function configWith(env: Record<string, string> = {}): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
     AWS_ACCOUNT_ID: "123456789012",
@@ -64,8 +64,8 @@ describe("role names", () => {
     expect(write.slice(0, -6)).not.toBe(read.slice(0, -5));
   });
 
-  it("names the split's roles and parameters apart from the unsplit role's", () => {
-    const config = configWith();
+  it("names the split's roles and parameters apart from the unsplit role's", async () => {
+    const config = await configWith();
 
     expect(stackRoleNames(config, PAYMENTS)).toEqual([
       "spacelift-stack-payments-api",
@@ -80,8 +80,8 @@ describe("role names", () => {
     );
   });
 
-  it("gives each stack a valid role name of at most 64 characters in every shape", () => {
-    const config = configWith({ ROLE_NAME_PREFIX: "x".repeat(40) });
+  it("gives each stack a valid role name of at most 64 characters in every shape", async () => {
+    const config = await configWith({ ROLE_NAME_PREFIX: "x".repeat(40) });
     const stackId = "s".repeat(128) as StackId;
 
     for (const name of stackRoleNames(config, stackId)) {
@@ -94,9 +94,9 @@ describe("role names", () => {
     );
   });
 
-  it("with the split, gives a stack a write role for role-arn and a read role for read-role-arn", () => {
+  it("with the split, gives a stack a write role for role-arn and a read role for read-role-arn", async () => {
     const bindings = stackBindings(
-      configWith({ PERMISSIONS_CONFIG: "readWriteSplit: true" }),
+      await configWith({ PERMISSIONS_CONFIG: "readWriteSplit: true" }),
       stack,
     );
 
@@ -117,8 +117,10 @@ describe("role names", () => {
   });
 });
 
+const defaultConfig = await configWith();
+
 describe("refusals: trust policies", () => {
-  const config = configWith();
+  const config = defaultConfig;
 
   it("accepts what the core renders", () => {
     expect(() =>
@@ -196,9 +198,9 @@ describe("refusals: trust policies", () => {
     );
   });
 
-  it("refuses a trust policy over IAM's 2048-character quota before any AWS call", () => {
+  it("refuses a trust policy over IAM's 2048-character quota before any AWS call", async () => {
     const longName = "n".repeat(120);
-    const config = configWith({
+    const config = await configWith({
       SUBJECT_TEMPLATE:
         "space:{spaceId}:space_path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
       PERMISSIONS_CONFIG: "sessionTagging: true",
@@ -212,8 +214,8 @@ describe("refusals: trust policies", () => {
     expect(() => stackBindings(config, { ...stack, spacePath: "/root/production" })).not.toThrow();
   });
 
-  it("renders no {spacePath} role when the path is unknown, rather than a wider pattern", () => {
-    const config = configWith({
+  it("renders no {spacePath} role when the path is unknown, rather than a wider pattern", async () => {
+    const config = await configWith({
       SUBJECT_TEMPLATE: "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
     });
 
@@ -228,12 +230,12 @@ describe("refusals: trust policies", () => {
   });
 });
 
-describe("permissions boundary", () => {
-  const withBoundary = configWith({
-    PERMISSIONS_BOUNDARY_ARN: BOUNDARY,
-    PERMISSIONS_CONFIG: "readWriteSplit: true",
-  });
+const withBoundary = await configWith({
+  PERMISSIONS_BOUNDARY_ARN: BOUNDARY,
+  PERMISSIONS_CONFIG: "readWriteSplit: true",
+});
 
+describe("permissions boundary", () => {
   it("is on every role the core renders when configured: stack write, stack read, space", () => {
     const specs: RoleSpec[] = [
       ...stackBindings(withBoundary, stack).map((binding) => binding.role),
@@ -247,8 +249,8 @@ describe("permissions boundary", () => {
     ]);
   });
 
-  it("can come from the permissions file alone", () => {
-    const config = configWith({ PERMISSIONS_CONFIG: `permissionsBoundaryArn: ${BOUNDARY}` });
+  it("can come from the permissions file alone", async () => {
+    const config = await configWith({ PERMISSIONS_CONFIG: `permissionsBoundaryArn: ${BOUNDARY}` });
 
     expect(spaceBinding(config, { spaceId: PROD }).role.permissionsBoundaryArn).toBe(BOUNDARY);
   });
@@ -273,9 +275,9 @@ describe("permissions boundary", () => {
     ).toThrow("must carry the configured permissions boundary");
   });
 
-  it("is absent when none is configured", () => {
+  it("is absent when none is configured", async () => {
     expect(
-      spaceBinding(configWith(), { spaceId: PROD }).role.permissionsBoundaryArn,
+      spaceBinding(await configWith(), { spaceId: PROD }).role.permissionsBoundaryArn,
     ).toBeUndefined();
   });
 });

@@ -99,7 +99,7 @@ describe("DynamoDbSpacePaths", () => {
 describe("a {spacePath} role through the real adapters", () => {
   it("is written to IAM with the path the space events told", async () => {
     const deps: ProvisionerDeps = {
-      config: loadVendingConfig({
+      config: await loadVendingConfig({
         SPACELIFT_HOSTNAME: HOST,
         AWS_ACCOUNT_ID: "123456789012",
         SUBJECT_TEMPLATE: "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",

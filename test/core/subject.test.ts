@@ -46,14 +46,14 @@ describe("validateSubjectTemplate", () => {
     expect(() => validateSubjectTemplate(template)).toThrow(message);
   });
 
-  it("fails the configuration at start, naming SUBJECT_TEMPLATE", () => {
-    expect(() =>
+  it("fails the configuration at start, naming SUBJECT_TEMPLATE", async () => {
+    await expect(
       loadVendingConfig({
         SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
         AWS_ACCOUNT_ID: "123456789012",
         SUBJECT_TEMPLATE: "space:{spaceId}:{callerId}",
       }),
-    ).toThrow(ConfigurationError);
+    ).rejects.toThrow(ConfigurationError);
   });
 });
 

@@ -31,7 +31,7 @@ let env: ConvergenceEnvironment;
 
 beforeAll(async () => {
   moto = await startMotoServer();
-  env = prepareConvergence(moto);
+  env = await prepareConvergence(moto);
 });
 
 afterAll(async () => {

@@ -37,7 +37,7 @@ let clock = 1_764_000_000_000;
 
 beforeAll(async () => {
   moto = await startMotoServer();
-  env = prepareConvergence(moto);
+  env = await prepareConvergence(moto);
   const { ledgerTable } = await createLocalAwsResources({
     endpoint: moto.endpoint,
     spaceliftHostname: SCENARIO_HOST,

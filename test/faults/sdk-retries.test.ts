@@ -31,7 +31,7 @@ import {
 } from "../support/fault-injection.ts";
 
 const HOST = "acme.app.spacelift.io";
-const config = loadVendingConfig({
+const config = await loadVendingConfig({
   SPACELIFT_HOSTNAME: HOST,
   AWS_ACCOUNT_ID: "123456789012",
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",

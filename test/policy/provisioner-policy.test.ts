@@ -35,7 +35,7 @@ beforeAll(async () => {
     template,
     template.Resources.ProvisionerLambdaFunction.Properties.Environment.Variables,
   ) as Record<string, string>;
-  config = loadVendingConfig(variables);
+  config = await loadVendingConfig(variables);
 }, PACKAGING_TIMEOUT);
 
 type Decision = "allow" | "deny";

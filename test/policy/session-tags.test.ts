@@ -14,7 +14,7 @@ const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId;
 const PAYMENTS = "payments-api" as StackId;
 
-function configWith(permissions: string | undefined): VendingConfig {
+function configWith(permissions: string | undefined): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
     AWS_ACCOUNT_ID: "123456789012",
@@ -60,8 +60,8 @@ function tokens(config: VendingConfig): Record<string, Token> {
 }
 
 describe("session tagging", () => {
-  it("admits only tags naming the token's own stack and space, on stack and space roles", () => {
-    const config = configWith("sessionTagging: true");
+  it("admits only tags naming the token's own stack and space, on stack and space roles", async () => {
+    const config = await configWith("sessionTagging: true");
     const both = { "stack payments-api": "allow", "space prod": "allow" } as const;
     const neither = { "stack payments-api": "deny", "space prod": "deny" } as const;
 
@@ -80,8 +80,8 @@ describe("session tagging", () => {
     });
   });
 
-  it("ties the tags to the scope-pinned roles of the read/write split as well", () => {
-    const config = configWith("sessionTagging: true\nreadWriteSplit: true");
+  it("ties the tags to the scope-pinned roles of the read/write split as well", async () => {
+    const config = await configWith("sessionTagging: true\nreadWriteSplit: true");
     const matrix = decisionMatrix(tokens(config), rolesOf(config));
 
     expect(matrix["its own stack and space"]).toEqual({
@@ -96,8 +96,8 @@ describe("session tagging", () => {
     });
   });
 
-  it("refuses every session tag when tagging is not switched on", () => {
-    const config = configWith(undefined);
+  it("refuses every session tag when tagging is not switched on", async () => {
+    const config = await configWith(undefined);
     const matrix = decisionMatrix(tokens(config), rolesOf(config));
 
     expect(matrix["no session tags"]).toEqual({

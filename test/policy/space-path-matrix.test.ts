@@ -26,11 +26,11 @@ const TEMPLATES = {
   "path only, pipes": "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
 } as const;
 
-function setup(template: string) {
+async function setup(template: string) {
   const roles = new InMemoryRoleStore();
   const spacePaths = new InMemorySpacePaths();
   const deps: ProvisionerDeps = {
-    config: loadVendingConfig({
+    config: await loadVendingConfig({
       SPACELIFT_HOSTNAME: HOST,
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE: template,
@@ -56,7 +56,7 @@ function setup(template: string) {
 }
 
 /** root → production → us-east-1, root → staging → us-east-1, a stack in each us-east-1. */
-async function buildHierarchy(send: ReturnType<typeof setup>["send"]) {
+async function buildHierarchy(send: Awaited<ReturnType<typeof setup>>["send"]) {
   await send("space.create", { space: PROD, parentSpace: "root" });
   await send("space.create", { space: STAGING, parentSpace: "root" });
   await send("space.create", { space: PROD_US, parentSpace: PROD });
@@ -67,7 +67,7 @@ async function buildHierarchy(send: ReturnType<typeof setup>["send"]) {
 
 describe.each(Object.entries(TEMPLATES))("trust policies with the %s template", (_, template) => {
   it("tells apart same-named spaces by path and admits nothing outside a space", async () => {
-    const { deps, send, role } = setup(template);
+    const { deps, send, role } = await setup(template);
     await buildHierarchy(send);
     const { config } = deps;
     const roles = {
@@ -163,7 +163,7 @@ describe("{spacePath} kept current from space events", () => {
   const template = TEMPLATES["path only, pipes"];
 
   it("moves a stack's trust to the new path when its space is renamed and the stack converges", async () => {
-    const { deps, send, role } = setup(template);
+    const { deps, send, role } = await setup(template);
     await buildHierarchy(send);
     // auditEvent names a space after its ID's slug; rename production to "prod" explicitly.
     const rename = auditEvent("space.update", {
@@ -203,7 +203,7 @@ describe("{spacePath} kept current from space events", () => {
   });
 
   it("writes no role and asks for a retry while a space on the path is unknown", async () => {
-    const { roles, send } = setup(template);
+    const { roles, send } = await setup(template);
     await send("space.create", { space: PROD, parentSpace: "root" });
 
     // us-east-1's own space.create has not been applied yet (another message group).
@@ -218,7 +218,7 @@ describe("{spacePath} kept current from space events", () => {
   });
 
   it("does not render {spacePath} without a place to keep space paths", async () => {
-    const { deps, roles } = setup(template);
+    const { deps, roles } = await setup(template);
     const { spacePaths: _dropped, ...withoutStore } = deps;
     const event = auditEvent("stack.create", {
       account: "acme",

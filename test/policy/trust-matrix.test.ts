@@ -18,7 +18,7 @@ const DATA = "data-platform-01HPE6H08F8HR8PJR78DPYR3TC" as SpaceId;
 const PAYMENTS = "payments-api" as StackId;
 const BILLING = "billing" as StackId;
 
-function configWith(env: Record<string, string> = {}): VendingConfig {
+function configWith(env: Record<string, string> = {}): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
     AWS_ACCOUNT_ID: "123456789012",
@@ -41,8 +41,11 @@ function splitRoles(config: VendingConfig, stackId: StackId, spaceId: SpaceId) {
 const spaceRole = (config: VendingConfig, spaceId: SpaceId) =>
   spaceBinding(config, { spaceId }).role;
 
+const defaultConfig = await configWith();
+const splitConfig = await configWith({ PERMISSIONS_CONFIG: "readWriteSplit: true" });
+
 describe("trust policies with Spacelift's default subject template", () => {
-  const config = configWith();
+  const config = defaultConfig;
   const roles = {
     "stack payments-api (prod)": stackRole(config, PAYMENTS, PROD),
     "stack billing (prod)": stackRole(config, BILLING, PROD),
@@ -115,7 +118,7 @@ describe("trust policies with Spacelift's default subject template", () => {
 });
 
 describe("trust policies with the read/write split", () => {
-  const config = configWith({ PERMISSIONS_CONFIG: "readWriteSplit: true" });
+  const config = splitConfig;
   const payments = splitRoles(config, PAYMENTS, PROD);
   const billing = splitRoles(config, BILLING, PROD);
   const roles = {

@@ -59,7 +59,7 @@ export interface Harness {
     env?: Record<string, string | undefined>;
     now?: Date;
     settings?: Partial<ReconcileSettings>;
-  }): ReconcilerDeps;
+  }): Promise<ReconcilerDeps>;
   stop(): Promise<void>;
 }
 
@@ -113,8 +113,8 @@ export async function startHarness(): Promise<Harness> {
       );
       commands.length = 0;
     },
-    deps(options = {}) {
-      const composed = composeReconciler({ ...env, ...options.env });
+    async deps(options = {}) {
+      const composed = await composeReconciler({ ...env, ...options.env });
       return {
         ...composed,
         settings: { ...composed.settings, ...options.settings },

@@ -93,7 +93,7 @@ async function reconcileAt(
   options: Omit<NonNullable<Parameters<Harness["deps"]>[0]>, "now"> = {},
 ): Promise<ReconcileReport> {
   h.commands.length = 0;
-  return reconcile(h.deps({ ...options, now }));
+  return reconcile(await h.deps({ ...options, now }));
 }
 
 async function rolesOf(stackId: string) {

@@ -283,9 +283,9 @@ describe("environment", () => {
   const environment = (name: FunctionName) =>
     resolve<Record<string, string>>(fn(name).Properties.Environment.Variables);
 
-  it("gives every function a vending configuration its loader accepts", () => {
+  it("gives every function a vending configuration its loader accepts", async () => {
     for (const name of FUNCTION_NAMES) {
-      const config = loadVendingConfig(environment(name));
+      const config = await loadVendingConfig(environment(name));
 
       expect(config).toMatchObject({
         spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
@@ -299,9 +299,9 @@ describe("environment", () => {
     }
   });
 
-  it("gives every function a configuration its loader accepts with only the required parameter", () => {
+  it("gives every function a configuration its loader accepts with only the required parameter", async () => {
     for (const name of FUNCTION_NAMES) {
-      const config = loadVendingConfig(
+      const config = await loadVendingConfig(
         resolve(fn(name, minimal).Properties.Environment.Variables, minimal),
       );
 
@@ -549,9 +549,9 @@ describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
     });
   });
 
-  it("may attach every managed policy the deployed configuration grants", () => {
+  it("may attach every managed policy the deployed configuration grants", async () => {
     const env = resolve<Record<string, string>>(fn("provisioner").Properties.Environment.Variables);
-    const { permissions } = loadVendingConfig(env);
+    const { permissions } = await loadVendingConfig(env);
     const granted = permissions === undefined ? [] : allowedPolicyArns(permissions);
     const [attach] = statementsGranting(statements(), "iam:AttachRolePolicy");
 

@@ -151,7 +151,7 @@ export interface ConvergenceEnvironment {
   close(): void;
 }
 
-export function prepareConvergence(moto: MotoServer): ConvergenceEnvironment {
+export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceEnvironment> {
   // The product's module-scope clients read these when first created, as they do locally.
   const localEnv: Record<string, string> = {
     AWS_ENDPOINT_URL: moto.endpoint,
@@ -163,7 +163,7 @@ export function prepareConvergence(moto: MotoServer): ConvergenceEnvironment {
     Object.keys(localEnv).map((key) => [key, process.env[key]]),
   );
   Object.assign(process.env, localEnv);
-  const config = loadVendingConfig({
+  const config = await loadVendingConfig({
     SPACELIFT_HOSTNAME: SCENARIO_HOST,
     AWS_ACCOUNT_ID,
     DEFAULT_POLICY_ARNS: DEFAULT_POLICY_ARNS.join(","),

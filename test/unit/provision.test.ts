@@ -18,13 +18,13 @@ const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-boundary";
 const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
 const ROLE = "spacelift-stack-payments-api";
 
-function setup(env: Record<string, string> = {}) {
+async function setup(env: Record<string, string> = {}) {
   const roles = new InMemoryRoleStore();
   const parameters = new InMemoryParameterStore();
   const ledger = new InMemoryLedger();
   const sleeps: number[] = [];
   const deps: ProvisionerDeps = {
-    config: loadVendingConfig({
+    config: await loadVendingConfig({
       SPACELIFT_HOSTNAME: HOST,
       AWS_ACCOUNT_ID: "123456789012",
       DEFAULT_POLICY_ARNS: READ_ONLY,
@@ -52,7 +52,7 @@ const subOf = (role: { trustPolicy: Record<string, unknown> } | undefined) => {
 
 describe("processMessage: stack.create", () => {
   it("creates the role the stack's tokens can assume and publishes its ARN", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     const outcome = await process(fixtureBody("stack.create"));
     expect(outcome).toMatchObject({ result: "applied", outcome: { result: "created" } });
     const role = roles.roles.get(ROLE);
@@ -90,7 +90,7 @@ describe("processMessage: stack.create", () => {
   });
 
   it("makes no write call when the same event runs twice", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     await process(fixtureBody("stack.create"));
     const writesBefore = roles.writes().length;
     const putsBefore = parameters.calls.length;
@@ -101,10 +101,10 @@ describe("processMessage: stack.create", () => {
   });
 
   it("changes nothing for a create whose role already exists correctly", async () => {
-    const first = setup();
+    const first = await setup();
     await first.process(fixtureBody("stack.create"));
     // A fresh deployment (empty ledger) meets a role that is already right.
-    const second = setup();
+    const second = await setup();
     for (const role of first.roles.roles.values()) second.roles.seed(structuredClone(role));
     for (const [name, parameter] of first.parameters.parameters) {
       second.parameters.parameters.set(name, structuredClone(parameter));
@@ -116,7 +116,7 @@ describe("processMessage: stack.create", () => {
   });
 
   it("waits for the new role to be readable, backing off, before publishing its ARN", async () => {
-    const { roles, parameters, sleeps, process } = setup();
+    const { roles, parameters, sleeps, process } = await setup();
     let reads = 0;
     roles.isReadable = async (name) => {
       reads++;
@@ -128,14 +128,14 @@ describe("processMessage: stack.create", () => {
   });
 
   it("does not publish a parameter when the role never becomes readable, and throws to retry", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     roles.isReadable = async () => false;
     await expect(process(fixtureBody("stack.create"))).rejects.toThrow("not readable yet");
     expect(parameters.parameters.size).toBe(0);
   });
 
   it("gives a long stack ID a 64-character name ending in a hash of the full name", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     const longA = `${"a".repeat(100)}-one`;
     const longB = `${"a".repeat(100)}-two`;
     for (const id of [longA, longB]) {
@@ -155,7 +155,7 @@ describe("processMessage: stack.create", () => {
 
 describe("processMessage: stack.update", () => {
   it("rewrites the trust policy when the stack moves to another space", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     await process(fixtureBody("stack.create"));
     const outcome = await process(fixtureBody("stack.update"));
     expect(outcome).toMatchObject({ outcome: { result: "updated" } });
@@ -165,7 +165,7 @@ describe("processMessage: stack.update", () => {
   });
 
   it("keeps the stack's space when the update does not name one", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     await process(fixtureBody("stack.create"));
     const update = fixture("stack.update");
     update.data = { args: { ID: "payments-api", Input: { Description: "new" } } };
@@ -175,7 +175,7 @@ describe("processMessage: stack.update", () => {
   });
 
   it("converges a role someone changed by hand back to its specification", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     await process(fixtureBody("stack.create"));
     await roles.attachPolicy(ROLE, "arn:aws:iam::aws:policy/AdministratorAccess");
     await roles.putInlinePolicy(ROLE, "extra", { Version: "2012-10-17", Statement: [] });
@@ -198,7 +198,7 @@ describe("processMessage: stack.update", () => {
 
 describe("processMessage: deletion", () => {
   it("removes attached and inline policies, the role and the parameter", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     await process(fixtureBody("stack.create"));
     await roles.putInlinePolicy(ROLE, "extra", { Version: "2012-10-17", Statement: [] });
     const outcome = await process(fixtureBody("stack.delete"));
@@ -208,13 +208,13 @@ describe("processMessage: deletion", () => {
   });
 
   it("is convergent: deleting what is already gone succeeds", async () => {
-    const { process } = setup();
+    const { process } = await setup();
     const outcome = await process(fixtureBody("stack.delete"));
     expect(outcome).toMatchObject({ outcome: { result: "absent", parameter: "absent" } });
   });
 
   it("refuses to delete a role of that name that we did not create, and leaves it and the parameter alone", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     roles.seed({ name: ROLE, path: "/spacelift/", tags: { team: "payments" } });
     parameters.parameters.set(PARAMETER, { value: "theirs", tags: {} });
     const outcome = await process(fixtureBody("stack.delete"));
@@ -259,7 +259,7 @@ describe("processMessage: deletion", () => {
       },
     ],
   ])("refuses to touch a same-named role %s", async (_label, role) => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     roles.seed({ name: ROLE, ...role });
     expect(await process(fixtureBody("stack.create"))).toMatchObject({ result: "dropped" });
     expect(await process(fixtureBody("stack.delete"))).toMatchObject({ result: "dropped" });
@@ -268,7 +268,7 @@ describe("processMessage: deletion", () => {
   });
 
   it("refuses to take over a same-named role on create", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     roles.seed({ name: ROLE, path: "/spacelift/", tags: {} });
     const outcome = await process(fixtureBody("stack.create"));
     expect(outcome).toMatchObject({ result: "dropped" });
@@ -279,7 +279,7 @@ describe("processMessage: deletion", () => {
 
 describe("processMessage: ordering", () => {
   it("does not let a create delivered after the stack's delete bring the role back", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     await process(fixtureBody("stack.create")); // t = 1764072000000
     await process(fixtureBody("stack.delete")); // t = 1764074000000
     const late = { ...fixture("stack.create"), timestamp: 1764073000000 };
@@ -290,14 +290,14 @@ describe("processMessage: ordering", () => {
   });
 
   it("applies a create newer than the delete (the stack was recreated)", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     await process(fixtureBody("stack.delete"));
     await process({ ...fixture("stack.create"), timestamp: 1764075000000 });
     expect(roles.roles.has(ROLE)).toBe(true);
   });
 
   it("does not let an older update undo a newer move", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     await process(fixtureBody("stack.create"));
     await process(fixtureBody("stack.update")); // moves to staging
     const older = fixture("stack.update");
@@ -309,7 +309,7 @@ describe("processMessage: ordering", () => {
 
 describe("processMessage: spaces and bad messages", () => {
   it("gives a space a role every stack of the space can assume", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     await process(fixtureBody("space.create"));
     const name = "spacelift-space-data-platform-01HPE6H08F8HR8PJR78DPYR3TC";
     expect(subOf(roles.roles.get(name))).toBe("space:data-platform-01HPE6H08F8HR8PJR78DPYR3TC:*");
@@ -327,7 +327,7 @@ describe("processMessage: spaces and bad messages", () => {
   });
 
   it("drops an invalid message without touching AWS", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     const event = fixture("stack.create");
     event.data = { ...event.data, ID: "*" };
     expect(await process(event)).toMatchObject({ result: "dropped", reason: "invalid event" });
@@ -336,7 +336,7 @@ describe("processMessage: spaces and bad messages", () => {
   });
 
   it("throws on a transient failure so that only this message is retried", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     roles.create = async () => {
       throw new Error("Throttling: Rate exceeded");
     };
@@ -344,7 +344,7 @@ describe("processMessage: spaces and bad messages", () => {
   });
 
   it("completes a half-done create on retry (role created, attachment failed)", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     const attach = roles.attachPolicy.bind(roles);
     roles.attachPolicy = async () => {
       throw new Error("ServiceFailure");
@@ -378,7 +378,7 @@ describe("processMessage: what out-of-order events know", () => {
   };
 
   it("follows a move delivered after a later update that left the space unsaid", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     await process(at(1000, createIn(PRODUCTION_SPACE)));
     await process(at(3000, updateWithoutSpace()));
     const late = await process(at(2000, moveTo(STAGING_SPACE)));
@@ -387,7 +387,7 @@ describe("processMessage: what out-of-order events know", () => {
   });
 
   it("puts a recreated stack in the space its (late) create named, not the default", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     await process(at(1000, createIn(PRODUCTION_SPACE)));
     await process(at(2000, fixture("stack.delete")));
     await process(at(4000, updateWithoutSpace()));
@@ -396,7 +396,7 @@ describe("processMessage: what out-of-order events know", () => {
   });
 
   it("does not let an older move undo a newer one", async () => {
-    const { roles, process } = setup();
+    const { roles, process } = await setup();
     await process(at(1000, createIn(PRODUCTION_SPACE)));
     await process(at(3000, moveTo(STAGING_SPACE)));
     expect(await process(at(2000, moveTo(PRODUCTION_SPACE)))).toMatchObject({
@@ -406,7 +406,7 @@ describe("processMessage: what out-of-order events know", () => {
   });
 
   it("keeps ordering after a refusal that came once AWS was changed", async () => {
-    const { roles, parameters, process } = setup();
+    const { roles, parameters, process } = await setup();
     // Someone else's parameter squats the stack's name: the create writes the role, then
     // the parameter is refused. A delete older than that create must still not apply.
     parameters.publish = async () => {
@@ -424,7 +424,7 @@ describe("processMessage: what out-of-order events know", () => {
 
 describe("processMessage after the reconciler repaired a stack", () => {
   it("does not let a late or silent event undo the space Spacelift's API reported", async () => {
-    const { deps, roles, ledger, process } = setup();
+    const { deps, roles, ledger, process } = await setup();
     const create = fixture("stack.create");
     await process({ ...create, timestamp: 1000 });
     // The reconciler finds the stack in staging (a move whose webhook was lost) at t=5000.
