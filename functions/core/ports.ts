@@ -77,12 +77,14 @@ export interface ParameterStore {
   /**
    * Writes a String parameter with tags; makes no write call when it already holds that value
    * and those tags. `fresh` says the parameter is probably new, so it is written before it is read.
+   * `current` is the value the caller read a moment ago (the reconciler's listing): the value is
+   * not read again; its tags still are, since they say whose parameter it is.
    */
   publish(
     name: string,
     value: string,
     tags: Tags,
-    options?: { fresh?: boolean },
+    options?: { fresh?: boolean; current?: string },
   ): Promise<"created" | "updated" | "unchanged">;
   remove(name: string): Promise<"deleted" | "absent">;
   /** Every parameter under a path, recursively, with values (tags are not read). */

@@ -103,6 +103,49 @@ describe("SsmParameterStore.publish", () => {
     expect(await parameters.publish("/p", "arn:1", tags)).toBe("created");
   });
 
+  it("does not read again a value the caller already read, and still checks whose it is", async () => {
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .resolves({ TagList: [{ Key: "managed-by", Value: "spacelift-role-vending" }] });
+    expect(await parameters.publish("/p", "arn:1", tags, { current: "arn:1" })).toBe("unchanged");
+    expect(ssmMock.commandCalls(GetParameterCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(ListTagsForResourceCommand)).toHaveLength(1);
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  it("overwrites the value the caller read when it is stale, without reading it", async () => {
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .resolves({ TagList: [{ Key: "managed-by", Value: "spacelift-role-vending" }] });
+    expect(await parameters.publish("/p", "arn:1", tags, { current: "arn:old" })).toBe("updated");
+    expect(ssmMock.commandCalls(GetParameterCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(PutParameterCommand)[0]?.args[0].input).toMatchObject({
+      Value: "arn:1",
+      Overwrite: true,
+    });
+  });
+
+  it("refuses a parameter whose value the caller read but that is not ours", async () => {
+    ssmMock.on(ListTagsForResourceCommand).resolves({ TagList: [] });
+    await expect(
+      parameters.publish("/p", "arn:1", tags, { current: "arn:hand-made" }),
+    ).rejects.toThrow(ForeignResourceError);
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  it("reads afresh and creates a parameter deleted since the caller read its value", async () => {
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .rejects(new InvalidResourceId({ message: "Invalid Resource Id", ...meta }));
+    ssmMock.on(GetParameterCommand).rejects(new ParameterNotFound({ message: "x", ...meta }));
+    ssmMock.on(PutParameterCommand).resolves({ Version: 1 });
+    expect(await parameters.publish("/p", "arn:1", tags, { current: "arn:1" })).toBe("created");
+    expect(ssmMock.commandCalls(GetParameterCommand)).toHaveLength(1);
+    expect(ssmMock.commandCalls(PutParameterCommand)[0]?.args[0].input).toMatchObject({
+      Overwrite: false,
+    });
+  });
+
   it("reports a parameter already gone as absent", async () => {
     // SSM answers InvalidResourceId for the tags of a parameter that does not exist.
     ssmMock
