@@ -298,7 +298,7 @@ function report(
     notes: [
       `Each scenario ran ${REPEATS}× (events on different stacks, passes over the same stacks); counts were ${scenarios.every((s) => s.stable) ? "identical every time" : "NOT identical every time"}. A paginated list counts one call per page. "Calls" are IAM + SSM.`,
       `Besides IAM and SSM, every event costs DynamoDB ${create ? `${create.ledger.readCount + create.ledger.writeCount} calls${listOps({ ...create.ledger.reads, ...create.ledger.writes })}` : "? calls"} (ordering ledger, space paths).`,
-      `Reconcile pass: ${reconciled?.outcome ?? "not measured"}. Its reads are the inventory (ListRoles by path, pages of 100; a describe of each role: GetRole + ListAttachedRolePolicies + ListRolePolicies; GetParametersByPath, pages of 10) plus per resource what publish reads (GetParameter + ListTagsForResource), plus the API-key GetParameter. The bound stated: ≤ ${RECONCILE_READ_BOUND} IAM+SSM reads per resource, 0 writes.`,
+      `Reconcile pass: ${reconciled?.outcome ?? "not measured"}. Its reads are the inventory (ListRoles by path, pages of 100; a describe of each role: GetRole + ListAttachedRolePolicies + ListRolePolicies; GetParametersByPath, pages of 10) plus per resource what publish reads (ListTagsForResource: the value comes from the listing), plus the API-key GetParameter. The bound stated: ≤ ${RECONCILE_READ_BOUND} IAM+SSM reads per resource, 0 writes.`,
       "Limiting factor: IAM's control-plane rate (writes are the scarce resource; reads are cheap but each is a round trip), so the product reads before it writes and writes only differences.",
     ],
     data: {

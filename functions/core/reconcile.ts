@@ -240,7 +240,10 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
   const roles = new SnapshotRoleStore(deps.roles, inventory.snapshot);
   const stores = settings.dryRun
     ? dryRunStores({ ...deps, roles }, inventory.parameterValues)
-    : { roles, parameters: deps.parameters };
+    : {
+        roles,
+        parameters: new SnapshotParameterStore(deps.parameters, inventory.parameterValues),
+      };
   const run: Run = { deps, stores, spacePaths: deps.spacePaths, decisions: [], inSync: 0 };
   for (const role of inventory.unrecognisedRoles) {
     record(run, {
@@ -1089,6 +1092,48 @@ class SnapshotRoleStore implements RoleStore {
   #write<T>(name: string, write: () => Promise<T>): Promise<T> {
     this.#touched.add(name);
     return write();
+  }
+}
+
+/**
+ * Does for parameters what {@link SnapshotRoleStore} does for roles: the inventory listed every
+ * parameter under `<prefix>/<account>/` with its value, so `publish` is handed that value
+ * instead of reading it again (the store still reads the parameter's tags, which say whose it
+ * is; the listing does not return them). A name not listed was not there a moment ago: it is
+ * created straight away, and if it has appeared since, PutParameter says so and the store reads
+ * it. Once the run writes or removes a parameter, it is read afresh.
+ */
+export class SnapshotParameterStore implements ParameterStore {
+  readonly #touched = new Set<string>();
+
+  constructor(
+    private readonly inner: ParameterStore,
+    private readonly values: ReadonlyMap<string, string>,
+  ) {}
+
+  publish(
+    name: string,
+    value: string,
+    tags: Tags,
+    options: { fresh?: boolean; current?: string } = {},
+  ): Promise<"created" | "updated" | "unchanged"> {
+    const listed = this.values.get(name);
+    const known = this.#touched.has(name)
+      ? options
+      : listed === undefined
+        ? { ...options, fresh: true }
+        : { ...options, current: listed };
+    this.#touched.add(name);
+    return this.inner.publish(name, value, tags, known);
+  }
+
+  remove(name: string): Promise<"deleted" | "absent"> {
+    this.#touched.add(name);
+    return this.inner.remove(name);
+  }
+
+  listByPath(path: string): Promise<readonly { name: string; value: string }[]> {
+    return this.inner.listByPath(path);
   }
 }
 

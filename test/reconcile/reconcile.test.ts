@@ -138,6 +138,37 @@ describe("reconcile against Spacelift", () => {
     expect(writeCommands(h.commands)).toEqual([]);
   });
 
+  it("does not read again a parameter its inventory listed: an in-sync pass only lists each one's tags", async () => {
+    listProductionSpace();
+    listStacks({ id: "payments-api", space: PRODUCTION, labels: [] }, "billing");
+    await reconcileAt(T0);
+
+    const report = await reconcileAt(T0);
+
+    expect(report.counts.inSync).toBe(4);
+    expect(writeCommands(h.commands)).toEqual([]);
+    // The one GetParameter left is the Spacelift API key's.
+    expect(h.commands.filter((name) => name === "GetParameterCommand")).toHaveLength(1);
+    expect(h.commands.filter((name) => name === "ListTagsForResourceCommand")).toHaveLength(4);
+  });
+
+  it("recreates a parameter deleted by hand without reading it first", async () => {
+    listStacks("payments-api");
+    await reconcileAt(T0);
+    const before = await readResource(h, "stack", "payments-api");
+    const [parameter] = Object.keys(before.parameters);
+    if (parameter === undefined) throw new Error("no parameter was published");
+    await h.ssm.send(new DeleteParameterCommand({ Name: parameter }));
+
+    const report = await reconcileAt(T0);
+
+    expect(summary(report)).toEqual(["update stack:payments-api applied"]);
+    expect(decisionFor(report, "stack:payments-api").changes).toEqual(["parameter created"]);
+    expect(await readResource(h, "stack", "payments-api")).toEqual(before);
+    expect(h.commands.filter((name) => name === "GetParameterCommand")).toHaveLength(1);
+    expect(writeCommands(h.commands)).toEqual(["PutParameterCommand"]);
+  });
+
   it("repairs a drifted trust policy, tags, boundary, detached policy and parameter value, keeping people's own tags", async () => {
     listProductionSpace();
     listStacks({ id: "payments-api", space: PRODUCTION, labels: [] });
