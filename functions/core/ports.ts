@@ -109,7 +109,18 @@ export interface LedgerEntry {
    * the labels (a move delivered after a later update that left the space unsaid).
    */
   readonly facts?: StackFactsRecord;
+  /**
+   * For a stack: the shape of its roles when the ledger vouches that nothing of the other shape
+   * exists (no role of it, and without the split no read-role parameter), so the provisioner
+   * looks only for this shape's roles. Written only by the provisioner, after an event that
+   * found the other shape absent or removed it; dropped before anything may create roles of a
+   * shape other than this one. Undefined: unknown, every shape is looked for.
+   */
+  readonly shape?: StackShape;
 }
+
+/** A stack's roles: one unsplit role, or the read/write split's `-write` and `-read` pair. */
+export type StackShape = "unsplit" | "split";
 
 export interface TimedFact<T> {
   readonly value: T;

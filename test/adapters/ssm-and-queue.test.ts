@@ -1,6 +1,7 @@
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -187,6 +188,25 @@ describe("DynamoDbLedger.record", () => {
     expect(dynamoMock.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe(
       "attribute_not_exists(#resource) OR #timestamp <= :timestamp",
     );
+  });
+
+  it("keeps the shape of a stack's roles that the entry vouches for, and reads it back", async () => {
+    dynamoMock.on(PutItemCommand).resolves({});
+    const ledger = new DynamoDbLedger(new DynamoDBClient({ region: "us-east-1" }), "t");
+    await ledger.record({ resource: "stack:a", timestamp: 5, state: "present", shape: "split" });
+    await ledger.record({ resource: "stack:b", timestamp: 5, state: "present" });
+    const [vouched, unknown] = dynamoMock.commandCalls(PutItemCommand);
+    expect(vouched?.args[0].input.Item?.shape).toEqual({ S: "split" });
+    expect(unknown?.args[0].input.Item).not.toHaveProperty("shape");
+
+    const item = { resource: { S: "stack:a" }, timestamp: { N: "5" }, state: { S: "present" } };
+    dynamoMock
+      .on(GetItemCommand)
+      .resolvesOnce({ Item: { ...item, shape: { S: "unsplit" } } })
+      .resolvesOnce({ Item: { ...item, shape: { S: "triangular" } } });
+    expect(await ledger.get("stack:a")).toMatchObject({ shape: "unsplit" });
+    // What this version cannot read vouches for nothing.
+    expect(await ledger.get("stack:a")).not.toHaveProperty("shape");
   });
 
   it("accepts losing the race to a newer event", async () => {
