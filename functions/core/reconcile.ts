@@ -18,7 +18,7 @@
 import * as z from "zod";
 import { parseEnv } from "./config.ts";
 import { ForeignResourceError } from "./errors.ts";
-import { isSpaceId, isStackId, type SpaceId } from "./identifiers.ts";
+import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
 import type {
   ObservedRole,
   ParameterStore,
@@ -34,6 +34,7 @@ import type {
   Tags,
 } from "./ports.ts";
 import {
+  beforeCreatingStackRoles,
   convergeSpace,
   convergeStack,
   type ProvisionOutcome,
@@ -43,7 +44,14 @@ import {
   removeStack,
 } from "./provision.ts";
 import { canonicalJson } from "./role-diff.ts";
-import { isManagedByUs, SPACE_TAG, STACK_TAG, type VendingConfig } from "./role-spec.ts";
+import {
+  isManagedByUs,
+  SPACE_TAG,
+  STACK_TAG,
+  stackRoleName,
+  stackScopes,
+  type VendingConfig,
+} from "./role-spec.ts";
 import { templateUses } from "./subject.ts";
 
 /** Set on a role whose stack or space Spacelift no longer lists, with the time it was revoked. */
@@ -449,6 +457,9 @@ async function convergeTarget(
     reason: describeFindings(target.kind, group, orphanedAt),
   };
   try {
+    if (target.kind === "stack") {
+      await beforeCreatingRoles(run, target.stack.stackId, group?.roles ?? []);
+    }
     const outcome =
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
@@ -460,6 +471,28 @@ async function convergeTarget(
   } catch (error) {
     record(run, failure(run, fresh ? "create" : "update", base, error));
   }
+}
+
+/**
+ * Before converge may create a stack's roles (a role of the configuration's shape is not among
+ * `existing`, the stack's roles in the inventory; undefined: not known), the provisioner's
+ * ledger must stop vouching that the stack has only roles of the other shape, or the
+ * provisioner would not look for the roles created here should the read/write split be
+ * switched back.
+ */
+async function beforeCreatingRoles(
+  run: Run,
+  stackId: StackId,
+  existing: readonly ObservedRole[] | undefined,
+): Promise<void> {
+  const { ledger, settings, config } = run.deps;
+  if (ledger === undefined || settings.dryRun) return;
+  if (existing !== undefined) {
+    const present = new Set(existing.map(({ name }) => name));
+    const names = stackScopes(config).map((scope) => stackRoleName(config, stackId, scope));
+    if (names.every((name) => present.has(name))) return;
+  }
+  await beforeCreatingStackRoles(ledger, stackId, config);
 }
 
 /** Spacelift's word on a stack's space and labels, as of now, for the provisioner's ledger. */
@@ -858,6 +891,7 @@ async function checkRolesAgainstParameters(run: Run, inventory: Inventory): Prom
       let outcome: ProvisionOutcome | undefined;
       // Labels unknown without Spacelift: converge keeps the role's policies as they are.
       if (group.kind === "stack" && isStackId(group.id)) {
+        await beforeCreatingRoles(run, group.id, group.roles);
         outcome = await convergeStack(
           { stackId: group.id, spaceId: undefined, labels: undefined },
           convergeDeps,
@@ -977,6 +1011,9 @@ export async function backfill(
       try {
         // Most resources have no role yet when adopting: try CreateRole first, read only if
         // it already exists.
+        if (target.kind === "stack") {
+          await beforeCreatingRoles(run, target.stack.stackId, undefined);
+        }
         const outcome =
           target.kind === "stack"
             ? await convergeStack(target.stack, convergeDeps, { fresh: true })
