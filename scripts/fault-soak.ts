@@ -5,7 +5,9 @@
  *
  * Options: --seeds N (seeds 1..N) or --seed S (one seed), --events N (per seed), --stacks N,
  * --spaces N, --concurrency N, --no-faults, --rates kind=p,... (per-attempt probabilities that
- * replace the defaults' for those kinds, e.g. `--rates throttling=0.02,answerLost=0.05`). Prints one line per seed and the totals; exits 1 if
+ * replace the defaults' for those kinds, e.g. `--rates throttling=0.02,answerLost=0.05`),
+ * --switch-split (the read/write split is switched on, then off, during each seed; see
+ * ScenarioOptions.switchSplit). Prints one line per seed and the totals; exits 1 if
  * any seed did not converge, listing its problems.
  */
 import { parseArgs } from "node:util";
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     spaces: { type: "string" },
     concurrency: { type: "string", default: "4" },
     "no-faults": { type: "boolean", default: false },
+    "switch-split": { type: "boolean", default: false },
     rates: { type: "string" },
   },
 });
@@ -81,7 +84,7 @@ const reports: SeedReport[] = [];
 let failed = false;
 try {
   console.log(
-    `fault soak: ${seeds.length} seeds × ${events} events, ${stacks} stacks, ${spaces} spaces, concurrency ${concurrency}${values["no-faults"] ? ", no faults" : ""}`,
+    `fault soak: ${seeds.length} seeds × ${events} events, ${stacks} stacks, ${spaces} spaces, concurrency ${concurrency}${values["no-faults"] ? ", no faults" : ""}${values["switch-split"] ? ", read/write split switched on then off" : ""}`,
   );
   for (const seed of seeds) {
     const report = await runConvergenceSeed(env, {
@@ -91,6 +94,7 @@ try {
       spaces,
       concurrency,
       faults,
+      switchSplit: values["switch-split"],
     });
     reports.push(report);
     console.log(summarize([report]).split("\n")[0]);

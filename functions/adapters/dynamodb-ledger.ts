@@ -33,11 +33,14 @@ export class DynamoDbLedger implements ResourceLedger {
       );
       if (Item?.timestamp?.N === undefined) return undefined;
       const facts = Item.facts?.S === undefined ? undefined : parseFacts(Item.facts.S);
+      const shape = Item.shape?.S;
       return {
         resource,
         timestamp: Number(Item.timestamp.N),
         state: Item.state?.S === "deleted" ? "deleted" : "present",
         ...(facts && { facts }),
+        // Anything else (written by a later version?) counts as not known.
+        ...((shape === "unsplit" || shape === "split") && { shape }),
       };
     } catch (error) {
       throw new AwsCallError(`DynamoDB GetItem failed for ${resource}`, { cause: error });
@@ -58,6 +61,7 @@ export class DynamoDbLedger implements ResourceLedger {
             timestamp: { N: String(entry.timestamp) },
             state: { S: entry.state },
             ...(entry.facts && { facts: { S: JSON.stringify(entry.facts) } }),
+            ...(entry.shape && { shape: { S: entry.shape } }),
             ...expiresAt,
           },
           ConditionExpression: "attribute_not_exists(#resource) OR #timestamp <= :timestamp",

@@ -23,16 +23,25 @@ export class SsmParameterStore implements ParameterStore {
     name: string,
     value: string,
     tags: Tags,
-    options: { fresh?: boolean } = {},
+    options: { fresh?: boolean; current?: string } = {},
   ): Promise<"created" | "updated" | "unchanged"> {
     return this.call("publish", name, async () => {
       if (options.fresh && (await this.create(name, value, tags))) return "created";
-      const current = await this.read(name);
+      const current = options.current ?? (await this.read(name));
       if (current === undefined) {
         return (await this.create(name, value, tags)) ? "created" : this.publish(name, value, tags);
       }
       // A parameter of that name that we did not create (no managed-by tag) is left as it is.
-      const currentTags = await this.tagsOf(name);
+      let currentTags: Record<string, string>;
+      try {
+        currentTags = await this.tagsOf(name);
+      } catch (error) {
+        // Deleted since the caller read its value: start again from a read of our own.
+        if (options.current !== undefined && isMissing(error)) {
+          return this.publish(name, value, tags);
+        }
+        throw error;
+      }
       assertOurs(name, currentTags, tags[ACCOUNT_TAG]);
       let changed = false;
       if (current !== value) {
@@ -65,10 +74,7 @@ export class SsmParameterStore implements ParameterStore {
       try {
         currentTags = await this.tagsOf(name);
       } catch (error) {
-        // SSM answers InvalidResourceId for the tags of a parameter that does not exist.
-        if (error instanceof InvalidResourceId || error instanceof ParameterNotFound) {
-          return "absent" as const;
-        }
+        if (isMissing(error)) return "absent" as const;
         throw error;
       }
       assertOurs(name, currentTags, undefined);
@@ -145,6 +151,11 @@ export class SsmParameterStore implements ParameterStore {
       throw new AwsCallError(`SSM ${operation} failed for ${target}`, { cause: error });
     }
   }
+}
+
+/** SSM answers InvalidResourceId for the tags of a parameter that does not exist. */
+function isMissing(error: unknown): boolean {
+  return error instanceof InvalidResourceId || error instanceof ParameterNotFound;
 }
 
 /** Refuses to write or delete a parameter this product (for this account) did not create. */

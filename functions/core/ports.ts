@@ -77,12 +77,14 @@ export interface ParameterStore {
   /**
    * Writes a String parameter with tags; makes no write call when it already holds that value
    * and those tags. `fresh` says the parameter is probably new, so it is written before it is read.
+   * `current` is the value the caller read a moment ago (the reconciler's listing): the value is
+   * not read again; its tags still are, since they say whose parameter it is.
    */
   publish(
     name: string,
     value: string,
     tags: Tags,
-    options?: { fresh?: boolean },
+    options?: { fresh?: boolean; current?: string },
   ): Promise<"created" | "updated" | "unchanged">;
   remove(name: string): Promise<"deleted" | "absent">;
   /** Every parameter under a path, recursively, with values (tags are not read). */
@@ -107,7 +109,18 @@ export interface LedgerEntry {
    * the labels (a move delivered after a later update that left the space unsaid).
    */
   readonly facts?: StackFactsRecord;
+  /**
+   * For a stack: the shape of its roles when the ledger vouches that nothing of the other shape
+   * exists (no role of it, and without the split no read-role parameter), so the provisioner
+   * looks only for this shape's roles. Written only by the provisioner, after an event that
+   * found the other shape absent or removed it; dropped before anything may create roles of a
+   * shape other than this one. Undefined: unknown, every shape is looked for.
+   */
+  readonly shape?: StackShape;
 }
+
+/** A stack's roles: one unsplit role, or the read/write split's `-write` and `-read` pair. */
+export type StackShape = "unsplit" | "split";
 
 export interface TimedFact<T> {
   readonly value: T;

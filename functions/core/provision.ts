@@ -17,6 +17,7 @@ import {
 import type { SpaceId, StackId } from "./identifiers.ts";
 import { isSpaceId } from "./identifiers.ts";
 import type {
+  LedgerEntry,
   ObservedRole,
   ParameterStore,
   ResourceLedger,
@@ -24,6 +25,7 @@ import type {
   RoleStore,
   SpacePathStore,
   StackFactsRecord,
+  StackShape,
   TimedFact,
 } from "./ports.ts";
 import { diffRole, type RoleChange } from "./role-diff.ts";
@@ -42,6 +44,7 @@ import {
   stackRoleName,
   stackRoleNames,
   stackScopes,
+  stackShape,
   type VendingConfig,
 } from "./role-spec.ts";
 import { mergeSpaceNode, resolveSpacePath, templateUses } from "./subject.ts";
@@ -73,6 +76,11 @@ export interface ProvisionOutcome {
   readonly readRoleName?: string;
   readonly readRoleArn?: string;
   readonly changes: readonly string[];
+  /**
+   * For a stack: the shape of its roles, when nothing of the other shape is left (none was
+   * there, or all of it was removed): what the ledger may then vouch for.
+   */
+  readonly shape?: StackShape;
 }
 
 export class NotYetReadableError extends Error {
@@ -97,13 +105,28 @@ export async function applyEvent(
       changes: [],
     };
     if (facts === last.facts) return stale;
-    const outcome =
-      last.state === "present" && event.type === "stack.upserted"
-        ? await convergeStack(factsOf(event.stackId, facts), deps)
-        : stale;
+    if (last.state === "present" && event.type === "stack.upserted") {
+      const otherShape = await readyToConverge(last, deps);
+      const outcome = await convergeStack(factsOf(event.stackId, facts), deps, {
+        fresh: false,
+        otherShape,
+      });
+      await deps.ledger.record({
+        ...withoutShape(last),
+        ...(facts && { facts }),
+        ...(outcome.shape && { shape: outcome.shape }),
+      });
+      return outcome;
+    }
     await deps.ledger.record({ ...last, ...(facts && { facts }) });
-    return outcome;
+    return stale;
   }
+  const otherShape =
+    event.type === "stack.upserted"
+      ? await readyToConverge(last, deps)
+      : event.type === "stack.deleted" && last?.shape === stackShape(deps.config)
+        ? "absent"
+        : "verify";
   const entry = {
     resource,
     timestamp: event.timestamp,
@@ -111,16 +134,58 @@ export async function applyEvent(
     ...(facts && { facts }),
   };
   try {
-    const outcome = await applyToAws(event, deps, last?.state === "present", facts);
-    await deps.ledger.record(entry);
+    const outcome = await applyToAws(event, deps, last?.state === "present", facts, otherShape);
+    await deps.ledger.record({ ...entry, ...(outcome.shape && { shape: outcome.shape }) });
     return outcome;
   } catch (error) {
     // A refusal may come after AWS was already changed (the role written, then its parameter
     // found to be someone else's): the event still counts as the latest, so that an older
-    // event delivered later cannot undo what this one did.
-    if (error instanceof PermanentEventError) await deps.ledger.record(entry);
+    // event delivered later cannot undo what this one did. What the ledger vouched for of the
+    // stack's shape still holds if the event touched only that shape's roles.
+    if (error instanceof PermanentEventError) {
+      const shape = otherShape === "absent" ? last?.shape : undefined;
+      await deps.ledger.record({ ...entry, ...(shape && { shape }) });
+    }
     throw error;
   }
+}
+
+/**
+ * What the ledger vouches for of a stack's roles of the other shape than the configuration's,
+ * made safe for a converge that may create roles of the configuration's shape: if the ledger
+ * vouches for the other shape (the read/write split was switched since), it stops vouching
+ * first. Otherwise a crash before the old shape's roles are removed, then a switch back, would
+ * leave the ledger vouching for a shape while roles of both exist.
+ */
+async function readyToConverge(
+  last: LedgerEntry | undefined,
+  deps: Pick<ProvisionerDeps, "config" | "ledger">,
+): Promise<"absent" | "verify"> {
+  if (last?.shape === undefined) return "verify";
+  if (last.shape === stackShape(deps.config)) return "absent";
+  await deps.ledger.record(withoutShape(last));
+  return "verify";
+}
+
+/**
+ * For whatever may create a stack's roles outside an event (the reconciler, a backfill): makes
+ * the ledger stop vouching that the stack has only roles of another shape than the
+ * configuration's. A GetItem; a PutItem only when the ledger vouched for the other shape.
+ */
+export async function beforeCreatingStackRoles(
+  ledger: ResourceLedger,
+  stackId: StackId,
+  config: VendingConfig,
+): Promise<void> {
+  const last = await ledger.get(`stack:${stackId}`);
+  if (last?.shape !== undefined && last.shape !== stackShape(config)) {
+    await ledger.record(withoutShape(last));
+  }
+}
+
+function withoutShape(entry: LedgerEntry): LedgerEntry {
+  const { shape: _vouched, ...rest } = entry;
+  return rest;
 }
 
 /**
@@ -141,8 +206,12 @@ export async function recordStackFacts(
   const last = await ledger.get(resource);
   const facts = mergeFacts(last?.facts, stack, timestamp);
   if (last !== undefined && facts === last.facts) return;
+  // This write may land between the provisioner's own read and write of the entry: it never
+  // vouches for a shape, so it cannot bring back a vouching the provisioner just dropped.
   await ledger.record({
-    ...(last ?? { resource, timestamp: 0, state: "present" as const }),
+    ...(last === undefined
+      ? { resource, timestamp: 0, state: "present" as const }
+      : withoutShape(last)),
     ...(facts && { facts }),
   });
 }
@@ -195,6 +264,7 @@ async function applyToAws(
   deps: ProvisionerDeps,
   knownPresent: boolean,
   facts: StackFactsRecord | undefined,
+  otherShape: "absent" | "verify",
 ): Promise<ProvisionOutcome> {
   // A fresh create tries CreateRole straight away (no read first); anything else reads the
   // role first, since the event may leave the space or labels unsaid.
@@ -202,12 +272,12 @@ async function applyToAws(
   switch (event.type) {
     case "stack.upserted":
       // What the event leaves unsaid comes from the newest event that said it.
-      return convergeStack(factsOf(event.stackId, facts), deps, { fresh });
+      return convergeStack(factsOf(event.stackId, facts), deps, { fresh, otherShape });
     case "space.upserted":
       await recordSpace(event, deps, event.timestamp);
       return convergeSpace({ spaceId: event.spaceId }, deps, { fresh });
     case "stack.deleted":
-      return removeStack(event.stackId, deps);
+      return removeStack(event.stackId, deps, { otherShape });
     case "space.deleted": {
       const outcome = await removeSpace(event.spaceId, deps);
       await deps.spacePaths?.remove(event.spaceId);
@@ -249,6 +319,20 @@ type ConvergeDeps = Pick<
   "config" | "roles" | "parameters" | "sleep" | "spacePaths"
 >;
 
+/** What the caller knows of a stack before converging or removing it. */
+export interface StackHint {
+  /** The stack is probably new: CreateRole is tried before any read, nothing else is looked for. */
+  readonly fresh: boolean;
+  /**
+   * Roles of the shape the configuration does not use (the read/write split was switched):
+   * - `absent`: there are none (the ledger vouches for it), so they are not looked for;
+   * - `verify`: they are looked for and removed, and without the split so is the read-role
+   *   parameter even when no read role is found, so the outcome can vouch for its `shape`;
+   * - undefined: they are looked for and removed (the reconciler, whose inventory answers).
+   */
+  readonly otherShape?: "absent" | "verify";
+}
+
 /**
  * Makes a stack's role(s) and parameter(s) what the configuration says they should be: one
  * role, or a `-write` and a `-read` role with the read/write split (the other shape's roles
@@ -259,14 +343,18 @@ type ConvergeDeps = Pick<
 export async function convergeStack(
   stack: StackFacts,
   deps: ConvergeDeps,
-  hint: { fresh: boolean } = { fresh: false },
+  hint: StackHint = { fresh: false },
 ): Promise<ProvisionOutcome> {
   const { config } = deps;
   const scopes = stackScopes(config);
   const names = scopes.map((scope) => stackRoleName(config, stack.stackId, scope));
-  const others = stackRoleNames(config, stack.stackId).filter((name) => !names.includes(name));
-  // Every shape's role is read (unless the stack is brand new): the current shape's to
-  // converge, the other shape's (left from before the split was switched) to remove.
+  const others =
+    hint.otherShape === "absent"
+      ? []
+      : stackRoleNames(config, stack.stackId).filter((name) => !names.includes(name));
+  // Every shape's role is read (unless the stack is brand new, or the other shape is known to
+  // be absent): the current shape's to converge, the other shape's (left from before the split
+  // was switched) to remove.
   const observed = new Map<string, ObservedRole | undefined>();
   if (!hint.fresh) {
     for (const name of [...names, ...others]) observed.set(name, await deps.roles.describe(name));
@@ -304,13 +392,18 @@ export async function convergeStack(
       changes.push(...removed.map((change) => `${name}: ${change}`));
     }
     const readName = stackRoleName(config, stack.stackId, "read");
-    if (!names.includes(readName) && observed.get(readName) !== undefined) {
+    if (
+      !names.includes(readName) &&
+      (observed.get(readName) !== undefined || hint.otherShape === "verify")
+    ) {
       const parameter = await deps.parameters.remove(
         stackParameterName(config, stack.stackId, "read"),
       );
       if (parameter === "deleted") changes.push("deleteParameter read-role-arn");
     }
   }
+  // Nothing of the other shape is left: none was there, or it was all looked for and removed.
+  const vouched = hint.otherShape === "absent" || (hint.otherShape === "verify" && !hint.fresh);
   const [primary, read] = results as [BindingResult, BindingResult | undefined];
   return {
     resource: `stack:${stack.stackId}`,
@@ -320,6 +413,7 @@ export async function convergeStack(
     parameter: primary.parameter,
     ...(read === undefined ? {} : { readRoleName: read.roleName, readRoleArn: read.roleArn }),
     changes,
+    ...(vouched && { shape: stackShape(config) }),
   };
 }
 
@@ -356,16 +450,25 @@ function combineResults(results: readonly RoleResult[]): RoleResult {
   return "unchanged";
 }
 
-/** Removes a stack's roles (every shape: unsplit, write, read), everything attached, and parameters. */
+/**
+ * Removes a stack's roles (every shape: unsplit, write, read, unless the other shape than the
+ * configuration's is known to be absent), everything attached, and parameters.
+ */
 export async function removeStack(
   stackId: StackId,
   deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters">,
+  hint: Pick<StackHint, "otherShape"> = {},
 ): Promise<ProvisionOutcome> {
   const { config } = deps;
+  const shape = stackShape(config);
   const owner = { tag: STACK_TAG, value: stackId };
   const changes: string[] = [];
   let result: RoleResult = "absent";
-  for (const name of stackRoleNames(config, stackId)) {
+  const names =
+    hint.otherShape === "absent"
+      ? stackScopes(config).map((scope) => stackRoleName(config, stackId, scope))
+      : stackRoleNames(config, stackId);
+  for (const name of names) {
     const observed = await deps.roles.describe(name);
     if (observed === undefined) continue;
     const removed = await removeRole(observed, deps, owner);
@@ -377,14 +480,19 @@ export async function removeStack(
     result = "deleted";
   }
   const parameter = await deps.parameters.remove(stackParameterName(config, stackId));
-  const readParameter = await deps.parameters.remove(stackParameterName(config, stackId, "read"));
-  if (readParameter === "deleted") changes.push("deleteParameter read-role-arn");
+  // Without the split, the read-role parameter belongs to the other shape.
+  if (hint.otherShape !== "absent" || shape === "split") {
+    const readParameter = await deps.parameters.remove(stackParameterName(config, stackId, "read"));
+    if (readParameter === "deleted") changes.push("deleteParameter read-role-arn");
+  }
   return {
     resource: `stack:${stackId}`,
     result,
     roleName: stackRoleName(config, stackId, stackScopes(config)[0]),
     parameter,
     changes,
+    // Nothing of either shape is left.
+    shape,
   };
 }
 

@@ -18,7 +18,7 @@
 import * as z from "zod/mini";
 import { parseEnv } from "./config.ts";
 import { ForeignResourceError } from "./errors.ts";
-import { isSpaceId, isStackId, type SpaceId } from "./identifiers.ts";
+import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
 import type {
   ObservedRole,
   ParameterStore,
@@ -34,6 +34,7 @@ import type {
   Tags,
 } from "./ports.ts";
 import {
+  beforeCreatingStackRoles,
   convergeSpace,
   convergeStack,
   type ProvisionOutcome,
@@ -43,7 +44,14 @@ import {
   removeStack,
 } from "./provision.ts";
 import { canonicalJson } from "./role-diff.ts";
-import { isManagedByUs, SPACE_TAG, STACK_TAG, type VendingConfig } from "./role-spec.ts";
+import {
+  isManagedByUs,
+  SPACE_TAG,
+  STACK_TAG,
+  stackRoleName,
+  stackScopes,
+  type VendingConfig,
+} from "./role-spec.ts";
 import { templateUses } from "./subject.ts";
 import "./zod-locale.ts";
 
@@ -250,7 +258,10 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
   const roles = new SnapshotRoleStore(deps.roles, inventory.snapshot);
   const stores = settings.dryRun
     ? dryRunStores({ ...deps, roles }, inventory.parameterValues)
-    : { roles, parameters: deps.parameters };
+    : {
+        roles,
+        parameters: new SnapshotParameterStore(deps.parameters, inventory.parameterValues),
+      };
   const run: Run = { deps, stores, spacePaths: deps.spacePaths, decisions: [], inSync: 0 };
   for (const role of inventory.unrecognisedRoles) {
     record(run, {
@@ -456,6 +467,9 @@ async function convergeTarget(
     reason: describeFindings(target.kind, group, orphanedAt),
   };
   try {
+    if (target.kind === "stack") {
+      await beforeCreatingRoles(run, target.stack.stackId, group?.roles ?? []);
+    }
     const outcome =
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
@@ -467,6 +481,28 @@ async function convergeTarget(
   } catch (error) {
     record(run, failure(run, fresh ? "create" : "update", base, error));
   }
+}
+
+/**
+ * Before converge may create a stack's roles (a role of the configuration's shape is not among
+ * `existing`, the stack's roles in the inventory; undefined: not known), the provisioner's
+ * ledger must stop vouching that the stack has only roles of the other shape, or the
+ * provisioner would not look for the roles created here should the read/write split be
+ * switched back.
+ */
+async function beforeCreatingRoles(
+  run: Run,
+  stackId: StackId,
+  existing: readonly ObservedRole[] | undefined,
+): Promise<void> {
+  const { ledger, settings, config } = run.deps;
+  if (ledger === undefined || settings.dryRun) return;
+  if (existing !== undefined) {
+    const present = new Set(existing.map(({ name }) => name));
+    const names = stackScopes(config).map((scope) => stackRoleName(config, stackId, scope));
+    if (names.every((name) => present.has(name))) return;
+  }
+  await beforeCreatingStackRoles(ledger, stackId, config);
 }
 
 /** Spacelift's word on a stack's space and labels, as of now, for the provisioner's ledger. */
@@ -865,6 +901,7 @@ async function checkRolesAgainstParameters(run: Run, inventory: Inventory): Prom
       let outcome: ProvisionOutcome | undefined;
       // Labels unknown without Spacelift: converge keeps the role's policies as they are.
       if (group.kind === "stack" && isStackId(group.id)) {
+        await beforeCreatingRoles(run, group.id, group.roles);
         outcome = await convergeStack(
           { stackId: group.id, spaceId: undefined, labels: undefined },
           convergeDeps,
@@ -984,6 +1021,9 @@ export async function backfill(
       try {
         // Most resources have no role yet when adopting: try CreateRole first, read only if
         // it already exists.
+        if (target.kind === "stack") {
+          await beforeCreatingRoles(run, target.stack.stackId, undefined);
+        }
         const outcome =
           target.kind === "stack"
             ? await convergeStack(target.stack, convergeDeps, { fresh: true })
@@ -1099,6 +1139,48 @@ class SnapshotRoleStore implements RoleStore {
   #write<T>(name: string, write: () => Promise<T>): Promise<T> {
     this.#touched.add(name);
     return write();
+  }
+}
+
+/**
+ * Does for parameters what {@link SnapshotRoleStore} does for roles: the inventory listed every
+ * parameter under `<prefix>/<account>/` with its value, so `publish` is handed that value
+ * instead of reading it again (the store still reads the parameter's tags, which say whose it
+ * is; the listing does not return them). A name not listed was not there a moment ago: it is
+ * created straight away, and if it has appeared since, PutParameter says so and the store reads
+ * it. Once the run writes or removes a parameter, it is read afresh.
+ */
+export class SnapshotParameterStore implements ParameterStore {
+  readonly #touched = new Set<string>();
+
+  constructor(
+    private readonly inner: ParameterStore,
+    private readonly values: ReadonlyMap<string, string>,
+  ) {}
+
+  publish(
+    name: string,
+    value: string,
+    tags: Tags,
+    options: { fresh?: boolean; current?: string } = {},
+  ): Promise<"created" | "updated" | "unchanged"> {
+    const listed = this.values.get(name);
+    const known = this.#touched.has(name)
+      ? options
+      : listed === undefined
+        ? { ...options, fresh: true }
+        : { ...options, current: listed };
+    this.#touched.add(name);
+    return this.inner.publish(name, value, tags, known);
+  }
+
+  remove(name: string): Promise<"deleted" | "absent"> {
+    this.#touched.add(name);
+    return this.inner.remove(name);
+  }
+
+  listByPath(path: string): Promise<readonly { name: string; value: string }[]> {
+    return this.inner.listByPath(path);
   }
 }
 

@@ -19,7 +19,7 @@ import {
   ROLE_POLICY_LIMITS,
   type RoleScope,
 } from "./permissions.ts";
-import type { PolicyDocument, RoleSpec, Tags } from "./ports.ts";
+import type { PolicyDocument, RoleSpec, StackShape, Tags } from "./ports.ts";
 import {
   assertSubjectPattern,
   renderSubjectPattern,
@@ -152,7 +152,12 @@ export function stackRoleNames(config: VendingConfig, stackId: StackId): readonl
 
 /** The scopes a stack's roles have under the configuration. */
 export function stackScopes(config: VendingConfig): readonly RoleScope[] {
-  return permissionsOf(config).readWriteSplit ? ["write", "read"] : ["any"];
+  return stackShape(config) === "split" ? ["write", "read"] : ["any"];
+}
+
+/** The shape of a stack's roles under the configuration. */
+export function stackShape(config: VendingConfig): StackShape {
+  return permissionsOf(config).readWriteSplit ? "split" : "unsplit";
 }
 
 export function spaceRoleName(config: VendingConfig, spaceId: SpaceId): string {

@@ -1,6 +1,7 @@
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -103,6 +104,49 @@ describe("SsmParameterStore.publish", () => {
     expect(await parameters.publish("/p", "arn:1", tags)).toBe("created");
   });
 
+  it("does not read again a value the caller already read, and still checks whose it is", async () => {
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .resolves({ TagList: [{ Key: "managed-by", Value: "spacelift-role-vending" }] });
+    expect(await parameters.publish("/p", "arn:1", tags, { current: "arn:1" })).toBe("unchanged");
+    expect(ssmMock.commandCalls(GetParameterCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(ListTagsForResourceCommand)).toHaveLength(1);
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  it("overwrites the value the caller read when it is stale, without reading it", async () => {
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .resolves({ TagList: [{ Key: "managed-by", Value: "spacelift-role-vending" }] });
+    expect(await parameters.publish("/p", "arn:1", tags, { current: "arn:old" })).toBe("updated");
+    expect(ssmMock.commandCalls(GetParameterCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(PutParameterCommand)[0]?.args[0].input).toMatchObject({
+      Value: "arn:1",
+      Overwrite: true,
+    });
+  });
+
+  it("refuses a parameter whose value the caller read but that is not ours", async () => {
+    ssmMock.on(ListTagsForResourceCommand).resolves({ TagList: [] });
+    await expect(
+      parameters.publish("/p", "arn:1", tags, { current: "arn:hand-made" }),
+    ).rejects.toThrow(ForeignResourceError);
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  it("reads afresh and creates a parameter deleted since the caller read its value", async () => {
+    ssmMock
+      .on(ListTagsForResourceCommand)
+      .rejects(new InvalidResourceId({ message: "Invalid Resource Id", ...meta }));
+    ssmMock.on(GetParameterCommand).rejects(new ParameterNotFound({ message: "x", ...meta }));
+    ssmMock.on(PutParameterCommand).resolves({ Version: 1 });
+    expect(await parameters.publish("/p", "arn:1", tags, { current: "arn:1" })).toBe("created");
+    expect(ssmMock.commandCalls(GetParameterCommand)).toHaveLength(1);
+    expect(ssmMock.commandCalls(PutParameterCommand)[0]?.args[0].input).toMatchObject({
+      Overwrite: false,
+    });
+  });
+
   it("reports a parameter already gone as absent", async () => {
     // SSM answers InvalidResourceId for the tags of a parameter that does not exist.
     ssmMock
@@ -144,6 +188,25 @@ describe("DynamoDbLedger.record", () => {
     expect(dynamoMock.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe(
       "attribute_not_exists(#resource) OR #timestamp <= :timestamp",
     );
+  });
+
+  it("keeps the shape of a stack's roles that the entry vouches for, and reads it back", async () => {
+    dynamoMock.on(PutItemCommand).resolves({});
+    const ledger = new DynamoDbLedger(new DynamoDBClient({ region: "us-east-1" }), "t");
+    await ledger.record({ resource: "stack:a", timestamp: 5, state: "present", shape: "split" });
+    await ledger.record({ resource: "stack:b", timestamp: 5, state: "present" });
+    const [vouched, unknown] = dynamoMock.commandCalls(PutItemCommand);
+    expect(vouched?.args[0].input.Item?.shape).toEqual({ S: "split" });
+    expect(unknown?.args[0].input.Item).not.toHaveProperty("shape");
+
+    const item = { resource: { S: "stack:a" }, timestamp: { N: "5" }, state: { S: "present" } };
+    dynamoMock
+      .on(GetItemCommand)
+      .resolvesOnce({ Item: { ...item, shape: { S: "unsplit" } } })
+      .resolvesOnce({ Item: { ...item, shape: { S: "triangular" } } });
+    expect(await ledger.get("stack:a")).toMatchObject({ shape: "unsplit" });
+    // What this version cannot read vouches for nothing.
+    expect(await ledger.get("stack:a")).not.toHaveProperty("shape");
   });
 
   it("accepts losing the race to a newer event", async () => {

@@ -17,6 +17,7 @@ import {
 import { DeleteParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "../../functions/adapters/dynamodb-space-paths.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
@@ -136,6 +137,37 @@ describe("reconcile against Spacelift", () => {
     expect(second.decisions).toEqual([]);
     expect(second.counts).toMatchObject({ spaceliftStacks: 2, spaceliftSpaces: 2, inSync: 4 });
     expect(writeCommands(h.commands)).toEqual([]);
+  });
+
+  it("does not read again a parameter its inventory listed: an in-sync pass only lists each one's tags", async () => {
+    listProductionSpace();
+    listStacks({ id: "payments-api", space: PRODUCTION, labels: [] }, "billing");
+    await reconcileAt(T0);
+
+    const report = await reconcileAt(T0);
+
+    expect(report.counts.inSync).toBe(4);
+    expect(writeCommands(h.commands)).toEqual([]);
+    // The one GetParameter left is the Spacelift API key's.
+    expect(h.commands.filter((name) => name === "GetParameterCommand")).toHaveLength(1);
+    expect(h.commands.filter((name) => name === "ListTagsForResourceCommand")).toHaveLength(4);
+  });
+
+  it("recreates a parameter deleted by hand without reading it first", async () => {
+    listStacks("payments-api");
+    await reconcileAt(T0);
+    const before = await readResource(h, "stack", "payments-api");
+    const [parameter] = Object.keys(before.parameters);
+    if (parameter === undefined) throw new Error("no parameter was published");
+    await h.ssm.send(new DeleteParameterCommand({ Name: parameter }));
+
+    const report = await reconcileAt(T0);
+
+    expect(summary(report)).toEqual(["update stack:payments-api applied"]);
+    expect(decisionFor(report, "stack:payments-api").changes).toEqual(["parameter created"]);
+    expect(await readResource(h, "stack", "payments-api")).toEqual(before);
+    expect(h.commands.filter((name) => name === "GetParameterCommand")).toHaveLength(1);
+    expect(writeCommands(h.commands)).toEqual(["PutParameterCommand"]);
   });
 
   it("repairs a drifted trust policy, tags, boundary, detached policy and parameter value, keeping people's own tags", async () => {
@@ -573,6 +605,45 @@ describe("reconcile with the account's role shapes", () => {
     }
     expect(summary(deleted)).toEqual(["delete stack:split applied"]);
     expect(await readResource(h, "stack", "split")).toEqual({ roles: [], parameters: {} });
+  });
+
+  it("makes the provisioner's ledger stop vouching for the other shape before it creates a stack's roles of a switched shape", async () => {
+    const table = "shape-ledger";
+    await createLedgerTable(table);
+    const unsplit = { LEDGER_TABLE: table };
+    const split = {
+      ...unsplit,
+      DEFAULT_POLICY_ARNS: undefined,
+      PERMISSIONS_CONFIG: JSON.stringify({
+        readWriteSplit: true,
+        default: {
+          managedPolicyArns: ["arn:aws:iam::aws:policy/PowerUserAccess"],
+          read: { managedPolicyArns: [READ_ONLY] },
+        },
+      }),
+    };
+    listStacks("payments-api");
+    await reconcileAt(T0, { env: unsplit });
+    const dynamodb = new DynamoDBClient(localClientConfig(h.moto.endpoint));
+    const ledger = new DynamoDbLedger(dynamodb, table);
+    const entry = await ledger.get("stack:payments-api");
+    if (entry === undefined) throw new Error("the reconciler recorded no facts");
+    // The provisioner's next event found nothing of the split and vouched for it.
+    await ledger.record({ ...entry, shape: "unsplit" });
+
+    const inSync = await reconcileAt(T0, { env: unsplit });
+    const stillVouched = await ledger.get("stack:payments-api");
+    const switched = await reconcileAt(T0, { env: split });
+    const after = await ledger.get("stack:payments-api");
+    dynamodb.destroy();
+
+    expect(inSync.decisions).toEqual([]);
+    expect(stillVouched?.shape).toBe("unsplit");
+    expect(summary(switched)).toContain("create stack:payments-api applied");
+    expect(
+      (await rolesOf("payments-api")).map(({ tags }) => tags["spacelift:scope"]).sort(),
+    ).toEqual(["read", "write"]);
+    expect(after).toEqual(entry);
   });
 
   it("renders {spacePath} trust from the space names and parents Spacelift lists, and records them for the provisioner", async () => {

@@ -42,11 +42,13 @@ import {
   ACCOUNT_TAG,
   MANAGED_BY_TAG,
   MANAGED_BY_VALUE,
+  SCOPE_TAG,
   STACK_TAG,
   spaceBinding,
   spaceRoleName,
   stackBinding,
   stackRoleName,
+  stackRoleNames,
   type VendingConfig,
 } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
@@ -95,6 +97,15 @@ export interface ScenarioOptions {
   /** Probability that a stack.update leaves its space, or its labels, unsaid (unchanged). */
   readonly omitRate?: number;
   readonly faults?: Omit<FaultPlan, "seed">;
+  /**
+   * Switches the read/write split on after a third of the deliveries have been received and
+   * off again after two thirds, as two deployments would (each receive sees one configuration,
+   * concurrent receives may see different ones). Every stack alive at the end then gets one
+   * more event saying nothing new, so AWS must hold the unsplit roles only: no role or
+   * read-role parameter of the split may be left. Stacks whose names someone else holds are
+   * left out of the history (the product refuses to switch them).
+   */
+  readonly switchSplit?: boolean;
 }
 
 /**
@@ -126,6 +137,11 @@ export interface SeedReport {
   readonly deadLettered: number;
   /** Dead-lettered messages of the resource whose IAM calls kept failing on purpose. */
   readonly poisonDeadLettered: number;
+  /**
+   * With `switchSplit`: receives of the half-way stack (its unsplit role cannot be deleted until
+   * the first drain is over) that failed after the split's roles were created.
+   */
+  readonly halfWayFailures: number;
   readonly outcomes: Readonly<Record<string, number>>;
   readonly injected: Readonly<Record<FaultKind, number>>;
   readonly sdk: OperationCount;
@@ -149,6 +165,21 @@ export interface ConvergenceEnvironment {
   };
   /** Restores the AWS_* variables it set and closes the inspection clients. */
   close(): void;
+}
+
+/** The scenario's configuration with the read/write split on (same policies for the write role). */
+function splitConfig(): Promise<VendingConfig> {
+  return loadVendingConfig({
+    SPACELIFT_HOSTNAME: SCENARIO_HOST,
+    AWS_ACCOUNT_ID,
+    PERMISSIONS_CONFIG: JSON.stringify({
+      readWriteSplit: true,
+      default: {
+        managedPolicyArns: DEFAULT_POLICY_ARNS,
+        read: { managedPolicyArns: DEFAULT_POLICY_ARNS.slice(0, 1) },
+      },
+    }),
+  });
 }
 
 export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceEnvironment> {
@@ -224,12 +255,12 @@ export function spaceIdFor(index: number): SpaceId {
   return `team${index}-01JD${ulid}` as SpaceId;
 }
 
-function stackIdsFor(count: number): StackId[] {
+function stackIdsFor(count: number, squatted: boolean): StackId[] {
   return [
     ...Array.from({ length: count }, (_, index) => `svc-${index}` as StackId),
-    SQUATTED_ROLE as StackId,
-    SQUATTED_PATH as StackId,
-    SQUATTED_PARAMETER as StackId,
+    ...(squatted
+      ? [SQUATTED_ROLE as StackId, SQUATTED_PATH as StackId, SQUATTED_PARAMETER as StackId]
+      : []),
   ];
 }
 
@@ -240,7 +271,7 @@ function randomLabels(random: Random): string[] {
 /** A Spacelift account's life: stacks and spaces created, moved, relabelled, deleted, re-created. */
 export function generateHistory(random: Random, options: ScenarioOptions): HistoryEvent[] {
   const spaceIds = Array.from({ length: options.spaces }, (_, index) => spaceIdFor(index));
-  const stackIds = stackIdsFor(options.stacks);
+  const stackIds = stackIdsFor(options.stacks, options.switchSplit !== true);
   const spaces = new Map<SpaceId, boolean>();
   const stacks = new Map<StackId, { space: SpaceId; labels: string[] }>();
   const omitRate = options.omitRate ?? 0.2;
@@ -330,6 +361,40 @@ export function generateHistory(random: Random, options: ScenarioOptions): Histo
     }
   }
   return events;
+}
+
+/**
+ * One `stack.update` per stack alive at the end of the history (its newest event is not a
+ * delete), newer than every event and saying neither space nor labels: it changes nothing the
+ * model knows, but converges the stack once more under the configuration of the day.
+ */
+export function touchLivingStacks(history: readonly HistoryEvent[]): HistoryEvent[] {
+  const newest = new Map<string, HistoryEvent>();
+  for (const event of history) {
+    const known = newest.get(event.group);
+    if (known === undefined || known.timestamp <= event.timestamp) newest.set(event.group, event);
+  }
+  let clock = Math.max(...history.map(({ timestamp }) => timestamp));
+  const touches: HistoryEvent[] = [];
+  for (const [group, event] of newest) {
+    if (!group.startsWith("stack:") || event.action === "stack.delete") continue;
+    clock += 1000;
+    const payload = auditEvent("stack.update", {
+      account: ACCOUNT,
+      stack: group.slice("stack:".length),
+      space: null,
+      timestamp: clock,
+    });
+    (payload.data as { args: { Input: Record<string, unknown> } }).args.Input.Labels = null;
+    touches.push({
+      index: history.length + touches.length,
+      timestamp: clock,
+      group,
+      action: "stack.update",
+      body: JSON.stringify(payload),
+    });
+  }
+  return touches;
 }
 
 /**
@@ -682,11 +747,15 @@ export function expectedState(
   return { roles, parameters, unasserted };
 }
 
-/** Every difference between AWS (read without faults) and the expected state. */
+/**
+ * Every difference between AWS (read without faults) and the expected state. `toleratedTags`:
+ * keys a parameter may carry beyond its role's tags.
+ */
 async function findProblems(
   env: ConvergenceEnvironment,
   expected: ExpectedState,
   decoys: DecoySnapshot,
+  toleratedTags: readonly string[] = [],
 ): Promise<string[]> {
   const problems: string[] = [];
   const { config } = env;
@@ -711,13 +780,16 @@ async function findProblems(
   for (const [name, want] of expected.parameters) {
     const actual = await readParameter(env.inspect.ssm, name);
     const arn = arns.get(want.role);
+    const tags = Object.fromEntries(
+      Object.entries(actual?.tags ?? {}).filter(
+        ([key]) => key in want.tags || !toleratedTags.includes(key),
+      ),
+    );
     if (actual === undefined) problems.push(`parameter ${name} is missing`);
     else if (arn !== undefined && actual.value !== arn) {
       problems.push(`parameter ${name} holds ${actual.value}, not ${arn}`);
-    } else if (stableJson(actual.tags) !== stableJson(want.tags)) {
-      problems.push(
-        `parameter ${name} has tags ${stableJson(actual.tags)}, not ${stableJson(want.tags)}`,
-      );
+    } else if (stableJson(tags) !== stableJson(want.tags)) {
+      problems.push(`parameter ${name} has tags ${stableJson(tags)}, not ${stableJson(want.tags)}`);
     }
   }
   for await (const page of paginateGetParametersByPath(
@@ -786,11 +858,12 @@ export function stableJson(value: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // One seed
 
-function roleNameOfGroup(config: VendingConfig, group: string): string {
+/** The names the resource's role(s) may have: a stack's in every shape. */
+function roleNamesOfGroup(config: VendingConfig, group: string): readonly string[] {
   const [kind, id] = group.split(":") as [string, string];
   return kind === "stack"
-    ? stackRoleName(config, id as StackId)
-    : spaceRoleName(config, id as SpaceId);
+    ? stackRoleNames(config, id as StackId)
+    : [spaceRoleName(config, id as SpaceId)];
 }
 
 function describeOutcome(outcome: MessageOutcome): string {
@@ -824,6 +897,14 @@ export async function runConvergenceSeed(
   const deliveries = scheduleDeliveries(random, history, options.duplicateRate ?? 0.15);
   const queue = new SimulatedFifoQueue();
   for (const event of deliveries) queue.send({ body: event.body, group: event.group });
+  // The configuration each receive is deployed with (see ScenarioOptions.switchSplit).
+  const split = options.switchSplit ? await splitConfig() : config;
+  let received = 0;
+  const configOfReceive = (): VendingConfig => {
+    received++;
+    const on = received > deliveries.length / 3 && received <= (2 * deliveries.length) / 3;
+    return on ? split : config;
+  };
 
   let waits = 0;
   const deps: ProvisionerDeps = {
@@ -837,10 +918,29 @@ export async function runConvergenceSeed(
       await new Promise((resolve) => setImmediate(resolve));
     },
   };
+  // With the split switched: a stack whose unsplit role cannot be deleted until the first drain
+  // is over, so switching it to the split fails half-way (the pair created, the old role kept)
+  // and its messages are retried, or dead-lettered and redriven, once the split is off again.
+  const halfWay = options.switchSplit
+    ? random.pick(
+        [...new Set(history.map((event) => event.group))].filter((group) =>
+          group.startsWith("stack:svc-"),
+        ),
+      )
+    : undefined;
+  let halfWayFailures = 0;
   const outcomes: Record<string, number> = {};
   const unexpectedDrops: string[] = [];
   const handle = async (message: QueuedMessage) => {
-    const outcome = await processMessage(message.body, deps);
+    const deployed = configOfReceive();
+    const outcome = await processMessage(message.body, { ...deps, config: deployed }).catch(
+      (error: unknown) => {
+        if (deployed === split && message.group === halfWay && /DeleteRole/.test(String(error))) {
+          halfWayFailures++;
+        }
+        throw error;
+      },
+    );
     const described = describeOutcome(outcome);
     outcomes[described] = (outcomes[described] ?? 0) + 1;
     const squatted = [SQUATTED_ROLE, SQUATTED_PATH, SQUATTED_PARAMETER].some(
@@ -854,7 +954,9 @@ export async function runConvergenceSeed(
     concurrency: options.concurrency ?? 4,
     maxReceives: options.maxReceives ?? 5,
     // The visibility timeout passes before a redelivery: IAM has caught up by then.
-    onFailure: (message) => faults.settle(roleNameOfGroup(config, message.group)),
+    onFailure: (message) => {
+      for (const name of roleNamesOfGroup(config, message.group)) faults.settle(name);
+    },
   };
 
   faults.reset({ seed: options.seed, ...(options.faults ?? DEFAULT_FAULTS) });
@@ -866,21 +968,36 @@ export async function runConvergenceSeed(
       group.startsWith("stack:svc-"),
     ),
   );
-  faults.force({
-    service: "iam",
-    target: roleNameOfGroup(config, poison),
-    kind: "unretried",
-    times: Number.POSITIVE_INFINITY,
-  });
+  for (const target of roleNamesOfGroup(config, poison)) {
+    faults.force({ service: "iam", target, kind: "unretried", times: Number.POSITIVE_INFINITY });
+  }
+  if (halfWay !== undefined && halfWay !== poison) {
+    faults.force({
+      service: "iam",
+      operation: "DeleteRole",
+      target: stackRoleName(config, halfWay.slice("stack:".length) as StackId),
+      kind: "unretried",
+      times: Number.POSITIVE_INFINITY,
+    });
+  }
   faults.enabled = true;
   await queue.drain(handle, drainOptions);
   const poisonDeadLettered = queue.deadLetters.filter((message) => message.group === poison).length;
   const othersDeadLettered = queue.deadLetters.filter((message) => message.group !== poison);
   faults.heal();
   // An operator redrives the dead-letter queue once the cause is fixed; faults still strike.
-  for (let round = 0; round < 3 && queue.deadLetters.length > 0; round++) {
-    queue.redrive();
+  const redrive = async () => {
+    for (let round = 0; round < 3 && queue.deadLetters.length > 0; round++) {
+      queue.redrive();
+      await queue.drain(handle, drainOptions);
+    }
+  };
+  await redrive();
+  const touches = options.switchSplit ? touchLivingStacks(history) : [];
+  if (touches.length > 0) {
+    for (const event of touches) queue.send({ body: event.body, group: event.group });
     await queue.drain(handle, drainOptions);
+    await redrive();
   }
   faults.enabled = false;
 
@@ -893,7 +1010,15 @@ export async function runConvergenceSeed(
     ...(poisonDeadLettered === 0
       ? [`poison resource ${poison} never reached the dead-letter queue`]
       : []),
-    ...(await findProblems(env, expectedState(config, history), decoys)),
+    ...(await findProblems(
+      env,
+      expectedState(config, [...history, ...touches]),
+      decoys,
+      // Known: publish adds tags but never removes one (that needs ssm:RemoveTagsFromResource,
+      // which the provisioner is not granted), so the unsplit role's parameter keeps the
+      // write role's scope tag after the split is switched off.
+      options.switchSplit ? [SCOPE_TAG] : [],
+    )),
   ];
   return {
     seed: options.seed,
@@ -903,6 +1028,7 @@ export async function runConvergenceSeed(
     redeliveries: queue.redeliveries,
     deadLettered: queue.deadLettered,
     poisonDeadLettered,
+    halfWayFailures,
     outcomes: { ...outcomes, "dead-lettered (not poison)": othersDeadLettered.length },
     injected: faults.injected(),
     sdk: counter.totals(),
@@ -937,7 +1063,7 @@ export function summarize(reports: readonly SeedReport[]): string {
       injected[kind] += count;
       seedFaults += count;
     }
-    return `seed ${report.seed}: ${report.events} events, ${report.deliveries} deliveries, ${report.receives} receives (${report.redeliveries} failed, ${report.deadLettered} dead-lettered), ${seedFaults} faults injected, ${report.sdk.calls} SDK calls / ${report.sdk.attempts} attempts, ${report.problems.length} problems, ${(report.durationMs / 1000).toFixed(1)} s`;
+    return `seed ${report.seed}: ${report.events} events, ${report.deliveries} deliveries, ${report.receives} receives (${report.redeliveries} failed, ${report.deadLettered} dead-lettered), ${seedFaults} faults injected, ${report.sdk.calls} SDK calls / ${report.sdk.attempts} attempts${report.halfWayFailures > 0 ? `, ${report.halfWayFailures} split switches failed half-way` : ""}, ${report.problems.length} problems, ${(report.durationMs / 1000).toFixed(1)} s`;
   });
   const totalFaults = Object.values(injected).reduce((sum, count) => sum + count, 0);
   lines.push(

@@ -23,6 +23,8 @@ type MutableRole = {
 export class InMemoryRoleStore implements RoleStore {
   readonly roles = new Map<string, MutableRole>();
   readonly calls: string[] = [];
+  /** The name of each `describe` (GetRole and, when the role exists, its policy listings). */
+  readonly described: string[] = [];
 
   writes(): string[] {
     return this.calls.filter((call) => !["describe", "isReadable", "listByPath"].includes(call));
@@ -46,6 +48,7 @@ export class InMemoryRoleStore implements RoleStore {
 
   async describe(name: string): Promise<ObservedRole | undefined> {
     this.calls.push("describe");
+    this.described.push(name);
     const role = this.roles.get(name);
     return role === undefined ? undefined : structuredClone(role);
   }
@@ -141,7 +144,10 @@ export class InMemoryRoleStore implements RoleStore {
 
 export class InMemoryParameterStore implements ParameterStore {
   readonly parameters = new Map<string, { value: string; tags: Record<string, string> }>();
+  /** Writes made: `put`, and `delete` when there was something to delete. */
   readonly calls: string[] = [];
+  /** The name of each `remove`, whatever it found (SSM: a ListTagsForResource at least). */
+  readonly removals: string[] = [];
 
   async publish(
     name: string,
@@ -163,8 +169,10 @@ export class InMemoryParameterStore implements ParameterStore {
     return "updated";
   }
   async remove(name: string): Promise<"deleted" | "absent"> {
+    this.removals.push(name);
+    if (!this.parameters.delete(name)) return "absent";
     this.calls.push("delete");
-    return this.parameters.delete(name) ? "deleted" : "absent";
+    return "deleted";
   }
   async listByPath(path: string): Promise<readonly { name: string; value: string }[]> {
     return [...this.parameters.entries()]
