@@ -11,7 +11,12 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type BuildOptions, build, type Metafile } from "esbuild";
-import { deployedEsbuildOptions } from "../../scripts/lib/lambda-bundle.ts";
+import {
+  bundleHandler,
+  deployedEsbuildOptions,
+  loadedBytes,
+  startupOutputs,
+} from "../../scripts/lib/lambda-bundle.ts";
 import {
   type BenchOptions,
   formatKb,
@@ -141,6 +146,7 @@ interface Measured {
   readonly variant: Variant;
   readonly file: string;
   readonly bytes: number;
+  readonly lazyBytes: number;
   readonly importMs: Summary;
 }
 
@@ -162,26 +168,48 @@ function deployedOptions(defaultChain = false): BuildOptions {
   return withoutAlias;
 }
 
-async function bundle(
-  entry: string,
-  name: string,
-  variant: Variant,
-): Promise<{ file: string; contributors: Record<string, number> }> {
+/** A bundle to time: the file to import and the JavaScript bytes importing it loads. */
+interface Built {
+  readonly file: string;
+  /** The entry and its static imports: what a cold start loads. */
+  readonly bytes: number;
+  /** Chunks reached only by dynamic import(): shipped, loaded only if that code runs. */
+  readonly lazyBytes: number;
+  readonly contributors: Record<string, number>;
+}
+
+async function bundle(entry: string, name: string, variant: Variant): Promise<Built> {
+  if (variant === "minified") {
+    // Exactly as serverless.yml builds it: code-split into an entry and chunks.
+    const built = await bundleHandler(entry, `${outDir}${name}.minified/`);
+    return {
+      file: built.entryFile,
+      bytes: built.startupBytes,
+      lazyBytes: built.lazyBytes,
+      contributors: contributorsOf(built.metafile, startupOutputs(built.metafile, built.entryFile)),
+    };
+  }
   const outfile = `${outDir}${name}.${variant}.mjs`;
   const result = await build({
-    ...(variant === "minified" ? deployedOptions() : NAIVE),
+    ...NAIVE,
     entryPoints: [`${root}${entry}`],
     outfile,
     logLevel: "error",
     metafile: true,
   });
-  return { file: outfile, contributors: contributorsOf(result.metafile) };
+  return {
+    file: outfile,
+    bytes: statSync(outfile).size,
+    lazyBytes: 0,
+    contributors: contributorsOf(result.metafile),
+  };
 }
 
 /** Output bytes by package (node_modules/<package>) or by source folder, largest first. */
-function contributorsOf(metafile: Metafile): Record<string, number> {
+function contributorsOf(metafile: Metafile, only?: ReadonlySet<string>): Record<string, number> {
   const bytes = new Map<string, number>();
-  for (const output of Object.values(metafile.outputs)) {
+  for (const [key, output] of Object.entries(metafile.outputs)) {
+    if (only !== undefined && !only.has(key)) continue;
     for (const [path, input] of Object.entries(output.inputs)) {
       const found = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
       const key = found?.[1] ?? path.split("/").slice(0, 2).join("/");
@@ -194,21 +222,25 @@ function contributorsOf(metafile: Metafile): Record<string, number> {
 async function bundleComponent(
   component: { readonly contents: string; readonly defaultChain?: true; readonly unbundled?: true },
   index: number,
-): Promise<string> {
-  const outfile = `${outDir}dependency-${index}.mjs`;
+): Promise<Built> {
   if (component.unbundled === true) {
     // Only TypeScript-free import statements: Node resolves them from the repository's
     // node_modules (bench/out/ is inside it), file by file, as it would the runtime's SDK.
-    writeFileSync(outfile, component.contents);
-    return outfile;
+    const file = `${outDir}dependency-${index}.mjs`;
+    writeFileSync(file, component.contents);
+    return { file, bytes: statSync(file).size, lazyBytes: 0, contributors: {} };
   }
-  await build({
+  const outdir = `${outDir}dependency-${index}/`;
+  const result = await build({
     ...deployedOptions(component.defaultChain === true),
     stdin: { contents: component.contents, resolveDir: root, loader: "ts" },
-    outfile,
+    outdir,
     logLevel: "error",
+    metafile: true,
   });
-  return outfile;
+  const file = `${outdir}stdin.mjs`;
+  const { startupBytes, lazyBytes } = loadedBytes(result.metafile, file, root);
+  return { file, bytes: startupBytes, lazyBytes, contributors: {} };
 }
 
 /** Time to import the bundle, measured inside a fresh process (process start excluded). */
@@ -231,19 +263,19 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
   const present = FUNCTIONS.filter((fn) => existsSync(`${root}${fn.entry}`));
   const contributors: Record<string, Record<string, number>> = {};
   /** Every bundle to time: both variants of each handler, then each dependency alone. */
-  const targets: { key: string; file: string; env: Record<string, string> }[] = [];
+  const targets: ({ key: string; env: Record<string, string> } & Built)[] = [];
   for (const fn of present) {
     const minified = await bundle(fn.entry, fn.name, "minified");
     const naive = await bundle(fn.entry, fn.name, "naive");
     contributors[fn.name] = minified.contributors;
-    targets.push({ key: `${fn.name}/minified`, file: minified.file, env: fn.env });
-    targets.push({ key: `${fn.name}/naive`, file: naive.file, env: fn.env });
+    targets.push({ key: `${fn.name}/minified`, env: fn.env, ...minified });
+    targets.push({ key: `${fn.name}/naive`, env: fn.env, ...naive });
   }
   for (const [index, component] of COMPONENTS.entries()) {
     targets.push({
       key: `component/${index}`,
-      file: await bundleComponent(component, index),
       env: {},
+      ...(await bundleComponent(component, index)),
     });
   }
   const samples = new Map<string, number[]>(targets.map(({ key }) => [key, []]));
@@ -264,7 +296,8 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
       function: name,
       variant: variant as Variant,
       file: target.file.slice(root.length),
-      bytes: statSync(target.file).size,
+      bytes: target.bytes,
+      lazyBytes: target.lazyBytes,
       importMs: summarize(samples.get(key) ?? []),
     };
   };
@@ -283,7 +316,7 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
     rows.push(
       {
         metric: `${fn.name}: bundle size`,
-        value: `${formatKb(minified.bytes)} (naive ${formatKb(naive.bytes)}, ${ratios[fn.name]?.size.toFixed(2)}× larger)`,
+        value: `${formatKb(minified.bytes)} loaded at start (+ ${formatKb(minified.lazyBytes)} in chunks loaded only on use); naive ${formatKb(naive.bytes)}, ${ratios[fn.name]?.size.toFixed(2)}× larger`,
         target: "< 250 KB",
         met: minified.bytes < 250 * 1024,
       },
@@ -311,8 +344,9 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
     rows,
     notes: [
       "Import time is measured inside a fresh `node` process (its own start-up excluded): it covers parsing and evaluating the bundle and the handler's composition (config validation, SDK clients).",
+      "Sizes are the JavaScript an import loads: serverless.yml code-splits each handler, so the chunks reached only through a dynamic import() (the SDK's event-stream codec and browser user-agent parser, yaml for a YAML permissions file) ship in the zip but load only if that code runs; they are counted apart.",
       ...present.map((fn) => `Largest parts of the minified ${fn.name} bundle: ${top(fn.name)}.`),
-      `Dependencies alone (bundled and minified unless said otherwise; median import over ${options.coldStartRuns} runs; the unbundled row's size is its import file only): ${components
+      `Dependencies alone (bundled as the handlers are, sizes = what an import loads, unless said otherwise; median import over ${options.coldStartRuns} runs; the unbundled row's size is its import file only): ${components
         .map(
           (component) =>
             `${component.name} ${formatKb(component.bytes)} ${formatMs(component.importMs.median)}`,

@@ -300,7 +300,10 @@ function keysWrittenIn(text: string): number {
 
 /** YAML (and JSON that only YAML reads as before): loads `yaml` on first use. */
 async function parseYaml(text: string): Promise<unknown> {
-  const { parse } = await import("yaml");
+  const yaml: typeof import("yaml") & { default?: typeof import("yaml") } = await import("yaml");
+  // yaml is CommonJS for Node. Unbundled, Node exposes its named exports; in the Lambda bundle,
+  // where esbuild splits it into a chunk of its own, the chunk exports only `default`.
+  const { parse } = yaml.default ?? yaml;
   return parse(text, { prettyErrors: true, uniqueKeys: true });
 }
 

@@ -3,11 +3,16 @@
  * options serverless.yml gives serverless-esbuild (`custom.esbuild`), read from the file itself
  * so that the cold-start benchmark and the bundle tests measure and test what ships.
  *
+ * serverless.yml enables code splitting, so a handler is an entry file plus chunks: those it
+ * imports statically load at every cold start; those only reached through a dynamic `import()`
+ * (the SDK's event-stream codec, `yaml` for a YAML permissions file, a browser user-agent
+ * parser) load only if that code runs.
+ *
  * @example
- * const { metafile } = await bundleHandler("functions/receiver.ts", "/tmp/out/receiver.mjs");
+ * const { entryFile, startupBytes } = await bundleHandler("functions/receiver.ts", "/tmp/out");
  */
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BuildOptions, build, type Metafile } from "esbuild";
 import { parseDocument } from "yaml";
@@ -63,29 +68,95 @@ export function deployedEsbuildOptions(serviceDir: string = SERVICE_DIR): BuildO
   }
   const asList = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : []);
   const exclude = asList(settings.exclude);
+  // serverless-esbuild turns `outputFileExtension` into esbuild's `outExtension`.
+  const extension = settings.outputFileExtension;
   return {
     ...(options as BuildOptions),
+    ...(typeof extension === "string" && extension !== ".js"
+      ? { outExtension: { ".js": extension } }
+      : {}),
     external: [...asList(settings.external), ...(exclude.includes("*") ? [] : exclude)],
     absWorkingDir: serviceDir,
   };
 }
 
+/** What one build of a handler produced. */
+export interface HandlerBundle {
+  /** The file Lambda imports (`handler: functions/<name>.handler`). */
+  readonly entryFile: string;
+  readonly metafile: Metafile;
+  /** Bytes of JavaScript a cold start loads: the entry and the chunks it imports statically. */
+  readonly startupBytes: number;
+  /** Bytes of the chunks reached only through dynamic `import()`: loaded if that code runs. */
+  readonly lazyBytes: number;
+}
+
 /**
- * Bundles one handler (`entry` relative to the service directory) into `outfile` with the
+ * Bundles one handler (`entry` relative to the service directory) into `outdir`, as
+ * serverless-esbuild does (it, too, gives esbuild an output directory per entry), with the
  * deployed options; `overrides` replace some of them (e.g. `sourcemap: false`).
  */
 export async function bundleHandler(
   entry: string,
-  outfile: string,
+  outdir: string,
   overrides: BuildOptions = {},
-): Promise<{ outfile: string; metafile: Metafile }> {
-  const result = await build({
+): Promise<HandlerBundle> {
+  const options: BuildOptions = {
     ...deployedEsbuildOptions(),
     ...overrides,
     entryPoints: [join(SERVICE_DIR, entry)],
-    outfile,
+    outdir,
     metafile: true,
     logLevel: "error",
-  });
-  return { outfile, metafile: result.metafile };
+  };
+  const { metafile } = await build(options);
+  if (metafile === undefined) throw new Error("esbuild returned no metafile");
+  const extension = options.outExtension?.[".js"] ?? ".js";
+  const entryFile = join(outdir, `${basename(entry, extname(entry))}${extension}`);
+  return { entryFile, metafile, ...loadedBytes(metafile, entryFile) };
+}
+
+/**
+ * The outputs importing `entryFile` loads: it and its static imports, transitively (not the
+ * chunks of dynamic imports). Keys of `metafile.outputs`, which are relative to the working
+ * directory esbuild ran in.
+ */
+export function startupOutputs(
+  metafile: Metafile,
+  entryFile: string,
+  workingDir: string = SERVICE_DIR,
+): Set<string> {
+  const keyOf = new Map(
+    Object.keys(metafile.outputs).map((key) => [resolve(workingDir, key), key]),
+  );
+  const loaded = new Set<string>();
+  const visit = (key: string | undefined) => {
+    if (key === undefined) throw new Error("an import points outside the metafile's outputs");
+    if (loaded.has(key)) return;
+    loaded.add(key);
+    for (const record of metafile.outputs[key]?.imports ?? []) {
+      if (record.kind === "import-statement" && !record.external) {
+        visit(keyOf.get(resolve(workingDir, record.path)));
+      }
+    }
+  };
+  visit(keyOf.get(resolve(entryFile)));
+  return loaded;
+}
+
+/** Bytes of JavaScript a cold start loads (`startupOutputs`) and the rest (lazy chunks). */
+export function loadedBytes(
+  metafile: Metafile,
+  entryFile: string,
+  workingDir: string = SERVICE_DIR,
+): { startupBytes: number; lazyBytes: number } {
+  const startup = startupOutputs(metafile, entryFile, workingDir);
+  let startupBytes = 0;
+  let lazyBytes = 0;
+  for (const [key, output] of Object.entries(metafile.outputs)) {
+    if (key.endsWith(".map")) continue;
+    if (startup.has(key)) startupBytes += output.bytes;
+    else lazyBytes += output.bytes;
+  }
+  return { startupBytes, lazyBytes };
 }

@@ -4,13 +4,21 @@
  * - zod: zod/mini and its English messages, never zod's classic API (a method-laden object per
  *   schema, and its JSON Schema code: about 80 KB and 7 ms of every cold start) nor its other
  *   locales (about 260 KB, which `z.locales.en()` would bring in);
- * - yaml: reached only through a dynamic import, which esbuild (without code splitting) turns
- *   into a module evaluated on first use, so a JSON or default permissions configuration never
- *   evaluates it.
+ * - yaml: reached only through a dynamic import, which esbuild's code splitting (serverless.yml)
+ *   puts in a chunk of its own, so a JSON or default permissions configuration never loads it;
+ *   nor does any cold start load the SDK's event-stream codec, which none of our calls uses.
  */
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
-import { bundleHandler } from "../../scripts/lib/lambda-bundle.ts";
+import {
+  bundleHandler,
+  type HandlerBundle,
+  startupOutputs,
+} from "../../scripts/lib/lambda-bundle.ts";
 
 /** The files of a package that reached the output, relative to the package. */
 function packageFiles(metafile: Metafile, name: string): string[] {
@@ -31,14 +39,26 @@ function importKinds(metafile: Metafile, name: string): string[] {
     .map((record) => record.kind);
 }
 
+/** Inputs that reached the outputs a cold start loads: the entry and its static imports. */
+function startupInputs(metafile: Metafile, entryFile: string): string[] {
+  return [...startupOutputs(metafile, entryFile)].flatMap((key) =>
+    Object.entries(metafile.outputs[key]?.inputs ?? {})
+      .filter(([, input]) => input.bytesInOutput > 0)
+      .map(([input]) => input),
+  );
+}
+
 describe.each(["receiver", "provisioner", "reconciler"])("the bundled %s", (name) => {
   let metafile: Metafile;
+  let bundle: HandlerBundle;
 
   beforeAll(async () => {
-    ({ metafile } = await bundleHandler(`functions/${name}.ts`, `/tmp/${name}.mjs`, {
-      sourcemap: false,
-      write: false,
-    }));
+    bundle = await bundleHandler(
+      `functions/${name}.ts`,
+      mkdtempSync(join(tmpdir(), `bundle-${name}-`)),
+      { sourcemap: false, write: false },
+    );
+    ({ metafile } = bundle);
   });
 
   it("carries zod/mini with English messages, not zod's classic API or other locales", () => {
@@ -49,9 +69,18 @@ describe.each(["receiver", "provisioner", "reconciler"])("the bundled %s", (name
     expect(zod.filter((path) => path.includes("locales/"))).toEqual(["v4/locales/en.js"]);
   });
 
-  it("imports yaml, if at all, only dynamically (evaluated on first use)", () => {
+  it("imports yaml, if at all, only dynamically (loaded on first use)", () => {
     const kinds = importKinds(metafile, "yaml");
 
     expect(new Set(kinds)).toEqual(new Set(name === "receiver" ? [] : ["dynamic-import"]));
+  });
+
+  it("loads neither yaml nor the SDK's event-stream codec at a cold start", () => {
+    const startup = startupInputs(metafile, bundle.entryFile);
+
+    expect(startup.some((path) => path.includes("node_modules/@smithy/core/"))).toBe(true);
+    expect(startup.filter((path) => path.includes("node_modules/yaml/"))).toEqual([]);
+    expect(startup.filter((path) => path.includes("/event-streams/"))).toEqual([]);
+    expect(bundle.lazyBytes).toBeGreaterThan(0);
   });
 });

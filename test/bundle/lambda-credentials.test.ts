@@ -140,10 +140,7 @@ beforeAll(async () => {
     join(work, "credentials"),
     `[default]\naws_access_key_id = ${PROFILE_KEY}\naws_secret_access_key = profile-secret\n`,
   );
-  ({ outfile: bundle, metafile } = await bundleHandler(
-    "functions/receiver.ts",
-    join(work, "receiver.mjs"),
-  ));
+  ({ entryFile: bundle, metafile } = await bundleHandler("functions/receiver.ts", work));
 }, 120_000);
 
 afterAll(async () => {

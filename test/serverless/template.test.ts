@@ -688,7 +688,11 @@ describe("artefacts", () => {
     expect(size).toBeLessThan(1024 * 1024);
     expect(entries).toContain(`functions/${name}.mjs`);
     expect(entries.filter((entry) => entry.startsWith("node_modules/"))).toEqual([]);
-    expect(entries.filter((entry) => entry.endsWith(".mjs"))).toEqual([`functions/${name}.mjs`]);
+    // Its own handler and the code-split chunks, never another function's handler.
+    const handlers = entries.filter((entry) =>
+      FUNCTION_NAMES.some((other) => entry === `functions/${other}.mjs`),
+    );
+    expect(handlers).toEqual([`functions/${name}.mjs`]);
   });
 
   it.each(FUNCTION_NAMES)(
@@ -722,6 +726,53 @@ describe("artefacts", () => {
             POWERTOOLS_METRICS_DISABLED: "true",
             POWERTOOLS_LOG_LEVEL: "SILENT",
             ...env,
+          },
+        },
+      );
+
+      expect(stdout.trim()).toBe("function");
+    },
+  );
+
+  it.each(["provisioner", "reconciler"] as const)(
+    "%s's zip carries the yaml chunk a YAML permissions configuration loads",
+    async (name) => {
+      const entries = readZipEntries(join(service.directory, `${name}.zip`));
+      const directory = join(extracted, `${name}-yaml`);
+      for (const [entry, content] of entries) {
+        const target = join(directory, entry);
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, content);
+      }
+      const env = resolve<Record<string, string>>(fn(name).Properties.Environment.Variables);
+      const yamlConfig = [
+        "default:",
+        "  managedPolicyArns:",
+        "    - arn:aws:iam::aws:policy/ReadOnlyAccess",
+      ].join("\n");
+      const bundle = join(directory, `functions/${name}.mjs`);
+
+      const { stdout } = await runQuietly(
+        process.execPath,
+        [
+          "--input-type=module",
+          "-e",
+          `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler);`,
+        ],
+        {
+          cwd: directory,
+          env: {
+            PATH: process.env.PATH ?? "",
+            AWS_REGION: REGION,
+            AWS_ACCESS_KEY_ID: "testing",
+            AWS_SECRET_ACCESS_KEY: "testing",
+            AWS_SESSION_TOKEN: "testing",
+            AWS_LAMBDA_FUNCTION_NAME: fn(name).Properties.FunctionName,
+            POWERTOOLS_METRICS_DISABLED: "true",
+            POWERTOOLS_LOG_LEVEL: "SILENT",
+            ...env,
+            DEFAULT_POLICY_ARNS: "",
+            PERMISSIONS_CONFIG: yamlConfig,
           },
         },
       );

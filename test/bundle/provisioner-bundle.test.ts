@@ -1,0 +1,108 @@
+/**
+ * The provisioner as it ships: bundled and code-split with serverless.yml's esbuild options, run
+ * in a fresh Node process against moto_server with a YAML permissions file — so its `yaml`
+ * chunk (loaded by a dynamic import) and every other chunk it reaches are exercised as Lambda
+ * would load them, from the handler's import to the role and its published ARN.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleHandler, type HandlerBundle } from "../../scripts/lib/lambda-bundle.ts";
+import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
+import { toSqsEvent } from "../../scripts/lib/local-pipeline.ts";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { readParameter, readRole, testClients } from "../support/aws.ts";
+import { fixtureBody } from "../support/fixtures.ts";
+
+const HOST = "acme.app.spacelift.io";
+const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+const ROLE = "spacelift-stack-payments-api";
+const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
+
+let moto: MotoServer;
+let work: string;
+let bundle: HandlerBundle;
+let ledgerTable: string;
+
+beforeAll(async () => {
+  moto = await startMotoServer();
+  ({ ledgerTable } = await createLocalAwsResources({
+    endpoint: moto.endpoint,
+    spaceliftHostname: HOST,
+  }));
+  work = mkdtempSync(join(tmpdir(), "provisioner-bundle-"));
+  bundle = await bundleHandler("functions/provisioner.ts", join(work, "functions"));
+  writeFileSync(
+    join(work, "permissions.yml"),
+    ["# as an operator writes it", "default:", "  managedPolicyArns:", `    - ${READ_ONLY}`].join(
+      "\n",
+    ),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  await moto?.stop();
+});
+
+const run = promisify(execFile);
+
+describe("the bundled provisioner", () => {
+  it("keeps yaml out of what its import loads, in a chunk of its own", () => {
+    const yamlChunks = Object.entries(bundle.metafile.outputs).filter(([, output]) =>
+      Object.keys(output.inputs).some((input) => input.includes("node_modules/yaml/")),
+    );
+
+    expect(yamlChunks).toHaveLength(1);
+    expect(bundle.lazyBytes).toBeGreaterThan(100 * 1024);
+  });
+
+  it("reads a YAML permissions file through that chunk and vends the role it describes", async () => {
+    const event = toSqsEvent(
+      [
+        {
+          MessageId: "m-1",
+          ReceiptHandle: "r-1",
+          Body: fixtureBody("stack.create"),
+          Attributes: { MessageGroupId: "stack:payments-api", ApproximateReceiveCount: "1" },
+        },
+      ],
+      "https://sqs.us-east-1.amazonaws.com/123456789012/events.fifo",
+    );
+    const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(bundle.entryFile).href)});
+const result = await handler(JSON.parse(process.env.TEST_EVENT), { getRemainingTimeInMillis: () => 60000 });
+console.log("RESULT " + JSON.stringify(result));`;
+
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: work,
+      env: {
+        PATH: process.env.PATH ?? "",
+        AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "testing",
+        AWS_SECRET_ACCESS_KEY: "testing",
+        AWS_SESSION_TOKEN: "testing",
+        AWS_ENDPOINT_URL: moto.endpoint,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        POWERTOOLS_METRICS_DISABLED: "true",
+        POWERTOOLS_LOG_LEVEL: "SILENT",
+        SPACELIFT_HOSTNAME: HOST,
+        AWS_ACCOUNT_ID: "123456789012",
+        LEDGER_TABLE: ledgerTable,
+        PERMISSIONS_CONFIG_FILE: "permissions.yml",
+        TEST_EVENT: JSON.stringify(event),
+      },
+      encoding: "utf8",
+    });
+    const line = stdout.split("\n").find((candidate) => candidate.startsWith("RESULT "));
+
+    expect(JSON.parse(line?.slice("RESULT ".length) ?? "null")).toEqual({ batchItemFailures: [] });
+    const clients = testClients(moto.endpoint);
+    const role = await readRole(clients.iam, ROLE);
+    expect(role?.policies).toEqual([READ_ONLY]);
+    expect((await readParameter(clients.ssm, PARAMETER))?.value).toBe(role?.arn);
+  });
+});
