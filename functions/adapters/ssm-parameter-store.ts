@@ -1,4 +1,7 @@
-/** ParameterStore over SSM: publishes role ARNs as tagged String parameters. */
+/**
+ * ParameterStore over SSM: publishes role ARNs as String parameters, tagged like their roles
+ * (the same tag rule as the roles: {@link diffTags}).
+ */
 import {
   AddTagsToResourceCommand,
   DeleteParameterCommand,
@@ -9,10 +12,12 @@ import {
   ParameterNotFound,
   PutParameterCommand,
   paginateGetParametersByPath,
+  RemoveTagsFromResourceCommand,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
 import { ForeignResourceError, PermanentEventError } from "../core/errors.ts";
 import type { ParameterStore, Tags } from "../core/ports.ts";
+import { diffTags } from "../core/role-diff.ts";
 import { ACCOUNT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE } from "../core/role-spec.ts";
 import { AwsCallError } from "./iam-role-store.ts";
 
@@ -51,15 +56,25 @@ export class SsmParameterStore implements ParameterStore {
         );
         changed = true;
       }
-      const missing = Object.entries(tags).filter(
-        ([key, tagValue]) => currentTags[key] !== tagValue,
-      );
-      if (missing.length > 0) {
+      // Like a role's tags: set what differs, then drop our own keys the role no longer has
+      // (a write role's spacelift:scope once the split is off); other people's tags stay.
+      const { set, unset } = diffTags(currentTags, tags);
+      if (Object.keys(set).length > 0) {
         await this.ssm.send(
           new AddTagsToResourceCommand({
             ResourceType: "Parameter",
             ResourceId: name,
-            Tags: missing.map(([Key, Value]) => ({ Key, Value })),
+            Tags: Object.entries(set).map(([Key, Value]) => ({ Key, Value })),
+          }),
+        );
+        changed = true;
+      }
+      if (unset.length > 0) {
+        await this.ssm.send(
+          new RemoveTagsFromResourceCommand({
+            ResourceType: "Parameter",
+            ResourceId: name,
+            TagKeys: [...unset],
           }),
         );
         changed = true;

@@ -75,8 +75,10 @@ export interface ObservedParameter {
 /** SSM Parameter Store, seen as the place where role ARNs are published. */
 export interface ParameterStore {
   /**
-   * Writes a String parameter with tags; makes no write call when it already holds that value
-   * and those tags. `fresh` says the parameter is probably new, so it is written before it is read.
+   * Writes a String parameter with tags, converging them like a role's: tags that differ are
+   * set, and tags this product owns (`managed-by`, `spacelift:…`) that `tags` no longer has are
+   * removed; anyone else's tags stay. Makes no write call when it already holds that value and
+   * those tags. `fresh` says the parameter is probably new, so it is written before it is read.
    * `current` is the value the caller read a moment ago (the reconciler's listing): the value is
    * not read again; its tags still are, since they say whose parameter it is.
    */

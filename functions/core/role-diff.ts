@@ -30,9 +30,35 @@ export interface DiffOptions {
   readonly keepPolicies?: boolean;
 }
 
-/** Tag keys this product owns on a role; other tags (added by people) are left alone. */
+/**
+ * Tag keys this product owns on a role or its parameter; other tags (added by people) are left
+ * alone.
+ */
 function isOwnTag(key: string): boolean {
   return key === MANAGED_BY_TAG || key.startsWith("spacelift:");
+}
+
+/** How a resource's tags differ from the desired ones; both empty when nothing needs writing. */
+export interface TagChanges {
+  /** Desired tags the resource lacks or holds with another value. */
+  readonly set: Tags;
+  /** Keys this product owns that the resource carries and the desired tags no longer have, sorted. */
+  readonly unset: readonly string[];
+}
+
+/**
+ * The tag changes that make `observed` carry `desired`: roles and their parameters converge
+ * by the same rule. Keys we do not own are never unset.
+ */
+export function diffTags(observed: Tags, desired: Tags): TagChanges {
+  return {
+    set: Object.fromEntries(
+      Object.entries(desired).filter(([key, value]) => observed[key] !== value),
+    ),
+    unset: Object.keys(observed)
+      .filter((key) => isOwnTag(key) && !(key in desired))
+      .sort(),
+  };
 }
 
 /**
@@ -65,14 +91,9 @@ export function diffRole(
       maxSessionDuration: desired.maxSessionDuration,
     });
   }
-  const tagsToSet = Object.fromEntries(
-    Object.entries(desired.tags).filter(([key, value]) => observed.tags[key] !== value),
-  );
-  if (Object.keys(tagsToSet).length > 0) changes.push({ kind: "tag", tags: tagsToSet });
-  const staleTags = Object.keys(observed.tags).filter(
-    (key) => isOwnTag(key) && !(key in desired.tags),
-  );
-  if (staleTags.length > 0) changes.push({ kind: "untag", keys: staleTags.sort() });
+  const tags = diffTags(observed.tags, desired.tags);
+  if (Object.keys(tags.set).length > 0) changes.push({ kind: "tag", tags: tags.set });
+  if (tags.unset.length > 0) changes.push({ kind: "untag", keys: tags.unset });
 
   if (options.keepPolicies) return changes;
 

@@ -14,11 +14,14 @@ import {
   ParameterAlreadyExists,
   ParameterNotFound,
   PutParameterCommand,
+  RemoveTagsFromResourceCommand,
   SSMClient,
+  TooManyUpdates,
 } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
+import { AwsCallError } from "../../functions/adapters/iam-role-store.ts";
 import { SqsEventQueue } from "../../functions/adapters/sqs-event-queue.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
 import { ForeignResourceError } from "../../functions/core/errors.ts";
@@ -58,6 +61,90 @@ describe("SsmParameterStore.publish", () => {
     expect(await parameters.publish("/p", "arn:1", tags)).toBe("unchanged");
     expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
     expect(ssmMock.commandCalls(AddTagsToResourceCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(RemoveTagsFromResourceCommand)).toHaveLength(0);
+  });
+
+  it("removes our own tags the role no longer has, and only those", async () => {
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:1" } });
+    ssmMock.on(ListTagsForResourceCommand).resolves({
+      TagList: [
+        { Key: "managed-by", Value: "spacelift-role-vending" },
+        { Key: "spacelift:stack", Value: "payments-api" },
+        { Key: "spacelift:scope", Value: "write" },
+        { Key: "spacelift:labels", Value: ":team-a:" },
+        { Key: "team", Value: "payments" },
+        { Key: "scope", Value: "write" },
+      ],
+    });
+    ssmMock.on(RemoveTagsFromResourceCommand).resolves({});
+    expect(
+      await parameters.publish("/p", "arn:1", { ...tags, "spacelift:stack": "payments-api" }),
+    ).toBe("updated");
+    expect(ssmMock.commandCalls(RemoveTagsFromResourceCommand)).toHaveLength(1);
+    expect(ssmMock.commandCalls(RemoveTagsFromResourceCommand)[0]?.args[0].input).toEqual({
+      ResourceType: "Parameter",
+      ResourceId: "/p",
+      TagKeys: ["spacelift:labels", "spacelift:scope"],
+    });
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(AddTagsToResourceCommand)).toHaveLength(0);
+  });
+
+  it("adds what differs, then removes what is stale, overwriting a changed value first", async () => {
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:write" } });
+    ssmMock.on(ListTagsForResourceCommand).resolves({
+      TagList: [
+        { Key: "managed-by", Value: "spacelift-role-vending" },
+        { Key: "spacelift:space", Value: "production" },
+        { Key: "spacelift:scope", Value: "write" },
+      ],
+    });
+    expect(await parameters.publish("/p", "arn:1", { ...tags, "spacelift:space": "staging" })).toBe(
+      "updated",
+    );
+    expect(ssmMock.calls().map((call) => call.args[0].constructor.name)).toEqual([
+      "GetParameterCommand",
+      "ListTagsForResourceCommand",
+      "PutParameterCommand",
+      "AddTagsToResourceCommand",
+      "RemoveTagsFromResourceCommand",
+    ]);
+    expect(ssmMock.commandCalls(AddTagsToResourceCommand)[0]?.args[0].input.Tags).toEqual([
+      { Key: "spacelift:space", Value: "staging" },
+    ]);
+    expect(ssmMock.commandCalls(RemoveTagsFromResourceCommand)[0]?.args[0].input.TagKeys).toEqual([
+      "spacelift:scope",
+    ]);
+  });
+
+  it("never removes tags it does not own, and writes nothing when only those differ", async () => {
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:1" } });
+    ssmMock.on(ListTagsForResourceCommand).resolves({
+      TagList: [
+        { Key: "managed-by", Value: "spacelift-role-vending" },
+        { Key: "team", Value: "payments" },
+        { Key: "owner", Value: "platform" },
+      ],
+    });
+    expect(await parameters.publish("/p", "arn:1", tags)).toBe("unchanged");
+    expect(ssmMock.commandCalls(RemoveTagsFromResourceCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(AddTagsToResourceCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  it("reports a failed tag removal as an AWS call failure, with SSM's error as the cause", async () => {
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:1" } });
+    ssmMock.on(ListTagsForResourceCommand).resolves({
+      TagList: [
+        { Key: "managed-by", Value: "spacelift-role-vending" },
+        { Key: "spacelift:scope", Value: "write" },
+      ],
+    });
+    const throttled = new TooManyUpdates({ message: "slow down", ...meta });
+    ssmMock.on(RemoveTagsFromResourceCommand).rejects(throttled);
+    const failure = await parameters.publish("/p", "arn:1", tags).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(AwsCallError);
+    expect((failure as AwsCallError).cause).toBe(throttled);
   });
 
   it("overwrites a stale value without tags (SSM refuses both), then adds missing tags", async () => {
@@ -85,6 +172,19 @@ describe("SsmParameterStore.publish", () => {
     await expect(parameters.publish("/p", "arn:1", tags)).rejects.toThrow(ForeignResourceError);
     expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
     expect(ssmMock.commandCalls(AddTagsToResourceCommand)).toHaveLength(0);
+    expect(ssmMock.commandCalls(RemoveTagsFromResourceCommand)).toHaveLength(0);
+  });
+
+  it("leaves the tags of someone else's parameter alone, even ones that look like ours", async () => {
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: "arn:hand-made" } });
+    ssmMock.on(ListTagsForResourceCommand).resolves({
+      TagList: [
+        { Key: "managed-by", Value: "terraform" },
+        { Key: "spacelift:scope", Value: "write" },
+      ],
+    });
+    await expect(parameters.publish("/p", "arn:1", tags)).rejects.toThrow(ForeignResourceError);
+    expect(ssmMock.commandCalls(RemoveTagsFromResourceCommand)).toHaveLength(0);
   });
 
   it("falls back to read-and-compare when a 'fresh' parameter already exists", async () => {

@@ -176,7 +176,12 @@ describe("switching the split still removes the other shape", () => {
     expect([...roles.roles.keys()].sort()).toEqual([READ_ROLE, WRITE_ROLE]);
     expect(parameters.parameters.get(PARAMETER)?.value).toBe(roles.roles.get(WRITE_ROLE)?.arn);
     expect(parameters.parameters.get(READ_PARAMETER)?.value).toBe(roles.roles.get(READ_ROLE)?.arn);
+    expect(parameters.parameters.get(PARAMETER)?.tags).toEqual(roles.roles.get(WRITE_ROLE)?.tags);
+    expect(parameters.parameters.get(PARAMETER)?.tags).toHaveProperty(["spacelift:scope"]);
     expect(shape()).toBe("split");
+    // Someone's own tag on the parameter, which no switch may take away.
+    const published = parameters.parameters.get(PARAMETER);
+    if (published) published.tags.team = "payments";
 
     deps.config = UNSPLIT;
     await send("stack.update");
@@ -185,6 +190,12 @@ describe("switching the split still removes the other shape", () => {
     expect([...roles.roles.keys()]).toEqual([ROLE]);
     expect([...parameters.parameters.keys()]).toEqual([PARAMETER]);
     expect(parameters.parameters.get(PARAMETER)?.value).toBe(roles.roles.get(ROLE)?.arn);
+    // The write role's scope tag goes with the split; the parameter is tagged like the role.
+    expect(parameters.parameters.get(PARAMETER)?.tags).toEqual({
+      ...roles.roles.get(ROLE)?.tags,
+      team: "payments",
+    });
+    expect(parameters.parameters.get(PARAMETER)?.tags).not.toHaveProperty(["spacelift:scope"]);
     expect(shape()).toBe("unsplit");
   });
 

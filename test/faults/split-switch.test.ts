@@ -6,6 +6,8 @@
  * switch to the split fails half-way (its unsplit role cannot be deleted) until the split is
  * off again. Afterwards no role or read-role parameter of the split may be left: the
  * provisioner looks for the other shape's roles whenever the ledger cannot vouch they are gone.
+ * Every parameter carries exactly its role's tags: the write role's `spacelift:scope` leaves
+ * the stack's `role-arn` parameter once the split is off again.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";

@@ -3,7 +3,8 @@
  * `osls package` builds (intrinsics resolved for account 123456789012, us-east-1 and the
  * packaged stage parameters) and an IAM policy evaluator decides each call. The calls that must
  * succeed are the ones the core really makes for the roles and parameters it renders from the
- * provisioner's own deployed environment.
+ * provisioner's own deployed environment. The reconciler, which converges the same parameters,
+ * is checked for the parameter calls too.
  */
 import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -46,13 +47,15 @@ interface Call {
   readonly context?: Record<string, string | string[]>;
 }
 
-/** The decision on one call made with the provisioner role's identity policies. */
-async function decide(call: Call): Promise<Decision> {
-  const policies = rolePolicyDocuments(template, "ProvisionerRole");
+type ServiceRole = "ProvisionerRole" | "ReconcilerRole";
+
+/** The decision on one call made with a function role's identity policies (the provisioner's). */
+async function decide(call: Call, serviceRole: ServiceRole = "ProvisionerRole"): Promise<Decision> {
+  const policies = rolePolicyDocuments(template, serviceRole);
   const result = await runSimulation(
     {
       request: {
-        principal: `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/provisioner`,
+        principal: `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/${serviceRole}`,
         action: call.action,
         resource: { resource: call.resource, accountId: ACCOUNT },
         contextVariables: call.context ?? {},
@@ -69,9 +72,14 @@ async function decide(call: Call): Promise<Decision> {
   return result.overallResult === "Allowed" ? "allow" : "deny";
 }
 
-async function decideAll(calls: Readonly<Record<string, Call>>): Promise<Record<string, Decision>> {
+async function decideAll(
+  calls: Readonly<Record<string, Call>>,
+  serviceRole: ServiceRole = "ProvisionerRole",
+): Promise<Record<string, Decision>> {
   const decisions: Record<string, Decision> = {};
-  for (const [name, call] of Object.entries(calls)) decisions[name] = await decide(call);
+  for (const [name, call] of Object.entries(calls)) {
+    decisions[name] = await decide(call, serviceRole);
+  }
   return decisions;
 }
 
@@ -114,6 +122,19 @@ describe("the provisioner's own policy", () => {
       DeleteRolePolicy: { action: "iam:DeleteRolePolicy", resource: arn },
       DeleteRole: { action: "iam:DeleteRole", resource: arn },
       PutParameter: { action: "ssm:PutParameter", resource: parameter(binding.parameterName) },
+      GetParameter: { action: "ssm:GetParameter", resource: parameter(binding.parameterName) },
+      ListTagsForResource: {
+        action: "ssm:ListTagsForResource",
+        resource: parameter(binding.parameterName),
+      },
+      AddTagsToResource: {
+        action: "ssm:AddTagsToResource",
+        resource: parameter(binding.parameterName),
+      },
+      RemoveTagsFromResource: {
+        action: "ssm:RemoveTagsFromResource",
+        resource: parameter(binding.parameterName),
+      },
       DeleteParameter: {
         action: "ssm:DeleteParameter",
         resource: parameter(binding.parameterName),
@@ -197,6 +218,18 @@ describe("the provisioner's own policy", () => {
         action: "ssm:GetParameter",
         resource: parameter("/prod/database/password"),
       },
+      "AddTagsToResource outside the prefix": {
+        action: "ssm:AddTagsToResource",
+        resource: parameter("/prod/database/password"),
+      },
+      "RemoveTagsFromResource outside the prefix": {
+        action: "ssm:RemoveTagsFromResource",
+        resource: parameter("/prod/database/password"),
+      },
+      "RemoveTagsFromResource under a prefix that only starts alike": {
+        action: "ssm:RemoveTagsFromResource",
+        resource: parameter(`${config.parameterPrefix}-evil/acme/stacks/x/role-arn`),
+      },
       "PassRole of a vended role": { action: "iam:PassRole", resource: vended },
       CreateUser: { action: "iam:CreateUser", resource: `arn:aws:iam::${ACCOUNT}:user/intruder` },
       CreatePolicy: {
@@ -212,5 +245,33 @@ describe("the provisioner's own policy", () => {
     const decisions = await decideAll(calls);
 
     expect(decisions).toEqual(Object.fromEntries(Object.keys(calls).map((name) => [name, "deny"])));
+  });
+});
+
+describe("the reconciler's own policy", () => {
+  it("may converge a parameter's tags under the prefix, as the provisioner may, and nowhere else", async () => {
+    const published = parameter(`${config.parameterPrefix}/acme/stacks/payments-api/role-arn`);
+    const elsewhere = parameter("/prod/database/password");
+    const calls: Record<string, Call> = {};
+    for (const action of [
+      "ssm:PutParameter",
+      "ssm:ListTagsForResource",
+      "ssm:AddTagsToResource",
+      "ssm:RemoveTagsFromResource",
+    ]) {
+      calls[`${action} under the prefix`] = { action, resource: published };
+      calls[`${action} outside the prefix`] = { action, resource: elsewhere };
+    }
+
+    const decisions = await decideAll(calls, "ReconcilerRole");
+
+    expect(decisions).toEqual(
+      Object.fromEntries(
+        Object.keys(calls).map((name) => [
+          name,
+          name.endsWith("under the prefix") ? "allow" : "deny",
+        ]),
+      ),
+    );
   });
 });

@@ -584,7 +584,7 @@ describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
       asList(s.Action).some((action) => action.startsWith("ssm:")),
     );
     const writes = ssm.filter((s) =>
-      asList(s.Action).some((action) => /^ssm:(Put|Delete|AddTags)/.test(action)),
+      asList(s.Action).some((action) => /^ssm:(Put|Delete|AddTags|RemoveTags)/.test(action)),
     );
 
     expect(writes.flatMap((s) => asList(s.Resource))).toEqual([ROLE_ARN_PARAMETERS]);
@@ -596,6 +596,27 @@ describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
         ]).toContain(resource);
       }
     }
+  });
+
+  it("may publish, re-tag (adding and removing tags) and delete parameters under the prefix", () => {
+    const underPrefix = allows(statements())
+      .filter((s) => asList(s.Resource).includes(ROLE_ARN_PARAMETERS))
+      .flatMap((s) => asList(s.Action))
+      .filter((action) => action.startsWith("ssm:"));
+
+    expect(underPrefix.sort()).toEqual([
+      "ssm:AddTagsToResource",
+      "ssm:DeleteParameter",
+      "ssm:GetParameter",
+      "ssm:GetParametersByPath",
+      "ssm:ListTagsForResource",
+      "ssm:PutParameter",
+      "ssm:RemoveTagsFromResource",
+    ]);
+    // Tags are removed only where they are added: the same statement, the same resource.
+    expect(statementsGranting(statements(), "ssm:RemoveTagsFromResource")).toEqual(
+      statementsGranting(statements(), "ssm:AddTagsToResource"),
+    );
   });
 });
 

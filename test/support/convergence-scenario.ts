@@ -42,7 +42,6 @@ import {
   ACCOUNT_TAG,
   MANAGED_BY_TAG,
   MANAGED_BY_VALUE,
-  SCOPE_TAG,
   STACK_TAG,
   spaceBinding,
   spaceRoleName,
@@ -748,14 +747,13 @@ export function expectedState(
 }
 
 /**
- * Every difference between AWS (read without faults) and the expected state. `toleratedTags`:
- * keys a parameter may carry beyond its role's tags.
+ * Every difference between AWS (read without faults) and the expected state. A parameter must
+ * carry exactly its role's tags.
  */
 async function findProblems(
   env: ConvergenceEnvironment,
   expected: ExpectedState,
   decoys: DecoySnapshot,
-  toleratedTags: readonly string[] = [],
 ): Promise<string[]> {
   const problems: string[] = [];
   const { config } = env;
@@ -780,11 +778,7 @@ async function findProblems(
   for (const [name, want] of expected.parameters) {
     const actual = await readParameter(env.inspect.ssm, name);
     const arn = arns.get(want.role);
-    const tags = Object.fromEntries(
-      Object.entries(actual?.tags ?? {}).filter(
-        ([key]) => key in want.tags || !toleratedTags.includes(key),
-      ),
-    );
+    const tags = actual?.tags ?? {};
     if (actual === undefined) problems.push(`parameter ${name} is missing`);
     else if (arn !== undefined && actual.value !== arn) {
       problems.push(`parameter ${name} holds ${actual.value}, not ${arn}`);
@@ -1010,15 +1004,7 @@ export async function runConvergenceSeed(
     ...(poisonDeadLettered === 0
       ? [`poison resource ${poison} never reached the dead-letter queue`]
       : []),
-    ...(await findProblems(
-      env,
-      expectedState(config, [...history, ...touches]),
-      decoys,
-      // Known: publish adds tags but never removes one (that needs ssm:RemoveTagsFromResource,
-      // which the provisioner is not granted), so the unsplit role's parameter keeps the
-      // write role's scope tag after the split is switched off.
-      options.switchSplit ? [SCOPE_TAG] : [],
-    )),
+    ...(await findProblems(env, expectedState(config, [...history, ...touches]), decoys)),
   ];
   return {
     seed: options.seed,

@@ -13,6 +13,7 @@ import type {
   RoleStore,
   Tags,
 } from "../../functions/core/ports.ts";
+import { diffTags } from "../../functions/core/role-diff.ts";
 
 type MutableRole = {
   -readonly [K in keyof ObservedRole]: ObservedRole[K] extends readonly string[]
@@ -160,12 +161,14 @@ export class InMemoryParameterStore implements ParameterStore {
       this.parameters.set(name, { value, tags: { ...tags } });
       return "created";
     }
-    const sameTags = Object.entries(tags).every(
-      ([key, tagValue]) => current.tags[key] === tagValue,
-    );
-    if (current.value === value && sameTags) return "unchanged";
+    // The SSM store's rule: set what differs, remove our own stale keys, keep anyone else's.
+    const { set, unset } = diffTags(current.tags, tags);
+    if (current.value === value && Object.keys(set).length === 0 && unset.length === 0) {
+      return "unchanged";
+    }
     this.calls.push("put");
-    this.parameters.set(name, { value, tags: { ...current.tags, ...tags } });
+    const kept = Object.entries(current.tags).filter(([key]) => !unset.includes(key));
+    this.parameters.set(name, { value, tags: { ...Object.fromEntries(kept), ...set } });
     return "updated";
   }
   async remove(name: string): Promise<"deleted" | "absent"> {
