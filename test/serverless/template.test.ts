@@ -716,89 +716,69 @@ describe("artefacts", () => {
     expect(handlers).toEqual([`functions/${name}.mjs`]);
   });
 
+  /**
+   * Extracts a function's zip into `directory` and imports its handler in a fresh Node process,
+   * under the function's deployed environment plus `env`; resolves to what `typeof handler` is.
+   */
+  const importFromZip = async (
+    name: FunctionName,
+    directory: string,
+    env: Record<string, string> = {},
+  ): Promise<string> => {
+    for (const [entry, content] of readZipEntries(join(service.directory, `${name}.zip`))) {
+      const target = join(directory, entry);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, content);
+    }
+    const bundle = join(directory, `functions/${name}.mjs`);
+    const { stdout } = await runQuietly(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler);`,
+      ],
+      {
+        cwd: directory,
+        env: {
+          PATH: process.env.PATH ?? "",
+          AWS_REGION: REGION,
+          AWS_ACCESS_KEY_ID: "testing",
+          AWS_SECRET_ACCESS_KEY: "testing",
+          AWS_SESSION_TOKEN: "testing",
+          AWS_LAMBDA_FUNCTION_NAME: fn(name).Properties.FunctionName,
+          POWERTOOLS_METRICS_DISABLED: "true",
+          POWERTOOLS_LOG_LEVEL: "SILENT",
+          ...resolve<Record<string, string>>(fn(name).Properties.Environment.Variables),
+          ...env,
+        },
+      },
+    );
+    return stdout.trim();
+  };
+
   it.each(FUNCTION_NAMES)(
     "%s's bundle loads as ES module under its deployed environment and exports handler",
     async (name) => {
-      const entries = readZipEntries(join(service.directory, `${name}.zip`));
-      for (const [entry, content] of entries) {
-        const target = join(extracted, name, entry);
-        mkdirSync(dirname(target), { recursive: true });
-        writeFileSync(target, content);
-      }
-      const env = resolve<Record<string, string>>(fn(name).Properties.Environment.Variables);
-      const bundle = join(extracted, name, `functions/${name}.mjs`);
-
-      const { stdout } = await runQuietly(
-        process.execPath,
-        [
-          "--input-type=module",
-          "-e",
-          `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler);`,
-        ],
-        {
-          cwd: join(extracted, name),
-          env: {
-            PATH: process.env.PATH ?? "",
-            AWS_REGION: REGION,
-            AWS_ACCESS_KEY_ID: "testing",
-            AWS_SECRET_ACCESS_KEY: "testing",
-            AWS_SESSION_TOKEN: "testing",
-            AWS_LAMBDA_FUNCTION_NAME: fn(name).Properties.FunctionName,
-            POWERTOOLS_METRICS_DISABLED: "true",
-            POWERTOOLS_LOG_LEVEL: "SILENT",
-            ...env,
-          },
-        },
-      );
-
-      expect(stdout.trim()).toBe("function");
+      expect(await importFromZip(name, join(extracted, name))).toBe("function");
     },
   );
 
   it.each(["provisioner", "reconciler"] as const)(
     "%s's zip carries the yaml chunk a YAML permissions configuration loads",
     async (name) => {
-      const entries = readZipEntries(join(service.directory, `${name}.zip`));
-      const directory = join(extracted, `${name}-yaml`);
-      for (const [entry, content] of entries) {
-        const target = join(directory, entry);
-        mkdirSync(dirname(target), { recursive: true });
-        writeFileSync(target, content);
-      }
-      const env = resolve<Record<string, string>>(fn(name).Properties.Environment.Variables);
       const yamlConfig = [
         "default:",
         "  managedPolicyArns:",
         "    - arn:aws:iam::aws:policy/ReadOnlyAccess",
       ].join("\n");
-      const bundle = join(directory, `functions/${name}.mjs`);
 
-      const { stdout } = await runQuietly(
-        process.execPath,
-        [
-          "--input-type=module",
-          "-e",
-          `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler);`,
-        ],
-        {
-          cwd: directory,
-          env: {
-            PATH: process.env.PATH ?? "",
-            AWS_REGION: REGION,
-            AWS_ACCESS_KEY_ID: "testing",
-            AWS_SECRET_ACCESS_KEY: "testing",
-            AWS_SESSION_TOKEN: "testing",
-            AWS_LAMBDA_FUNCTION_NAME: fn(name).Properties.FunctionName,
-            POWERTOOLS_METRICS_DISABLED: "true",
-            POWERTOOLS_LOG_LEVEL: "SILENT",
-            ...env,
-            DEFAULT_POLICY_ARNS: "",
-            PERMISSIONS_CONFIG: yamlConfig,
-          },
-        },
-      );
-
-      expect(stdout.trim()).toBe("function");
+      expect(
+        await importFromZip(name, join(extracted, `${name}-yaml`), {
+          DEFAULT_POLICY_ARNS: "",
+          PERMISSIONS_CONFIG: yamlConfig,
+        }),
+      ).toBe("function");
     },
   );
 });
