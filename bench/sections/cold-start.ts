@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type BuildOptions, build, type Metafile } from "esbuild";
 import {
+  bundledInputs,
   bundleHandler,
   deployedEsbuildOptions,
   loadedBytes,
@@ -208,13 +209,10 @@ async function bundle(entry: string, name: string, variant: Variant): Promise<Bu
 /** Output bytes by package (node_modules/<package>) or by source folder, largest first. */
 function contributorsOf(metafile: Metafile, only?: ReadonlySet<string>): Record<string, number> {
   const bytes = new Map<string, number>();
-  for (const [key, output] of Object.entries(metafile.outputs)) {
-    if (only !== undefined && !only.has(key)) continue;
-    for (const [path, input] of Object.entries(output.inputs)) {
-      const found = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
-      const key = found?.[1] ?? path.split("/").slice(0, 2).join("/");
-      bytes.set(key, (bytes.get(key) ?? 0) + input.bytesInOutput);
-    }
+  for (const [path, inOutput] of bundledInputs(metafile, only)) {
+    const found = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+    const key = found?.[1] ?? path.split("/").slice(0, 2).join("/");
+    bytes.set(key, (bytes.get(key) ?? 0) + inOutput);
   }
   return Object.fromEntries([...bytes].sort(([, a], [, b]) => b - a));
 }

@@ -160,3 +160,20 @@ export function loadedBytes(
   }
   return { startupBytes, lazyBytes };
 }
+
+/**
+ * The inputs that reached the given outputs (every output by default) with bytes in them —
+ * what esbuild kept, not what it read and then shook off: input path → bytes in the output.
+ */
+export function bundledInputs(
+  metafile: Metafile,
+  outputs: Iterable<string> = Object.keys(metafile.outputs),
+): Map<string, number> {
+  const bytes = new Map<string, number>();
+  for (const key of outputs) {
+    for (const [path, input] of Object.entries(metafile.outputs[key]?.inputs ?? {})) {
+      if (input.bytesInOutput > 0) bytes.set(path, (bytes.get(path) ?? 0) + input.bytesInOutput);
+    }
+  }
+  return bytes;
+}

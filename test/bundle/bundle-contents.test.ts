@@ -15,18 +15,18 @@ import { join } from "node:path";
 import type { Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  bundledInputs,
   bundleHandler,
   type HandlerBundle,
   startupOutputs,
 } from "../../scripts/lib/lambda-bundle.ts";
 
-/** The files of a package that reached the output, relative to the package. */
+/** The files of a package that reached the outputs, relative to the package. */
 function packageFiles(metafile: Metafile, name: string): string[] {
-  const inputs = Object.values(metafile.outputs).flatMap((output) => Object.entries(output.inputs));
   const prefix = `node_modules/${name}/`;
-  return inputs
-    .filter(([path, input]) => path.includes(prefix) && input.bytesInOutput > 0)
-    .map(([path]) => path.slice(path.indexOf(prefix) + prefix.length));
+  return [...bundledInputs(metafile).keys()]
+    .filter((path) => path.includes(prefix))
+    .map((path) => path.slice(path.indexOf(prefix) + prefix.length));
 }
 
 /** How files outside a package import it: `import-statement`, `dynamic-import`… */
@@ -41,11 +41,7 @@ function importKinds(metafile: Metafile, name: string): string[] {
 
 /** Inputs that reached the outputs a cold start loads: the entry and its static imports. */
 function startupInputs(metafile: Metafile, entryFile: string): string[] {
-  return [...startupOutputs(metafile, entryFile)].flatMap((key) =>
-    Object.entries(metafile.outputs[key]?.inputs ?? {})
-      .filter(([, input]) => input.bytesInOutput > 0)
-      .map(([input]) => input),
-  );
+  return [...bundledInputs(metafile, startupOutputs(metafile, entryFile)).keys()];
 }
 
 describe.each(["receiver", "provisioner", "reconciler"])("the bundled %s", (name) => {

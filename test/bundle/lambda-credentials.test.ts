@@ -8,23 +8,21 @@
  * Parameters and Secrets extension's loopback interface (a stand-in backed by moto here), so the
  * only AWS request the bundle itself signs is SQS's.
  */
-import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Metafile } from "esbuild";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WEBHOOK_PATH } from "../../functions/core/receive.ts";
-import { bundleHandler } from "../../scripts/lib/lambda-bundle.ts";
+import { bundledInputs, bundleHandler } from "../../scripts/lib/lambda-bundle.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
+import { invokeBundledHandler } from "../support/bundled-handler.ts";
 import {
   type ParametersExtensionStandIn,
   startParametersExtension,
@@ -160,12 +158,9 @@ beforeEach(() => {
   extension.requests.length = 0;
 });
 
-const run = promisify(execFile);
-
 /**
- * Imports the bundle in a fresh Node process with Lambda-like environment variables and hands
- * its handler one signed `stack.create` delivery; returns the handler's response and the
- * process's output (Powertools writes error logs to stderr).
+ * Hands the bundled receiver, in a fresh Node process with Lambda-like environment variables,
+ * one signed `stack.create` delivery; returns its status code and the process's output.
  */
 async function invokeBundledReceiver(
   credentials: Record<string, string>,
@@ -179,38 +174,25 @@ async function invokeBundledReceiver(
     body: delivery.body,
     isBase64Encoded: false,
   };
-  const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
-const response = await handler(JSON.parse(process.env.TEST_EVENT));
-console.log("RESPONSE " + JSON.stringify(response));`;
-  const { stdout, stderr } = await run(process.execPath, ["--input-type=module", "-e", script], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: work,
-      // The SDK's default chain would read these (profile `default`); the bundle must not.
-      AWS_SHARED_CREDENTIALS_FILE: join(work, "credentials"),
-      AWS_CONFIG_FILE: join(work, "config-absent"),
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_REGION: "us-east-1",
-      AWS_ENDPOINT_URL: proxyEndpoint,
-      AWS_LAMBDA_FUNCTION_NAME: "spacelift-role-vending-test-receiver",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      POWERTOOLS_METRICS_DISABLED: "true",
-      POWERTOOLS_LOG_LEVEL: "ERROR",
-      SPACELIFT_HOSTNAME: HOST,
-      QUEUE_URL: queueUrl,
-      WEBHOOK_SECRET_PARAMETER: SECRET_PARAMETER,
-      PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(extension.port),
-      TEST_EVENT: JSON.stringify(event),
-      ...credentials,
-    },
-    encoding: "utf8",
+  const { result, output } = await invokeBundledHandler(bundle, event, {
+    HOME: work,
+    // The SDK's default chain would read these (profile `default`); the bundle must not.
+    AWS_SHARED_CREDENTIALS_FILE: join(work, "credentials"),
+    AWS_CONFIG_FILE: join(work, "config-absent"),
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_REGION: "us-east-1",
+    AWS_ENDPOINT_URL: proxyEndpoint,
+    AWS_LAMBDA_FUNCTION_NAME: "spacelift-role-vending-test-receiver",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    POWERTOOLS_METRICS_DISABLED: "true",
+    POWERTOOLS_LOG_LEVEL: "ERROR",
+    SPACELIFT_HOSTNAME: HOST,
+    QUEUE_URL: queueUrl,
+    WEBHOOK_SECRET_PARAMETER: SECRET_PARAMETER,
+    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(extension.port),
+    ...credentials,
   });
-  const line = stdout.split("\n").find((candidate) => candidate.startsWith("RESPONSE "));
-  if (line === undefined) throw new Error(`no response from the bundle:\n${stdout}`);
-  return {
-    statusCode: JSON.parse(line.slice("RESPONSE ".length)).statusCode,
-    output: `${stdout}\n${stderr}`,
-  };
+  return { statusCode: (result as { statusCode: number }).statusCode, output };
 }
 
 async function queuedStacks(): Promise<string[]> {
@@ -246,11 +228,7 @@ describe("the bundled receiver's AWS credentials", () => {
 
   it("does not carry an SSM client: the secret comes through the Parameters and Secrets extension", () => {
     // What made it into the output, not what esbuild read and then shook off.
-    const bundled = Object.values(metafile.outputs).flatMap((output) =>
-      Object.entries(output.inputs)
-        .filter(([, input]) => input.bytesInOutput > 0)
-        .map(([path]) => path),
-    );
+    const bundled = [...bundledInputs(metafile).keys()];
 
     expect(bundled.some((path) => path.includes("node_modules/@aws-sdk/client-sqs/"))).toBe(true);
     expect(bundled.filter((path) => path.includes("node_modules/@aws-sdk/client-ssm/"))).toEqual(

@@ -10,21 +10,16 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import {
   type ConvergenceEnvironment,
-  DEFAULT_FAULTS,
   prepareConvergence,
   runConvergenceSeed,
   type SeedReport,
   summarize,
+  TEST_FAULTS,
 } from "../support/convergence-scenario.ts";
 import { FAULT_KINDS } from "../support/fault-injection.ts";
 
 const SEEDS = [11, 22, 33, 44];
 const EVENTS = 150;
-// Fewer throttles than the soak's defaults: each one slows the adaptive client for seconds.
-const FAULTS = {
-  ...DEFAULT_FAULTS,
-  perAttempt: { ...DEFAULT_FAULTS.perAttempt, throttling: 0.001 },
-};
 
 let moto: MotoServer;
 let env: ConvergenceEnvironment;
@@ -48,7 +43,7 @@ it(`converges to the model of the event history for ${SEEDS.length} seeds × ${E
         events: EVENTS,
         stacks: 16,
         spaces: 6,
-        faults: FAULTS,
+        faults: TEST_FAULTS,
       }),
     );
   }

@@ -13,20 +13,16 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import {
   type ConvergenceEnvironment,
-  DEFAULT_FAULTS,
   prepareConvergence,
   runConvergenceSeed,
   type SeedReport,
   summarize,
+  TEST_FAULTS,
 } from "../support/convergence-scenario.ts";
 
 // Seeds whose half-way stack has events on both sides of the switch back.
 const SEEDS = [1, 5];
 const EVENTS = 150;
-const FAULTS = {
-  ...DEFAULT_FAULTS,
-  perAttempt: { ...DEFAULT_FAULTS.perAttempt, throttling: 0.001 },
-};
 
 let moto: MotoServer;
 let env: ConvergenceEnvironment;
@@ -50,7 +46,7 @@ it(`leaves nothing of the split behind after it is switched on and off, for ${SE
         events: EVENTS,
         stacks: 9,
         spaces: 4,
-        faults: FAULTS,
+        faults: TEST_FAULTS,
         switchSplit: true,
       }),
     );

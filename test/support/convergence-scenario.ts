@@ -125,6 +125,15 @@ export const DEFAULT_FAULTS: Omit<FaultPlan, "seed"> = {
   notYetReadable: { probability: 0.3, maxReads: 3 },
 };
 
+/**
+ * The faults of the tests in `npm test`: the soak's, with fewer throttles, each of which slows
+ * the adaptive client for seconds.
+ */
+export const TEST_FAULTS: Omit<FaultPlan, "seed"> = {
+  ...DEFAULT_FAULTS,
+  perAttempt: { ...DEFAULT_FAULTS.perAttempt, throttling: 0.001 },
+};
+
 export interface SeedReport {
   readonly seed: number;
   readonly events: number;
