@@ -127,9 +127,24 @@ const Reconciler = z.object({
   SPACELIFT_API_ENDPOINT: z.optional(
     z
       .url("must be a URL like https://acme.app.spacelift.io/graphql")
-      .check(z.regex(/^https?:\/\//, "must be an http(s) URL")),
+      .check(
+        z.refine(
+          isSafeApiEndpoint,
+          "must be an https:// URL (the API key travels to it); http:// only to 127.0.0.1, [::1] or localhost",
+        ),
+      ),
   ),
 });
+
+/** Hosts that never leave the machine: the only ones the API key may reach over plain HTTP. */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
+
+/** The reconciler sends the Spacelift API key to this endpoint: https, or loopback http. */
+function isSafeApiEndpoint(endpoint: string): boolean {
+  const url = new URL(endpoint);
+  if (url.protocol === "https:") return true;
+  return url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname);
+}
 
 export function loadReconcilerConfig(env: Readonly<Record<string, string | undefined>>) {
   const raw = parseEnv(Reconciler, env);
