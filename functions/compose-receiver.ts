@@ -19,6 +19,8 @@ export function composeReceiver(env: Env): ReceiverDeps {
     account: account.spaceliftAccount,
     defaultSpaceId: account.defaultSpaceId,
     queue: new SqsEventQueue(sqsClient(), receiver.queueUrl),
+    now: Date.now,
+    eventWindow: receiver.eventWindow,
     secrets:
       secrets.source === "env"
         ? async () => (secrets.previous ? [secrets.current, secrets.previous] : [secrets.current])

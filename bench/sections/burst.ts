@@ -10,6 +10,10 @@ import { IAMClient, paginateListRoles } from "@aws-sdk/client-iam";
 import { GetQueueAttributesCommand, PurgeQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { paginateGetParametersByPath, SSMClient } from "@aws-sdk/client-ssm";
 import { SqsEventQueue } from "../../functions/adapters/sqs-event-queue.ts";
+import {
+  DEFAULT_EVENT_MAX_AGE_SECONDS,
+  EVENT_CLOCK_SKEW_MS,
+} from "../../functions/core/audit-event.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import { receiveWebhook, WEBHOOK_PATH } from "../../functions/core/receive.ts";
 import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
@@ -237,6 +241,8 @@ async function enqueueCreates(
     defaultSpaceId: "root" as SpaceId,
     secrets: async () => [WEBHOOK_SECRET],
     queue,
+    now: Date.now,
+    eventWindow: { maxAgeMs: DEFAULT_EVENT_MAX_AGE_SECONDS * 1000, maxSkewMs: EVENT_CLOCK_SKEW_MS },
   };
   const stacks = Array.from({ length: count }, (_, index) => `burst-${repetition}-${index}`);
   let next = 0;

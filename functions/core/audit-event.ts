@@ -6,7 +6,7 @@
  * carry it. Whatever is found is validated as a Spacelift slug before it goes anywhere.
  */
 import * as z from "zod/mini";
-import { ForeignAccountError, InvalidEventError } from "./errors.ts";
+import { EventOutsideWindowError, ForeignAccountError, InvalidEventError } from "./errors.ts";
 import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
 import "./zod-locale.ts";
 
@@ -194,6 +194,49 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
         reason: "action not handled",
         alarm: false,
       };
+  }
+}
+
+/**
+ * When a signed event may be accepted, relative to the receiver's clock. The body's HMAC
+ * proves who wrote it, not when it was sent: without a window a captured body can be re-sent
+ * at any time (a years-old `stack.create` re-creating a role), and a body dated in the future
+ * would make every genuine later event look stale to the provisioner's ledger.
+ */
+export interface EventWindow {
+  /** How far an event's `timestamp` may be behind the receiver's clock, in ms. */
+  readonly maxAgeMs: number;
+  /** How far it may be ahead of it (clock skew), in ms. */
+  readonly maxSkewMs: number;
+}
+
+/** Clocks of Spacelift and AWS Lambda are NTP-synchronised; 5 minutes is ample skew. */
+export const EVENT_CLOCK_SKEW_MS = 5 * 60_000;
+/**
+ * The default replay window. Spacelift sends audit events as they happen and, with
+ * `retry_on_failure`, retries a 5xx up to 3 times within minutes; an hour covers that and a
+ * delivery backlog. An event refused as too old is not lost: the reconciler converges the
+ * resource from Spacelift's API.
+ */
+export const DEFAULT_EVENT_MAX_AGE_SECONDS = 3600;
+/**
+ * The longest replay window the configuration accepts. The provisioner's ledger keeps the
+ * tombstones of deleted resources far longer (see dynamodb-ledger.ts), so no event the
+ * receiver can still accept can outlive the tombstone that marks it stale.
+ */
+export const MAX_EVENT_MAX_AGE_SECONDS = 7 * 86400;
+
+/** Refuses an event dated outside the window around `now` (both in ms since the epoch). */
+export function assertEventInWindow(timestamp: number, now: number, window: EventWindow): void {
+  if (timestamp > now + window.maxSkewMs) {
+    throw new EventOutsideWindowError(
+      `event timestamp ${new Date(timestamp).toISOString()} is more than ${window.maxSkewMs / 1000} s ahead of the receiver's clock; refused`,
+    );
+  }
+  if (timestamp < now - window.maxAgeMs) {
+    throw new EventOutsideWindowError(
+      `event timestamp ${new Date(timestamp).toISOString()} is older than the replay window of ${window.maxAgeMs / 1000} s; refused (the reconciler converges what it missed)`,
+    );
   }
 }
 

@@ -38,6 +38,18 @@ export class ForeignAccountError extends HttpError {
   }
 }
 
+/**
+ * 422: a signed event dated outside the window the receiver accepts: further in the future
+ * than the clock skew allows, or older than the replay window. A captured signed body
+ * re-sent later is refused here; Spacelift retries only 5xx, so this is never retried.
+ */
+export class EventOutsideWindowError extends HttpError {
+  override readonly name = "EventOutsideWindowError";
+  constructor(message: string) {
+    super(422, message);
+  }
+}
+
 /** 413: body over the size limit. */
 export class PayloadTooLargeError extends HttpError {
   override readonly name = "PayloadTooLargeError";

@@ -5,6 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import {
+  assertEventInWindow,
+  type EventWindow,
   type IgnoredEvent,
   parseAuditEvent,
   type ResourceEvent,
@@ -38,6 +40,10 @@ export interface ReceiverDeps {
   /** Secrets in force: the current one, and the previous one during a rotation. */
   readonly secrets: () => Promise<readonly string[]>;
   readonly queue: EventQueue;
+  /** The receiver's clock, in ms since the epoch (injected: the core never reads the clock). */
+  readonly now: () => number;
+  /** The dates of events it accepts: a signed body re-sent outside it is refused. */
+  readonly eventWindow: EventWindow;
 }
 
 /** What happened, for the log line and metrics (never the body or the signature). */
@@ -70,6 +76,8 @@ export async function receiveWebhook(
         outcome: { result: "ignored", event },
       };
     }
+    // Replay protection: the signature says Spacelift wrote the body, the window says when.
+    assertEventInWindow(event.timestamp, deps.now(), deps.eventWindow);
     const group = resourceKey(event);
     try {
       await deps.queue.enqueue({

@@ -5,6 +5,12 @@
  * through the Parameters and Secrets Lambda extension, so the receiver bundles no SSM client.
  */
 import * as z from "zod/mini";
+import {
+  DEFAULT_EVENT_MAX_AGE_SECONDS,
+  EVENT_CLOCK_SKEW_MS,
+  type EventWindow,
+  MAX_EVENT_MAX_AGE_SECONDS,
+} from "./audit-event.ts";
 import { type Env, parseEnv } from "./env.ts";
 import "./zod-locale.ts";
 
@@ -24,6 +30,11 @@ const Receiver = z
       2773,
     ),
     AWS_SESSION_TOKEN: z.optional(z.string()),
+    // The replay window: how old (seconds) a signed event may be and still be accepted.
+    EVENT_MAX_AGE_SECONDS: z._default(
+      z.coerce.number().check(z.int(), z.minimum(60), z.maximum(MAX_EVENT_MAX_AGE_SECONDS)),
+      DEFAULT_EVENT_MAX_AGE_SECONDS,
+    ),
   })
   .check(
     z.refine(
@@ -48,6 +59,8 @@ const Receiver = z
 
 export interface ReceiverConfig {
   readonly queueUrl: string;
+  /** The dates of events the receiver accepts (replay window and clock skew). */
+  readonly eventWindow: EventWindow;
   /** Where the webhook secret(s) come from; values, never logged. */
   readonly secrets:
     | { readonly source: "env"; readonly current: string; readonly previous: string | undefined }
@@ -64,6 +77,7 @@ export function loadReceiverConfig(env: Env): ReceiverConfig {
   const raw = parseEnv(Receiver, env);
   return {
     queueUrl: raw.QUEUE_URL,
+    eventWindow: { maxAgeMs: raw.EVENT_MAX_AGE_SECONDS * 1000, maxSkewMs: EVENT_CLOCK_SKEW_MS },
     secrets:
       raw.WEBHOOK_SECRET_PARAMETER !== undefined
         ? {

@@ -85,7 +85,7 @@ describe("npm start: the local pipeline end to end", () => {
   });
 
   it("turns a signed stack.create into a role and a published ARN", async () => {
-    const response = await send(fixtureBody("stack.create"));
+    const response = await send(fixtureBody("stack.create", Date.now()));
     expect(response.status).toBe(202);
     const parameter = await eventually(
       () => readParameter(clients.ssm, "/spacelift/acme/stacks/payments-api/role-arn"),
@@ -103,13 +103,20 @@ describe("npm start: the local pipeline end to end", () => {
   });
 
   it("answers the refusals over HTTP and creates nothing for them", async () => {
-    const hostile = fixture("stack.create");
+    const hostile = fixture("stack.create", Date.now());
     hostile.data = { ...hostile.data, ID: "evil-*" };
     expect((await send(hostile)).status).toBe(400);
-    expect((await send({ ...fixture("stack.create"), account: "other" })).status).toBe(403);
-    expect((await send(fixtureBody("stack.create"), "not-the-secret-0123456")).status).toBe(401);
+    expect((await send({ ...fixture("stack.create", Date.now()), account: "other" })).status).toBe(
+      403,
+    );
+    expect(
+      (await send(fixtureBody("stack.create", Date.now()), "not-the-secret-0123456")).status,
+    ).toBe(401);
     expect((await send("x".repeat(256 * 1024 + 10))).status).toBe(413);
-    expect((await send(fixtureBody("audit_trail_webhook.set"))).status).toBe(200);
+    expect((await send(fixtureBody("audit_trail_webhook.set", Date.now()))).status).toBe(200);
+    // Outside the replay window: dated in 2100, or a captured body re-sent 500 days later.
+    expect((await send(fixture("stack.delete", Date.UTC(2100, 0, 1)))).status).toBe(422);
+    expect((await send(fixture("stack.create", Date.now() - 500 * 86_400_000))).status).toBe(422);
     expect(await readRole(clients.iam, "spacelift-stack-evil-")).toBeUndefined();
   });
 
@@ -128,7 +135,7 @@ describe("npm start: the local pipeline end to end", () => {
   });
 
   it("removes the role and the parameter when the stack is deleted", async () => {
-    expect((await send(fixtureBody("stack.delete"))).status).toBe(202);
+    expect((await send(fixtureBody("stack.delete", Date.now()))).status).toBe(202);
     await eventually(
       () => readRole(clients.iam, "spacelift-stack-payments-api"),
       (value) => value === undefined,
@@ -158,7 +165,8 @@ describe("npm start: a message that keeps failing", () => {
     });
     const url = running.url;
     expect(
-      (await postDelivery(url, signedDelivery(fixtureBody("stack.create"), SECRET))).status,
+      (await postDelivery(url, signedDelivery(fixtureBody("stack.create", Date.now()), SECRET)))
+        .status,
     ).toBe(202);
     const sqs = new SQSClient(localClientConfig(running.endpoint));
     const dlq = running.deadLetterQueueUrl;

@@ -324,6 +324,7 @@ describe("environment", () => {
 
     expect(config).toEqual({
       queueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
+      eventWindow: { maxAgeMs: 3_600_000, maxSkewMs: 300_000 },
       secrets: {
         source: "extension",
         current: "/spacelift-role-vending/webhook-secret",

@@ -10,14 +10,25 @@ export type FixtureName =
   | "audit_trail_webhook.set"
   | "audit_trail_webhook.delete";
 
-export function fixtureBody(name: FixtureName): string {
-  return readFileSync(new URL(`../fixtures/spacelift/${name}.json`, import.meta.url), "utf8");
+/**
+ * A sample's raw body; with `timestamp`, re-dated (the text otherwise unchanged), since the
+ * receiver refuses events outside its replay window and the samples carry 2025 dates.
+ */
+export function fixtureBody(name: FixtureName, timestamp?: number): string {
+  const body = readFileSync(new URL(`../fixtures/spacelift/${name}.json`, import.meta.url), "utf8");
+  if (timestamp === undefined) return body;
+  const redated = body.replace(/"timestamp": \d+/, `"timestamp": ${timestamp}`);
+  if (redated === body) throw new Error(`fixture ${name} carries no timestamp to re-date`);
+  return redated;
 }
 
-export function fixture(name: FixtureName): Record<string, unknown> & {
+export function fixture(
+  name: FixtureName,
+  timestamp?: number,
+): Record<string, unknown> & {
   data: Record<string, unknown>;
 } {
-  return JSON.parse(fixtureBody(name));
+  return JSON.parse(fixtureBody(name, timestamp));
 }
 
 export const PRODUCTION_SPACE = "production-01HND497T9JKR76MR3KA2CDJHP";

@@ -13,6 +13,9 @@ import { InMemoryQueue } from "../support/in-memory.ts";
 
 const SECRET = "current-secret-0123456789";
 const PREVIOUS = "previous-secret-0123456789";
+/** The receiver's clock in these tests; events are dated by it unless a test says otherwise. */
+const NOW = Date.UTC(2026, 11, 6, 9, 0, 0);
+const WINDOW = { maxAgeMs: 3600_000, maxSkewMs: 300_000 };
 
 function setup() {
   const queue = new InMemoryQueue();
@@ -21,6 +24,8 @@ function setup() {
     defaultSpaceId: "root" as SpaceId,
     secrets: async () => [SECRET, PREVIOUS],
     queue,
+    now: () => NOW,
+    eventWindow: WINDOW,
   };
   const post = (body: string | Buffer, headers: Record<string, string | undefined> = {}) => {
     const raw = typeof body === "string" ? Buffer.from(body) : body;
@@ -40,7 +45,7 @@ function setup() {
 describe("receiveWebhook", () => {
   it("enqueues a signed stack.create (202) in the stack's group, deduplicated by the body's SHA-256", async () => {
     const { queue, post } = setup();
-    const body = fixtureBody("stack.create");
+    const body = fixtureBody("stack.create", NOW);
     const { response } = await post(body);
     expect(response.statusCode).toBe(202);
     expect(queue.messages).toEqual([
@@ -54,13 +59,13 @@ describe("receiveWebhook", () => {
 
   it("groups space events by space", async () => {
     const { queue, post } = setup();
-    await post(fixtureBody("space.create"));
+    await post(fixtureBody("space.create", NOW));
     expect(queue.messages[0]?.group).toBe("space:data-platform-01HPE6H08F8HR8PJR78DPYR3TC");
   });
 
   it("accepts the previous secret during a rotation", async () => {
     const { queue, post } = setup();
-    const body = fixtureBody("stack.delete");
+    const body = fixtureBody("stack.delete", NOW);
     const { response } = await post(body, { "X-Signature-256": signBody(body, PREVIOUS) });
     expect(response.statusCode).toBe(202);
     expect(queue.messages).toHaveLength(1);
@@ -68,7 +73,7 @@ describe("receiveWebhook", () => {
 
   it("reads the signature header whatever its case", async () => {
     const { post } = setup();
-    const body = fixtureBody("stack.delete");
+    const body = fixtureBody("stack.delete", NOW);
     const { response } = await post(body, {
       "X-Signature-256": undefined,
       "x-SIGNATURE-256": signBody(body, SECRET),
@@ -78,7 +83,7 @@ describe("receiveWebhook", () => {
 
   it("answers 401 and enqueues nothing for a missing or wrong signature", async () => {
     const { queue, post } = setup();
-    const body = fixtureBody("stack.create");
+    const body = fixtureBody("stack.create", NOW);
     expect((await post(body, { "X-Signature-256": undefined })).response.statusCode).toBe(401);
     expect(
       (await post(body, { "X-Signature-256": signBody(body, "wrong-secret-0123456") })).response
@@ -103,7 +108,7 @@ describe("receiveWebhook", () => {
 
   it("answers 400 and changes nothing for a hostile stack ID", async () => {
     const { queue, post } = setup();
-    const event = fixture("stack.create");
+    const event = fixture("stack.create", NOW);
     event.data = { ...event.data, ID: "payments-*" };
     const { response } = await post(JSON.stringify(event));
     expect(response.statusCode).toBe(400);
@@ -116,7 +121,7 @@ describe("receiveWebhook", () => {
   it("answers 403 for another Spacelift account's event and enqueues nothing", async () => {
     const { queue, post } = setup();
     const { response } = await post(
-      JSON.stringify({ ...fixture("stack.create"), account: "evil" }),
+      JSON.stringify({ ...fixture("stack.create", NOW), account: "evil" }),
     );
     expect(response.statusCode).toBe(403);
     expect(queue.messages).toHaveLength(0);
@@ -125,9 +130,9 @@ describe("receiveWebhook", () => {
   it("answers 200 without enqueueing for events it does not act on", async () => {
     const { queue, post } = setup();
     for (const body of [
-      fixtureBody("audit_trail_webhook.set"),
-      fixtureBody("audit_trail_webhook.delete"),
-      JSON.stringify({ ...fixture("stack.delete"), action: "run.trigger" }),
+      fixtureBody("audit_trail_webhook.set", NOW),
+      fixtureBody("audit_trail_webhook.delete", NOW),
+      JSON.stringify({ ...fixture("stack.delete", NOW), action: "run.trigger" }),
       JSON.stringify({ run: { id: "r" }, state: "FINISHED", stack: { id: "payments-api" } }),
     ]) {
       const { response, outcome } = await post(body);
@@ -140,7 +145,7 @@ describe("receiveWebhook", () => {
   it("answers 503 when enqueueing fails, without leaking the cause", async () => {
     const { queue, post } = setup();
     queue.failWith = new Error("AccessDenied: arn:aws:sqs:secret-internal-detail");
-    const { response, outcome } = await post(fixtureBody("stack.create"));
+    const { response, outcome } = await post(fixtureBody("stack.create", NOW));
     expect(response.statusCode).toBe(503);
     expect(response.body).not.toContain("secret-internal-detail");
     expect(outcome.result).toBe("failed");
@@ -148,7 +153,7 @@ describe("receiveWebhook", () => {
 
   it("answers 500 without details when the secrets cannot be read", async () => {
     const { deps } = setup();
-    const body = Buffer.from(fixtureBody("stack.create"));
+    const body = Buffer.from(fixtureBody("stack.create", NOW));
     const { response } = await receiveWebhook(
       { method: "POST", path: WEBHOOK_PATH, headers: {}, body },
       {
@@ -164,7 +169,7 @@ describe("receiveWebhook", () => {
 
   it("answers 404 for another path and 405 for another method", async () => {
     const { deps } = setup();
-    const body = Buffer.from(fixtureBody("stack.create"));
+    const body = Buffer.from(fixtureBody("stack.create", NOW));
     const headers = { "x-signature-256": signBody(body, SECRET) };
     expect(
       (await receiveWebhook({ method: "POST", path: "/other", headers, body }, deps)).response
