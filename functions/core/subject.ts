@@ -34,35 +34,83 @@ export type SubjectPlaceholder = (typeof SUBJECT_PLACEHOLDERS)[number];
 export const STACK_TAG_VARIABLE = "${aws:RequestTag/stack}";
 
 /**
- * Field separators a fixed value is bounded by. No stack ID, space ID, caller type or scope
- * can contain them, and space names containing them are refused, so a pattern that fixes a
- * value between them cannot match a token for anything else.
+ * Field separators (`:`, `|`) every placeholder must touch on both sides. No stack ID, space ID,
+ * caller type, scope, run type or run ID can contain them, so in a token of a known space
+ * every field is delimited; only space names (in `{spacePath}`) may hold them, which is why
+ * `{spaceId}` must come before any `{spacePath}`.
  */
-const HARD_DELIMITERS = /[:|]/;
+const ENDS_WITH_DELIMITER = /[:|]$/;
+const STARTS_WITH_DELIMITER = /^[:|]/;
 /** What Spacelift itself accepts in a template: ≤ 1000 characters of these. */
 const TEMPLATE_CHARACTERS = /^[A-Za-z0-9_:/|{}-]+$/;
 const PLACEHOLDER = /(\{[a-zA-Z]+\})/;
-
-/** Placeholders a role may fix, so each must stand between hard delimiters. */
-const FIXABLE: readonly SubjectPlaceholder[] = [
-  "spaceId",
-  "spacePath",
-  "callerType",
-  "callerId",
-  "scope",
-];
 
 type TemplatePart =
   | { readonly kind: "literal"; readonly text: string }
   | { readonly kind: "placeholder"; readonly name: SubjectPlaceholder };
 
 /**
- * Checks an account's subject template the way Spacelift does, plus what a safe trust policy
- * needs: `{callerType}` and `{callerId}` (or a module with a stack's slug would match), a
- * space placeholder, and hard delimiters (`:` or `|`) around every placeholder a role fixes.
+ * The placeholders each kind of role fixes; every other placeholder of the template is
+ * rendered as `*`. The space role's session-tagging statement fixes what a stack role does.
+ * `{spacePath}` is fixed wherever the template has it but identifies nothing on its own:
+ * space names are chosen, repeated and renamed by space admins, so identity rests on the IDs.
+ */
+const ROLE_KINDS: readonly {
+  readonly kind: string;
+  readonly identity: readonly SubjectPlaceholder[];
+}[] = [
+  { kind: "space role", identity: ["spaceId"] },
+  { kind: "stack role", identity: ["spaceId", "callerType", "callerId"] },
+  { kind: "read/write stack role", identity: ["spaceId", "callerType", "callerId", "scope"] },
+];
+
+/**
+ * Checks an account's subject template the way Spacelift does, plus what makes every trust
+ * policy rendered from it admit only the tokens of its own stack or space (docs/security.md,
+ * "Subject templates", has the argument):
+ *
+ * - `{spaceId}`, `{callerType}` and `{callerId}` are required (without the type, a module with
+ *   a stack's slug would match the stack's role; without the space ID, roles would trust
+ *   space names, which space admins choose and rename);
+ * - a hard delimiter (`:` or `|`) right next to each side of every placeholder, so a fixed value
+ *   or a wildcard is always a whole field;
+ * - `{spaceId}` is the first placeholder. IAM's `*` also matches `:` and `|`, so a wildcard
+ *   before the first fixed value lets that value match any later field of another space's
+ *   token (`*:root:*` admits a stack named `root` anywhere); and a `{spacePath}` before it
+ *   could carry delimiters in a space name that an attacker chose;
+ * - every other placeholder a role fixes (`{callerType}`, `{callerId}`, and `{scope}` for the
+ *   read/write roles) has no wildcard on one side of it, up to the template's start or its
+ *   end. Between two wildcards a fixed run such as `:stack:write:` can be matched by other
+ *   fields of a token of the same space (a stack or module named `stack` whose scope is
+ *   `write`).
  */
 export function validateSubjectTemplate(template: string): void {
   parseTemplate(template);
+}
+
+/** Refuses a template in which a role's wildcards could reach around the values it fixes. */
+function assertAnchored(parts: readonly TemplatePart[]): void {
+  const placeholders = parts.flatMap((part) => (part.kind === "placeholder" ? [part.name] : []));
+  if (placeholders[0] !== "spaceId") {
+    throw new PolicyRenderError(
+      "{spaceId} must be the first placeholder of the subject template (only literal text before it): IAM's * matches ':' and '|', so a wildcard or a space name before the space ID would let other spaces' tokens match",
+    );
+  }
+  for (const { kind, identity } of ROLE_KINDS) {
+    const fixed = (name: SubjectPlaceholder) => name === "spacePath" || identity.includes(name);
+    for (const [index, name] of placeholders.entries()) {
+      if (!identity.includes(name)) continue;
+      const anchoredToStart = placeholders.slice(0, index).every(fixed);
+      const anchoredToEnd = placeholders.slice(index + 1).every(fixed);
+      if (!anchoredToStart && !anchoredToEnd) {
+        const before = placeholders.slice(0, index).find((other) => !fixed(other));
+        const after = placeholders.slice(index + 1).find((other) => !fixed(other));
+        throw new PolicyRenderError(
+          `placeholder {${name}} stands between {${before}} and {${after}}, which a ${kind} renders as wildcards: IAM's * matches ':' and '|', so another caller's token could match it; put {${name}} before every varying placeholder or after all of them`,
+        );
+      }
+    }
+  }
 }
 
 function parseTemplate(template: string): TemplatePart[] {
@@ -94,22 +142,29 @@ function parseTemplate(template: string): TemplatePart[] {
       throw new PolicyRenderError(`subject template must contain {${required}}`);
     }
   }
-  if (!names.has("spaceId") && !names.has("spacePath")) {
-    throw new PolicyRenderError("subject template must contain {spaceId} or {spacePath}");
+  if (!names.has("spaceId")) {
+    throw new PolicyRenderError(
+      "subject template must contain {spaceId} ({spacePath} may be used in addition): space names, which {spacePath} is made of, are chosen and renamed by space admins",
+    );
   }
   for (const [index, part] of parts.entries()) {
-    if (part.kind !== "placeholder" || !FIXABLE.includes(part.name)) continue;
-    for (const neighbour of [parts[index - 1], parts[index + 1]]) {
-      if (
-        neighbour !== undefined &&
-        !(neighbour.kind === "literal" && HARD_DELIMITERS.test(neighbour.text))
-      ) {
-        throw new PolicyRenderError(
-          `placeholder {${part.name}} must be separated from its neighbours by literal text containing ':' or '|'`,
-        );
-      }
+    if (part.kind !== "placeholder") continue;
+    // The delimiter must touch the placeholder (`:{spaceId}:`, not `:x{spaceId}y:`), so each
+    // fixed value and each wildcard is a whole field of the rendered pattern, which is what
+    // assertSubjectPattern checks on every trust policy: a template that passes here renders.
+    const before = parts[index - 1];
+    const after = parts[index + 1];
+    if (
+      (before !== undefined &&
+        !(before.kind === "literal" && ENDS_WITH_DELIMITER.test(before.text))) ||
+      (after !== undefined && !(after.kind === "literal" && STARTS_WITH_DELIMITER.test(after.text)))
+    ) {
+      throw new PolicyRenderError(
+        `placeholder {${part.name}} must be separated from its neighbours by ':' or '|' right next to it`,
+      );
     }
   }
+  assertAnchored(parts);
   return parts;
 }
 

@@ -216,7 +216,7 @@ describe("refusals: trust policies", () => {
 
   it("renders no {spacePath} role when the path is unknown, rather than a wider pattern", async () => {
     const config = await configWith({
-      SUBJECT_TEMPLATE: "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
+      SUBJECT_TEMPLATE: "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
     });
 
     expect(() => stackBindings(config, stack)).toThrow(SpacePathUnknownError);

@@ -102,7 +102,7 @@ describe("a {spacePath} role through the real adapters", () => {
       config: await loadVendingConfig({
         SPACELIFT_HOSTNAME: HOST,
         AWS_ACCOUNT_ID: "123456789012",
-        SUBJECT_TEMPLATE: "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
+        SUBJECT_TEMPLATE: "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
       }),
       roles: new IamRoleStore(iam),
       parameters: new SsmParameterStore(ssm),
@@ -135,11 +135,11 @@ describe("a {spacePath} role through the real adapters", () => {
     expect(await resolveSpacePath(PROD_US, deps.spacePaths)).toBe("/root/production/us-east-1");
     const role = await readRole(iam, "spacelift-stack-infra");
     expect(role?.trust.Statement[0].Condition.StringLike[`${HOST}:sub`]).toBe(
-      "/root/production/us-east-1|stack:infra|*",
+      `${PROD_US}|/root/production/us-east-1|stack:infra|*`,
     );
     const space = await readRole(iam, `spacelift-space-${PROD_US}`);
     expect(space?.trust.Statement[0].Condition.StringLike[`${HOST}:sub`]).toBe(
-      "/root/production/us-east-1|*",
+      `${PROD_US}|/root/production/us-east-1|*`,
     );
   });
 });

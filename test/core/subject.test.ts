@@ -24,16 +24,16 @@ describe("validateSubjectTemplate", () => {
   it.each([
     DEFAULT_SUBJECT_TEMPLATE,
     "space:{spaceId}:space_path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
-    "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
-    "path:{spacePath}:type:{callerType}:caller:{callerId}:run:{runId}:scope:{scope}",
-  ])("accepts Spacelift's documented template %s", (template) => {
+    "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
+    "space:{spaceId}:path:{spacePath}:type:{callerType}:caller:{callerId}:run:{runId}:scope:{scope}",
+  ])("accepts Spacelift's documented template %s (with {spaceId} first)", (template) => {
     expect(() => validateSubjectTemplate(template)).not.toThrow();
   });
 
   it.each([
     ["space:{spaceId}:{callerType}:run_type:{runType}", /must contain \{callerId\}/],
     ["space:{spaceId}:stack:{callerId}:scope:{scope}", /must contain \{callerType\}/],
-    ["{callerType}:{callerId}:scope:{scope}", /\{spaceId\} or \{spacePath\}/],
+    ["{callerType}:{callerId}:scope:{scope}", /must contain \{spaceId\}/],
     ["space:{spaceId}:{callerType}:{callerId}:{branch}", /unknown placeholder \{branch\}/],
     ["space:{spaceId}:{callerType}:{callerId}:*", /no wildcards/],
     [`space:{spaceId}:{callerType}:{callerId}:${USERNAME_VARIABLE}`, /may hold only/],
@@ -42,8 +42,50 @@ describe("validateSubjectTemplate", () => {
     ["space:{spaceId}{callerType}:{callerId}", /\{spaceId\} must be separated/],
     ["space:{spaceId}:{callerType}/{callerId}", /\{callerType\} must be separated/],
     [`space:{spaceId}:{callerType}:{callerId}:${"x".repeat(1000)}`, /1 to 1000 characters/],
+    // Accepted before, then refused by every render: the delimiter must touch the placeholder.
+    ["space:{spaceId}x:{callerType}:{callerId}", /\{spaceId\} must be separated/],
+    ["space:{spaceId}:{callerType}:{callerId}:{runType}{runId}", /\{runType\} must be separated/],
+    ["space:{spaceId}:{callerType}:{callerId}:run{runType}", /\{runType\} must be separated/],
   ])("refuses %s", (template, message) => {
     expect(() => validateSubjectTemplate(template)).toThrow(message);
+  });
+
+  it.each([
+    // A wildcard before the first fixed value: the root space role would be `*:root:*`.
+    ["{runType}:{spaceId}:{callerType}:{callerId}:{scope}", /\{spaceId\} must be the first/],
+    ["run:{runId}:space:{spaceId}:{callerType}:{callerId}", /\{spaceId\} must be the first/],
+    ["{callerType}:{callerId}:{runType}:{scope}:{spaceId}", /\{spaceId\} must be the first/],
+    // A space name (chosen by a space admin) before the space ID.
+    ["{spacePath}|{spaceId}|{callerType}:{callerId}|{runType}", /\{spaceId\} must be the first/],
+    // Spacelift's documented path-only templates: roles would trust space names.
+    ["{spacePath}|{callerType}:{callerId}|{runType}|{scope}", /must contain \{spaceId\}/],
+    [
+      "path:{spacePath}:type:{callerType}:caller:{callerId}:run:{runId}",
+      /must contain \{spaceId\}/,
+    ],
+    // A fixed value between two wildcards.
+    [
+      "space:{spaceId}:{runType}:{callerType}:{callerId}:{scope}:end",
+      /\{callerType\} stands between \{runType\} and \{scope\}, which a stack role renders as wildcards/,
+    ],
+    [
+      "space:{spaceId}:{runId}:{callerType}:{callerId}:{runType}",
+      /\{callerType\} stands between \{runId\} and \{runType\}/,
+    ],
+    [
+      "space:{spaceId}:{callerType}:{callerId}:{runType}:{scope}:{runId}",
+      /\{scope\} stands between \{runType\} and \{runId\}, which a read\/write stack role renders/,
+    ],
+  ])("refuses %s, whose roles could admit other callers' tokens", (template, message) => {
+    expect(() => validateSubjectTemplate(template)).toThrow(message);
+  });
+
+  it.each([
+    "space:{spaceId}:run:{runId}:{callerType}:{callerId}",
+    "space:{spaceId}:{callerType}:{callerId}:{scope}:{runType}:{runId}",
+    "{spaceId}|{callerType}|{callerId}|{scope}",
+  ])("accepts %s, where every fixed value is anchored at the start or the end", (template) => {
+    expect(() => validateSubjectTemplate(template)).not.toThrow();
   });
 
   it("fails the configuration at start, naming SUBJECT_TEMPLATE", async () => {
@@ -81,12 +123,13 @@ describe("renderSubjectPattern", () => {
       renderSubjectPattern(DEFAULT_SUBJECT_TEMPLATE, { spaceId: PROD, callerType: "stack" }),
     ).toBe(`space:${PROD}:stack:*`);
     expect(
-      renderSubjectPattern("{spacePath}|{callerType}:{callerId}|{runType}|{scope}", {
+      renderSubjectPattern("{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}", {
+        spaceId: PROD,
         spacePath: "/root/production",
         callerType: "stack",
         callerId: "web",
       }),
-    ).toBe("/root/production|stack:web|*");
+    ).toBe(`${PROD}|/root/production|stack:web|*`);
   });
 
   it.each([

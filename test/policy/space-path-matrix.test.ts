@@ -23,7 +23,9 @@ const STAGING_US = "us-east-1-01HQ1234567890ABCDEFGHJKMP";
 const TEMPLATES = {
   "space ID and path":
     "space:{spaceId}:space_path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
-  "path only, pipes": "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
+  // Spacelift's documented `{spacePath}|{callerType}:{callerId}|{runType}|{scope}`, with the
+  // space ID the product now requires first (space names are chosen and renamed by admins).
+  "space ID, path and pipes": "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
 } as const;
 
 async function setup(template: string) {
@@ -160,7 +162,7 @@ describe.each(Object.entries(TEMPLATES))("trust policies with the %s template", 
 });
 
 describe("{spacePath} kept current from space events", () => {
-  const template = TEMPLATES["path only, pipes"];
+  const template = TEMPLATES["space ID, path and pipes"];
 
   it("moves a stack's trust to the new path when its space is renamed and the stack converges", async () => {
     const { deps, send, role } = await setup(template);

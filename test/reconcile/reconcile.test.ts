@@ -651,7 +651,7 @@ describe("reconcile with the account's role shapes", () => {
     await createLedgerTable(table);
     const env = {
       SUBJECT_TEMPLATE:
-        "space:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
+        "space:{spaceId}:path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
       LEDGER_TABLE: table,
     };
     listProductionSpace();
@@ -667,13 +667,17 @@ describe("reconcile with the account's role shapes", () => {
     const [role] = await rolesOf("payments-api");
     if (role === undefined) throw new Error("no role was created");
     expect(
+      // The helper renders the default template, so its `spaceId` carries the ID and the path.
       spaceliftRunMayAssume(role.trustPolicy, {
         stackId: "payments-api",
-        spaceId: "/root/production",
+        spaceId: `${PRODUCTION}:path:/root/production`,
       }),
     ).toBe(true);
     expect(
-      spaceliftRunMayAssume(role.trustPolicy, { stackId: "payments-api", spaceId: "/root" }),
+      spaceliftRunMayAssume(role.trustPolicy, {
+        stackId: "payments-api",
+        spaceId: `${PRODUCTION}:path:/root`,
+      }),
     ).toBe(false);
     const dynamodb = new DynamoDBClient(localClientConfig(h.moto.endpoint));
     expect(await new DynamoDbSpacePaths(dynamodb, table).get(PRODUCTION as SpaceId)).toEqual({
