@@ -16,7 +16,11 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 import { spaceBinding, stackBindings, type VendingConfig } from "../../functions/core/role-spec.ts";
-import { DEFAULT_SUBJECT_TEMPLATE } from "../../functions/core/subject.ts";
+import {
+  DEFAULT_SUBJECT_TEMPLATE,
+  SUBJECT_PLACEHOLDERS,
+  validateSubjectTemplate,
+} from "../../functions/core/subject.ts";
 import { decide, type Run, type Token, tokenFor } from "./evaluate.ts";
 
 const HOST = "acme.app.spacelift.io";
@@ -204,6 +208,64 @@ describe.each(TEMPLATES)("the roles rendered from %s", (template) => {
       expect(admitted).toBe(expected);
     },
   );
+});
+
+/**
+ * Templates the validator accepts, generated (seeded, so a failure reproduces): placeholders in
+ * random order, repeated or not, joined by delimiter-bounded literal text.
+ */
+function generatedTemplates(count: number): string[] {
+  let state = 20261206;
+  const random = () => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state / 0x80000000;
+  };
+  const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)] as T;
+  const literals = [":", "|", ":x:", "|a|", ":stack:", ":scope:", "::", ":a|", ":/:"];
+  const found = new Set<string>();
+  for (let attempt = 0; attempt < 100_000 && found.size < count; attempt += 1) {
+    const names = [
+      "callerType",
+      "callerId",
+      ...Array.from({ length: Math.floor(random() * 4) }, () => pick(SUBJECT_PLACEHOLDERS)),
+    ].sort(() => random() - 0.5);
+    const body = names.map((name) => `{${name}}`).join(pick(literals));
+    const template = `${pick(["", "space:", "s|"])}{spaceId}${pick(literals)}${body}${pick(["", ":", ":end"])}`;
+    try {
+      validateSubjectTemplate(template);
+      found.add(template);
+    } catch {
+      // Refused: not one of the templates this test is about.
+    }
+  }
+  return [...found];
+}
+
+describe("generated templates the validator accepts", () => {
+  const templates = generatedTemplates(12);
+
+  it("are many and varied enough to mean something", () => {
+    expect(templates).toHaveLength(12);
+    expect(templates.some((template) => template.includes("{spacePath}"))).toBe(true);
+    expect(templates.some((template) => template.includes("{runId}"))).toBe(true);
+  });
+
+  it.each(templates)("render roles that admit only their own tokens: %s", async (template) => {
+    const wrong: string[] = [];
+    for (const split of template.includes("{scope}") ? [false, true] : [false]) {
+      const config = await configFor(template, split);
+      const roles = vendedRoles(config);
+      for (const probe of probes(config).filter((_, index) => index % 2 === 0)) {
+        for (const vended of roles) {
+          const allowed = decide(vended.role, probe.token) === "allow";
+          if (allowed !== vended.admits(probe)) {
+            wrong.push(`split ${split}: ${allowed}: ${probe.token.sub} -> ${vended.name}`);
+          }
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
 });
 
 describe("what the refused template shapes would admit (why they are refused)", () => {
