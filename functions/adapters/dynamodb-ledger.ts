@@ -14,7 +14,14 @@ import type { LedgerEntry, ResourceLedger, StackFactsRecord } from "../core/port
 import "../core/zod-locale.ts";
 import { AwsCallError } from "./iam-role-store.ts";
 
-const TOMBSTONE_DAYS = 400;
+/**
+ * How long a deleted resource's tombstone (its last timestamp) is kept. It must outlive every
+ * event that can still be applied: the receiver refuses events older than its replay window
+ * (at most MAX_EVENT_MAX_AGE_SECONDS, 7 days), and an accepted one may then wait in the queue
+ * and the dead-letter queue (14 days each at most) before it is applied or redriven. A
+ * tombstone that expired earlier would let such a late `stack.create` re-create the role.
+ */
+export const TOMBSTONE_RETENTION_SECONDS = 400 * 86_400;
 
 export class DynamoDbLedger implements ResourceLedger {
   constructor(
@@ -50,8 +57,14 @@ export class DynamoDbLedger implements ResourceLedger {
   async record(entry: LedgerEntry): Promise<void> {
     const expiresAt =
       entry.state === "deleted"
-        ? { expiresAt: { N: String(Math.floor(Date.now() / 1000) + TOMBSTONE_DAYS * 86400) } }
+        ? { expiresAt: { N: String(Math.floor(Date.now() / 1000) + TOMBSTONE_RETENTION_SECONDS) } }
         : {};
+    // Never backwards; and at an equal timestamp a resource deleted at that millisecond is not
+    // made present again (the provisioner's tie rule, enforced here against racing writers).
+    const condition =
+      entry.state === "deleted"
+        ? "attribute_not_exists(#resource) OR #timestamp <= :timestamp"
+        : "attribute_not_exists(#resource) OR #timestamp < :timestamp OR (#timestamp = :timestamp AND #state = :present)";
     try {
       await this.dynamodb.send(
         new PutItemCommand({
@@ -64,9 +77,16 @@ export class DynamoDbLedger implements ResourceLedger {
             ...(entry.shape && { shape: { S: entry.shape } }),
             ...expiresAt,
           },
-          ConditionExpression: "attribute_not_exists(#resource) OR #timestamp <= :timestamp",
-          ExpressionAttributeNames: { "#resource": "resource", "#timestamp": "timestamp" },
-          ExpressionAttributeValues: { ":timestamp": { N: String(entry.timestamp) } },
+          ConditionExpression: condition,
+          ExpressionAttributeNames: {
+            "#resource": "resource",
+            "#timestamp": "timestamp",
+            ...(entry.state === "present" && { "#state": "state" }),
+          },
+          ExpressionAttributeValues: {
+            ":timestamp": { N: String(entry.timestamp) },
+            ...(entry.state === "present" && { ":present": { S: "present" } }),
+          },
         }),
       );
     } catch (error) {

@@ -136,7 +136,10 @@ export interface StackFactsRecord {
 
 export interface ResourceLedger {
   get(resource: string): Promise<LedgerEntry | undefined>;
-  /** Records an applied event; never moves a resource's timestamp backwards. */
+  /**
+   * Records an applied event; never moves a resource's timestamp backwards, and at an equal
+   * timestamp never turns a deleted resource present again.
+   */
   record(entry: LedgerEntry): Promise<void>;
 }
 

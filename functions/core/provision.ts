@@ -97,7 +97,7 @@ export async function applyEvent(
   // Spacelift does not deliver in order: an event older than the last one applied to this
   // resource (a create arriving after the delete) must not undo it. It may still be the newest
   // to name the stack's space or labels; then the stack converges on what is now known.
-  if (last !== undefined && event.timestamp < last.timestamp) {
+  if (last !== undefined && isSuperseded(event, last)) {
     const stale: ProvisionOutcome = {
       resource,
       result: "stale",
@@ -151,6 +151,19 @@ export async function applyEvent(
 }
 
 /**
+ * Whether the last applied event (or the reconciler's listing) supersedes this one. Older: yes.
+ * At the same millisecond the order is unknown: the same event delivered again (or one with
+ * the same effect) is applied again, which converges to what it did before; but an event that
+ * would bring back a resource deleted at that millisecond is not, so a tie never leaves a role
+ * behind its stack. (Deletion wins a tie; if the stack does exist, the reconciler re-creates
+ * its role from Spacelift's listing.)
+ */
+function isSuperseded(event: ResourceEvent, last: LedgerEntry): boolean {
+  if (event.timestamp !== last.timestamp) return event.timestamp < last.timestamp;
+  return last.state === "deleted" && !event.type.endsWith(".deleted");
+}
+
+/**
  * What the ledger vouches for of a stack's roles of the other shape than the configuration's,
  * made safe for a converge that may create roles of the configuration's shape: if the ledger
  * vouches for the other shape (the read/write split was switched since), it stops vouching
@@ -189,9 +202,10 @@ function withoutShape(entry: LedgerEntry): LedgerEntry {
 }
 
 /**
- * Records what Spacelift's API said of a stack (the reconciler's truth at `timestamp`) as the
+ * Records what Spacelift's API said of a stack (the reconciler's truth at `listedAt`) as the
  * stack's known space and labels, so that a later event that leaves them unsaid, or an older
- * event delivered late, does not undo what the reconciler repaired.
+ * event delivered late, does not undo what the reconciler repaired; and records that the stack
+ * exists as of `listedAt` (see recordListed).
  */
 export async function recordStackFacts(
   ledger: ResourceLedger,
@@ -200,17 +214,32 @@ export async function recordStackFacts(
     readonly spaceId: SpaceId;
     readonly labels: readonly string[];
   },
-  timestamp: number,
+  listedAt: number,
 ): Promise<void> {
   const resource = `stack:${stack.stackId}`;
   const last = await ledger.get(resource);
-  const facts = mergeFacts(last?.facts, stack, timestamp);
-  if (last !== undefined && facts === last.facts) return;
+  await recordListed(ledger, resource, listedAt, last, mergeFacts(last?.facts, stack, listedAt));
+}
+
+/**
+ * Records that Spacelift's API listed a resource at `listedAt` (ms; the time the listing was
+ * requested, so an event Spacelift dated after it still applies). Without this, a resource the
+ * reconciler created had no ledger entry, so any old event — a `stack.delete` from years ago —
+ * counted as newer and deleted a live role. A newer entry keeps its timestamp and state.
+ */
+export async function recordListed(
+  ledger: ResourceLedger,
+  resource: string,
+  listedAt: number,
+  last: LedgerEntry | undefined,
+  facts: StackFactsRecord | undefined = last?.facts,
+): Promise<void> {
+  if (last !== undefined && last.timestamp >= listedAt && facts === last.facts) return;
   // This write may land between the provisioner's own read and write of the entry: it never
   // vouches for a shape, so it cannot bring back a vouching the provisioner just dropped.
   await ledger.record({
-    ...(last === undefined
-      ? { resource, timestamp: 0, state: "present" as const }
+    ...(last === undefined || last.timestamp < listedAt
+      ? { resource, timestamp: listedAt, state: "present" as const }
       : withoutShape(last)),
     ...(facts && { facts }),
   });

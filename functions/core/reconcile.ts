@@ -16,6 +16,7 @@
  * plan it prints is the one a real run would carry out.
  */
 import * as z from "zod/mini";
+import { EVENT_CLOCK_SKEW_MS } from "./audit-event.ts";
 import { parseEnv } from "./config.ts";
 import { ForeignResourceError } from "./errors.ts";
 import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
@@ -38,6 +39,7 @@ import {
   convergeSpace,
   convergeStack,
   type ProvisionOutcome,
+  recordListed,
   recordSpace,
   recordStackFacts,
   removeSpace,
@@ -262,6 +264,12 @@ interface Inventory {
 interface Truth {
   readonly stacks: readonly SpaceliftStack[];
   readonly spaces: readonly SpaceliftSpace[];
+  /**
+   * As of when the lists are true, for the provisioner's ledger (ms): our clock just before
+   * asking, less the clock skew allowed between us and Spacelift, so that an event Spacelift
+   * dated after the listing is never taken for an older one.
+   */
+  readonly listedAt: number;
 }
 
 /** One reconciliation run; see the module documentation. Never throws for one resource's failure. */
@@ -322,6 +330,8 @@ interface Run {
   readonly stores: Pick<ReconcilerDeps, "roles" | "parameters">;
   /** Where converge reads space names and parents for `{spacePath}`: Spacelift's answer when there is one. */
   spacePaths: SpacePathStore | undefined;
+  /** When Spacelift's lists were read (Truth.listedAt); undefined without Spacelift. */
+  listedAt?: number;
   readonly decisions: Decision[];
   inSync: number;
 }
@@ -348,12 +358,13 @@ async function readSpacelift(
     return { reason: `cannot open Spacelift: ${describeError(error)}`, failed: true };
   }
   if (!access.available) return { reason: access.reason, failed: false };
+  const listedAt = deps.now().getTime() - EVENT_CLOCK_SKEW_MS;
   try {
     const [stacks, spaces] = await Promise.all([
       access.directory.listStacks(),
       access.directory.listSpaces(),
     ]);
-    return { stacks, spaces };
+    return { stacks, spaces, listedAt };
   } catch (error) {
     return { reason: `Spacelift API failed: ${describeError(error)}`, failed: true };
   }
@@ -404,6 +415,7 @@ async function takeInventory(deps: ReconcilerDeps): Promise<Inventory> {
 
 async function reconcileWithSpacelift(run: Run, inventory: Inventory, truth: Truth): Promise<void> {
   const { deps } = run;
+  run.listedAt = truth.listedAt;
   await useSpaceliftSpaces(run, truth.spaces);
   const listed = new Set([
     ...truth.stacks.map(({ id }) => `stack:${id}`),
@@ -520,13 +532,21 @@ async function beforeCreatingRoles(
   await beforeCreatingStackRoles(ledger, stackId, config);
 }
 
-/** Spacelift's word on a stack's space and labels, as of now, for the provisioner's ledger. */
+/**
+ * Spacelift's word, as of its listing, for the provisioner's ledger: the resource exists, and a
+ * stack's space and labels. An event older than the listing then cannot undo the converge.
+ */
 async function rememberStackFacts(run: Run, target: ConvergeTarget): Promise<void> {
   const { ledger, settings, now } = run.deps;
-  if (ledger === undefined || settings.dryRun || target.kind !== "stack") return;
+  if (ledger === undefined || settings.dryRun) return;
+  const listedAt = run.listedAt ?? now().getTime() - EVENT_CLOCK_SKEW_MS;
+  if (target.kind === "space") {
+    await recordListed(ledger, target.key, listedAt, await ledger.get(target.key));
+    return;
+  }
   const { stackId, spaceId, labels } = target.stack;
   if (spaceId === undefined || labels === undefined) return;
-  await recordStackFacts(ledger, { stackId, spaceId, labels }, now().getTime());
+  await recordStackFacts(ledger, { stackId, spaceId, labels }, listedAt);
 }
 
 function convergeDepsOf(run: Run): ConvergeDeps {
@@ -997,6 +1017,7 @@ export async function backfill(
     stores = dryRunStores(deps, known);
   }
   const run: Run = { deps, stores, spacePaths: deps.spacePaths, decisions: [], inSync: 0 };
+  run.listedAt = truth.listedAt;
   await useSpaceliftSpaces(run, truth.spaces);
 
   const targets: ConvergeTarget[] = [];

@@ -281,11 +281,16 @@ describe("SqsEventQueue", () => {
 });
 
 describe("DynamoDbLedger.record", () => {
-  it("writes conditionally so a resource's timestamp never moves backwards", async () => {
+  it("writes conditionally so a resource's timestamp never moves backwards, nor a deletion is undone at its timestamp", async () => {
     dynamoMock.on(PutItemCommand).resolves({});
     const ledger = new DynamoDbLedger(new DynamoDBClient({ region: "us-east-1" }), "t");
     await ledger.record({ resource: "stack:a", timestamp: 5, state: "present" });
-    expect(dynamoMock.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe(
+    await ledger.record({ resource: "stack:a", timestamp: 6, state: "deleted" });
+    const [present, deleted] = dynamoMock.commandCalls(PutItemCommand);
+    expect(present?.args[0].input.ConditionExpression).toBe(
+      "attribute_not_exists(#resource) OR #timestamp < :timestamp OR (#timestamp = :timestamp AND #state = :present)",
+    );
+    expect(deleted?.args[0].input.ConditionExpression).toBe(
       "attribute_not_exists(#resource) OR #timestamp <= :timestamp",
     );
   });

@@ -191,7 +191,13 @@ export class InMemoryLedger implements ResourceLedger {
   }
   async record(entry: LedgerEntry): Promise<void> {
     const current = this.entries.get(entry.resource);
-    if (current === undefined || current.timestamp <= entry.timestamp) {
+    // As DynamoDbLedger: never backwards, and never present again at a deletion's timestamp.
+    if (
+      current === undefined ||
+      current.timestamp < entry.timestamp ||
+      (current.timestamp === entry.timestamp &&
+        (entry.state === "deleted" || current.state === "present"))
+    ) {
       this.entries.set(entry.resource, entry);
     }
   }

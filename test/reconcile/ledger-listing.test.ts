@@ -1,0 +1,159 @@
+/**
+ * The provisioner's ledger and the reconciler: a resource the reconciler creates or converges
+ * is recorded as existing as of Spacelift's listing, so an event dated before the listing (a
+ * replayed or very late `stack.delete`) cannot delete the live role, while one dated after it
+ * still applies. In-memory IAM, SSM and ledger; the listing comes from a fake directory.
+ */
+import { describe, expect, it } from "vitest";
+import { EVENT_CLOCK_SKEW_MS } from "../../functions/core/audit-event.ts";
+import { loadVendingConfig } from "../../functions/core/config.ts";
+import type { SpaceliftSpace, SpaceliftStack } from "../../functions/core/ports.ts";
+import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
+import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
+
+const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
+const MINUTE = 60_000;
+const YEAR = 365 * 86_400_000;
+/** When the reconciler asks Spacelift for its stacks and spaces. */
+const LISTED = Date.UTC(2026, 11, 6, 9, 0, 0);
+/** Spacelift takes this long to answer; the reconciler finishes later still. */
+const LISTING_TAKES = 10 * MINUTE;
+
+async function setup() {
+  const config = await loadVendingConfig({
+    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    AWS_ACCOUNT_ID: "123456789012",
+  });
+  const roles = new InMemoryRoleStore();
+  const parameters = new InMemoryParameterStore();
+  const ledger = new InMemoryLedger();
+  let clock = LISTED;
+  const stacks: SpaceliftStack[] = [{ id: "payments-api", space: PROD, labels: [] }];
+  const spaces: SpaceliftSpace[] = [
+    { id: "root", name: "root", parentSpace: null, labels: [] },
+    { id: PROD, name: "production", parentSpace: "root", labels: [] },
+  ];
+  const reconciler: ReconcilerDeps = {
+    config,
+    settings: {
+      orphanGracePeriodHours: 72,
+      maxDeletionsPerRun: 20,
+      maxRevocationsPerRun: 50,
+      concurrency: 2,
+      dryRun: false,
+    },
+    roles,
+    parameters,
+    ledger,
+    now: () => new Date(clock),
+    sleep: async () => {},
+    spacelift: async () => ({
+      available: true,
+      directory: {
+        listStacks: async () => {
+          clock += LISTING_TAKES;
+          return stacks;
+        },
+        listSpaces: async () => spaces,
+      },
+    }),
+  };
+  const provisioner: ProvisionerDeps = {
+    config,
+    roles,
+    parameters,
+    ledger,
+    sleep: async () => {},
+  };
+  const send = (action: ResourceAction, options: { stack?: string; space?: string }, at: number) =>
+    processMessage(
+      JSON.stringify(auditEvent(action, { account: "acme", ...options, timestamp: at })),
+      provisioner,
+    );
+  return { roles, ledger, reconciler, send };
+}
+
+describe("resources the reconciler creates or converges", () => {
+  it("are recorded as of the listing (less the clock skew), not as of timestamp 0 or the end of the run", async () => {
+    const { ledger, reconciler } = await setup();
+
+    await reconcile(reconciler);
+
+    const listedAt = LISTED - EVENT_CLOCK_SKEW_MS;
+    expect(ledger.entries.get("stack:payments-api")).toMatchObject({
+      timestamp: listedAt,
+      state: "present",
+    });
+    expect(ledger.entries.get(`space:${PROD}`)).toEqual({
+      resource: `space:${PROD}`,
+      timestamp: listedAt,
+      state: "present",
+    });
+  });
+
+  it("keep their role when a stack.delete from years ago is delivered", async () => {
+    // Prepare: the stack was first seen by the reconciler (no event ever told it).
+    const { roles, reconciler, send } = await setup();
+    await reconcile(reconciler);
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(true);
+
+    // Act
+    const replayed = await send("stack.delete", { stack: "payments-api" }, LISTED - 2 * YEAR);
+    const spaceReplayed = await send("space.delete", { space: PROD }, LISTED - 2 * YEAR);
+
+    // Assess
+    expect(replayed).toMatchObject({ result: "applied", outcome: { result: "stale" } });
+    expect(spaceReplayed).toMatchObject({ result: "applied", outcome: { result: "stale" } });
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(true);
+    expect(roles.roles.has(`spacelift-space-${PROD}`)).toBe(true);
+  });
+
+  it("keep their role against an event dated before the listing, and lose it to one dated after", async () => {
+    const { roles, reconciler, send } = await setup();
+    await reconcile(reconciler);
+
+    // Dated before the listing was asked for (and beyond the clock skew): superseded by it.
+    const before = await send(
+      "stack.delete",
+      { stack: "payments-api" },
+      LISTED - EVENT_CLOCK_SKEW_MS - 1,
+    );
+    expect(before).toMatchObject({ outcome: { result: "stale" } });
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(true);
+
+    // Dated while Spacelift was answering: the listing may predate it, so it applies.
+    const during = await send("stack.delete", { stack: "payments-api" }, LISTED + MINUTE);
+    expect(during).toMatchObject({ outcome: { result: "deleted" } });
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
+  });
+
+  it("move an older entry forward to the listing, so an event between the two no longer applies", async () => {
+    // Prepare: the provisioner applied a stack.create a year ago; Spacelift lists the stack now.
+    const { roles, ledger, reconciler, send } = await setup();
+    await send("stack.create", { stack: "payments-api", space: PROD }, LISTED - YEAR);
+
+    // Act
+    await reconcile(reconciler);
+    const late = await send("stack.delete", { stack: "payments-api" }, LISTED - YEAR / 2);
+
+    // Assess
+    expect(late).toMatchObject({ outcome: { result: "stale" } });
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(true);
+    expect(ledger.entries.get("stack:payments-api")?.timestamp).toBe(LISTED - EVENT_CLOCK_SKEW_MS);
+  });
+
+  it("leave a newer entry's timestamp and state alone", async () => {
+    const { ledger, reconciler, send } = await setup();
+    const newer = LISTED + 30 * MINUTE;
+    await send("stack.delete", { stack: "payments-api" }, newer);
+
+    await reconcile(reconciler);
+
+    expect(ledger.entries.get("stack:payments-api")).toMatchObject({
+      timestamp: newer,
+      state: "deleted",
+    });
+  });
+});
