@@ -230,14 +230,20 @@ export const MAX_EVENT_MAX_AGE_SECONDS = 7 * 86400;
 export function assertEventInWindow(timestamp: number, now: number, window: EventWindow): void {
   if (timestamp > now + window.maxSkewMs) {
     throw new EventOutsideWindowError(
-      `event timestamp ${new Date(timestamp).toISOString()} is more than ${window.maxSkewMs / 1000} s ahead of the receiver's clock; refused`,
+      `event timestamp ${describeTimestamp(timestamp)} is more than ${window.maxSkewMs / 1000} s ahead of the receiver's clock; refused`,
     );
   }
   if (timestamp < now - window.maxAgeMs) {
     throw new EventOutsideWindowError(
-      `event timestamp ${new Date(timestamp).toISOString()} is older than the replay window of ${window.maxAgeMs / 1000} s; refused (the reconciler converges what it missed)`,
+      `event timestamp ${describeTimestamp(timestamp)} is older than the replay window of ${window.maxAgeMs / 1000} s; refused (the reconciler converges what it missed)`,
     );
   }
+}
+
+/** ISO 8601 when it is a date JavaScript can show (up to year 275760), else the number. */
+function describeTimestamp(timestamp: number): string {
+  const date = new Date(timestamp);
+  return Number.isNaN(date.getTime()) ? String(timestamp) : date.toISOString();
 }
 
 /** The SQS FIFO message group of a resource event: one ordered lane per stack or space. */

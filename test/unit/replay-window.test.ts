@@ -115,6 +115,18 @@ describe("the receiver's replay window", () => {
     expect(queue.messages).toHaveLength(status === 202 ? 1 : 0);
   });
 
+  it("answers 422, not a 500 that Spacelift would retry, for a timestamp beyond JavaScript's dates", async () => {
+    const { queue, post } = receiver();
+
+    const { response } = await post({ ...fixture("stack.delete"), timestamp: 9e15 });
+
+    expect(response.statusCode).toBe(422);
+    expect(JSON.parse(response.body).message).toBe(
+      "event timestamp 9000000000000000 is more than 300 s ahead of the receiver's clock; refused",
+    );
+    expect(queue.messages).toEqual([]);
+  });
+
   it("checks every kind of resource event, spaces too", async () => {
     const { queue, post } = receiver();
     const old = NOW - 2 * DEFAULT_EVENT_MAX_AGE_SECONDS * 1000;
