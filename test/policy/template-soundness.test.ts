@@ -210,6 +210,55 @@ describe.each(TEMPLATES)("the roles rendered from %s", (template) => {
   );
 });
 
+describe.each(TEMPLATES)("with session tagging, the roles rendered from %s", (template) => {
+  it("let a run tag its session only with its own stack and space", async () => {
+    // Prepare: every caller of production tags its session with each production stack's ID.
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: HOST,
+      AWS_ACCOUNT_ID: "123456789012",
+      SUBJECT_TEMPLATE: template,
+      PERMISSIONS_CONFIG: "sessionTagging: true",
+    });
+    const inProd = [...stacks, ...modules].filter((caller) => caller.space === PROD);
+    const stackIds = [...new Set(inProd.map((caller) => caller.id))];
+    const roles = vendedRoles(config).filter(
+      (vended) =>
+        vended.name === `space ${PROD.id}` ||
+        stacks.some(
+          (stack) => stack.space === PROD && vended.name.startsWith(`stack ${stack.id} `),
+        ),
+    );
+
+    // Act
+    const wrong: string[] = [];
+    let admitted = 0;
+    for (const caller of inProd) {
+      for (const tag of stackIds) {
+        const token = tokenFor(
+          config,
+          { spaceId: PROD.id, spacePath: PROD.path, callerType: caller.type, callerId: caller.id },
+          { tags: { stack: tag, space: PROD.id } },
+        );
+        for (const vended of roles) {
+          const allowed = decide(vended.role, token) === "allow";
+          if (allowed) admitted += 1;
+          // Tags are allowed only for stack runs, naming the stack the token was issued to.
+          const expected =
+            caller.type === "stack" &&
+            tag === caller.id &&
+            (vended.name === `space ${PROD.id}` || vended.name === `stack ${caller.id} (any)`);
+          if (allowed !== expected)
+            wrong.push(`${allowed}: ${token.sub} tagged ${tag} -> ${vended.name}`);
+        }
+      }
+    }
+
+    // Assess
+    expect(wrong).toEqual([]);
+    expect(admitted).toBeGreaterThan(0);
+  });
+});
+
 /**
  * Templates the validator accepts, generated (seeded, so a failure reproduces): placeholders in
  * random order, repeated or not, joined by delimiter-bounded literal text.
