@@ -71,6 +71,8 @@ export interface IgnoredEvent {
   readonly action: string;
   readonly reason: string;
   readonly alarm: boolean;
+  /** Spacelift's timestamp (ms); undefined for run state payloads, which carry none. */
+  readonly timestamp: number | undefined;
 }
 
 export type ResourceEvent = StackUpserted | StackDeleted | SpaceUpserted | SpaceDeleted;
@@ -101,6 +103,7 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
       action: "run.state",
       reason: "run state-change payload",
       alarm: false,
+      timestamp: undefined,
     };
   }
   const parsed = Envelope.safeParse(json);
@@ -173,6 +176,7 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
         action: meta.action,
         reason: "the audit-trail webhook itself was deleted: no further events will arrive",
         alarm: true,
+        timestamp: meta.timestamp,
       };
     case "audit_trail_webhook.set": {
       const enabled = args.Enabled !== false;
@@ -184,6 +188,7 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
           ? "audit-trail webhook saved (delivery test)"
           : "the audit-trail webhook was disabled: no further events will arrive",
         alarm: !enabled,
+        timestamp: meta.timestamp,
       };
     }
     default:
@@ -193,6 +198,7 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
         action: meta.action,
         reason: "action not handled",
         alarm: false,
+        timestamp: meta.timestamp,
       };
   }
 }

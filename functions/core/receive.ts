@@ -70,14 +70,17 @@ export async function receiveWebhook(
       account: deps.account,
       defaultSpaceId: deps.defaultSpaceId,
     });
+    // Replay protection: the signature says Spacelift wrote the body, the window says when.
+    // Ignored events too, so a replayed audit_trail_webhook.delete raises no alarm.
+    if (event.timestamp !== undefined) {
+      assertEventInWindow(event.timestamp, deps.now(), deps.eventWindow);
+    }
     if (event.type === "ignored") {
       return {
         response: respond(200, { status: "ignored", reason: event.reason }),
         outcome: { result: "ignored", event },
       };
     }
-    // Replay protection: the signature says Spacelift wrote the body, the window says when.
-    assertEventInWindow(event.timestamp, deps.now(), deps.eventWindow);
     const group = resourceKey(event);
     try {
       await deps.queue.enqueue({

@@ -127,6 +127,28 @@ describe("the receiver's replay window", () => {
     expect(queue.messages).toEqual([]);
   });
 
+  it("refuses a replayed audit_trail_webhook.delete without raising its alarm", async () => {
+    const { post } = receiver();
+    const old = NOW - 2 * DEFAULT_EVENT_MAX_AGE_SECONDS * 1000;
+
+    const replayed = await post({ ...fixture("audit_trail_webhook.delete"), timestamp: old });
+    const fresh = await post({ ...fixture("audit_trail_webhook.delete"), timestamp: NOW });
+
+    expect(replayed.response.statusCode).toBe(422);
+    expect(replayed.outcome.result).toBe("refused");
+    expect(fresh.outcome).toMatchObject({ result: "ignored", event: { alarm: true } });
+  });
+
+  it("still answers 200 to run state payloads, which carry no timestamp", async () => {
+    const { post } = receiver();
+    const { response } = await post({
+      run: { id: "r" },
+      state: "FINISHED",
+      stack: { id: "payments-api" },
+    });
+    expect(response.statusCode).toBe(200);
+  });
+
   it("checks every kind of resource event, spaces too", async () => {
     const { queue, post } = receiver();
     const old = NOW - 2 * DEFAULT_EVENT_MAX_AGE_SECONDS * 1000;
