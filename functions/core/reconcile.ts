@@ -43,6 +43,12 @@ import {
   removeSpace,
   removeStack,
 } from "./provision.ts";
+import {
+  LEGACY_REVOKED_TRUST_POLICY,
+  REVOKED_SESSIONS_POLICY,
+  revokedSessionsPolicy,
+  revokedTrustPolicy,
+} from "./revocation.ts";
 import { canonicalJson } from "./role-diff.ts";
 import {
   isManagedByUs,
@@ -53,32 +59,11 @@ import {
   type VendingConfig,
 } from "./role-spec.ts";
 import { templateUses } from "./subject.ts";
+import { assertTrustPolicyAccepted } from "./trust-policy-rules.ts";
 import "./zod-locale.ts";
 
 /** Set on a role whose stack or space Spacelift no longer lists, with the time it was revoked. */
 export const ORPHANED_AT_TAG = "spacelift:orphaned-at";
-
-/**
- * What an orphaned role trusts while it waits for deletion: nobody. With no Allow statement no
- * principal can assume a role; the explicit Deny also wins over anything added by hand later.
- */
-export const REVOKED_TRUST_POLICY: PolicyDocument = {
-  Version: "2012-10-17",
-  Statement: [
-    {
-      Sid: "OrphanedRoleTrustRevoked",
-      Effect: "Deny",
-      Principal: "*",
-      Action: [
-        "sts:AssumeRole",
-        "sts:AssumeRoleWithWebIdentity",
-        "sts:AssumeRoleWithSAML",
-        "sts:TagSession",
-        "sts:SetSourceIdentity",
-      ],
-    },
-  ],
-};
 
 export interface ReconcileSettings {
   /** Hours an orphaned role keeps existing (trust revoked) before it is deleted. */
@@ -672,15 +657,18 @@ async function handleOrphans(run: Run, orphans: readonly ManagedGroup[]): Promis
     }
     const times = group.roles.map((role) => Date.parse(role.tags[ORPHANED_AT_TAG] ?? ""));
     const unrevoked = group.roles.filter(
-      (role, index) => Number.isNaN(times[index]) || !isRevoked(role),
+      (role, index) => Number.isNaN(times[index]) || !isFullyRevoked(run.deps.config, role),
     );
     if (unrevoked.length > 0) {
-      const due = new Date(now + graceMs).toISOString();
+      const dated = times.every((time) => !Number.isNaN(time));
+      const due = new Date((dated ? Math.max(...times) : now) + graceMs).toISOString();
       plans.push({
         group,
         kind: "revoke",
         since: now,
-        reason: `${gone}: trust revoked now, role deleted after ${due} unless it comes back`,
+        reason: dated
+          ? `${gone}: revoked earlier but not completely (or in the legacy form); revocation completed now, role deleted after ${due} unless it comes back`
+          : `${gone}: trust revoked now, role deleted after ${due} unless it comes back (sessions issued before now are ended)`,
       });
       continue;
     }
@@ -741,23 +729,56 @@ async function runCapped(
   }
 }
 
-function isRevoked(role: ObservedRole): boolean {
-  return canonicalJson(role.trustPolicy) === canonicalJson(REVOKED_TRUST_POLICY);
+/** The role's trust admits nobody, in the current or the legacy (pre-IAM-check) form. */
+function isTrustRevoked(config: VendingConfig, role: ObservedRole): boolean {
+  const trust = canonicalJson(role.trustPolicy);
+  return (
+    trust === canonicalJson(revokedTrustPolicy(config)) ||
+    trust === canonicalJson(LEGACY_REVOKED_TRUST_POLICY)
+  );
 }
 
-/** Replaces the trust of each role of an orphan with one nobody can satisfy, and tags when. */
+/** Revoked in the current form: trust admits nobody and the sessions policy is on the role. */
+function isFullyRevoked(config: VendingConfig, role: ObservedRole): boolean {
+  return (
+    canonicalJson(role.trustPolicy) === canonicalJson(revokedTrustPolicy(config)) &&
+    REVOKED_SESSIONS_POLICY in role.inlinePolicies
+  );
+}
+
+/** Something of a revocation is on the role: its trust, or the sessions policy. */
+function isRevocationUnderway(config: VendingConfig, role: ObservedRole): boolean {
+  return isTrustRevoked(config, role) || REVOKED_SESSIONS_POLICY in role.inlinePolicies;
+}
+
+/**
+ * Revokes each role of an orphan: its trust is replaced with one no token meets, then an inline
+ * policy ends the sessions issued before now, then the role is tagged with when. A role revoked
+ * with the legacy document is brought to the current form; its tag (the grace period) stays.
+ */
 async function revokeGroup(run: Run, plan: OrphanPlan): Promise<void> {
   const { roles } = run.stores;
-  const stamp = run.deps.now().toISOString();
+  const { config } = run.deps;
+  const now = run.deps.now();
+  const stamp = now.toISOString();
   const changes: string[] = [];
   const base = { action: "revoke" as const, resource: plan.group.key, reason: plan.reason };
   try {
+    const trust = revokedTrustPolicy(config);
+    assertTrustPolicyAccepted(trust);
     for (const role of plan.group.roles) {
-      // Trust first, tag second: if the tag fails, the next run sees a revoked role without a
-      // date and only tags it; never a dated role that can still be assumed.
-      if (!isRevoked(role)) {
-        await roles.updateTrustPolicy(role.name, REVOKED_TRUST_POLICY);
+      // Trust first, sessions second, tag last: if a step fails, the next run finds the role
+      // not fully revoked and finishes; never a dated role that can still be assumed.
+      const trustChanged = canonicalJson(role.trustPolicy) !== canonicalJson(trust);
+      if (trustChanged) {
+        await roles.updateTrustPolicy(role.name, trust);
         changes.push(`updateTrustPolicy ${role.name} (revoked)`);
+      }
+      // Sessions issued while the old trust held must end too; written after the trust, with
+      // a cut-off after it, so no session slips in between.
+      if (trustChanged || !(REVOKED_SESSIONS_POLICY in role.inlinePolicies)) {
+        await roles.putInlinePolicy(role.name, REVOKED_SESSIONS_POLICY, revokedSessionsPolicy(now));
+        changes.push(`putInlinePolicy ${role.name} ${REVOKED_SESSIONS_POLICY}`);
       }
       if (Number.isNaN(Date.parse(role.tags[ORPHANED_AT_TAG] ?? ""))) {
         await roles.tag(role.name, { [ORPHANED_AT_TAG]: stamp });
@@ -864,11 +885,13 @@ async function checkRolesAgainstParameters(run: Run, inventory: Inventory): Prom
     const orphanedAt = group.roles
       .map((role) => role.tags[ORPHANED_AT_TAG])
       .find((value) => value !== undefined);
-    if (orphanedAt !== undefined) {
+    // A revocation cut short before its tag is still a revocation: converging would restore it.
+    const revoking = group.roles.some((role) => isRevocationUnderway(run.deps.config, role));
+    if (orphanedAt !== undefined || revoking) {
       record(run, {
         action: "hold",
         resource: group.key,
-        reason: `orphaned since ${orphanedAt} (trust revoked); whether to restore or delete it needs Spacelift`,
+        reason: `orphaned since ${orphanedAt ?? "a revocation cut short"} (trust revoked); whether to restore or delete it needs Spacelift`,
         outcome: "reported",
         roles: group.roles.map(({ name }) => name),
       });

@@ -14,6 +14,7 @@ import type {
   Tags,
 } from "../../functions/core/ports.ts";
 import { diffTags } from "../../functions/core/role-diff.ts";
+import { assertTrustPolicyAccepted } from "../../functions/core/trust-policy-rules.ts";
 
 type MutableRole = {
   -readonly [K in keyof ObservedRole]: ObservedRole[K] extends readonly string[]
@@ -55,6 +56,8 @@ export class InMemoryRoleStore implements RoleStore {
   }
   async create(spec: RoleSpec): Promise<{ arn: string } | "exists"> {
     this.calls.push("create");
+    // Like IAM (MalformedPolicyDocument), which moto does not imitate.
+    assertTrustPolicyAccepted(spec.trustPolicy);
     if (this.roles.has(spec.name)) return "exists";
     const arn = `arn:aws:iam::123456789012:role${spec.path}${spec.name}`;
     this.roles.set(spec.name, {
@@ -76,6 +79,7 @@ export class InMemoryRoleStore implements RoleStore {
     return this.roles.has(name);
   }
   async updateTrustPolicy(name: string, document: PolicyDocument): Promise<void> {
+    assertTrustPolicyAccepted(document);
     this.role("updateTrustPolicy", name).trustPolicy = structuredClone(document);
   }
   async updateSettings(
