@@ -153,6 +153,9 @@ async function loadPermissions(
   return parsePermissionsConfig(text, file);
 }
 
+/** A fifth of IAM's default role quota (1,000 per account): no single space can use it up. */
+export const DEFAULT_MAX_ROLES_PER_SPACE = 200;
+
 const Provisioner = z.object({
   LEDGER_TABLE: z
     .string()
@@ -161,4 +164,19 @@ const Provisioner = z.object({
 
 export function loadLedgerTable(env: Env): string {
   return parseEnv(Provisioner, env).LEDGER_TABLE;
+}
+
+const SpaceRoleCap = z.object({
+  MAX_ROLES_PER_SPACE: z._default(
+    z.coerce.number().check(z.int(), z.minimum(0), z.maximum(5000)),
+    DEFAULT_MAX_ROLES_PER_SPACE,
+  ),
+});
+
+/**
+ * MAX_ROLES_PER_SPACE: how many stack roles one space may hold (a stack with the read/write
+ * split holds two); unset: {@link DEFAULT_MAX_ROLES_PER_SPACE}; `0`: no cap (nothing counted).
+ */
+export function loadMaxRolesPerSpace(env: Env): number {
+  return parseEnv(SpaceRoleCap, env).MAX_ROLES_PER_SPACE;
 }

@@ -17,7 +17,7 @@
  */
 import * as z from "zod/mini";
 import { parseEnv } from "./config.ts";
-import { ForeignResourceError } from "./errors.ts";
+import { ForeignResourceError, SpaceRoleCapError } from "./errors.ts";
 import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
 import type {
   ObservedRole,
@@ -31,6 +31,7 @@ import type {
   SpaceliftStack,
   SpaceNode,
   SpacePathStore,
+  SpaceQuota,
   Tags,
 } from "./ports.ts";
 import {
@@ -42,6 +43,7 @@ import {
   recordStackFacts,
   removeSpace,
   removeStack,
+  type SpaceRoleCap,
 } from "./provision.ts";
 import {
   LEGACY_REVOKED_TRUST_POLICY,
@@ -239,6 +241,7 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
   const { config, settings } = deps;
   // AWS is read before Spacelift: a role created for a new stack after our listing is simply
   // not seen, whereas reading Spacelift first would make such a role look like an orphan.
+  const runStart = deps.now().getTime();
   const inventory = await takeInventory(deps);
   const roles = new SnapshotRoleStore(deps.roles, inventory.snapshot);
   const stores = settings.dryRun
@@ -247,7 +250,15 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
         roles,
         parameters: new SnapshotParameterStore(deps.parameters, inventory.parameterValues),
       };
-  const run: Run = { deps, stores, spacePaths: deps.spacePaths, decisions: [], inSync: 0 };
+  const run: Run = {
+    deps,
+    stores,
+    spacePaths: deps.spacePaths,
+    decisions: [],
+    inSync: 0,
+    spaceRoleCap: spaceRoleCapFor(deps),
+    holders: holdersOf(inventory),
+  };
   for (const role of inventory.unrecognisedRoles) {
     record(run, {
       action: "report",
@@ -269,6 +280,7 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
     await checkRolesAgainstParameters(run, inventory);
   } else {
     await reconcileWithSpacelift(run, inventory, truth);
+    await repairSpaceCounts(run, truth, runStart);
   }
   return {
     account: config.spaceliftAccount,
@@ -294,6 +306,10 @@ interface Run {
   spacePaths: SpacePathStore | undefined;
   readonly decisions: Decision[];
   inSync: number;
+  /** The per-space role cap converge goes through: the real one, or the dry run's. */
+  readonly spaceRoleCap: SpaceRoleCap | undefined;
+  /** Each stack with roles, and the space they are in, as the run leaves them. */
+  readonly holders: Map<string, string>;
 }
 
 type DecisionInput = Omit<Decision, "account" | "roles" | "changes"> &
@@ -460,6 +476,9 @@ async function convergeTarget(
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
     await rememberStackFacts(run, target);
+    if (target.kind === "stack" && target.stack.spaceId !== undefined) {
+      run.holders.set(target.stack.stackId, target.stack.spaceId);
+    }
     const decision = decisionFromOutcome(run, outcome, base, orphanedAt !== undefined);
     if (decision === undefined) run.inSync += 1;
     else record(run, decision);
@@ -500,11 +519,12 @@ async function rememberStackFacts(run: Run, target: ConvergeTarget): Promise<voi
 }
 
 function convergeDepsOf(run: Run): ConvergeDeps {
-  const { spacePaths: _persistent, ...deps } = run.deps;
+  const { spacePaths: _persistent, spaceRoleCap: _cap, ...deps } = run.deps;
   return {
     ...deps,
     roles: run.stores.roles,
     parameters: run.stores.parameters,
+    ...(run.spaceRoleCap !== undefined && { spaceRoleCap: run.spaceRoleCap }),
     ...(run.spacePaths !== undefined && { spacePaths: run.spacePaths }),
   };
 }
@@ -603,7 +623,7 @@ function failure(
   base: Pick<DecisionInput, "resource" | "reason">,
   error: unknown,
 ): DecisionInput {
-  if (error instanceof ForeignResourceError) {
+  if (error instanceof ForeignResourceError || error instanceof SpaceRoleCapError) {
     return {
       ...base,
       action,
@@ -812,6 +832,7 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
       let outcome: ProvisionOutcome | undefined;
       if (group.kind === "stack" && isStackId(group.id)) {
         outcome = await removeStack(group.id, removalDeps);
+        run.holders.delete(group.id);
       } else if (group.kind === "space" && isSpaceId(group.id)) {
         outcome = await removeSpace(group.id, removalDeps);
       }
@@ -945,6 +966,93 @@ async function checkRolesAgainstParameters(run: Run, inventory: Inventory): Prom
   });
 }
 
+/** The stacks whose roles the inventory found, with the space their roles are in. */
+function holdersOf(inventory: Inventory): Map<string, string> {
+  const holders = new Map<string, string>();
+  for (const group of inventory.groups.values()) {
+    const space = group.roles.map((role) => role.tags[SPACE_TAG]).find((tag) => tag !== undefined);
+    if (group.kind === "stack" && space !== undefined) holders.set(group.id, space);
+  }
+  return holders;
+}
+
+/** Clock difference allowed between the provisioner that admitted a stack and the reconciler. */
+const COUNT_CLOCK_SKEW_MS = 60_000;
+
+/**
+ * Makes each space's count of stacks (MAX_ROLES_PER_SPACE) match the roles that exist, so a
+ * count left wrong (a crash between counting and creating, a missed delete, roles from before
+ * the cap) heals: a stack whose roles are in the space is counted; a counted stack with no role
+ * there that Spacelift does not list there either stops being counted, but only if it was
+ * counted before this run started (so before Spacelift was listed): a stack admitted since, its
+ * role not yet visible to this run, stays counted.
+ */
+async function repairSpaceCounts(run: Run, truth: Truth, runStart: number): Promise<void> {
+  const cap = run.deps.spaceRoleCap;
+  if (cap === undefined || run.deps.settings.dryRun) return;
+  // The empty answer of an expired token is not the truth (see reconcileWithSpacelift).
+  if (truth.stacks.length === 0 && truth.spaces.length === 0) return;
+  const listedIn = new Map(truth.stacks.map((stack) => [stack.id, stack.space]));
+  const spaces = new Set([...truth.spaces.map(({ id }) => id), ...run.holders.values()]);
+  const before = runStart - COUNT_CLOCK_SKEW_MS;
+  await mapWithConcurrency([...spaces].sort(), run.deps.settings.concurrency, async (spaceId) => {
+    const changes: string[] = [];
+    const base = {
+      resource: `space:${spaceId}`,
+      reason:
+        "the space's count of stacks with roles (MAX_ROLES_PER_SPACE) differed from the roles that exist",
+    };
+    try {
+      const members = await cap.quota.members(spaceId);
+      for (const [stackId, space] of run.holders) {
+        if (space !== spaceId || members.has(stackId)) continue;
+        await cap.quota.include(spaceId, stackId);
+        changes.push(`count stack ${stackId} (its roles are in this space)`);
+      }
+      for (const [stackId, since] of members) {
+        if (run.holders.get(stackId) === spaceId || listedIn.get(stackId) === spaceId) continue;
+        if (since >= before) continue;
+        await cap.quota.release(spaceId, stackId, { admittedBefore: before });
+        changes.push(`uncount stack ${stackId} (no role in this space)`);
+      }
+    } catch (error) {
+      record(run, { ...failure(run, "update", base, error), changes });
+      return;
+    }
+    if (changes.length > 0) record(run, { ...base, action: "update", outcome: "applied", changes });
+  });
+}
+
+/** The role cap converge goes through: a dry run reads the counts but never changes them. */
+function spaceRoleCapFor(deps: ReconcilerDeps): SpaceRoleCap | undefined {
+  const cap = deps.spaceRoleCap;
+  if (cap === undefined || !deps.settings.dryRun) return cap;
+  return { ...cap, quota: new DryRunSpaceQuota(cap.quota) };
+}
+
+/** Answers admissions from the counts as they are, plus what this dry run admitted; writes nothing. */
+class DryRunSpaceQuota implements SpaceQuota {
+  readonly #planned = new Map<string, Set<string>>();
+
+  constructor(private readonly inner: SpaceQuota) {}
+
+  async admit(spaceId: string, stackId: string, cap: number): Promise<"admitted" | "full"> {
+    const members = await this.inner.members(spaceId);
+    const planned = this.#planned.get(spaceId) ?? new Set<string>();
+    if (members.has(stackId) || planned.has(stackId)) return "admitted";
+    if (members.size + planned.size >= cap) return "full";
+    this.#planned.set(spaceId, planned.add(stackId));
+    return "admitted";
+  }
+
+  async include(): Promise<void> {}
+  async release(): Promise<void> {}
+
+  members(spaceId: string): Promise<ReadonlyMap<string, number>> {
+    return this.inner.members(spaceId);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backfill
 
@@ -1004,7 +1112,15 @@ export async function backfill(
     );
     stores = dryRunStores(deps, known);
   }
-  const run: Run = { deps, stores, spacePaths: deps.spacePaths, decisions: [], inSync: 0 };
+  const run: Run = {
+    deps,
+    stores,
+    spacePaths: deps.spacePaths,
+    decisions: [],
+    inSync: 0,
+    spaceRoleCap: spaceRoleCapFor(deps),
+    holders: new Map(),
+  };
   await useSpaceliftSpaces(run, truth.spaces);
 
   const targets: ConvergeTarget[] = [];

@@ -275,3 +275,22 @@ describe("the reconciler's own policy", () => {
     );
   });
 });
+
+describe("the space role counts (MAX_ROLES_PER_SPACE) in the ledger table", () => {
+  it("may be read and updated by the provisioner and the reconciler, in the ledger table only", async () => {
+    const ledger = String(resolveIntrinsics(template, { "Fn::GetAtt": ["LedgerTable", "Arn"] }));
+    const elsewhere = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/another-table`;
+    const calls: Record<string, Call> = {};
+    for (const action of ["dynamodb:GetItem", "dynamodb:UpdateItem"]) {
+      calls[`${action} ledger`] = { action, resource: ledger };
+      calls[`${action} elsewhere`] = { action, resource: elsewhere };
+    }
+    const expected = Object.fromEntries(
+      Object.keys(calls).map((name) => [name, name.endsWith(" ledger") ? "allow" : "deny"]),
+    );
+
+    expect(ledger).toMatch(/^arn:aws:dynamodb:/);
+    expect(await decideAll(calls, "ProvisionerRole")).toEqual(expected);
+    expect(await decideAll(calls, "ReconcilerRole")).toEqual(expected);
+  });
+});

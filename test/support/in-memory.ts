@@ -11,6 +11,7 @@ import type {
   ResourceLedger,
   RoleSpec,
   RoleStore,
+  SpaceQuota,
   Tags,
 } from "../../functions/core/ports.ts";
 import { diffTags } from "../../functions/core/role-diff.ts";
@@ -207,5 +208,39 @@ export class InMemoryQueue implements EventQueue {
   async enqueue(message: { body: string; group: string; deduplicationId: string }): Promise<void> {
     if (this.failWith) throw this.failWith;
     this.messages.push(message);
+  }
+}
+
+/** The DynamoDB space quota's semantics (each call atomic), with a settable clock. */
+export class InMemorySpaceQuota implements SpaceQuota {
+  readonly spaces = new Map<string, Map<string, number>>();
+  clock = 1;
+
+  async admit(spaceId: string, stackId: string, cap: number): Promise<"admitted" | "full"> {
+    const stacks = this.spaces.get(spaceId) ?? new Map<string, number>();
+    if (!stacks.has(stackId) && stacks.size >= cap) return "full";
+    if (!stacks.has(stackId)) stacks.set(stackId, this.clock);
+    this.spaces.set(spaceId, stacks);
+    return "admitted";
+  }
+  async include(spaceId: string, stackId: string): Promise<void> {
+    await this.admit(spaceId, stackId, Number.POSITIVE_INFINITY);
+  }
+  async release(
+    spaceId: string,
+    stackId: string,
+    options: { admittedBefore?: number } = {},
+  ): Promise<void> {
+    const since = this.spaces.get(spaceId)?.get(stackId);
+    if (since === undefined) return;
+    if (options.admittedBefore !== undefined && since >= options.admittedBefore) return;
+    this.spaces.get(spaceId)?.delete(stackId);
+  }
+  async members(spaceId: string): Promise<ReadonlyMap<string, number>> {
+    return new Map(this.spaces.get(spaceId) ?? []);
+  }
+  /** The stacks counted in a space, sorted. */
+  counted(spaceId: string): string[] {
+    return [...(this.spaces.get(spaceId)?.keys() ?? [])].sort();
   }
 }
