@@ -9,6 +9,7 @@ import { ConfigurationError } from "./errors.ts";
 import { defaultPermissions, type Permissions, parsePermissionsConfig } from "./permissions.ts";
 import { boundaryOf, type VendingConfig } from "./role-spec.ts";
 import { DEFAULT_SUBJECT_TEMPLATE, validateSubjectTemplate } from "./subject.ts";
+import { assertSubjectTemplateMeetsSubRule } from "./trust-policy-rules.ts";
 import "./zod-locale.ts";
 
 // Re-exported for the modules that read their configuration through this one.
@@ -87,6 +88,7 @@ export async function loadVendingConfig(
   const host = raw.SPACELIFT_HOSTNAME;
   try {
     validateSubjectTemplate(raw.SUBJECT_TEMPLATE);
+    assertSubjectTemplateMeetsSubRule(raw.SUBJECT_TEMPLATE);
   } catch (error) {
     throw new ConfigurationError(
       `invalid configuration: SUBJECT_TEMPLATE: ${(error as Error).message}`,

@@ -8,6 +8,7 @@
  */
 import { TrustPolicyRejectedError } from "./errors.ts";
 import type { PolicyDocument } from "./ports.ts";
+import { renderSubjectPattern, type SubjectPlaceholder, templateUses } from "./subject.ts";
 
 /** The only actions a trust policy may name: the STS calls that assume a role or ride along. */
 export const STS_ASSUME_ACTIONS: readonly string[] = [
@@ -150,4 +151,35 @@ function literalPrefix(pattern: string): number | undefined {
     index += 1;
   }
   return undefined;
+}
+
+/**
+ * Refuses a subject template under which some role's `sub` pattern would break the
+ * {@link MIN_SUB_PREFIX} rule, so the configuration fails at start rather than every such role
+ * failing later. The shortest values are tried: the `root` space (`/root` as a path), a
+ * one-character stack, `read` as the scope, for a space role and a stack role with and without
+ * the read/write split. Templates that start with `{callerId}` (a space role's pattern would
+ * start with a wildcard) or with `{spaceId}` (`root:*`) are refused.
+ */
+export function assertSubjectTemplateMeetsSubRule(template: string): void {
+  const space: Partial<Record<SubjectPlaceholder, string>> = {};
+  if (templateUses(template, "spaceId")) space.spaceId = "root";
+  if (templateUses(template, "spacePath")) space.spacePath = "/root";
+  const stack = { ...space, callerType: "stack", callerId: "a" };
+  const patterns = {
+    "a space role": renderSubjectPattern(template, space),
+    "a stack role": renderSubjectPattern(template, stack),
+    ...(templateUses(template, "scope") && {
+      "a read role": renderSubjectPattern(template, { ...stack, scope: "read" }),
+    }),
+  };
+  for (const [role, pattern] of Object.entries(patterns)) {
+    const prefix = literalPrefix(pattern);
+    if (prefix !== undefined && prefix < MIN_SUB_PREFIX) {
+      throw new TrustPolicyRejectedError(
+        ["sub-wildcard-prefix"],
+        `${role} would trust the sub pattern ${JSON.stringify(pattern)}, with ${prefix} literal characters before its first wildcard (at least ${MIN_SUB_PREFIX}: AWS's guidance for OIDC trust); start the template with literal text such as "space:"`,
+      );
+    }
+  }
 }

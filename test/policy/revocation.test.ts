@@ -28,12 +28,13 @@ const TEMPLATES = {
   "run ID": "space:{spaceId}:{callerType}:{callerId}:run:{runId}",
 } as const;
 
-function configWith(template: string): Promise<VendingConfig> {
-  return loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
-    AWS_ACCOUNT_ID: ACCOUNT_ID,
-    SUBJECT_TEMPLATE: template,
-  });
+/**
+ * The account's template as Spacelift would render it: set on the configuration directly, so
+ * templates this product refuses (a `{callerId}` first) are tried too.
+ */
+async function configWith(template: string): Promise<VendingConfig> {
+  const config = await loadVendingConfig({ SPACELIFT_HOSTNAME: HOST, AWS_ACCOUNT_ID: ACCOUNT_ID });
+  return { ...config, subjectTemplate: template };
 }
 
 function revokedRole(config: VendingConfig, name: string): RoleSpec {

@@ -150,6 +150,8 @@ describe("every trust policy the product renders passes the check", () => {
     "space:{spaceId}:space_path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
     "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
     "space:{spaceId}:{callerType}:{callerId}:run:{runId}",
+    "path:{spacePath}:type:{callerType}:caller:{callerId}:run:{runId}:scope:{scope}",
+    "spacelift|{spaceId}|{callerType}|{callerId}",
   ];
   const PERMISSIONS = [
     undefined,
@@ -198,4 +200,38 @@ describe("every trust policy the product renders passes the check", () => {
       expect(rendered).toBe(expected);
     },
   );
+});
+
+describe("SUBJECT_TEMPLATE and the sub wildcard rule", () => {
+  const load = (template: string) =>
+    loadVendingConfig({
+      SPACELIFT_HOSTNAME: HOST,
+      AWS_ACCOUNT_ID: "123456789012",
+      SUBJECT_TEMPLATE: template,
+    });
+
+  it.each([
+    ["{callerId}:{callerType}:{spaceId}", /a space role would trust the sub pattern "\*:\*:root"/],
+    [
+      "{spaceId}:{callerType}:{callerId}:{runType}",
+      /a space role would trust the sub pattern "root:\*"/,
+    ],
+    ["{callerType}:{callerId}:{spaceId}", /a space role would trust the sub pattern "\*:\*:root"/],
+  ])(
+    "refuses %s at start, naming the variable and the role it would break",
+    async (template, message) => {
+      await expect(load(template)).rejects.toThrow(/SUBJECT_TEMPLATE: .*sub/);
+      await expect(load(template)).rejects.toThrow(message);
+    },
+  );
+
+  it("accepts templates that start with enough literal text, or with {spacePath}", async () => {
+    for (const template of [
+      "space:{spaceId}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
+      "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
+      "spacelift|{spaceId}|{callerType}|{callerId}",
+    ]) {
+      expect((await load(template)).subjectTemplate).toBe(template);
+    }
+  });
 });
