@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
-import type { StackId } from "../../functions/core/identifiers.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import { convergeStack } from "../../functions/core/provision.ts";
 import { ORPHANED_AT_TAG, type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
@@ -15,7 +15,7 @@ import {
   revokedTrustPolicy,
 } from "../../functions/core/revocation.ts";
 import { diffRole } from "../../functions/core/role-diff.ts";
-import { LABELS_TAG } from "../../functions/core/role-spec.ts";
+import { LABELS_TAG, stackBindings } from "../../functions/core/role-spec.ts";
 import { InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const HOST = "acme.app.spacelift.io";
@@ -206,5 +206,32 @@ describe("converging a revoked role (an event for the stack arrives)", () => {
     const changes = diffRole(observed, { ...observed, inlinePolicies: {} }, { keepPolicies: true });
 
     expect(changes).toEqual([{ kind: "deleteInlinePolicy", policyName: REVOKED_SESSIONS_POLICY }]);
+  });
+});
+
+describe("the sessions policy's name", () => {
+  it("is reserved: a permissions file's inline policy of that name makes no role", async () => {
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: HOST,
+      AWS_ACCOUNT_ID: "123456789012",
+      PERMISSIONS_CONFIG: JSON.stringify({
+        default: {
+          inlinePolicies: {
+            [REVOKED_SESSIONS_POLICY]: {
+              Version: "2012-10-17",
+              Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "*" }],
+            },
+          },
+        },
+      }),
+    });
+
+    expect(() =>
+      stackBindings(config, {
+        stackId: "payments-api" as StackId,
+        spaceId: "root" as SpaceId,
+        labels: [],
+      }),
+    ).toThrow(/spacelift-role-vending-revoked-sessions is reserved/);
   });
 });
