@@ -644,8 +644,12 @@ describe("IAM: provisioner and reconciler extras", () => {
   });
 
   it.each([
-    ["ProvisionerRole", ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]],
-    ["ReconcilerRole", ["dynamodb:GetItem", "dynamodb:PutItem"]],
+    // UpdateItem: the per-space counts of stacks with roles (MAX_ROLES_PER_SPACE).
+    [
+      "ProvisionerRole",
+      ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+    ],
+    ["ReconcilerRole", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]],
   ])("lets %s use only the ledger table, with %j", (role, actions) => {
     const dynamodb = allows(roleStatements(template, role)).filter((s) =>
       asList(s.Action).some((action) => action.startsWith("dynamodb:")),
