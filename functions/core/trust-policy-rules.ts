@@ -20,7 +20,12 @@ export const STS_ASSUME_ACTIONS: readonly string[] = [
   "sts:SetContext",
 ];
 
-/** Literal characters a `sub` pattern must hold before its first wildcard. */
+/**
+ * Literal characters a `sub` pattern must hold before its first wildcard. AWS asks that an OIDC
+ * role's trust scope `sub` to the workloads meant (IAM User Guide, "Create a role for OpenID
+ * Connect federation", id_roles_create_for-idp_oidc.html; for some providers IAM refuses an
+ * unscoped `sub` outright); six is the floor this project enforces.
+ */
 export const MIN_SUB_PREFIX = 6;
 
 export type TrustPolicyRule =

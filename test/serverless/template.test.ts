@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRETS_TTL_MS } from "../../functions/adapters/parameters-extension-secrets.ts";
 import {
   loadLedgerTable,
+  loadMaxRolesPerSpace,
   loadReceiverConfig,
   loadVendingConfig,
 } from "../../functions/core/config.ts";
@@ -340,6 +341,13 @@ describe("environment", () => {
       expect(loadLedgerTable(environment(name))).toBe(
         `spacelift-role-vending-${PACKAGED_STAGE}-ledger`,
       );
+    }
+  });
+
+  it("gives the provisioner and the reconciler the per-space role cap, 200 by default", () => {
+    for (const name of ["provisioner", "reconciler"] as const) {
+      expect(environment(name).MAX_ROLES_PER_SPACE).toBe("200");
+      expect(loadMaxRolesPerSpace(environment(name))).toBe(200);
     }
   });
 
