@@ -189,6 +189,26 @@ describe("converging a revoked role (an event for the stack arrives)", () => {
     expect(writes.indexOf("updateTrustPolicy")).toBeLessThan(writes.indexOf("deleteInlinePolicy"));
   });
 
+  it("keeps the sessions policy while the trust is still revoked: a converge whose trust update fails removes nothing", async () => {
+    const { stacks, deps, role, roles, config, parameters } = await setup();
+    await reconcile(deps(T0));
+    stacks.length = 0;
+    await reconcile(deps(at(1)));
+    roles.updateTrustPolicy = async () => {
+      throw new Error("IAM throttled");
+    };
+
+    await expect(
+      convergeStack(
+        { stackId: "payments-api" as StackId, spaceId: undefined, labels: [] },
+        { config, roles, parameters, sleep: async () => {} },
+      ),
+    ).rejects.toThrow("IAM throttled");
+
+    expect(role().trustPolicy).toEqual(revokedTrustPolicy(config));
+    expect(Object.keys(role().inlinePolicies)).toEqual([REVOKED_SESSIONS_POLICY]);
+  });
+
   it("diffRole keeps every other inline policy when policies are kept", () => {
     const observed = {
       name: ROLE,
