@@ -53,6 +53,7 @@ import {
 } from "./revocation.ts";
 import { canonicalJson } from "./role-diff.ts";
 import {
+  assertTrustPolicy,
   isManagedByUs,
   SPACE_TAG,
   STACK_TAG,
@@ -61,7 +62,6 @@ import {
   type VendingConfig,
 } from "./role-spec.ts";
 import { templateUses } from "./subject.ts";
-import { assertTrustPolicyAccepted } from "./trust-policy-rules.ts";
 import "./zod-locale.ts";
 
 /** Set on a role whose stack or space Spacelift no longer lists, with the time it was revoked. */
@@ -239,9 +239,10 @@ interface Truth {
 /** One reconciliation run; see the module documentation. Never throws for one resource's failure. */
 export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> {
   const { config, settings } = deps;
+  // Before anything is read: a stack counted in a space after this is never uncounted here.
+  const runStart = deps.now().getTime();
   // AWS is read before Spacelift: a role created for a new stack after our listing is simply
   // not seen, whereas reading Spacelift first would make such a role look like an orphan.
-  const runStart = deps.now().getTime();
   const inventory = await takeInventory(deps);
   const roles = new SnapshotRoleStore(deps.roles, inventory.snapshot);
   const stores = settings.dryRun
@@ -785,7 +786,8 @@ async function revokeGroup(run: Run, plan: OrphanPlan): Promise<void> {
   const base = { action: "revoke" as const, resource: plan.group.key, reason: plan.reason };
   try {
     const trust = revokedTrustPolicy(config);
-    assertTrustPolicyAccepted(trust);
+    // What IAM would refuse, and our own rules (the provider, aud, a sub without wildcard).
+    assertTrustPolicy(config, trust, []);
     for (const role of plan.group.roles) {
       // Trust first, sessions second, tag last: if a step fails, the next run finds the role
       // not fully revoked and finishes; never a dated role that can still be assumed.
