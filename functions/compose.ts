@@ -7,12 +7,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { dynamodbClient, iamClient, ssmClient } from "./adapters/aws-clients.ts";
 import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
+import { DynamoDbSpaceQuota } from "./adapters/dynamodb-space-quota.ts";
 import { IamRoleStore } from "./adapters/iam-role-store.ts";
 import { ssmSpaceliftAccess } from "./adapters/ssm-api-key.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
-import { loadLedgerTable, loadVendingConfig } from "./core/config.ts";
+import { loadLedgerTable, loadMaxRolesPerSpace, loadVendingConfig } from "./core/config.ts";
 import type { Env } from "./core/env.ts";
-import type { ProvisionerDeps } from "./core/provision.ts";
+import type { ProvisionerDeps, SpaceRoleCap } from "./core/provision.ts";
 import { loadReconcilerConfig, type ReconcilerDeps } from "./core/reconcile.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 
@@ -31,7 +32,17 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
     parameters: new SsmParameterStore(ssmClient()),
     ledger: new DynamoDbLedger(dynamodbClient(), table),
     spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
+    ...spaceRoleCap(env, table),
     sleep: (ms) => sleep(ms),
+  };
+}
+
+/** MAX_ROLES_PER_SPACE over the ledger table; nothing when it is `0` (no cap). */
+function spaceRoleCap(env: Env, table: string): { spaceRoleCap?: SpaceRoleCap } {
+  const maxRolesPerSpace = loadMaxRolesPerSpace(env);
+  if (maxRolesPerSpace === 0) return {};
+  return {
+    spaceRoleCap: { quota: new DynamoDbSpaceQuota(dynamodbClient(), table), maxRolesPerSpace },
   };
 }
 
@@ -51,6 +62,7 @@ export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
     ...(table !== undefined && {
       spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
       ledger: new DynamoDbLedger(dynamodbClient(), table),
+      ...spaceRoleCap(env, table),
     }),
     spacelift: ssmSpaceliftAccess(ssmClient(), {
       parameterName: reconciler.apiKeyParameter,

@@ -27,6 +27,7 @@ export const Metric = {
   ProvisionFailures: "ProvisionFailures",
   DriftRepaired: "DriftRepaired",
   WebhookDisabled: "WebhookDisabled",
+  SpaceRoleCapReached: "SpaceRoleCapReached",
 } as const;
 
 export function count(name: (typeof Metric)[keyof typeof Metric], value = 1): void {

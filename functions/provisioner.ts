@@ -2,6 +2,7 @@
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { composeProvisioner } from "./compose.ts";
+import { SpaceRoleCapError } from "./core/errors.ts";
 import { processMessage } from "./core/provision.ts";
 import { count, logger, Metric, metrics } from "./observability.ts";
 
@@ -40,6 +41,8 @@ async function handleRecord(record: SQSRecord): Promise<void> {
         return;
       case "dropped":
         count(Metric.EventsDropped);
+        // A space at MAX_ROLES_PER_SPACE: its own metric, so it can be alarmed on apart.
+        if (outcome.error instanceof SpaceRoleCapError) count(Metric.SpaceRoleCapReached);
         logger.error("event refused and dropped", {
           account: outcome.event?.account,
           action: outcome.event?.action,

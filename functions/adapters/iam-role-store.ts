@@ -25,6 +25,7 @@ import {
   UpdateRoleCommand,
 } from "@aws-sdk/client-iam";
 import type { ObservedRole, PolicyDocument, RoleSpec, RoleStore, Tags } from "../core/ports.ts";
+import { assertTrustPolicyAccepted } from "../core/trust-policy-rules.ts";
 
 export class AwsCallError extends Error {
   override readonly name = "AwsCallError";
@@ -80,6 +81,8 @@ export class IamRoleStore implements RoleStore {
   }
 
   async create(spec: RoleSpec): Promise<{ arn: string } | "exists"> {
+    // The one point every trust document passes before IAM: refuse what IAM would refuse.
+    assertTrustPolicyAccepted(spec.trustPolicy);
     return this.call("CreateRole", spec.name, async () => {
       try {
         const created = await this.iam.send(
@@ -114,6 +117,7 @@ export class IamRoleStore implements RoleStore {
   }
 
   async updateTrustPolicy(name: string, document: PolicyDocument): Promise<void> {
+    assertTrustPolicyAccepted(document);
     await this.call("UpdateAssumeRolePolicy", name, () =>
       this.iam.send(
         new UpdateAssumeRolePolicyCommand({

@@ -9,6 +9,7 @@ import { ConfigurationError } from "./errors.ts";
 import { defaultPermissions, type Permissions, parsePermissionsConfig } from "./permissions.ts";
 import { boundaryOf, type VendingConfig } from "./role-spec.ts";
 import { DEFAULT_SUBJECT_TEMPLATE, validateSubjectTemplate } from "./subject.ts";
+import { assertSubjectTemplateMeetsSubRule } from "./trust-policy-rules.ts";
 import "./zod-locale.ts";
 
 // Re-exported for the modules that read their configuration through this one.
@@ -87,6 +88,7 @@ export async function loadVendingConfig(
   const host = raw.SPACELIFT_HOSTNAME;
   try {
     validateSubjectTemplate(raw.SUBJECT_TEMPLATE);
+    assertSubjectTemplateMeetsSubRule(raw.SUBJECT_TEMPLATE);
   } catch (error) {
     throw new ConfigurationError(
       `invalid configuration: SUBJECT_TEMPLATE: ${(error as Error).message}`,
@@ -153,6 +155,9 @@ async function loadPermissions(
   return parsePermissionsConfig(text, file);
 }
 
+/** A fifth of IAM's default role quota (1,000 per account): no single space can use it up. */
+export const DEFAULT_MAX_ROLES_PER_SPACE = 200;
+
 const Provisioner = z.object({
   LEDGER_TABLE: z
     .string()
@@ -161,4 +166,19 @@ const Provisioner = z.object({
 
 export function loadLedgerTable(env: Env): string {
   return parseEnv(Provisioner, env).LEDGER_TABLE;
+}
+
+const SpaceRoleCap = z.object({
+  MAX_ROLES_PER_SPACE: z._default(
+    z.coerce.number().check(z.int(), z.minimum(0), z.maximum(5000)),
+    DEFAULT_MAX_ROLES_PER_SPACE,
+  ),
+});
+
+/**
+ * MAX_ROLES_PER_SPACE: how many stack roles one space may hold (a stack with the read/write
+ * split holds two); unset: {@link DEFAULT_MAX_ROLES_PER_SPACE}; `0`: no cap (nothing counted).
+ */
+export function loadMaxRolesPerSpace(env: Env): number {
+  return parseEnv(SpaceRoleCap, env).MAX_ROLES_PER_SPACE;
 }

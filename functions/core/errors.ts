@@ -83,5 +83,24 @@ export class ConfigurationError extends Error {
 
 /** A generated policy or name would break an IAM or SSM limit, or would be unsafe. */
 export class PolicyRenderError extends PermanentEventError {
-  override readonly name = "PolicyRenderError";
+  override readonly name: string = "PolicyRenderError";
+}
+
+/**
+ * A trust policy that real IAM would refuse (MalformedPolicyDocument) or that breaks AWS's
+ * guidance for OIDC trust; caught before it is sent. `rules` names every refusal found.
+ */
+export class TrustPolicyRejectedError extends PolicyRenderError {
+  override readonly name = "TrustPolicyRejectedError";
+  constructor(
+    readonly rules: readonly string[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The space already holds as many vended roles as MAX_ROLES_PER_SPACE allows: no role for the stack. */
+export class SpaceRoleCapError extends PermanentEventError {
+  override readonly name = "SpaceRoleCapError";
 }

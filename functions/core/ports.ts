@@ -180,3 +180,28 @@ export interface SpacePathStore {
   put(node: SpaceNode, timestamp: number): Promise<void>;
   remove(spaceId: SpaceId): Promise<void>;
 }
+
+/**
+ * Which stacks of each space hold vended roles, so that the stack creators of one space cannot
+ * use up the account's role quota (1,000 by default), which would stop CreateRole for everyone.
+ * A stack is counted in a space from just before its roles are created there (or moved there)
+ * until they are deleted or moved away. Every write is atomic: two provisioners admitting at
+ * once cannot both take the last place.
+ */
+export interface SpaceQuota {
+  /**
+   * Counts the stack in the space unless the space already counts `cap` other stacks; a stack
+   * already counted is admitted again (idempotent).
+   */
+  admit(spaceId: string, stackId: string, cap: number): Promise<"admitted" | "full">;
+  /** Counts the stack whatever the cap: its roles exist already (the reconciler's repair). */
+  include(spaceId: string, stackId: string): Promise<void>;
+  /**
+   * Stops counting the stack in the space (no-op when it is not counted). With
+   * `admittedBefore` (ms), only if it was first counted before then, so a repair based on an
+   * older view cannot uncount a stack admitted since.
+   */
+  release(spaceId: string, stackId: string, options?: { admittedBefore?: number }): Promise<void>;
+  /** The stacks counted in the space, each with when it was first counted (ms). */
+  members(spaceId: string): Promise<ReadonlyMap<string, number>>;
+}

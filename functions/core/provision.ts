@@ -13,6 +13,7 @@ import {
   HttpError,
   PermanentEventError,
   PolicyRenderError,
+  SpaceRoleCapError,
 } from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
 import { isSpaceId } from "./identifiers.ts";
@@ -24,6 +25,7 @@ import type {
   RoleSpec,
   RoleStore,
   SpacePathStore,
+  SpaceQuota,
   StackFactsRecord,
   StackShape,
   TimedFact,
@@ -61,6 +63,14 @@ export interface ProvisionerDeps {
   readonly spacePaths?: SpacePathStore;
   /** Injected so tests never sleep; waits back off, never a fixed pause. */
   readonly sleep: (ms: number) => Promise<void>;
+  /** The per-space cap on stack roles (MAX_ROLES_PER_SPACE); undefined: no cap. */
+  readonly spaceRoleCap?: SpaceRoleCap;
+}
+
+export interface SpaceRoleCap {
+  readonly quota: SpaceQuota;
+  /** Stack roles one space may hold (> 0); a stack with the read/write split holds two. */
+  readonly maxRolesPerSpace: number;
 }
 
 export type RoleResult = "created" | "updated" | "unchanged" | "deleted" | "absent";
@@ -305,8 +315,13 @@ async function applyToAws(
     case "space.upserted":
       await recordSpace(event, deps, event.timestamp);
       return convergeSpace({ spaceId: event.spaceId }, deps, { fresh });
-    case "stack.deleted":
-      return removeStack(event.stackId, deps, { otherShape });
+    case "stack.deleted": {
+      const outcome = await removeStack(event.stackId, deps, { otherShape });
+      // A stack admitted to its space whose role was never created: only events know where.
+      const admitted = factsOf(event.stackId, facts).spaceId;
+      if (admitted !== undefined) await deps.spaceRoleCap?.quota.release(admitted, event.stackId);
+      return outcome;
+    }
     case "space.deleted": {
       const outcome = await removeSpace(event.spaceId, deps);
       await deps.spacePaths?.remove(event.spaceId);
@@ -345,7 +360,7 @@ export interface StackFacts {
 
 type ConvergeDeps = Pick<
   ProvisionerDeps,
-  "config" | "roles" | "parameters" | "sleep" | "spacePaths"
+  "config" | "roles" | "parameters" | "sleep" | "spacePaths" | "spaceRoleCap"
 >;
 
 /** What the caller knows of a stack before converging or removing it. */
@@ -398,6 +413,17 @@ export async function convergeStack(
     labels: labels ?? (facts === undefined ? [] : undefined),
     spacePath: await spacePathFor(spaceId, deps),
   });
+  // The space's role cap is checked before any role is created in it or moved into it.
+  const formerSpaces = new Set(
+    [...observed.values()].flatMap((role) =>
+      role?.tags[STACK_TAG] === stack.stackId && role.tags[SPACE_TAG] !== undefined
+        ? [role.tags[SPACE_TAG]]
+        : [],
+    ),
+  );
+  formerSpaces.delete(spaceId);
+  const creating = hint.fresh || names.some((name) => observed.get(name) === undefined);
+  if (creating || formerSpaces.size > 0) await admitToSpace(deps, spaceId, stack.stackId);
   const results: BindingResult[] = [];
   for (const binding of bindings) {
     const current = observed.get(binding.role.name);
@@ -431,6 +457,8 @@ export async function convergeStack(
       if (parameter === "deleted") changes.push("deleteParameter read-role-arn");
     }
   }
+  // Moved: every role now says the new space, so the old one stops counting the stack.
+  for (const former of formerSpaces) await deps.spaceRoleCap?.quota.release(former, stack.stackId);
   // Nothing of the other shape is left: none was there, or it was all looked for and removed.
   const vouched = hint.otherShape === "absent" || (hint.otherShape === "verify" && !hint.fresh);
   const [primary, read] = results as [BindingResult, BindingResult | undefined];
@@ -444,6 +472,25 @@ export async function convergeStack(
     changes,
     ...(vouched && { shape: stackShape(config) }),
   };
+}
+
+/**
+ * Counts the stack in the space, or refuses it when the space already holds its cap of stack
+ * roles (a stack with the read/write split holds two).
+ */
+async function admitToSpace(
+  deps: Pick<ConvergeDeps, "config" | "spaceRoleCap">,
+  spaceId: SpaceId,
+  stackId: StackId,
+): Promise<void> {
+  const cap = deps.spaceRoleCap;
+  if (cap === undefined) return;
+  const rolesPerStack = stackScopes(deps.config).length;
+  const stacks = Math.floor(cap.maxRolesPerSpace / rolesPerStack);
+  if ((await cap.quota.admit(spaceId, stackId, stacks)) === "admitted") return;
+  throw new SpaceRoleCapError(
+    `space ${spaceId} already holds the roles of ${stacks} stacks (MAX_ROLES_PER_SPACE=${cap.maxRolesPerSpace}, ${rolesPerStack} role(s) per stack): stack ${stackId} gets no role there; raise MAX_ROLES_PER_SPACE or remove stacks from the space`,
+  );
 }
 
 /** Makes a space's role and parameter what the configuration says they should be. */
@@ -485,7 +532,7 @@ function combineResults(results: readonly RoleResult[]): RoleResult {
  */
 export async function removeStack(
   stackId: StackId,
-  deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters">,
+  deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters" | "spaceRoleCap">,
   hint: Pick<StackHint, "otherShape"> = {},
 ): Promise<ProvisionOutcome> {
   const { config } = deps;
@@ -497,10 +544,13 @@ export async function removeStack(
     hint.otherShape === "absent"
       ? stackScopes(config).map((scope) => stackRoleName(config, stackId, scope))
       : stackRoleNames(config, stackId);
+  const spaces = new Set<string>();
   for (const name of names) {
     const observed = await deps.roles.describe(name);
     if (observed === undefined) continue;
     const removed = await removeRole(observed, deps, owner);
+    const space = observed.tags[SPACE_TAG];
+    if (space !== undefined) spaces.add(space);
     changes.push(
       ...removed.map((change) =>
         name === stackRoleName(config, stackId) ? change : `${name}: ${change}`,
@@ -508,6 +558,8 @@ export async function removeStack(
     );
     result = "deleted";
   }
+  // The roles are gone: their space stops counting the stack.
+  for (const space of spaces) await deps.spaceRoleCap?.quota.release(space, stackId);
   const parameter = await deps.parameters.remove(stackParameterName(config, stackId));
   // Without the split, the read-role parameter belongs to the other shape.
   if (hint.otherShape !== "absent" || shape === "split") {

@@ -18,7 +18,7 @@
 import * as z from "zod/mini";
 import { EVENT_CLOCK_SKEW_MS } from "./audit-event.ts";
 import { parseEnv } from "./config.ts";
-import { ForeignResourceError } from "./errors.ts";
+import { ForeignResourceError, SpaceRoleCapError } from "./errors.ts";
 import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
 import type {
   ObservedRole,
@@ -32,6 +32,7 @@ import type {
   SpaceliftStack,
   SpaceNode,
   SpacePathStore,
+  SpaceQuota,
   Tags,
 } from "./ports.ts";
 import {
@@ -44,9 +45,17 @@ import {
   recordStackFacts,
   removeSpace,
   removeStack,
+  type SpaceRoleCap,
 } from "./provision.ts";
+import {
+  LEGACY_REVOKED_TRUST_POLICY,
+  REVOKED_SESSIONS_POLICY,
+  revokedSessionsPolicy,
+  revokedTrustPolicy,
+} from "./revocation.ts";
 import { canonicalJson } from "./role-diff.ts";
 import {
+  assertTrustPolicy,
   isManagedByUs,
   SPACE_TAG,
   STACK_TAG,
@@ -59,28 +68,6 @@ import "./zod-locale.ts";
 
 /** Set on a role whose stack or space Spacelift no longer lists, with the time it was revoked. */
 export const ORPHANED_AT_TAG = "spacelift:orphaned-at";
-
-/**
- * What an orphaned role trusts while it waits for deletion: nobody. With no Allow statement no
- * principal can assume a role; the explicit Deny also wins over anything added by hand later.
- */
-export const REVOKED_TRUST_POLICY: PolicyDocument = {
-  Version: "2012-10-17",
-  Statement: [
-    {
-      Sid: "OrphanedRoleTrustRevoked",
-      Effect: "Deny",
-      Principal: "*",
-      Action: [
-        "sts:AssumeRole",
-        "sts:AssumeRoleWithWebIdentity",
-        "sts:AssumeRoleWithSAML",
-        "sts:TagSession",
-        "sts:SetSourceIdentity",
-      ],
-    },
-  ],
-};
 
 export interface ReconcileSettings {
   /** Hours an orphaned role keeps existing (trust revoked) before it is deleted. */
@@ -275,6 +262,8 @@ interface Truth {
 /** One reconciliation run; see the module documentation. Never throws for one resource's failure. */
 export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> {
   const { config, settings } = deps;
+  // Before anything is read: a stack counted in a space after this is never uncounted here.
+  const runStart = deps.now().getTime();
   // AWS is read before Spacelift: a role created for a new stack after our listing is simply
   // not seen, whereas reading Spacelift first would make such a role look like an orphan.
   const inventory = await takeInventory(deps);
@@ -285,7 +274,15 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
         roles,
         parameters: new SnapshotParameterStore(deps.parameters, inventory.parameterValues),
       };
-  const run: Run = { deps, stores, spacePaths: deps.spacePaths, decisions: [], inSync: 0 };
+  const run: Run = {
+    deps,
+    stores,
+    spacePaths: deps.spacePaths,
+    decisions: [],
+    inSync: 0,
+    spaceRoleCap: spaceRoleCapFor(deps),
+    holders: holdersOf(inventory),
+  };
   for (const role of inventory.unrecognisedRoles) {
     record(run, {
       action: "report",
@@ -307,6 +304,7 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
     await checkRolesAgainstParameters(run, inventory);
   } else {
     await reconcileWithSpacelift(run, inventory, truth);
+    await repairSpaceCounts(run, truth, runStart);
   }
   return {
     account: config.spaceliftAccount,
@@ -334,6 +332,10 @@ interface Run {
   listedAt?: number;
   readonly decisions: Decision[];
   inSync: number;
+  /** The per-space role cap converge goes through: the real one, or the dry run's. */
+  readonly spaceRoleCap: SpaceRoleCap | undefined;
+  /** Each stack with roles, and the space they are in, as the run leaves them. */
+  readonly holders: Map<string, string>;
 }
 
 type DecisionInput = Omit<Decision, "account" | "roles" | "changes"> &
@@ -502,6 +504,9 @@ async function convergeTarget(
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
     await rememberStackFacts(run, target);
+    if (target.kind === "stack" && target.stack.spaceId !== undefined) {
+      run.holders.set(target.stack.stackId, target.stack.spaceId);
+    }
     const decision = decisionFromOutcome(run, outcome, base, orphanedAt !== undefined);
     if (decision === undefined) run.inSync += 1;
     else record(run, decision);
@@ -550,11 +555,12 @@ async function rememberStackFacts(run: Run, target: ConvergeTarget): Promise<voi
 }
 
 function convergeDepsOf(run: Run): ConvergeDeps {
-  const { spacePaths: _persistent, ...deps } = run.deps;
+  const { spacePaths: _persistent, spaceRoleCap: _cap, ...deps } = run.deps;
   return {
     ...deps,
     roles: run.stores.roles,
     parameters: run.stores.parameters,
+    ...(run.spaceRoleCap !== undefined && { spaceRoleCap: run.spaceRoleCap }),
     ...(run.spacePaths !== undefined && { spacePaths: run.spacePaths }),
   };
 }
@@ -653,7 +659,7 @@ function failure(
   base: Pick<DecisionInput, "resource" | "reason">,
   error: unknown,
 ): DecisionInput {
-  if (error instanceof ForeignResourceError) {
+  if (error instanceof ForeignResourceError || error instanceof SpaceRoleCapError) {
     return {
       ...base,
       action,
@@ -707,15 +713,18 @@ async function handleOrphans(run: Run, orphans: readonly ManagedGroup[]): Promis
     }
     const times = group.roles.map((role) => Date.parse(role.tags[ORPHANED_AT_TAG] ?? ""));
     const unrevoked = group.roles.filter(
-      (role, index) => Number.isNaN(times[index]) || !isRevoked(role),
+      (role, index) => Number.isNaN(times[index]) || !isFullyRevoked(run.deps.config, role),
     );
     if (unrevoked.length > 0) {
-      const due = new Date(now + graceMs).toISOString();
+      const dated = times.every((time) => !Number.isNaN(time));
+      const due = new Date((dated ? Math.max(...times) : now) + graceMs).toISOString();
       plans.push({
         group,
         kind: "revoke",
         since: now,
-        reason: `${gone}: trust revoked now, role deleted after ${due} unless it comes back`,
+        reason: dated
+          ? `${gone}: revoked earlier but not completely (or in the legacy form); revocation completed now, role deleted after ${due} unless it comes back`
+          : `${gone}: trust revoked now, role deleted after ${due} unless it comes back (sessions issued before now are ended)`,
       });
       continue;
     }
@@ -776,23 +785,57 @@ async function runCapped(
   }
 }
 
-function isRevoked(role: ObservedRole): boolean {
-  return canonicalJson(role.trustPolicy) === canonicalJson(REVOKED_TRUST_POLICY);
+/** The role's trust admits nobody, in the current or the legacy (pre-IAM-check) form. */
+function isTrustRevoked(config: VendingConfig, role: ObservedRole): boolean {
+  const trust = canonicalJson(role.trustPolicy);
+  return (
+    trust === canonicalJson(revokedTrustPolicy(config)) ||
+    trust === canonicalJson(LEGACY_REVOKED_TRUST_POLICY)
+  );
 }
 
-/** Replaces the trust of each role of an orphan with one nobody can satisfy, and tags when. */
+/** Revoked in the current form: trust admits nobody and the sessions policy is on the role. */
+function isFullyRevoked(config: VendingConfig, role: ObservedRole): boolean {
+  return (
+    canonicalJson(role.trustPolicy) === canonicalJson(revokedTrustPolicy(config)) &&
+    REVOKED_SESSIONS_POLICY in role.inlinePolicies
+  );
+}
+
+/** Something of a revocation is on the role: its trust, or the sessions policy. */
+function isRevocationUnderway(config: VendingConfig, role: ObservedRole): boolean {
+  return isTrustRevoked(config, role) || REVOKED_SESSIONS_POLICY in role.inlinePolicies;
+}
+
+/**
+ * Revokes each role of an orphan: its trust is replaced with one no token meets, then an inline
+ * policy ends the sessions issued before now, then the role is tagged with when. A role revoked
+ * with the legacy document is brought to the current form; its tag (the grace period) stays.
+ */
 async function revokeGroup(run: Run, plan: OrphanPlan): Promise<void> {
   const { roles } = run.stores;
-  const stamp = run.deps.now().toISOString();
+  const { config } = run.deps;
+  const now = run.deps.now();
+  const stamp = now.toISOString();
   const changes: string[] = [];
   const base = { action: "revoke" as const, resource: plan.group.key, reason: plan.reason };
   try {
+    const trust = revokedTrustPolicy(config);
+    // What IAM would refuse, and our own rules (the provider, aud, a sub without wildcard).
+    assertTrustPolicy(config, trust, []);
     for (const role of plan.group.roles) {
-      // Trust first, tag second: if the tag fails, the next run sees a revoked role without a
-      // date and only tags it; never a dated role that can still be assumed.
-      if (!isRevoked(role)) {
-        await roles.updateTrustPolicy(role.name, REVOKED_TRUST_POLICY);
+      // Trust first, sessions second, tag last: if a step fails, the next run finds the role
+      // not fully revoked and finishes; never a dated role that can still be assumed.
+      const trustChanged = canonicalJson(role.trustPolicy) !== canonicalJson(trust);
+      if (trustChanged) {
+        await roles.updateTrustPolicy(role.name, trust);
         changes.push(`updateTrustPolicy ${role.name} (revoked)`);
+      }
+      // Sessions issued while the old trust held must end too; written after the trust, with
+      // a cut-off after it, so no session slips in between.
+      if (trustChanged || !(REVOKED_SESSIONS_POLICY in role.inlinePolicies)) {
+        await roles.putInlinePolicy(role.name, REVOKED_SESSIONS_POLICY, revokedSessionsPolicy(now));
+        changes.push(`putInlinePolicy ${role.name} ${REVOKED_SESSIONS_POLICY}`);
       }
       if (Number.isNaN(Date.parse(role.tags[ORPHANED_AT_TAG] ?? ""))) {
         await roles.tag(role.name, { [ORPHANED_AT_TAG]: stamp });
@@ -826,6 +869,7 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
       let outcome: ProvisionOutcome | undefined;
       if (group.kind === "stack" && isStackId(group.id)) {
         outcome = await removeStack(group.id, removalDeps);
+        run.holders.delete(group.id);
       } else if (group.kind === "space" && isSpaceId(group.id)) {
         outcome = await removeSpace(group.id, removalDeps);
       }
@@ -899,11 +943,13 @@ async function checkRolesAgainstParameters(run: Run, inventory: Inventory): Prom
     const orphanedAt = group.roles
       .map((role) => role.tags[ORPHANED_AT_TAG])
       .find((value) => value !== undefined);
-    if (orphanedAt !== undefined) {
+    // A revocation cut short before its tag is still a revocation: converging would restore it.
+    const revoking = group.roles.some((role) => isRevocationUnderway(run.deps.config, role));
+    if (orphanedAt !== undefined || revoking) {
       record(run, {
         action: "hold",
         resource: group.key,
-        reason: `orphaned since ${orphanedAt} (trust revoked); whether to restore or delete it needs Spacelift`,
+        reason: `orphaned since ${orphanedAt ?? "a revocation cut short"} (trust revoked); whether to restore or delete it needs Spacelift`,
         outcome: "reported",
         roles: group.roles.map(({ name }) => name),
       });
@@ -955,6 +1001,93 @@ async function checkRolesAgainstParameters(run: Run, inventory: Inventory): Prom
       record(run, failure(run, "update", base, error));
     }
   });
+}
+
+/** The stacks whose roles the inventory found, with the space their roles are in. */
+function holdersOf(inventory: Inventory): Map<string, string> {
+  const holders = new Map<string, string>();
+  for (const group of inventory.groups.values()) {
+    const space = group.roles.map((role) => role.tags[SPACE_TAG]).find((tag) => tag !== undefined);
+    if (group.kind === "stack" && space !== undefined) holders.set(group.id, space);
+  }
+  return holders;
+}
+
+/** Clock difference allowed between the provisioner that admitted a stack and the reconciler. */
+const COUNT_CLOCK_SKEW_MS = 60_000;
+
+/**
+ * Makes each space's count of stacks (MAX_ROLES_PER_SPACE) match the roles that exist, so a
+ * count left wrong (a crash between counting and creating, a missed delete, roles from before
+ * the cap) heals: a stack whose roles are in the space is counted; a counted stack with no role
+ * there that Spacelift does not list there either stops being counted, but only if it was
+ * counted before this run started (so before Spacelift was listed): a stack admitted since, its
+ * role not yet visible to this run, stays counted.
+ */
+async function repairSpaceCounts(run: Run, truth: Truth, runStart: number): Promise<void> {
+  const cap = run.deps.spaceRoleCap;
+  if (cap === undefined || run.deps.settings.dryRun) return;
+  // The empty answer of an expired token is not the truth (see reconcileWithSpacelift).
+  if (truth.stacks.length === 0 && truth.spaces.length === 0) return;
+  const listedIn = new Map(truth.stacks.map((stack) => [stack.id, stack.space]));
+  const spaces = new Set([...truth.spaces.map(({ id }) => id), ...run.holders.values()]);
+  const before = runStart - COUNT_CLOCK_SKEW_MS;
+  await mapWithConcurrency([...spaces].sort(), run.deps.settings.concurrency, async (spaceId) => {
+    const changes: string[] = [];
+    const base = {
+      resource: `space:${spaceId}`,
+      reason:
+        "the space's count of stacks with roles (MAX_ROLES_PER_SPACE) differed from the roles that exist",
+    };
+    try {
+      const members = await cap.quota.members(spaceId);
+      for (const [stackId, space] of run.holders) {
+        if (space !== spaceId || members.has(stackId)) continue;
+        await cap.quota.include(spaceId, stackId);
+        changes.push(`count stack ${stackId} (its roles are in this space)`);
+      }
+      for (const [stackId, since] of members) {
+        if (run.holders.get(stackId) === spaceId || listedIn.get(stackId) === spaceId) continue;
+        if (since >= before) continue;
+        await cap.quota.release(spaceId, stackId, { admittedBefore: before });
+        changes.push(`uncount stack ${stackId} (no role in this space)`);
+      }
+    } catch (error) {
+      record(run, { ...failure(run, "update", base, error), changes });
+      return;
+    }
+    if (changes.length > 0) record(run, { ...base, action: "update", outcome: "applied", changes });
+  });
+}
+
+/** The role cap converge goes through: a dry run reads the counts but never changes them. */
+function spaceRoleCapFor(deps: ReconcilerDeps): SpaceRoleCap | undefined {
+  const cap = deps.spaceRoleCap;
+  if (cap === undefined || !deps.settings.dryRun) return cap;
+  return { ...cap, quota: new DryRunSpaceQuota(cap.quota) };
+}
+
+/** Answers admissions from the counts as they are, plus what this dry run admitted; writes nothing. */
+class DryRunSpaceQuota implements SpaceQuota {
+  readonly #planned = new Map<string, Set<string>>();
+
+  constructor(private readonly inner: SpaceQuota) {}
+
+  async admit(spaceId: string, stackId: string, cap: number): Promise<"admitted" | "full"> {
+    const members = await this.inner.members(spaceId);
+    const planned = this.#planned.get(spaceId) ?? new Set<string>();
+    if (members.has(stackId) || planned.has(stackId)) return "admitted";
+    if (members.size + planned.size >= cap) return "full";
+    this.#planned.set(spaceId, planned.add(stackId));
+    return "admitted";
+  }
+
+  async include(): Promise<void> {}
+  async release(): Promise<void> {}
+
+  members(spaceId: string): Promise<ReadonlyMap<string, number>> {
+    return this.inner.members(spaceId);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1016,7 +1149,15 @@ export async function backfill(
     );
     stores = dryRunStores(deps, known);
   }
-  const run: Run = { deps, stores, spacePaths: deps.spacePaths, decisions: [], inSync: 0 };
+  const run: Run = {
+    deps,
+    stores,
+    spacePaths: deps.spacePaths,
+    decisions: [],
+    inSync: 0,
+    spaceRoleCap: spaceRoleCapFor(deps),
+    holders: new Map(),
+  };
   run.listedAt = truth.listedAt;
   await useSpaceliftSpaces(run, truth.spaces);
 

@@ -3,6 +3,7 @@
  * Pure, so convergence can be reasoned about and tested without AWS.
  */
 import type { ObservedRole, PolicyDocument, RoleSpec, Tags } from "./ports.ts";
+import { REVOKED_SESSIONS_POLICY } from "./revocation.ts";
 import { MANAGED_BY_TAG } from "./role-spec.ts";
 
 export type RoleChange =
@@ -95,7 +96,14 @@ export function diffRole(
   if (Object.keys(tags.set).length > 0) changes.push({ kind: "tag", tags: tags.set });
   if (tags.unset.length > 0) changes.push({ kind: "untag", keys: tags.unset });
 
-  if (options.keepPolicies) return changes;
+  if (options.keepPolicies) {
+    // Converging a role gives it its trust back, so the policy that ended the sessions of its
+    // revocation goes too (last, once the trust is restored), even when the other policies stay.
+    if (REVOKED_SESSIONS_POLICY in observed.inlinePolicies) {
+      changes.push({ kind: "deleteInlinePolicy", policyName: REVOKED_SESSIONS_POLICY });
+    }
+    return changes;
+  }
 
   const attached = new Set(observed.managedPolicyArns);
   const wanted = new Set(desired.managedPolicyArns);

@@ -20,6 +20,7 @@ import {
   type RoleScope,
 } from "./permissions.ts";
 import type { PolicyDocument, RoleSpec, StackShape, Tags } from "./ports.ts";
+import { REVOKED_SESSIONS_POLICY } from "./revocation.ts";
 import {
   assertSubjectPattern,
   renderSubjectPattern,
@@ -28,6 +29,7 @@ import {
   type SubjectPlaceholder,
   templateUses,
 } from "./subject.ts";
+import { assertTrustPolicyAccepted } from "./trust-policy-rules.ts";
 
 export { policySize, type RoleScope };
 
@@ -244,6 +246,8 @@ export function assertTrustPolicy(
   document: PolicyDocument,
   segments: readonly string[],
 ): void {
+  // First what real IAM would refuse outright (moto takes it all).
+  assertTrustPolicyAccepted(document);
   const host = config.spaceliftHostname;
   const statements = document.Statement;
   if (!Array.isArray(statements) || statements.length === 0) {
@@ -305,6 +309,11 @@ export function assertRoleSpec(
   if (spec.managedPolicyArns.length > IAM_LIMITS.attachedPolicies) {
     throw new PolicyRenderError(
       `role ${spec.name} would carry ${spec.managedPolicyArns.length} managed policies, over IAM's quota of ${IAM_LIMITS.attachedPolicies}`,
+    );
+  }
+  if (REVOKED_SESSIONS_POLICY in spec.inlinePolicies) {
+    throw new PolicyRenderError(
+      `inline policy name ${REVOKED_SESSIONS_POLICY} is reserved for revoking an orphaned role's sessions`,
     );
   }
   const inline = Object.values(spec.inlinePolicies).reduce((sum, doc) => sum + policySize(doc), 0);

@@ -15,6 +15,7 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { AwsCallError, IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
+import { TrustPolicyRejectedError } from "../../functions/core/errors.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 
 const iamMock = mockClient(IAMClient);
@@ -22,7 +23,13 @@ const store = new IamRoleStore(new IAMClient({ region: "us-east-1" }));
 const meta = { $metadata: {} };
 const trust = {
   Version: "2012-10-17",
-  Statement: [{ Effect: "Allow", Action: "sts:AssumeRoleWithWebIdentity" }],
+  Statement: [
+    {
+      Effect: "Allow",
+      Principal: { Federated: "arn:aws:iam::123456789012:oidc-provider/acme.app.spacelift.io" },
+      Action: "sts:AssumeRoleWithWebIdentity",
+    },
+  ],
 };
 
 const spec: RoleSpec = {
@@ -143,5 +150,26 @@ describe("IamRoleStore", () => {
       .resolves({});
     expect(await store.isReadable("r")).toBe(false);
     expect(await store.isReadable("r")).toBe(true);
+  });
+});
+
+describe("trust documents IAM would refuse", () => {
+  const starTrust = {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Deny", Principal: "*", Action: "sts:AssumeRoleWithWebIdentity" }],
+  };
+
+  it("are refused by name before CreateRole or UpdateAssumeRolePolicy is sent", async () => {
+    await expect(store.create({ ...spec, trustPolicy: starTrust })).rejects.toThrow(
+      TrustPolicyRejectedError,
+    );
+    await expect(store.updateTrustPolicy("spacelift-stack-x", starTrust)).rejects.toThrow(
+      /bare-star-principal/,
+    );
+    await expect(
+      store.updateTrustPolicy("spacelift-stack-x", { ...trust, Version: undefined }),
+    ).rejects.toThrow(/version/);
+
+    expect(iamMock.calls()).toHaveLength(0);
   });
 });

@@ -4,10 +4,12 @@
  */
 import { CreatePolicyCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { iamClient } from "../../functions/adapters/aws-clients.ts";
+import { logger, metrics } from "../../functions/observability.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import { readParameter, readRole, subPattern, testClients } from "../support/aws.ts";
 import { fixture, fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
 
@@ -71,6 +73,7 @@ beforeAll(async () => {
     LEDGER_TABLE: resources.ledgerTable,
     DEFAULT_POLICY_ARNS: READ_ONLY,
     PERMISSIONS_BOUNDARY_ARN: boundaryArn,
+    MAX_ROLES_PER_SPACE: "3",
   });
   handler = (await import("../../functions/provisioner.ts")).handler;
 });
@@ -196,5 +199,65 @@ describe("provisioner handler against moto", () => {
     );
     expect(await readRole(clients.iam, ROLE)).toBeUndefined();
     expect(await readParameter(clients.ssm, PARAMETER)).toBeUndefined();
+  });
+});
+
+describe("MAX_ROLES_PER_SPACE through the handler", () => {
+  it("refuses the stack over the space's cap without retrying it, and says so in a log line and its own metric", async () => {
+    const space = "capped-01HQ1234567890ABCDEFGHJKMQ";
+    const stacks = ["cap-a", "cap-b", "cap-c", "cap-d"];
+    const added = vi.spyOn(metrics, "addMetric");
+    // Logs are silenced in tests (POWERTOOLS_LOG_LEVEL=SILENT): the calls are what is checked.
+    const errors = vi.spyOn(logger, "error");
+    let metricNames: string[] = [];
+    let errorCalls: unknown[][] = [];
+    let result: SQSBatchResponse = { batchItemFailures: [] };
+    try {
+      result = await handler(
+        sqsEvent(
+          stacks.map((stack, index) => ({
+            body: JSON.stringify(
+              auditEvent("stack.create", {
+                account: "acme",
+                stack,
+                space,
+                timestamp: 5000 + index,
+              }),
+            ),
+            group: `stack:${stack}`,
+          })),
+        ),
+        context,
+      );
+    } finally {
+      metricNames = added.mock.calls.map(([name]) => name);
+      errorCalls = errors.mock.calls;
+      added.mockRestore();
+      errors.mockRestore();
+    }
+
+    expect(result.batchItemFailures).toEqual([]);
+    const created = await Promise.all(
+      stacks.map(
+        async (stack) => (await readRole(clients.iam, `spacelift-stack-${stack}`)) !== undefined,
+      ),
+    );
+    expect(created.filter(Boolean)).toHaveLength(3);
+    // Dropped (not retried), logged with its reason, and counted apart.
+    expect(metricNames.filter((name) => !name.startsWith("Roles"))).toEqual([
+      "EventsDropped",
+      "SpaceRoleCapReached",
+    ]);
+    expect(errorCalls).toEqual([
+      [
+        "event refused and dropped",
+        expect.objectContaining({
+          outcome: "refused",
+          reason: expect.stringMatching(
+            /already holds the roles of 3 stacks \(MAX_ROLES_PER_SPACE=3/,
+          ),
+        }),
+      ],
+    ]);
   });
 });

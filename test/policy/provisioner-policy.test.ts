@@ -275,3 +275,50 @@ describe("the reconciler's own policy", () => {
     );
   });
 });
+
+describe("the space role counts (MAX_ROLES_PER_SPACE) in the ledger table", () => {
+  it("may be read and updated by the provisioner and the reconciler, in the ledger table only", async () => {
+    const ledger = String(resolveIntrinsics(template, { "Fn::GetAtt": ["LedgerTable", "Arn"] }));
+    const elsewhere = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/another-table`;
+    const calls: Record<string, Call> = {};
+    for (const action of ["dynamodb:GetItem", "dynamodb:UpdateItem"]) {
+      calls[`${action} ledger`] = { action, resource: ledger };
+      calls[`${action} elsewhere`] = { action, resource: elsewhere };
+    }
+    const expected = Object.fromEntries(
+      Object.keys(calls).map((name) => [name, name.endsWith(" ledger") ? "allow" : "deny"]),
+    );
+
+    expect(ledger).toMatch(/^arn:aws:dynamodb:/);
+    expect(await decideAll(calls, "ProvisionerRole")).toEqual(expected);
+    expect(await decideAll(calls, "ReconcilerRole")).toEqual(expected);
+  });
+});
+
+describe("revoking an orphan (the reconciler's calls)", () => {
+  it("may replace a vended role's trust, put and delete the sessions policy, and tag it", async () => {
+    const [binding] = stackBindings(config, {
+      stackId: "payments-api" as StackId,
+      spaceId: "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId,
+      labels: [],
+    });
+    if (binding === undefined) throw new Error("no binding");
+    const arn = role(binding.role.path, binding.role.name);
+    // The role carries the boundary: IAM puts it in the request context of calls on the role.
+    const context = { "iam:PermissionsBoundary": BOUNDARY };
+    const calls: Record<string, Call> = {
+      UpdateAssumeRolePolicy: { action: "iam:UpdateAssumeRolePolicy", resource: arn, context },
+      PutRolePolicy: { action: "iam:PutRolePolicy", resource: arn, context },
+      DeleteRolePolicy: { action: "iam:DeleteRolePolicy", resource: arn, context },
+      TagRole: {
+        action: "iam:TagRole",
+        resource: arn,
+        context: { ...context, "aws:TagKeys": ["spacelift:orphaned-at"] },
+      },
+    };
+
+    expect(await decideAll(calls, "ReconcilerRole")).toEqual(
+      Object.fromEntries(Object.keys(calls).map((name) => [name, "allow"])),
+    );
+  });
+});

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRETS_TTL_MS } from "../../functions/adapters/parameters-extension-secrets.ts";
 import {
   loadLedgerTable,
+  loadMaxRolesPerSpace,
   loadReceiverConfig,
   loadVendingConfig,
 } from "../../functions/core/config.ts";
@@ -344,6 +345,13 @@ describe("environment", () => {
     }
   });
 
+  it("gives the provisioner and the reconciler the per-space role cap, 200 by default", () => {
+    for (const name of ["provisioner", "reconciler"] as const) {
+      expect(environment(name).MAX_ROLES_PER_SPACE).toBe("200");
+      expect(loadMaxRolesPerSpace(environment(name))).toBe(200);
+    }
+  });
+
   it("gives the reconciler a configuration its loader accepts, API key parameter included", () => {
     expect(loadReconcilerConfig(environment("reconciler"))).toEqual({
       apiKeyParameter: "/spacelift-role-vending/spacelift-api-key",
@@ -645,8 +653,12 @@ describe("IAM: provisioner and reconciler extras", () => {
   });
 
   it.each([
-    ["ProvisionerRole", ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]],
-    ["ReconcilerRole", ["dynamodb:GetItem", "dynamodb:PutItem"]],
+    // UpdateItem: the per-space counts of stacks with roles (MAX_ROLES_PER_SPACE).
+    [
+      "ProvisionerRole",
+      ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+    ],
+    ["ReconcilerRole", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]],
   ])("lets %s use only the ledger table, with %j", (role, actions) => {
     const dynamodb = allows(roleStatements(template, role)).filter((s) =>
       asList(s.Action).some((action) => action.startsWith("dynamodb:")),

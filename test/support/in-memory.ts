@@ -11,9 +11,11 @@ import type {
   ResourceLedger,
   RoleSpec,
   RoleStore,
+  SpaceQuota,
   Tags,
 } from "../../functions/core/ports.ts";
 import { diffTags } from "../../functions/core/role-diff.ts";
+import { assertTrustPolicyAccepted } from "../../functions/core/trust-policy-rules.ts";
 
 type MutableRole = {
   -readonly [K in keyof ObservedRole]: ObservedRole[K] extends readonly string[]
@@ -55,6 +57,8 @@ export class InMemoryRoleStore implements RoleStore {
   }
   async create(spec: RoleSpec): Promise<{ arn: string } | "exists"> {
     this.calls.push("create");
+    // Like IAM (MalformedPolicyDocument), which moto does not imitate.
+    assertTrustPolicyAccepted(spec.trustPolicy);
     if (this.roles.has(spec.name)) return "exists";
     const arn = `arn:aws:iam::123456789012:role${spec.path}${spec.name}`;
     this.roles.set(spec.name, {
@@ -76,6 +80,7 @@ export class InMemoryRoleStore implements RoleStore {
     return this.roles.has(name);
   }
   async updateTrustPolicy(name: string, document: PolicyDocument): Promise<void> {
+    assertTrustPolicyAccepted(document);
     this.role("updateTrustPolicy", name).trustPolicy = structuredClone(document);
   }
   async updateSettings(
@@ -209,5 +214,39 @@ export class InMemoryQueue implements EventQueue {
   async enqueue(message: { body: string; group: string; deduplicationId: string }): Promise<void> {
     if (this.failWith) throw this.failWith;
     this.messages.push(message);
+  }
+}
+
+/** The DynamoDB space quota's semantics (each call atomic), with a settable clock. */
+export class InMemorySpaceQuota implements SpaceQuota {
+  readonly spaces = new Map<string, Map<string, number>>();
+  clock = 1;
+
+  async admit(spaceId: string, stackId: string, cap: number): Promise<"admitted" | "full"> {
+    const stacks = this.spaces.get(spaceId) ?? new Map<string, number>();
+    if (!stacks.has(stackId) && stacks.size >= cap) return "full";
+    if (!stacks.has(stackId)) stacks.set(stackId, this.clock);
+    this.spaces.set(spaceId, stacks);
+    return "admitted";
+  }
+  async include(spaceId: string, stackId: string): Promise<void> {
+    await this.admit(spaceId, stackId, Number.POSITIVE_INFINITY);
+  }
+  async release(
+    spaceId: string,
+    stackId: string,
+    options: { admittedBefore?: number } = {},
+  ): Promise<void> {
+    const since = this.spaces.get(spaceId)?.get(stackId);
+    if (since === undefined) return;
+    if (options.admittedBefore !== undefined && since >= options.admittedBefore) return;
+    this.spaces.get(spaceId)?.delete(stackId);
+  }
+  async members(spaceId: string): Promise<ReadonlyMap<string, number>> {
+    return new Map(this.spaces.get(spaceId) ?? []);
+  }
+  /** The stacks counted in a space, sorted. */
+  counted(spaceId: string): string[] {
+    return [...(this.spaces.get(spaceId)?.keys() ?? [])].sort();
   }
 }

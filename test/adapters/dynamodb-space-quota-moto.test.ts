@@ -1,0 +1,97 @@
+/**
+ * The per-space count of stacks with roles (`spacequota:<spaceId>` items of the ledger table)
+ * against a real moto_server: the conditional update admits at most `cap` stacks, also when
+ * two provisioners admit at once through their own clients.
+ */
+import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DynamoDbSpaceQuota } from "../../functions/adapters/dynamodb-space-quota.ts";
+import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+
+const TABLE = "spacelift-role-vending-ledger";
+const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
+
+let moto: MotoServer;
+let dynamodb: DynamoDBClient;
+
+beforeAll(async () => {
+  moto = await startMotoServer();
+  dynamodb = new DynamoDBClient(localClientConfig(moto.endpoint));
+});
+
+afterAll(async () => {
+  dynamodb?.destroy();
+  await moto?.stop();
+});
+
+beforeEach(async () => {
+  await moto.reset();
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: TABLE,
+      BillingMode: "PAY_PER_REQUEST",
+      AttributeDefinitions: [{ AttributeName: "resource", AttributeType: "S" }],
+      KeySchema: [{ AttributeName: "resource", KeyType: "HASH" }],
+    }),
+  );
+});
+
+describe("DynamoDbSpaceQuota", () => {
+  it("admits up to the cap, admits a counted stack again, and frees a place on release", async () => {
+    let clock = 1_000;
+    const quota = new DynamoDbSpaceQuota(dynamodb, TABLE, () => clock++);
+
+    const admitted = [
+      await quota.admit(PROD, "a", 2),
+      await quota.admit(PROD, "b", 2),
+      await quota.admit(PROD, "c", 2),
+      await quota.admit(PROD, "a", 2),
+    ];
+    await quota.release(PROD, "b");
+    await quota.release(PROD, "never-counted");
+    const afterRelease = await quota.admit(PROD, "c", 2);
+
+    expect(admitted).toEqual(["admitted", "admitted", "full", "admitted"]);
+    expect(afterRelease).toBe("admitted");
+    expect(await quota.members(PROD)).toEqual(
+      new Map([
+        ["a", 1_000],
+        ["c", 1_004],
+      ]),
+    );
+    const item = await dynamodb.send(
+      new GetItemCommand({ TableName: TABLE, Key: { resource: { S: `spacequota:${PROD}` } } }),
+    );
+    expect(Object.keys(item.Item?.stacks?.M ?? {}).sort()).toEqual(["a", "c"]);
+  });
+
+  it("releases with admittedBefore only a stack counted before then; include ignores the cap", async () => {
+    let clock = 1_000;
+    const quota = new DynamoDbSpaceQuota(dynamodb, TABLE, () => clock);
+    await quota.admit(PROD, "old", 1);
+    clock = 5_000;
+    await quota.include(PROD, "recent");
+
+    await quota.release(PROD, "old", { admittedBefore: 2_000 });
+    await quota.release(PROD, "recent", { admittedBefore: 2_000 });
+
+    expect([...(await quota.members(PROD)).keys()]).toEqual(["recent"]);
+    expect(await quota.members("empty-space")).toEqual(new Map());
+  });
+
+  it("never lets two provisioners with their own clients push a space over its cap", async () => {
+    const other = new DynamoDBClient(localClientConfig(moto.endpoint));
+    const first = new DynamoDbSpaceQuota(dynamodb, TABLE);
+    const second = new DynamoDbSpaceQuota(other, TABLE);
+    const stacks = Array.from({ length: 24 }, (_, index) => `stack-${index}`);
+
+    const answers = await Promise.all(
+      stacks.map((stack, index) => (index % 2 === 0 ? first : second).admit(PROD, stack, 5)),
+    );
+    other.destroy();
+
+    expect(answers.filter((answer) => answer === "admitted")).toHaveLength(5);
+    expect((await first.members(PROD)).size).toBe(5);
+  });
+});
