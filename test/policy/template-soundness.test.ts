@@ -21,6 +21,7 @@ import {
   SUBJECT_PLACEHOLDERS,
   validateSubjectTemplate,
 } from "../../functions/core/subject.ts";
+import { assertSubjectTemplateMeetsSubRule } from "../../functions/core/trust-policy-rules.ts";
 import { decide, type Run, type Token, tokenFor } from "./evaluate.ts";
 
 const HOST = "acme.app.spacelift.io";
@@ -30,9 +31,9 @@ const TEMPLATES = [
   "space:{spaceId}:space_path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
   "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
   "space:{spaceId}:run:{runId}:{callerType}:{callerId}",
-  "{spaceId}|{callerType}|{callerId}|{scope}|{runType}|{runId}",
+  "spacelift|{spaceId}|{callerType}|{callerId}|{scope}|{runType}|{runId}",
   "sub:{spaceId}:{runType}:{runId}:{spacePath}:{scope}:{callerType}:{callerId}",
-  "{spaceId}:{callerType}:{callerId}:{scope}",
+  "s:{spaceId}:{callerType}:{callerId}:{scope}",
 ];
 
 interface Space {
@@ -260,7 +261,7 @@ describe.each(TEMPLATES)("with session tagging, the roles rendered from %s", (te
 });
 
 /**
- * Templates the validator accepts, generated (seeded, so a failure reproduces): placeholders in
+ * Templates the configuration accepts (the validator and the sub wildcard rule), generated (seeded, so a failure reproduces): placeholders in
  * random order, repeated or not, joined by delimiter-bounded literal text.
  */
 function generatedTemplates(count: number): string[] {
@@ -282,6 +283,7 @@ function generatedTemplates(count: number): string[] {
     const template = `${pick(["", "space:", "s|"])}{spaceId}${pick(literals)}${body}${pick(["", ":", ":end"])}`;
     try {
       validateSubjectTemplate(template);
+      assertSubjectTemplateMeetsSubRule(template);
       found.add(template);
     } catch {
       // Refused: not one of the templates this test is about.

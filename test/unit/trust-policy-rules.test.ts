@@ -148,9 +148,9 @@ describe("every trust policy the product renders passes the check", () => {
   const TEMPLATES = [
     "space:{spaceId}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
     "space:{spaceId}:space_path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
-    "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
+    "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
     "space:{spaceId}:{callerType}:{callerId}:run:{runId}",
-    "path:{spacePath}:type:{callerType}:caller:{callerId}:run:{runId}:scope:{scope}",
+    "space:{spaceId}:path:{spacePath}:type:{callerType}:caller:{callerId}:run:{runId}:scope:{scope}",
     "spacelift|{spaceId}|{callerType}|{callerId}",
   ];
   const PERMISSIONS = [
@@ -211,12 +211,14 @@ describe("SUBJECT_TEMPLATE and the sub wildcard rule", () => {
     });
 
   it.each([
-    ["{callerId}:{callerType}:{spaceId}", /a space role would trust the sub pattern "\*:\*:root"/],
+    [
+      "{spaceId}|{callerType}|{callerId}|{runType}",
+      /a space role would trust the sub pattern "root\|\*"/,
+    ],
     [
       "{spaceId}:{callerType}:{callerId}:{runType}",
       /a space role would trust the sub pattern "root:\*"/,
     ],
-    ["{callerType}:{callerId}:{spaceId}", /a space role would trust the sub pattern "\*:\*:root"/],
   ])(
     "refuses %s at start, naming the variable and the role it would break",
     async (template, message) => {
@@ -225,10 +227,10 @@ describe("SUBJECT_TEMPLATE and the sub wildcard rule", () => {
     },
   );
 
-  it("accepts templates that start with enough literal text, or with {spacePath}", async () => {
+  it("accepts templates that start with enough literal text, or with {spaceId} followed by {spacePath}", async () => {
     for (const template of [
       "space:{spaceId}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
-      "{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
+      "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
       "spacelift|{spaceId}|{callerType}|{callerId}",
     ]) {
       expect((await load(template)).subjectTemplate).toBe(template);
