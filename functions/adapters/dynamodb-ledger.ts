@@ -34,6 +34,7 @@ export class DynamoDbLedger implements ResourceLedger {
       if (Item?.timestamp?.N === undefined) return undefined;
       const facts = Item.facts?.S === undefined ? undefined : parseFacts(Item.facts.S);
       const shape = Item.shape?.S;
+      const naming = Item.naming?.N === undefined ? undefined : Number(Item.naming.N);
       return {
         resource,
         timestamp: Number(Item.timestamp.N),
@@ -41,6 +42,7 @@ export class DynamoDbLedger implements ResourceLedger {
         ...(facts && { facts }),
         // Anything else (written by a later version?) counts as not known.
         ...((shape === "unsplit" || shape === "split") && { shape }),
+        ...(naming !== undefined && Number.isInteger(naming) && { naming }),
       };
     } catch (error) {
       throw new AwsCallError(`DynamoDB GetItem failed for ${resource}`, { cause: error });
@@ -62,6 +64,7 @@ export class DynamoDbLedger implements ResourceLedger {
             state: { S: entry.state },
             ...(entry.facts && { facts: { S: JSON.stringify(entry.facts) } }),
             ...(entry.shape && { shape: { S: entry.shape } }),
+            ...(entry.naming !== undefined && { naming: { N: String(entry.naming) } }),
             ...expiresAt,
           },
           ConditionExpression: "attribute_not_exists(#resource) OR #timestamp <= :timestamp",

@@ -31,11 +31,15 @@ import type {
 import { diffRole, type RoleChange } from "./role-diff.ts";
 import {
   boundaryOf,
-  isManagedByUs,
+  describeHolder,
+  everyStackRoleName,
+  isRoleOf,
   labelsFromTags,
+  legacySpaceRoleName,
+  ROLE_NAMING,
   type RoleBinding,
+  type RoleOwner,
   SPACE_TAG,
-  STACK_TAG,
   spaceBinding,
   spaceParameterName,
   spaceRoleName,
@@ -114,7 +118,7 @@ export async function applyEvent(
       await deps.ledger.record({
         ...withoutShape(last),
         ...(facts && { facts }),
-        ...(outcome.shape && { shape: outcome.shape }),
+        ...vouching(outcome.shape),
       });
       return outcome;
     }
@@ -124,7 +128,7 @@ export async function applyEvent(
   const otherShape =
     event.type === "stack.upserted"
       ? await readyToConverge(last, deps)
-      : event.type === "stack.deleted" && last?.shape === stackShape(deps.config)
+      : event.type === "stack.deleted" && vouchedShape(last) === stackShape(deps.config)
         ? "absent"
         : "verify";
   const entry = {
@@ -135,7 +139,7 @@ export async function applyEvent(
   };
   try {
     const outcome = await applyToAws(event, deps, last?.state === "present", facts, otherShape);
-    await deps.ledger.record({ ...entry, ...(outcome.shape && { shape: outcome.shape }) });
+    await deps.ledger.record({ ...entry, ...vouching(outcome.shape) });
     return outcome;
   } catch (error) {
     // A refusal may come after AWS was already changed (the role written, then its parameter
@@ -143,8 +147,8 @@ export async function applyEvent(
     // event delivered later cannot undo what this one did. What the ledger vouched for of the
     // stack's shape still holds if the event touched only that shape's roles.
     if (error instanceof PermanentEventError) {
-      const shape = otherShape === "absent" ? last?.shape : undefined;
-      await deps.ledger.record({ ...entry, ...(shape && { shape }) });
+      const shape = otherShape === "absent" ? vouchedShape(last) : undefined;
+      await deps.ledger.record({ ...entry, ...vouching(shape) });
     }
     throw error;
   }
@@ -161,8 +165,9 @@ async function readyToConverge(
   last: LedgerEntry | undefined,
   deps: Pick<ProvisionerDeps, "config" | "ledger">,
 ): Promise<"absent" | "verify"> {
-  if (last?.shape === undefined) return "verify";
-  if (last.shape === stackShape(deps.config)) return "absent";
+  const shape = vouchedShape(last);
+  if (last === undefined || shape === undefined) return "verify";
+  if (shape === stackShape(deps.config)) return "absent";
   await deps.ledger.record(withoutShape(last));
   return "verify";
 }
@@ -184,8 +189,20 @@ export async function beforeCreatingStackRoles(
 }
 
 function withoutShape(entry: LedgerEntry): LedgerEntry {
-  const { shape: _vouched, ...rest } = entry;
+  const { shape: _vouched, naming: _scheme, ...rest } = entry;
   return rest;
+}
+
+/**
+ * The shape the ledger vouches for, if it vouched under this role naming scheme: under the one
+ * before, the stack's roles may still carry the names that scheme gave them.
+ */
+function vouchedShape(entry: LedgerEntry | undefined): StackShape | undefined {
+  return entry?.naming === ROLE_NAMING ? entry.shape : undefined;
+}
+
+function vouching(shape: StackShape | undefined): Pick<LedgerEntry, "shape" | "naming"> {
+  return shape === undefined ? {} : { shape, naming: ROLE_NAMING };
 }
 
 /**
@@ -346,21 +363,24 @@ export async function convergeStack(
   hint: StackHint = { fresh: false },
 ): Promise<ProvisionOutcome> {
   const { config } = deps;
+  const owner: RoleOwner = { kind: "stack", id: stack.stackId };
   const scopes = stackScopes(config);
   const names = scopes.map((scope) => stackRoleName(config, stack.stackId, scope));
   const others =
     hint.otherShape === "absent"
       ? []
-      : stackRoleNames(config, stack.stackId).filter((name) => !names.includes(name));
+      : everyStackRoleName(config, stack.stackId).filter((name) => !names.includes(name));
   // Every shape's role is read (unless the stack is brand new, or the other shape is known to
   // be absent): the current shape's to converge, the other shape's (left from before the split
-  // was switched) to remove.
+  // was switched) and the previous naming scheme's to remove.
   const observed = new Map<string, ObservedRole | undefined>();
   if (!hint.fresh) {
     for (const name of [...names, ...others]) observed.set(name, await deps.roles.describe(name));
   }
   // What the stack's existing role says of its space and labels, if the event does not.
-  const facts = [...observed.values()].find((role) => role?.tags[STACK_TAG] === stack.stackId);
+  const facts = [...observed.values()].find(
+    (role): role is ObservedRole => role !== undefined && isRoleOf(config, role, owner),
+  );
   const spaceId = stack.spaceId ?? spaceOf(facts) ?? config.defaultSpaceId;
   const labels = stack.labels ?? (facts === undefined ? undefined : labelsFromTags(facts.tags));
   const bindings = stackBindings(config, {
@@ -370,32 +390,39 @@ export async function convergeStack(
     spacePath: await spacePathFor(spaceId, deps),
   });
   const results: BindingResult[] = [];
+  const blocked: string[] = [];
   for (const binding of bindings) {
     const current = observed.get(binding.role.name);
-    results.push(
-      await ensureBinding(binding, deps, {
-        observed: hint.fresh ? "unread" : current,
-        keepPolicies: labels === undefined && current !== undefined,
-        owner: { tag: STACK_TAG, value: stack.stackId },
-      }),
-    );
+    const result = await ensureBinding(binding, deps, {
+      observed: hint.fresh ? "unread" : current,
+      keepPolicies: labels === undefined && current !== undefined,
+      owner,
+    });
+    // Another resource's role (or not ours) holds the name: skip it, converge the rest.
+    if ("blocked" in result) blocked.push(result.blocked);
+    else results.push(result);
+  }
+  if (blocked.length > 0) {
+    // The stack's other roles stay (a role this one replaces is published until it exists).
+    throw new ForeignResourceError(blocked.join("; "));
   }
   const changes = results.flatMap((result, index) =>
     index === 0 ? result.changes : result.changes.map((change) => `${result.roleName}: ${change}`),
   );
   if (!hint.fresh) {
-    // Roles of the other shape (the split was switched on or off) go once the new ones exist.
+    // Roles of the other shape (the split was switched on or off) and of the previous naming
+    // scheme go once the new ones exist and are published. A name the stack had under the
+    // previous scheme may be another resource's now: only the stack's own roles go.
+    let removedOthers = false;
     for (const name of others) {
       const role = observed.get(name);
-      if (role === undefined) continue;
-      const removed = await removeRole(role, deps, { tag: STACK_TAG, value: stack.stackId });
+      if (role === undefined || !isRoleOf(config, role, owner)) continue;
+      const removed = await removeRole(role, deps, owner);
       changes.push(...removed.map((change) => `${name}: ${change}`));
+      removedOthers = true;
     }
     const readName = stackRoleName(config, stack.stackId, "read");
-    if (
-      !names.includes(readName) &&
-      (observed.get(readName) !== undefined || hint.otherShape === "verify")
-    ) {
+    if (!names.includes(readName) && (removedOthers || hint.otherShape === "verify")) {
       const parameter = await deps.parameters.remove(
         stackParameterName(config, stack.stackId, "read"),
       );
@@ -427,12 +454,24 @@ export async function convergeSpace(
     spaceId: space.spaceId,
     spacePath: await spacePathFor(space.spaceId, deps),
   });
+  const owner: RoleOwner = { kind: "space", id: space.spaceId };
   const result = await ensureBinding(binding, deps, {
     observed: hint.fresh ? "unread" : await deps.roles.describe(binding.role.name),
     keepPolicies: false,
-    owner: { tag: SPACE_TAG, value: space.spaceId },
+    owner,
   });
-  return { resource: `space:${space.spaceId}`, ...result };
+  if ("blocked" in result) throw new ForeignResourceError(result.blocked);
+  const changes = [...result.changes];
+  // A cut name of the previous naming scheme: replaced once the new role is published.
+  const legacyName = legacySpaceRoleName(deps.config, space.spaceId);
+  if (!hint.fresh && legacyName !== binding.role.name) {
+    const legacy = await deps.roles.describe(legacyName);
+    if (legacy !== undefined && isRoleOf(deps.config, legacy, owner)) {
+      const removed = await removeRole(legacy, deps, owner);
+      changes.push(...removed.map((change) => `${legacyName}: ${change}`));
+    }
+  }
+  return { resource: `space:${space.spaceId}`, ...result, changes };
 }
 
 /** The space's path, read only when the subject template needs it. */
@@ -461,16 +500,24 @@ export async function removeStack(
 ): Promise<ProvisionOutcome> {
   const { config } = deps;
   const shape = stackShape(config);
-  const owner = { tag: STACK_TAG, value: stackId };
+  const owner: RoleOwner = { kind: "stack", id: stackId };
   const changes: string[] = [];
+  const blocked: string[] = [];
   let result: RoleResult = "absent";
-  const names =
+  const current =
     hint.otherShape === "absent"
       ? stackScopes(config).map((scope) => stackRoleName(config, stackId, scope))
       : stackRoleNames(config, stackId);
+  const names = hint.otherShape === "absent" ? current : everyStackRoleName(config, stackId);
   for (const name of names) {
     const observed = await deps.roles.describe(name);
     if (observed === undefined) continue;
+    if (!isRoleOf(config, observed, owner)) {
+      // This scheme's names are the stack's alone: someone else's role there is refused. A
+      // name of the previous scheme may be another resource's today: not ours to touch.
+      if (current.includes(name)) blocked.push(describeHolder(config, observed, owner));
+      continue;
+    }
     const removed = await removeRole(observed, deps, owner);
     changes.push(
       ...removed.map((change) =>
@@ -479,6 +526,8 @@ export async function removeStack(
     );
     result = "deleted";
   }
+  // The stack's own roles are gone; its parameters stay while a role of its name is someone else's.
+  if (blocked.length > 0) throw new ForeignResourceError(blocked.join("; "));
   const parameter = await deps.parameters.remove(stackParameterName(config, stackId));
   // Without the split, the read-role parameter belongs to the other shape.
   if (hint.otherShape !== "absent" || shape === "split") {
@@ -503,19 +552,15 @@ export async function removeSpace(
 ): Promise<ProvisionOutcome> {
   return removeBinding(`space:${spaceId}`, deps, {
     roleName: spaceRoleName(deps.config, spaceId),
+    legacyRoleName: legacySpaceRoleName(deps.config, spaceId),
     parameterName: spaceParameterName(deps.config, spaceId),
-    owner: { tag: SPACE_TAG, value: spaceId },
+    owner: { kind: "space", id: spaceId },
   });
 }
 
 function spaceOf(observed: ObservedRole | undefined): SpaceId | undefined {
   const value = observed?.tags[SPACE_TAG];
   return isSpaceId(value) ? value : undefined;
-}
-
-interface Owner {
-  readonly tag: string;
-  readonly value: StackId | SpaceId | string;
 }
 
 interface BindingResult {
@@ -526,14 +571,22 @@ interface BindingResult {
   readonly changes: readonly string[];
 }
 
-/** Makes one role and its parameter match the binding. */
+/**
+ * Makes one role and its parameter match the binding; `blocked` (nothing written) when a role
+ * of the binding's name belongs to another resource or is not ours.
+ */
 async function ensureBinding(
   binding: RoleBinding,
   deps: ConvergeDeps,
-  options: { observed: ObservedRole | undefined | "unread"; keepPolicies: boolean; owner: Owner },
-): Promise<BindingResult> {
+  options: {
+    observed: ObservedRole | undefined | "unread";
+    keepPolicies: boolean;
+    owner: RoleOwner;
+  },
+): Promise<BindingResult | { readonly blocked: string }> {
   const { role, parameterName } = binding;
   const ensured = await ensureRole(role, deps, options);
+  if ("blocked" in ensured) return ensured;
   const parameter = await deps.parameters.publish(parameterName, ensured.arn, role.tags, {
     fresh: ensured.result === "created",
   });
@@ -549,8 +602,12 @@ async function ensureBinding(
 async function ensureRole(
   spec: RoleSpec,
   deps: Pick<ProvisionerDeps, "config" | "roles" | "sleep">,
-  options: { observed: ObservedRole | undefined | "unread"; keepPolicies: boolean; owner: Owner },
-): Promise<{ result: RoleResult; arn: string; changes: string[] }> {
+  options: {
+    observed: ObservedRole | undefined | "unread";
+    keepPolicies: boolean;
+    owner: RoleOwner;
+  },
+): Promise<{ result: RoleResult; arn: string; changes: string[] } | { blocked: string }> {
   let observed = options.observed;
   const boundary = boundaryOf(deps.config);
   if (boundary !== undefined && spec.permissionsBoundaryArn !== boundary) {
@@ -575,7 +632,9 @@ async function ensureRole(
       throw new NotYetReadableError(`role ${spec.name} exists but cannot be read yet`);
     }
   }
-  assertOurs(observed, deps.config, options.owner);
+  if (!isRoleOf(deps.config, observed, options.owner)) {
+    return { blocked: describeHolder(deps.config, observed, options.owner) };
+  }
   const changes = diffRole(observed, spec, { keepPolicies: options.keepPolicies });
   for (const change of changes) await applyChange(deps.roles, spec.name, change);
   return {
@@ -585,14 +644,9 @@ async function ensureRole(
   };
 }
 
-function assertOurs(observed: ObservedRole, config: VendingConfig, owner: Owner): void {
-  if (
-    !isManagedByUs(config, observed.tags, observed.path) ||
-    observed.tags[owner.tag] !== owner.value
-  ) {
-    throw new ForeignResourceError(
-      `role ${observed.name} exists but was not created by spacelift-role-vending for this resource; leaving it untouched`,
-    );
+function assertOurs(observed: ObservedRole, config: VendingConfig, owner: RoleOwner): void {
+  if (!isRoleOf(config, observed, owner)) {
+    throw new ForeignResourceError(describeHolder(config, observed, owner));
   }
 }
 
@@ -653,11 +707,20 @@ function describeChange(change: RoleChange): string {
 async function removeBinding(
   resource: string,
   deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters">,
-  target: { roleName: string; parameterName: string; owner: Owner },
+  target: { roleName: string; legacyRoleName: string; parameterName: string; owner: RoleOwner },
 ): Promise<ProvisionOutcome> {
-  const observed = await deps.roles.describe(target.roleName);
   const changes: string[] = [];
   let result: RoleResult = "absent";
+  if (target.legacyRoleName !== target.roleName) {
+    // The previous scheme's name: removed only if it is this resource's role.
+    const legacy = await deps.roles.describe(target.legacyRoleName);
+    if (legacy !== undefined && isRoleOf(deps.config, legacy, target.owner)) {
+      const removed = await removeRole(legacy, deps, target.owner);
+      changes.push(...removed.map((change) => `${target.legacyRoleName}: ${change}`));
+      result = "deleted";
+    }
+  }
+  const observed = await deps.roles.describe(target.roleName);
   if (observed !== undefined) {
     changes.push(...(await removeRole(observed, deps, target.owner)));
     result = "deleted";
@@ -670,7 +733,7 @@ async function removeBinding(
 async function removeRole(
   observed: ObservedRole,
   deps: Pick<ProvisionerDeps, "config" | "roles">,
-  owner: Owner,
+  owner: RoleOwner,
 ): Promise<string[]> {
   assertOurs(observed, deps.config, owner);
   const changes: string[] = [];

@@ -46,6 +46,8 @@ import {
 import { canonicalJson } from "./role-diff.ts";
 import {
   isManagedByUs,
+  isRoleOf,
+  type RoleOwner,
   SPACE_TAG,
   STACK_TAG,
   stackRoleName,
@@ -474,8 +476,9 @@ async function convergeTarget(
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
+    const leftovers = await removeLeftoverRoles(run, group, outcome);
     await rememberStackFacts(run, target);
-    const decision = decisionFromOutcome(run, outcome, base, orphanedAt !== undefined);
+    const decision = decisionFromOutcome(run, outcome, base, orphanedAt !== undefined, leftovers);
     if (decision === undefined) run.inSync += 1;
     else record(run, decision);
   } catch (error) {
@@ -593,15 +596,34 @@ function unpublishedRoles(group: ManagedGroup): ObservedRole[] {
   return group.roles.filter(({ arn }) => !published.has(arn));
 }
 
+/**
+ * After a resource converged: its roles (found by their tags) that converge did not name, such
+ * as roles named under another ROLE_NAME_PREFIX, are removed, so none outlives its purpose.
+ */
+async function removeLeftoverRoles(
+  run: Run,
+  group: ManagedGroup | undefined,
+  outcome: ProvisionOutcome,
+): Promise<string[]> {
+  if (group === undefined) return [];
+  const kept = new Set([outcome.roleName, outcome.readRoleName]);
+  const changes: string[] = [];
+  for (const role of group.roles) {
+    if (!kept.has(role.name)) changes.push(...(await removeRoleByName(run, role.name, group)));
+  }
+  return changes;
+}
+
 function decisionFromOutcome(
   run: Run,
   outcome: ProvisionOutcome,
   base: Pick<DecisionInput, "resource" | "reason">,
   restoring: boolean,
+  removed: readonly string[] = [],
 ): DecisionInput | undefined {
   const parameterChanged = outcome.parameter === "created" || outcome.parameter === "updated";
-  if (outcome.result === "unchanged" && !parameterChanged) return undefined;
-  const changes = [...outcome.changes];
+  if (outcome.result === "unchanged" && !parameterChanged && removed.length === 0) return undefined;
+  const changes = [...outcome.changes, ...removed];
   if (parameterChanged) changes.push(`parameter ${outcome.parameter}`);
   return {
     ...base,
@@ -787,12 +809,20 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
   const changes: string[] = [];
   const base = { action: "delete" as const, resource: group.key, reason: plan.reason };
   try {
+    let refusal: ForeignResourceError | undefined;
     if (group.roles.length > 0) {
       let outcome: ProvisionOutcome | undefined;
-      if (group.kind === "stack" && isStackId(group.id)) {
-        outcome = await removeStack(group.id, removalDeps);
-      } else if (group.kind === "space" && isSpaceId(group.id)) {
-        outcome = await removeSpace(group.id, removalDeps);
+      try {
+        if (group.kind === "stack" && isStackId(group.id)) {
+          outcome = await removeStack(group.id, removalDeps);
+        } else if (group.kind === "space" && isSpaceId(group.id)) {
+          outcome = await removeSpace(group.id, removalDeps);
+        }
+      } catch (error) {
+        // A role of the resource's name is someone else's: the resource's own roles (found by
+        // their tags below) still go; the refusal is recorded once they have.
+        if (!(error instanceof ForeignResourceError)) throw error;
+        refusal = error;
       }
       if (outcome !== undefined) {
         changes.push(...outcome.changes.map((change) => `${outcome.roleName}: ${change}`));
@@ -803,6 +833,7 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
         changes.push(...(await removeRoleByName(run, role.name, group)));
       }
     }
+    if (refusal !== undefined) throw refusal;
     for (const parameter of group.parameters) {
       // Only what points at one of our roles: the namespace is ours, but be sure.
       if (!isOurRoleArn(config, parameter.value)) continue;
@@ -827,11 +858,7 @@ async function removeRoleByName(run: Run, name: string, group: ManagedGroup): Pr
   const { roles } = run.stores;
   const observed = await roles.describe(name);
   if (observed === undefined) return [];
-  const tag = group.kind === "stack" ? STACK_TAG : SPACE_TAG;
-  if (
-    !isManagedByUs(run.deps.config, observed.tags, observed.path) ||
-    observed.tags[tag] !== group.id
-  ) {
+  if (!isRoleOf(run.deps.config, observed, ownerOf(group))) {
     throw new ForeignResourceError(`role ${name} is no longer ours; leaving it untouched`);
   }
   const changes: string[] = [];
@@ -845,6 +872,13 @@ async function removeRoleByName(run: Run, name: string, group: ManagedGroup): Pr
   }
   if ((await roles.delete(name)) === "deleted") changes.push(`${name}: deleteRole`);
   return changes;
+}
+
+/** The resource a group's roles belong to (their tags name it; the ID is only compared). */
+function ownerOf(group: ManagedGroup): RoleOwner {
+  return group.kind === "stack"
+    ? { kind: "stack", id: group.id as StackId }
+    : { kind: "space", id: group.id as SpaceId };
 }
 
 function isOurRoleArn(config: VendingConfig, value: string): boolean {
