@@ -69,8 +69,8 @@ describe("role names", () => {
 
     expect(stackRoleNames(config, PAYMENTS)).toEqual([
       "spacelift-stack-payments-api",
-      "spacelift-stack-payments-api-write",
-      "spacelift-stack-payments-api-read",
+      "spacelift-stack-payments-api.write",
+      "spacelift-stack-payments-api.read",
     ]);
     expect(stackParameterName(config, PAYMENTS, "write")).toBe(
       "/spacelift/acme/stacks/payments-api/role-arn",
@@ -105,12 +105,12 @@ describe("role names", () => {
     ).toEqual([
       [
         "write",
-        "spacelift-stack-payments-api-write",
+        "spacelift-stack-payments-api.write",
         "/spacelift/acme/stacks/payments-api/role-arn",
       ],
       [
         "read",
-        "spacelift-stack-payments-api-read",
+        "spacelift-stack-payments-api.read",
         "/spacelift/acme/stacks/payments-api/read-role-arn",
       ],
     ]);

@@ -147,7 +147,7 @@ describe("processMessage: stack.create", () => {
     expect(names).toHaveLength(2);
     for (const name of names) {
       expect(name).toHaveLength(64);
-      expect(name).toMatch(/^spacelift-stack-a+-[0-9a-f]{8}$/);
+      expect(name).toMatch(/^spacelift-stack-a+\.[0-9a-f]{16}$/);
     }
     expect(fitRoleName("short")).toBe("short");
   });
