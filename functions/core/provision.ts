@@ -33,6 +33,7 @@ import {
   boundaryOf,
   describeHolder,
   everyStackRoleName,
+  isManagedByUs,
   isRoleOf,
   labelsFromTags,
   legacySpaceRoleName,
@@ -80,6 +81,8 @@ export interface ProvisionOutcome {
   readonly readRoleName?: string;
   readonly readRoleArn?: string;
   readonly changes: readonly string[];
+  /** Roles at the resource's names that belong to another resource of ours, left alone. */
+  readonly skipped?: readonly string[];
   /**
    * For a stack: the shape of its roles, when nothing of the other shape is left (none was
    * there, or all of it was removed): what the ledger may then vouch for.
@@ -503,6 +506,7 @@ export async function removeStack(
   const owner: RoleOwner = { kind: "stack", id: stackId };
   const changes: string[] = [];
   const blocked: string[] = [];
+  const skipped: string[] = [];
   let result: RoleResult = "absent";
   const current =
     hint.otherShape === "absent"
@@ -513,9 +517,14 @@ export async function removeStack(
     const observed = await deps.roles.describe(name);
     if (observed === undefined) continue;
     if (!isRoleOf(config, observed, owner)) {
-      // This scheme's names are the stack's alone: someone else's role there is refused. A
-      // name of the previous scheme may be another resource's today: not ours to touch.
-      if (current.includes(name)) blocked.push(describeHolder(config, observed, owner));
+      // Not the stack's role: left alone. A role we did not create at one of this scheme's
+      // names is refused, as ever; another resource's role there (a name of the previous
+      // scheme: stack `foo`'s `…-foo-read` is stack `foo-read`'s name now) is only skipped.
+      if (current.includes(name)) {
+        const holder = describeHolder(config, observed, owner);
+        if (isManagedByUs(config, observed.tags, observed.path)) skipped.push(holder);
+        else blocked.push(holder);
+      }
       continue;
     }
     const removed = await removeRole(observed, deps, owner);
@@ -540,6 +549,7 @@ export async function removeStack(
     roleName: stackRoleName(config, stackId, stackScopes(config)[0]),
     parameter,
     changes,
+    ...(skipped.length > 0 && { skipped }),
     // Nothing of either shape is left.
     shape,
   };
