@@ -174,7 +174,9 @@ export function stackRoleNames(config: VendingConfig, stackId: StackId): readonl
  * (the same as this scheme's for an unsplit stack whose name needs no cut).
  */
 export function everyStackRoleName(config: VendingConfig, stackId: StackId): readonly string[] {
-  return [...new Set([...stackRoleNames(config, stackId), ...legacyStackRoleNames(config, stackId)])];
+  return [
+    ...new Set([...stackRoleNames(config, stackId), ...legacyStackRoleNames(config, stackId)]),
+  ];
 }
 
 /**
