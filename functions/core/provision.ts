@@ -37,6 +37,7 @@ import {
   isRoleOf,
   labelsFromTags,
   legacySpaceRoleName,
+  legacyStackRoleNames,
   ROLE_NAMING,
   type RoleBinding,
   type RoleOwner,
@@ -396,11 +397,19 @@ export async function convergeStack(
   const blocked: string[] = [];
   for (const binding of bindings) {
     const current = observed.get(binding.role.name);
-    const result = await ensureBinding(binding, deps, {
-      observed: hint.fresh ? "unread" : current,
-      keepPolicies: labels === undefined && current !== undefined,
-      owner,
-    });
+    const predecessor = predecessorOf(binding, stack.stackId, observed, deps.config);
+    const result = await ensureBinding(
+      // Labels unknown: the role that replaces one of the previous scheme keeps its policies.
+      labels === undefined && current === undefined && predecessor !== undefined
+        ? { ...binding, role: withPoliciesOf(binding.role, predecessor) }
+        : binding,
+      deps,
+      {
+        observed: hint.fresh ? "unread" : current,
+        keepPolicies: labels === undefined && current !== undefined,
+        owner,
+      },
+    );
     // Another resource's role (or not ours) holds the name: skip it, converge the rest.
     if ("blocked" in result) blocked.push(result.blocked);
     else results.push(result);
@@ -444,6 +453,30 @@ export async function convergeStack(
     ...(read === undefined ? {} : { readRoleName: read.roleName, readRoleArn: read.roleArn }),
     changes,
     ...(vouched && { shape: stackShape(config) }),
+  };
+}
+
+/** The stack's role of the binding's scope under the previous naming scheme, if it has one. */
+function predecessorOf(
+  binding: RoleBinding,
+  stackId: StackId,
+  observed: ReadonlyMap<string, ObservedRole | undefined>,
+  config: VendingConfig,
+): ObservedRole | undefined {
+  const [any, write, read] = legacyStackRoleNames(config, stackId);
+  const name = binding.scope === "any" ? any : binding.scope === "write" ? write : read;
+  if (name === undefined || name === binding.role.name) return undefined;
+  const role = observed.get(name);
+  return role !== undefined && isRoleOf(config, role, { kind: "stack", id: stackId })
+    ? role
+    : undefined;
+}
+
+function withPoliciesOf(spec: RoleSpec, role: ObservedRole): RoleSpec {
+  return {
+    ...spec,
+    managedPolicyArns: [...role.managedPolicyArns].sort(),
+    inlinePolicies: role.inlinePolicies,
   };
 }
 

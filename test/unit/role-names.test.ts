@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
-import { processMessage } from "../../functions/core/provision.ts";
+import { convergeStack, processMessage } from "../../functions/core/provision.ts";
 import {
   legacySpaceRoleName,
   legacyStackRoleNames,
@@ -231,6 +231,21 @@ describe("roles named under the previous scheme are replaced", () => {
     });
     expect([...roles.roles.keys()]).toEqual([newName]);
     expect(parameters.parameters.get(parameterOf(LONG))?.value).toBe(arnOf(newName));
+  });
+
+  it("the new role keeps the old one's policies when nothing says the stack's labels", async () => {
+    const { deps, roles, seedOurs } = setup(UNSPLIT);
+    const [legacyName = ""] = legacyStackRoleNames(UNSPLIT, LONG);
+    seedOurs(legacyName, { stack: LONG });
+    await roles.attachPolicy(legacyName, DEPLOY);
+
+    await convergeStack({ stackId: LONG, spaceId: undefined, labels: undefined }, deps);
+
+    expect(roles.roles.get(stackRoleName(UNSPLIT, LONG))).toMatchObject({
+      managedPolicyArns: [DEPLOY, READ_ONLY],
+      inlinePolicies: { extra: { Version: "2012-10-17", Statement: [] } },
+    });
+    expect(roles.roles.has(legacyName)).toBe(false);
   });
 
   it("a stack whose new name is someone else's keeps its old role and parameter", async () => {
