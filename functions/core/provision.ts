@@ -376,7 +376,10 @@ export async function convergeStack(
       : everyStackRoleName(config, stack.stackId).filter((name) => !names.includes(name));
   // Every shape's role is read (unless the stack is brand new, or the other shape is known to
   // be absent): the current shape's to converge, the other shape's (left from before the split
-  // was switched) and the previous naming scheme's to remove.
+  // was switched) and the previous naming scheme's to remove. Roles are found by name, then
+  // their tags say whose they are: ListRoles returns no tags ("does not return ... Tags",
+  // https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoles.html), so a search by tag
+  // is a GetRole per role under the path; the reconciler does that once per pass.
   const observed = new Map<string, ObservedRole | undefined>();
   if (!hint.fresh) {
     for (const name of [...names, ...others]) observed.set(name, await deps.roles.describe(name));
