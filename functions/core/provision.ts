@@ -767,12 +767,28 @@ async function removeBinding(
     }
   }
   const observed = await deps.roles.describe(target.roleName);
+  let skipped: string | undefined;
   if (observed !== undefined) {
-    changes.push(...(await removeRole(observed, deps, target.owner)));
-    result = "deleted";
+    if (
+      !isRoleOf(deps.config, observed, target.owner) &&
+      isManagedByUs(deps.config, observed.tags, observed.path)
+    ) {
+      // Ours, but another resource's (as its tags say): left alone, like a stack's.
+      skipped = describeHolder(deps.config, observed, target.owner);
+    } else {
+      changes.push(...(await removeRole(observed, deps, target.owner)));
+      result = "deleted";
+    }
   }
   const parameter = await deps.parameters.remove(target.parameterName);
-  return { resource, result, roleName: target.roleName, parameter, changes };
+  return {
+    resource,
+    result,
+    roleName: target.roleName,
+    parameter,
+    changes,
+    ...(skipped !== undefined && { skipped: [skipped] }),
+  };
 }
 
 /** Removes one role we manage and everything attached to it; returns the changes made. */

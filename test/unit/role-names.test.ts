@@ -176,7 +176,15 @@ describe("a stack never deletes, takes over or blocks another stack's role", () 
     seedOurs(spaceRoleName(UNSPLIT, PROD), { stack: "payments-api" });
 
     expect(await deliver("space.update", { space: PROD })).toMatchObject({ result: "dropped" });
-    expect(await deliver("space.delete", { space: PROD })).toMatchObject({ result: "dropped" });
+    expect(await deliver("space.delete", { space: PROD })).toMatchObject({
+      result: "applied",
+      outcome: {
+        result: "absent",
+        skipped: [
+          `role ${spaceRoleName(UNSPLIT, PROD)} belongs to stack payments-api, not to space ${PROD}; leaving it untouched`,
+        ],
+      },
+    });
 
     expect(roles.roles.get(spaceRoleName(UNSPLIT, PROD))?.tags["spacelift:stack"]).toBe(
       "payments-api",
