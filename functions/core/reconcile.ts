@@ -476,9 +476,8 @@ async function convergeTarget(
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
-    const leftovers = await removeLeftoverRoles(run, group, outcome);
     await rememberStackFacts(run, target);
-    const decision = decisionFromOutcome(run, outcome, base, orphanedAt !== undefined, leftovers);
+    const decision = decisionFromOutcome(run, outcome, base, orphanedAt !== undefined);
     if (decision === undefined) run.inSync += 1;
     else record(run, decision);
   } catch (error) {
@@ -596,34 +595,15 @@ function unpublishedRoles(group: ManagedGroup): ObservedRole[] {
   return group.roles.filter(({ arn }) => !published.has(arn));
 }
 
-/**
- * After a resource converged: its roles (found by their tags) that converge did not name, such
- * as roles named under another ROLE_NAME_PREFIX, are removed, so none outlives its purpose.
- */
-async function removeLeftoverRoles(
-  run: Run,
-  group: ManagedGroup | undefined,
-  outcome: ProvisionOutcome,
-): Promise<string[]> {
-  if (group === undefined) return [];
-  const kept = new Set([outcome.roleName, outcome.readRoleName]);
-  const changes: string[] = [];
-  for (const role of group.roles) {
-    if (!kept.has(role.name)) changes.push(...(await removeRoleByName(run, role.name, group)));
-  }
-  return changes;
-}
-
 function decisionFromOutcome(
   run: Run,
   outcome: ProvisionOutcome,
   base: Pick<DecisionInput, "resource" | "reason">,
   restoring: boolean,
-  removed: readonly string[] = [],
 ): DecisionInput | undefined {
   const parameterChanged = outcome.parameter === "created" || outcome.parameter === "updated";
-  if (outcome.result === "unchanged" && !parameterChanged && removed.length === 0) return undefined;
-  const changes = [...outcome.changes, ...removed];
+  if (outcome.result === "unchanged" && !parameterChanged) return undefined;
+  const changes = [...outcome.changes];
   if (parameterChanged) changes.push(`parameter ${outcome.parameter}`);
   return {
     ...base,
