@@ -302,3 +302,78 @@ describe("roles named under the previous scheme are replaced", () => {
     expect(parameters.parameters.size).toBe(0);
   });
 });
+
+describe("stacks and spaces named to collide with each other", () => {
+  const [longCut = ""] = legacyStackRoleNames(UNSPLIT, LONG);
+  const stacks = [
+    "foo",
+    "foo-read",
+    "foo-write",
+    "foo-read-write",
+    "read",
+    "root",
+    LONG,
+    longCut.slice("spacelift-stack-".length),
+    `${LONG}-read`,
+    "01hnd497t9jkr76mr3ka2cdjhp",
+  ];
+  const spaces = [
+    PROD,
+    "root",
+    "01HND497T9JKR76MR3KA2CDJHP",
+    `${"platform-team-".repeat(3)}01HND497T9JKR76MR3KA2CDJHP`,
+    `${"platform-team-".repeat(3)}01HND497T9JKR76MR3KA2CDJHQ`,
+  ];
+  const resources = [
+    ...stacks.map((stack) => ({ key: `stack:${stack}`, event: { stack }, kind: "stack" })),
+    ...spaces.map((space) => ({ key: `space:${space}`, event: { space }, kind: "space" })),
+  ];
+  const ownerOf = (tags: Record<string, string>) =>
+    tags["spacelift:stack"] !== undefined
+      ? `stack:${tags["spacelift:stack"]}`
+      : `space:${tags["spacelift:space"]}`;
+
+  it.each([
+    ["off", UNSPLIT, UNSPLIT],
+    ["on", SPLIT, SPLIT],
+    ["switched on after the creates", UNSPLIT, SPLIT],
+    ["switched off after the creates", SPLIT, UNSPLIT],
+  ])(
+    "with the split %s, each gets its own roles, and updating then deleting one leaves every other's untouched",
+    async (_label, config, later) => {
+      const { deps, roles, parameters, deliver } = setup(config);
+      for (const { kind, event } of resources) {
+        const created = await deliver(kind === "stack" ? "stack.create" : "space.create", event);
+        expect(created).toMatchObject({ result: "applied", outcome: { result: "created" } });
+      }
+      expect(roles.roles.size).toBe(stacks.length * (config === SPLIT ? 2 : 1) + spaces.length);
+      for (const role of roles.roles.values()) {
+        expect(resources.map(({ key }) => key)).toContain(ownerOf(role.tags));
+      }
+      expect(new Set([...roles.roles.keys()].map((name) => name.toLowerCase())).size).toBe(
+        roles.roles.size,
+      );
+
+      (deps as { config: VendingConfig }).config = later;
+      for (const { key, kind: resourceKind, event } of resources) {
+        const before = new Map(
+          [...roles.roles]
+            .filter(([, role]) => ownerOf(role.tags) !== key)
+            .map(([name, role]) => [name, structuredClone(role)]),
+        );
+        const published = [...parameters.parameters.keys()].filter(
+          (name) => !name.includes(`/${key.replace(":", "s/")}/`),
+        );
+        for (const action of ["update", "delete"] as const) {
+          const outcome = await deliver(`${resourceKind as "stack" | "space"}.${action}`, event);
+          expect(outcome).toMatchObject({ result: "applied" });
+          expect(outcome).not.toHaveProperty("outcome.skipped");
+        }
+        expect([...roles.roles.values()].filter((role) => ownerOf(role.tags) === key)).toEqual([]);
+        expect(new Map(roles.roles)).toEqual(before);
+        for (const name of published) expect(parameters.parameters.has(name)).toBe(true);
+      }
+      expect(roles.roles.size).toBe(0);
+    },
+  );
+});
