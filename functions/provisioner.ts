@@ -29,7 +29,14 @@ async function handleRecord(record: SQSRecord): Promise<void> {
           role: applied.roleName,
           parameter: applied.parameter,
           changes: applied.changes,
+          ...(applied.skipped && { skipped: applied.skipped }),
         });
+        if (applied.skipped) {
+          logger.warn("roles at the resource's names belong to another resource; left alone", {
+            resource: applied.resource,
+            skipped: applied.skipped,
+          });
+        }
         return;
       }
       case "ignored":

@@ -41,6 +41,7 @@ export class DynamoDbLedger implements ResourceLedger {
       if (Item?.timestamp?.N === undefined) return undefined;
       const facts = Item.facts?.S === undefined ? undefined : parseFacts(Item.facts.S);
       const shape = Item.shape?.S;
+      const naming = Item.naming?.N === undefined ? undefined : Number(Item.naming.N);
       return {
         resource,
         timestamp: Number(Item.timestamp.N),
@@ -48,6 +49,7 @@ export class DynamoDbLedger implements ResourceLedger {
         ...(facts && { facts }),
         // Anything else (written by a later version?) counts as not known.
         ...((shape === "unsplit" || shape === "split") && { shape }),
+        ...(naming !== undefined && Number.isInteger(naming) && { naming }),
       };
     } catch (error) {
       throw new AwsCallError(`DynamoDB GetItem failed for ${resource}`, { cause: error });
@@ -75,6 +77,7 @@ export class DynamoDbLedger implements ResourceLedger {
             state: { S: entry.state },
             ...(entry.facts && { facts: { S: JSON.stringify(entry.facts) } }),
             ...(entry.shape && { shape: { S: entry.shape } }),
+            ...(entry.naming !== undefined && { naming: { N: String(entry.naming) } }),
             ...expiresAt,
           },
           ConditionExpression: condition,

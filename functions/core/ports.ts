@@ -119,6 +119,8 @@ export interface LedgerEntry {
    * shape other than this one. Undefined: unknown, every shape is looked for.
    */
   readonly shape?: StackShape;
+  /** The role naming scheme `shape` was vouched under; another (or none) vouches for nothing. */
+  readonly naming?: number;
 }
 
 /** A stack's roles: one unsplit role, or the read/write split's `-write` and `-read` pair. */

@@ -33,9 +33,16 @@ import type {
 import { diffRole, type RoleChange } from "./role-diff.ts";
 import {
   boundaryOf,
+  describeHolder,
+  everyStackRoleName,
   isManagedByUs,
+  isRoleOf,
   labelsFromTags,
+  legacySpaceRoleName,
+  legacyStackRoleNames,
+  ROLE_NAMING,
   type RoleBinding,
+  type RoleOwner,
   SPACE_TAG,
   STACK_TAG,
   spaceBinding,
@@ -86,6 +93,8 @@ export interface ProvisionOutcome {
   readonly readRoleName?: string;
   readonly readRoleArn?: string;
   readonly changes: readonly string[];
+  /** Roles at the resource's names that belong to another resource of ours, left alone. */
+  readonly skipped?: readonly string[];
   /**
    * For a stack: the shape of its roles, when nothing of the other shape is left (none was
    * there, or all of it was removed): what the ledger may then vouch for.
@@ -124,7 +133,7 @@ export async function applyEvent(
       await deps.ledger.record({
         ...withoutShape(last),
         ...(facts && { facts }),
-        ...(outcome.shape && { shape: outcome.shape }),
+        ...vouching(outcome.shape),
       });
       return outcome;
     }
@@ -134,7 +143,7 @@ export async function applyEvent(
   const otherShape =
     event.type === "stack.upserted"
       ? await readyToConverge(last, deps)
-      : event.type === "stack.deleted" && last?.shape === stackShape(deps.config)
+      : event.type === "stack.deleted" && vouchedShape(last) === stackShape(deps.config)
         ? "absent"
         : "verify";
   const entry = {
@@ -145,7 +154,7 @@ export async function applyEvent(
   };
   try {
     const outcome = await applyToAws(event, deps, last?.state === "present", facts, otherShape);
-    await deps.ledger.record({ ...entry, ...(outcome.shape && { shape: outcome.shape }) });
+    await deps.ledger.record({ ...entry, ...vouching(outcome.shape) });
     return outcome;
   } catch (error) {
     // A refusal may come after AWS was already changed (the role written, then its parameter
@@ -153,8 +162,8 @@ export async function applyEvent(
     // event delivered later cannot undo what this one did. What the ledger vouched for of the
     // stack's shape still holds if the event touched only that shape's roles.
     if (error instanceof PermanentEventError) {
-      const shape = otherShape === "absent" ? last?.shape : undefined;
-      await deps.ledger.record({ ...entry, ...(shape && { shape }) });
+      const shape = otherShape === "absent" ? vouchedShape(last) : undefined;
+      await deps.ledger.record({ ...entry, ...vouching(shape) });
     }
     throw error;
   }
@@ -184,8 +193,9 @@ async function readyToConverge(
   last: LedgerEntry | undefined,
   deps: Pick<ProvisionerDeps, "config" | "ledger">,
 ): Promise<"absent" | "verify"> {
-  if (last?.shape === undefined) return "verify";
-  if (last.shape === stackShape(deps.config)) return "absent";
+  const shape = vouchedShape(last);
+  if (last === undefined || shape === undefined) return "verify";
+  if (shape === stackShape(deps.config)) return "absent";
   await deps.ledger.record(withoutShape(last));
   return "verify";
 }
@@ -207,8 +217,20 @@ export async function beforeCreatingStackRoles(
 }
 
 function withoutShape(entry: LedgerEntry): LedgerEntry {
-  const { shape: _vouched, ...rest } = entry;
+  const { shape: _vouched, naming: _scheme, ...rest } = entry;
   return rest;
+}
+
+/**
+ * The shape the ledger vouches for, if it vouched under this role naming scheme: under the one
+ * before, the stack's roles may still carry the names that scheme gave them.
+ */
+function vouchedShape(entry: LedgerEntry | undefined): StackShape | undefined {
+  return entry?.naming === ROLE_NAMING ? entry.shape : undefined;
+}
+
+function vouching(shape: StackShape | undefined): Pick<LedgerEntry, "shape" | "naming"> {
+  return shape === undefined ? {} : { shape, naming: ROLE_NAMING };
 }
 
 /**
@@ -390,21 +412,27 @@ export async function convergeStack(
   hint: StackHint = { fresh: false },
 ): Promise<ProvisionOutcome> {
   const { config } = deps;
+  const owner: RoleOwner = { kind: "stack", id: stack.stackId };
   const scopes = stackScopes(config);
   const names = scopes.map((scope) => stackRoleName(config, stack.stackId, scope));
   const others =
     hint.otherShape === "absent"
       ? []
-      : stackRoleNames(config, stack.stackId).filter((name) => !names.includes(name));
+      : everyStackRoleName(config, stack.stackId).filter((name) => !names.includes(name));
   // Every shape's role is read (unless the stack is brand new, or the other shape is known to
   // be absent): the current shape's to converge, the other shape's (left from before the split
-  // was switched) to remove.
+  // was switched) and the previous naming scheme's to remove. Roles are found by name, then
+  // their tags say whose they are: ListRoles returns no tags ("does not return ... Tags",
+  // https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoles.html), so a search by tag
+  // is a GetRole per role under the path; the reconciler does that once per pass.
   const observed = new Map<string, ObservedRole | undefined>();
   if (!hint.fresh) {
     for (const name of [...names, ...others]) observed.set(name, await deps.roles.describe(name));
   }
   // What the stack's existing role says of its space and labels, if the event does not.
-  const facts = [...observed.values()].find((role) => role?.tags[STACK_TAG] === stack.stackId);
+  const facts = [...observed.values()].find(
+    (role): role is ObservedRole => role !== undefined && isRoleOf(config, role, owner),
+  );
   const spaceId = stack.spaceId ?? spaceOf(facts) ?? config.defaultSpaceId;
   const labels = stack.labels ?? (facts === undefined ? undefined : labelsFromTags(facts.tags));
   const bindings = stackBindings(config, {
@@ -425,32 +453,47 @@ export async function convergeStack(
   const creating = hint.fresh || names.some((name) => observed.get(name) === undefined);
   if (creating || formerSpaces.size > 0) await admitToSpace(deps, spaceId, stack.stackId);
   const results: BindingResult[] = [];
+  const blocked: string[] = [];
   for (const binding of bindings) {
     const current = observed.get(binding.role.name);
-    results.push(
-      await ensureBinding(binding, deps, {
+    const predecessor = predecessorOf(binding, stack.stackId, observed, deps.config);
+    const result = await ensureBinding(
+      // Labels unknown: the role that replaces one of the previous scheme keeps its policies.
+      labels === undefined && current === undefined && predecessor !== undefined
+        ? { ...binding, role: withPoliciesOf(binding.role, predecessor) }
+        : binding,
+      deps,
+      {
         observed: hint.fresh ? "unread" : current,
         keepPolicies: labels === undefined && current !== undefined,
-        owner: { tag: STACK_TAG, value: stack.stackId },
-      }),
+        owner,
+      },
     );
+    // Another resource's role (or not ours) holds the name: skip it, converge the rest.
+    if ("blocked" in result) blocked.push(result.blocked);
+    else results.push(result);
+  }
+  if (blocked.length > 0) {
+    // The stack's other roles stay (a role this one replaces is published until it exists).
+    throw new ForeignResourceError(blocked.join("; "));
   }
   const changes = results.flatMap((result, index) =>
     index === 0 ? result.changes : result.changes.map((change) => `${result.roleName}: ${change}`),
   );
   if (!hint.fresh) {
-    // Roles of the other shape (the split was switched on or off) go once the new ones exist.
+    // Roles of the other shape (the split was switched on or off) and of the previous naming
+    // scheme go once the new ones exist and are published. A name the stack had under the
+    // previous scheme may be another resource's now: only the stack's own roles go.
+    let removedOthers = false;
     for (const name of others) {
       const role = observed.get(name);
-      if (role === undefined) continue;
-      const removed = await removeRole(role, deps, { tag: STACK_TAG, value: stack.stackId });
+      if (role === undefined || !isRoleOf(config, role, owner)) continue;
+      const removed = await removeRole(role, deps, owner);
       changes.push(...removed.map((change) => `${name}: ${change}`));
+      removedOthers = true;
     }
     const readName = stackRoleName(config, stack.stackId, "read");
-    if (
-      !names.includes(readName) &&
-      (observed.get(readName) !== undefined || hint.otherShape === "verify")
-    ) {
+    if (!names.includes(readName) && (removedOthers || hint.otherShape === "verify")) {
       const parameter = await deps.parameters.remove(
         stackParameterName(config, stack.stackId, "read"),
       );
@@ -493,6 +536,30 @@ async function admitToSpace(
   );
 }
 
+/** The stack's role of the binding's scope under the previous naming scheme, if it has one. */
+function predecessorOf(
+  binding: RoleBinding,
+  stackId: StackId,
+  observed: ReadonlyMap<string, ObservedRole | undefined>,
+  config: VendingConfig,
+): ObservedRole | undefined {
+  const [any, write, read] = legacyStackRoleNames(config, stackId);
+  const name = binding.scope === "any" ? any : binding.scope === "write" ? write : read;
+  if (name === undefined || name === binding.role.name) return undefined;
+  const role = observed.get(name);
+  return role !== undefined && isRoleOf(config, role, { kind: "stack", id: stackId })
+    ? role
+    : undefined;
+}
+
+function withPoliciesOf(spec: RoleSpec, role: ObservedRole): RoleSpec {
+  return {
+    ...spec,
+    managedPolicyArns: [...role.managedPolicyArns].sort(),
+    inlinePolicies: role.inlinePolicies,
+  };
+}
+
 /** Makes a space's role and parameter what the configuration says they should be. */
 export async function convergeSpace(
   space: { readonly spaceId: SpaceId },
@@ -503,12 +570,24 @@ export async function convergeSpace(
     spaceId: space.spaceId,
     spacePath: await spacePathFor(space.spaceId, deps),
   });
+  const owner: RoleOwner = { kind: "space", id: space.spaceId };
   const result = await ensureBinding(binding, deps, {
     observed: hint.fresh ? "unread" : await deps.roles.describe(binding.role.name),
     keepPolicies: false,
-    owner: { tag: SPACE_TAG, value: space.spaceId },
+    owner,
   });
-  return { resource: `space:${space.spaceId}`, ...result };
+  if ("blocked" in result) throw new ForeignResourceError(result.blocked);
+  const changes = [...result.changes];
+  // A cut name of the previous naming scheme: replaced once the new role is published.
+  const legacyName = legacySpaceRoleName(deps.config, space.spaceId);
+  if (!hint.fresh && legacyName !== binding.role.name) {
+    const legacy = await deps.roles.describe(legacyName);
+    if (legacy !== undefined && isRoleOf(deps.config, legacy, owner)) {
+      const removed = await removeRole(legacy, deps, owner);
+      changes.push(...removed.map((change) => `${legacyName}: ${change}`));
+    }
+  }
+  return { resource: `space:${space.spaceId}`, ...result, changes };
 }
 
 /** The space's path, read only when the subject template needs it. */
@@ -537,17 +616,31 @@ export async function removeStack(
 ): Promise<ProvisionOutcome> {
   const { config } = deps;
   const shape = stackShape(config);
-  const owner = { tag: STACK_TAG, value: stackId };
+  const owner: RoleOwner = { kind: "stack", id: stackId };
   const changes: string[] = [];
+  const blocked: string[] = [];
+  const skipped: string[] = [];
   let result: RoleResult = "absent";
-  const names =
+  const current =
     hint.otherShape === "absent"
       ? stackScopes(config).map((scope) => stackRoleName(config, stackId, scope))
       : stackRoleNames(config, stackId);
   const spaces = new Set<string>();
+  const names = hint.otherShape === "absent" ? current : everyStackRoleName(config, stackId);
   for (const name of names) {
     const observed = await deps.roles.describe(name);
     if (observed === undefined) continue;
+    if (!isRoleOf(config, observed, owner)) {
+      // Not the stack's role: left alone. A role we did not create at one of this scheme's
+      // names is refused, as ever; another resource's role there (a name of the previous
+      // scheme: stack `foo`'s `…-foo-read` is stack `foo-read`'s name now) is only skipped.
+      if (current.includes(name)) {
+        const holder = describeHolder(config, observed, owner);
+        if (isManagedByUs(config, observed.tags, observed.path)) skipped.push(holder);
+        else blocked.push(holder);
+      }
+      continue;
+    }
     const removed = await removeRole(observed, deps, owner);
     const space = observed.tags[SPACE_TAG];
     if (space !== undefined) spaces.add(space);
@@ -560,6 +653,8 @@ export async function removeStack(
   }
   // The roles are gone: their space stops counting the stack.
   for (const space of spaces) await deps.spaceRoleCap?.quota.release(space, stackId);
+  // The stack's own roles are gone; its parameters stay while a role of its name is someone else's.
+  if (blocked.length > 0) throw new ForeignResourceError(blocked.join("; "));
   const parameter = await deps.parameters.remove(stackParameterName(config, stackId));
   // Without the split, the read-role parameter belongs to the other shape.
   if (hint.otherShape !== "absent" || shape === "split") {
@@ -572,6 +667,7 @@ export async function removeStack(
     roleName: stackRoleName(config, stackId, stackScopes(config)[0]),
     parameter,
     changes,
+    ...(skipped.length > 0 && { skipped }),
     // Nothing of either shape is left.
     shape,
   };
@@ -584,19 +680,15 @@ export async function removeSpace(
 ): Promise<ProvisionOutcome> {
   return removeBinding(`space:${spaceId}`, deps, {
     roleName: spaceRoleName(deps.config, spaceId),
+    legacyRoleName: legacySpaceRoleName(deps.config, spaceId),
     parameterName: spaceParameterName(deps.config, spaceId),
-    owner: { tag: SPACE_TAG, value: spaceId },
+    owner: { kind: "space", id: spaceId },
   });
 }
 
 function spaceOf(observed: ObservedRole | undefined): SpaceId | undefined {
   const value = observed?.tags[SPACE_TAG];
   return isSpaceId(value) ? value : undefined;
-}
-
-interface Owner {
-  readonly tag: string;
-  readonly value: StackId | SpaceId | string;
 }
 
 interface BindingResult {
@@ -607,14 +699,22 @@ interface BindingResult {
   readonly changes: readonly string[];
 }
 
-/** Makes one role and its parameter match the binding. */
+/**
+ * Makes one role and its parameter match the binding; `blocked` (nothing written) when a role
+ * of the binding's name belongs to another resource or is not ours.
+ */
 async function ensureBinding(
   binding: RoleBinding,
   deps: ConvergeDeps,
-  options: { observed: ObservedRole | undefined | "unread"; keepPolicies: boolean; owner: Owner },
-): Promise<BindingResult> {
+  options: {
+    observed: ObservedRole | undefined | "unread";
+    keepPolicies: boolean;
+    owner: RoleOwner;
+  },
+): Promise<BindingResult | { readonly blocked: string }> {
   const { role, parameterName } = binding;
   const ensured = await ensureRole(role, deps, options);
+  if ("blocked" in ensured) return ensured;
   const parameter = await deps.parameters.publish(parameterName, ensured.arn, role.tags, {
     fresh: ensured.result === "created",
   });
@@ -630,8 +730,12 @@ async function ensureBinding(
 async function ensureRole(
   spec: RoleSpec,
   deps: Pick<ProvisionerDeps, "config" | "roles" | "sleep">,
-  options: { observed: ObservedRole | undefined | "unread"; keepPolicies: boolean; owner: Owner },
-): Promise<{ result: RoleResult; arn: string; changes: string[] }> {
+  options: {
+    observed: ObservedRole | undefined | "unread";
+    keepPolicies: boolean;
+    owner: RoleOwner;
+  },
+): Promise<{ result: RoleResult; arn: string; changes: string[] } | { blocked: string }> {
   let observed = options.observed;
   const boundary = boundaryOf(deps.config);
   if (boundary !== undefined && spec.permissionsBoundaryArn !== boundary) {
@@ -656,7 +760,9 @@ async function ensureRole(
       throw new NotYetReadableError(`role ${spec.name} exists but cannot be read yet`);
     }
   }
-  assertOurs(observed, deps.config, options.owner);
+  if (!isRoleOf(deps.config, observed, options.owner)) {
+    return { blocked: describeHolder(deps.config, observed, options.owner) };
+  }
   const changes = diffRole(observed, spec, { keepPolicies: options.keepPolicies });
   for (const change of changes) await applyChange(deps.roles, spec.name, change);
   return {
@@ -666,14 +772,9 @@ async function ensureRole(
   };
 }
 
-function assertOurs(observed: ObservedRole, config: VendingConfig, owner: Owner): void {
-  if (
-    !isManagedByUs(config, observed.tags, observed.path) ||
-    observed.tags[owner.tag] !== owner.value
-  ) {
-    throw new ForeignResourceError(
-      `role ${observed.name} exists but was not created by spacelift-role-vending for this resource; leaving it untouched`,
-    );
+function assertOurs(observed: ObservedRole, config: VendingConfig, owner: RoleOwner): void {
+  if (!isRoleOf(config, observed, owner)) {
+    throw new ForeignResourceError(describeHolder(config, observed, owner));
   }
 }
 
@@ -734,24 +835,49 @@ function describeChange(change: RoleChange): string {
 async function removeBinding(
   resource: string,
   deps: Pick<ProvisionerDeps, "config" | "roles" | "parameters">,
-  target: { roleName: string; parameterName: string; owner: Owner },
+  target: { roleName: string; legacyRoleName: string; parameterName: string; owner: RoleOwner },
 ): Promise<ProvisionOutcome> {
-  const observed = await deps.roles.describe(target.roleName);
   const changes: string[] = [];
   let result: RoleResult = "absent";
+  if (target.legacyRoleName !== target.roleName) {
+    // The previous scheme's name: removed only if it is this resource's role.
+    const legacy = await deps.roles.describe(target.legacyRoleName);
+    if (legacy !== undefined && isRoleOf(deps.config, legacy, target.owner)) {
+      const removed = await removeRole(legacy, deps, target.owner);
+      changes.push(...removed.map((change) => `${target.legacyRoleName}: ${change}`));
+      result = "deleted";
+    }
+  }
+  const observed = await deps.roles.describe(target.roleName);
+  let skipped: string | undefined;
   if (observed !== undefined) {
-    changes.push(...(await removeRole(observed, deps, target.owner)));
-    result = "deleted";
+    if (
+      !isRoleOf(deps.config, observed, target.owner) &&
+      isManagedByUs(deps.config, observed.tags, observed.path)
+    ) {
+      // Ours, but another resource's (as its tags say): left alone, like a stack's.
+      skipped = describeHolder(deps.config, observed, target.owner);
+    } else {
+      changes.push(...(await removeRole(observed, deps, target.owner)));
+      result = "deleted";
+    }
   }
   const parameter = await deps.parameters.remove(target.parameterName);
-  return { resource, result, roleName: target.roleName, parameter, changes };
+  return {
+    resource,
+    result,
+    roleName: target.roleName,
+    parameter,
+    changes,
+    ...(skipped !== undefined && { skipped: [skipped] }),
+  };
 }
 
 /** Removes one role we manage and everything attached to it; returns the changes made. */
 async function removeRole(
   observed: ObservedRole,
   deps: Pick<ProvisionerDeps, "config" | "roles">,
-  owner: Owner,
+  owner: RoleOwner,
 ): Promise<string[]> {
   assertOurs(observed, deps.config, owner);
   const changes: string[] = [];

@@ -57,6 +57,8 @@ import { canonicalJson } from "./role-diff.ts";
 import {
   assertTrustPolicy,
   isManagedByUs,
+  isRoleOf,
+  type RoleOwner,
   SPACE_TAG,
   STACK_TAG,
   stackRoleName,
@@ -865,13 +867,21 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
   const changes: string[] = [];
   const base = { action: "delete" as const, resource: group.key, reason: plan.reason };
   try {
+    let refusal: ForeignResourceError | undefined;
     if (group.roles.length > 0) {
       let outcome: ProvisionOutcome | undefined;
-      if (group.kind === "stack" && isStackId(group.id)) {
-        outcome = await removeStack(group.id, removalDeps);
-        run.holders.delete(group.id);
-      } else if (group.kind === "space" && isSpaceId(group.id)) {
-        outcome = await removeSpace(group.id, removalDeps);
+      try {
+        if (group.kind === "stack" && isStackId(group.id)) {
+          outcome = await removeStack(group.id, removalDeps);
+          run.holders.delete(group.id);
+        } else if (group.kind === "space" && isSpaceId(group.id)) {
+          outcome = await removeSpace(group.id, removalDeps);
+        }
+      } catch (error) {
+        // A role of the resource's name is someone else's: the resource's own roles (found by
+        // their tags below) still go; the refusal is recorded once they have.
+        if (!(error instanceof ForeignResourceError)) throw error;
+        refusal = error;
       }
       if (outcome !== undefined) {
         changes.push(...outcome.changes.map((change) => `${outcome.roleName}: ${change}`));
@@ -882,6 +892,7 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
         changes.push(...(await removeRoleByName(run, role.name, group)));
       }
     }
+    if (refusal !== undefined) throw refusal;
     for (const parameter of group.parameters) {
       // Only what points at one of our roles: the namespace is ours, but be sure.
       if (!isOurRoleArn(config, parameter.value)) continue;
@@ -906,11 +917,7 @@ async function removeRoleByName(run: Run, name: string, group: ManagedGroup): Pr
   const { roles } = run.stores;
   const observed = await roles.describe(name);
   if (observed === undefined) return [];
-  const tag = group.kind === "stack" ? STACK_TAG : SPACE_TAG;
-  if (
-    !isManagedByUs(run.deps.config, observed.tags, observed.path) ||
-    observed.tags[tag] !== group.id
-  ) {
+  if (!isRoleOf(run.deps.config, observed, ownerOf(group))) {
     throw new ForeignResourceError(`role ${name} is no longer ours; leaving it untouched`);
   }
   const changes: string[] = [];
@@ -924,6 +931,13 @@ async function removeRoleByName(run: Run, name: string, group: ManagedGroup): Pr
   }
   if ((await roles.delete(name)) === "deleted") changes.push(`${name}: deleteRole`);
   return changes;
+}
+
+/** The resource a group's roles belong to (their tags name it; the ID is only compared). */
+function ownerOf(group: ManagedGroup): RoleOwner {
+  return group.kind === "stack"
+    ? { kind: "stack", id: group.id as StackId }
+    : { kind: "space", id: group.id as SpaceId };
 }
 
 function isOurRoleArn(config: VendingConfig, value: string): boolean {

@@ -121,22 +121,41 @@ export function boundaryOf(config: VendingConfig): string | undefined {
 }
 
 /**
- * Role names longer than IAM's 64 characters are cut and end in `-` plus 8 hex characters of
- * the SHA-256 of the full name (then the suffix), so two long names never collide and a
- * `-read`/`-write` suffix stays visible.
+ * Role names are `<prefix>stack-<stackId>` / `<prefix>space-<spaceId>`; a split stack's roles
+ * add `.read` / `.write`. A name longer than IAM's 64 characters is cut and carries `.` plus 16
+ * hex characters of the SHA-256 of the whole name, before that suffix.
+ *
+ * `.` separates: stack and space IDs never hold one (identifiers.ts), so no resource's name can
+ * end like another's suffix or hash, and a cut name (its hash part is all hex, after a `.`)
+ * never equals an uncut one (whose part after the last `.` of the prefix holds `stack-` or
+ * `space-`, which are not hex). Two cut names are equal only if 64 bits of SHA-256 of two
+ * different whole names are. IAM compares role names case-insensitively; valid IDs differ in
+ * more than case (stack IDs are lower case; a space ID's letters are lower case in its slug and
+ * upper case in its ULID). Names of the scheme before (`-read`, `-write`, `-<8 hex>`) are
+ * {@link legacyStackRoleNames}: found, by name plus tags, only to be replaced.
  */
-export function fitRoleName(fullName: string, suffix = ""): string {
-  const whole = `${fullName}${suffix}`;
+export const ROLE_NAME_SEPARATOR = ".";
+
+/**
+ * The naming scheme of {@link stackRoleName}; what the ledger vouches for a stack's roles holds
+ * only for names of this scheme (roles may still carry the names of the one before).
+ */
+export const ROLE_NAMING = 2;
+
+const HASH_LENGTH = 16;
+
+/** `<base><suffix>`, or cut to IAM's 64 characters with a hash of the whole name kept visible. */
+export function fitRoleName(base: string, suffix = ""): string {
+  const whole = `${base}${suffix}`;
   if (whole.length <= IAM_LIMITS.roleName) return whole;
-  const digest = createHash("sha256").update(whole).digest("hex").slice(0, 8);
-  return `${fullName.slice(0, IAM_LIMITS.roleName - 9 - suffix.length)}-${digest}${suffix}`;
+  const digest = createHash("sha256").update(whole).digest("hex").slice(0, HASH_LENGTH);
+  const tail = `${ROLE_NAME_SEPARATOR}${digest}${suffix}`;
+  return `${base.slice(0, IAM_LIMITS.roleName - tail.length)}${tail}`;
 }
 
-const SCOPE_SUFFIX: Readonly<Record<RoleScope, string>> = {
-  any: "",
-  read: "-read",
-  write: "-write",
-};
+function scopeSuffix(scope: RoleScope): string {
+  return scope === "any" ? "" : `${ROLE_NAME_SEPARATOR}${scope}`;
+}
 
 /** The stack's role for a scope: `any` (no split), or the split's `read`/`write` role. */
 export function stackRoleName(
@@ -144,12 +163,45 @@ export function stackRoleName(
   stackId: StackId,
   scope: RoleScope = "any",
 ): string {
-  return fitRoleName(`${config.roleNamePrefix}stack-${stackId}`, SCOPE_SUFFIX[scope]);
+  return fitRoleName(`${config.roleNamePrefix}stack-${stackId}`, scopeSuffix(scope));
 }
 
 /** Every role name a stack can have, whatever the configuration (for removal and cleanup). */
 export function stackRoleNames(config: VendingConfig, stackId: StackId): readonly string[] {
   return (["any", "write", "read"] as const).map((scope) => stackRoleName(config, stackId, scope));
+}
+
+/**
+ * Every name a stack's role may have: this scheme's in every shape, then the previous scheme's
+ * (the same as this scheme's for an unsplit stack whose name needs no cut).
+ */
+export function everyStackRoleName(config: VendingConfig, stackId: StackId): readonly string[] {
+  return [
+    ...new Set([...stackRoleNames(config, stackId), ...legacyStackRoleNames(config, stackId)]),
+  ];
+}
+
+/**
+ * The names the previous scheme gave a stack's roles (`-read`/`-write`, a cut name ending in
+ * `-<8 hex>`): each may now be another stack's name (stack `foo`'s `…-foo-read` is stack
+ * `foo-read`'s), so a role found there is the stack's only if its tags say so.
+ */
+export function legacyStackRoleNames(config: VendingConfig, stackId: StackId): readonly string[] {
+  return ["", "-write", "-read"].map((suffix) =>
+    legacyFitRoleName(`${config.roleNamePrefix}stack-${stackId}`, suffix),
+  );
+}
+
+/** The previous scheme's name of a space's role. */
+export function legacySpaceRoleName(config: VendingConfig, spaceId: SpaceId): string {
+  return legacyFitRoleName(`${config.roleNamePrefix}space-${spaceId}`, "");
+}
+
+function legacyFitRoleName(base: string, suffix: string): string {
+  const whole = `${base}${suffix}`;
+  if (whole.length <= IAM_LIMITS.roleName) return whole;
+  const digest = createHash("sha256").update(whole).digest("hex").slice(0, 8);
+  return `${base.slice(0, IAM_LIMITS.roleName - 9 - suffix.length)}-${digest}${suffix}`;
 }
 
 /** The scopes a stack's roles have under the configuration. */
@@ -488,4 +540,42 @@ export function isManagedByUs(config: VendingConfig, tags: Tags, path: string): 
     tags[ACCOUNT_TAG] === config.spaceliftAccount &&
     path === config.rolePath
   );
+}
+
+/** The Spacelift resource a role belongs to. */
+export type RoleOwner =
+  | { readonly kind: "stack"; readonly id: StackId }
+  | { readonly kind: "space"; readonly id: SpaceId };
+
+/**
+ * True when the role is ours (see {@link isManagedByUs}) and its tags name `owner`: a stack's
+ * role carries `spacelift:stack` = the stack; a space's role `spacelift:space` = the space and
+ * no `spacelift:stack` (a stack's role carries its space's tag too). A role's name alone never
+ * says whose it is: a name may be another resource's under another naming scheme.
+ */
+export function isRoleOf(
+  config: VendingConfig,
+  role: { readonly tags: Tags; readonly path: string },
+  owner: RoleOwner,
+): boolean {
+  if (!isManagedByUs(config, role.tags, role.path)) return false;
+  return owner.kind === "stack"
+    ? role.tags[STACK_TAG] === owner.id
+    : role.tags[SPACE_TAG] === owner.id && role.tags[STACK_TAG] === undefined;
+}
+
+/** Who holds a role that is not `owner`'s, for the refusal's message. */
+export function describeHolder(
+  config: VendingConfig,
+  role: { readonly name: string; readonly tags: Tags; readonly path: string },
+  owner: RoleOwner,
+): string {
+  const holder = !isManagedByUs(config, role.tags, role.path)
+    ? "exists but was not created by spacelift-role-vending"
+    : role.tags[STACK_TAG] !== undefined
+      ? `belongs to stack ${role.tags[STACK_TAG]}`
+      : role.tags[SPACE_TAG] !== undefined
+        ? `belongs to space ${role.tags[SPACE_TAG]}`
+        : "is ours but names no stack or space";
+  return `role ${role.name} ${holder}, not to ${owner.kind} ${owner.id}; leaving it untouched`;
 }

@@ -314,6 +314,30 @@ describe("DynamoDbLedger.record", () => {
     expect(await ledger.get("stack:a")).not.toHaveProperty("shape");
   });
 
+  it("keeps the naming scheme a shape was vouched under, and reads it back", async () => {
+    dynamoMock.on(PutItemCommand).resolves({});
+    const ledger = new DynamoDbLedger(new DynamoDBClient({ region: "us-east-1" }), "t");
+    await ledger.record({
+      resource: "stack:a",
+      timestamp: 5,
+      state: "present",
+      shape: "split",
+      naming: 2,
+    });
+    expect(dynamoMock.commandCalls(PutItemCommand)[0]?.args[0].input.Item?.naming).toEqual({
+      N: "2",
+    });
+
+    const item = { resource: { S: "stack:a" }, timestamp: { N: "5" }, state: { S: "present" } };
+    dynamoMock
+      .on(GetItemCommand)
+      .resolvesOnce({ Item: { ...item, shape: { S: "split" }, naming: { N: "2" } } })
+      .resolvesOnce({ Item: { ...item, shape: { S: "split" } } });
+    expect(await ledger.get("stack:a")).toMatchObject({ shape: "split", naming: 2 });
+    // Written by the version before the naming scheme was recorded.
+    expect(await ledger.get("stack:a")).not.toHaveProperty("naming");
+  });
+
   it("accepts losing the race to a newer event", async () => {
     dynamoMock
       .on(PutItemCommand)

@@ -195,16 +195,16 @@ describe("the read/write split", () => {
 
     const outcome = await send("stack.create", { stack: PAYMENTS, space: PROD });
 
-    expect(policiesOf(roles, `${ROLE}-write`).managed).toEqual([DEPLOY_PROD]);
-    expect(policiesOf(roles, `${ROLE}-read`).managed).toEqual([READ_ONLY]);
-    expect(parameters.parameters.get(PARAMETER)?.value).toBe(roles.roles.get(`${ROLE}-write`)?.arn);
+    expect(policiesOf(roles, `${ROLE}.write`).managed).toEqual([DEPLOY_PROD]);
+    expect(policiesOf(roles, `${ROLE}.read`).managed).toEqual([READ_ONLY]);
+    expect(parameters.parameters.get(PARAMETER)?.value).toBe(roles.roles.get(`${ROLE}.write`)?.arn);
     expect(parameters.parameters.get(READ_PARAMETER)?.value).toBe(
-      roles.roles.get(`${ROLE}-read`)?.arn,
+      roles.roles.get(`${ROLE}.read`)?.arn,
     );
     expect(outcome).toMatchObject({
       result: "created",
-      roleName: `${ROLE}-write`,
-      readRoleName: `${ROLE}-read`,
+      roleName: `${ROLE}.write`,
+      readRoleName: `${ROLE}.read`,
     });
   });
 
@@ -215,8 +215,8 @@ describe("the read/write split", () => {
 
     await convergeStack({ stackId: PAYMENTS, spaceId: undefined, labels: undefined }, splitDeps);
 
-    expect([...roles.roles.keys()].sort()).toEqual([`${ROLE}-read`, `${ROLE}-write`]);
-    expect(parameters.parameters.get(PARAMETER)?.value).toBe(roles.roles.get(`${ROLE}-write`)?.arn);
+    expect([...roles.roles.keys()].sort()).toEqual([`${ROLE}.read`, `${ROLE}.write`]);
+    expect(parameters.parameters.get(PARAMETER)?.value).toBe(roles.roles.get(`${ROLE}.write`)?.arn);
 
     await convergeStack({ stackId: PAYMENTS, spaceId: undefined, labels: undefined }, deps);
 
@@ -274,8 +274,8 @@ describe("the permissions boundary", () => {
     );
 
     expect(created.map((spec) => [spec.name, spec.permissionsBoundaryArn])).toEqual([
-      [`${ROLE}-write`, BOUNDARY],
-      [`${ROLE}-read`, BOUNDARY],
+      [`${ROLE}.write`, BOUNDARY],
+      [`${ROLE}.read`, BOUNDARY],
       [`spacelift-space-${PROD}`, BOUNDARY],
     ]);
   });

@@ -78,14 +78,14 @@ describe("parsePermissionsConfig", () => {
 
     expect(roles).toEqual([
       {
-        name: "spacelift-stack-payments-api-write",
+        name: "spacelift-stack-payments-api.write",
         parameterName: "/spacelift/acme/stacks/payments-api/role-arn",
         managed: [DEPLOY, READ_ONLY],
         inline: ["terraform-state"],
         boundary: BOUNDARY,
       },
       {
-        name: "spacelift-stack-payments-api-read",
+        name: "spacelift-stack-payments-api.read",
         parameterName: "/spacelift/acme/stacks/payments-api/read-role-arn",
         managed: [READ_ONLY],
         inline: ["terraform-state-read"],

@@ -25,8 +25,10 @@ const PAYMENTS = "payments-api" as StackId;
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 const DEPLOY = "arn:aws:iam::123456789012:policy/deploy";
 const ROLE = "spacelift-stack-payments-api";
-const WRITE_ROLE = `${ROLE}-write`;
-const READ_ROLE = `${ROLE}-read`;
+const WRITE_ROLE = `${ROLE}.write`;
+const READ_ROLE = `${ROLE}.read`;
+/** The split's names under the previous naming scheme: looked for until the ledger vouches. */
+const LEGACY_ROLES = [`${ROLE}-write`, `${ROLE}-read`];
 const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
 const READ_PARAMETER = "/spacelift/acme/stacks/payments-api/read-role-arn";
 const RESOURCE = `stack:${PAYMENTS}`;
@@ -103,7 +105,7 @@ describe("with the split off, the ledger spares the describes of the split's rol
     expect(shape()).toBeUndefined();
 
     await send("stack.create"); // delivered again
-    expect(roles.described).toEqual([ROLE, WRITE_ROLE, READ_ROLE]);
+    expect(roles.described).toEqual([ROLE, WRITE_ROLE, READ_ROLE, ...LEGACY_ROLES]);
     // The read-role parameter is looked for too, even without a read role: vouching covers it.
     expect(parameters.removals).toEqual([READ_PARAMETER]);
     expect(shape()).toBe("unsplit");
@@ -150,7 +152,7 @@ describe("with the split off, the ledger spares the describes of the split's rol
     const { roles, parameters, send, shape } = setup(SPLIT);
     await send("stack.create");
     await send("stack.update");
-    expect(roles.described).toEqual([WRITE_ROLE, READ_ROLE, ROLE]);
+    expect(roles.described).toEqual([WRITE_ROLE, READ_ROLE, ROLE, ...LEGACY_ROLES]);
     expect(shape()).toBe("split");
 
     await send("stack.update", { space: STAGING });
@@ -172,7 +174,7 @@ describe("switching the split still removes the other shape", () => {
     deps.config = SPLIT;
     await send("stack.update");
 
-    expect(roles.described).toEqual([WRITE_ROLE, READ_ROLE, ROLE]);
+    expect(roles.described).toEqual([WRITE_ROLE, READ_ROLE, ROLE, ...LEGACY_ROLES]);
     expect([...roles.roles.keys()].sort()).toEqual([READ_ROLE, WRITE_ROLE]);
     expect(parameters.parameters.get(PARAMETER)?.value).toBe(roles.roles.get(WRITE_ROLE)?.arn);
     expect(parameters.parameters.get(READ_PARAMETER)?.value).toBe(roles.roles.get(READ_ROLE)?.arn);
@@ -186,7 +188,7 @@ describe("switching the split still removes the other shape", () => {
     deps.config = UNSPLIT;
     await send("stack.update");
 
-    expect(roles.described).toEqual([ROLE, WRITE_ROLE, READ_ROLE]);
+    expect(roles.described).toEqual([ROLE, WRITE_ROLE, READ_ROLE, ...LEGACY_ROLES]);
     expect([...roles.roles.keys()]).toEqual([ROLE]);
     expect([...parameters.parameters.keys()]).toEqual([PARAMETER]);
     expect(parameters.parameters.get(PARAMETER)?.value).toBe(roles.roles.get(ROLE)?.arn);
@@ -207,7 +209,7 @@ describe("switching the split still removes the other shape", () => {
 
     await send("stack.delete");
 
-    expect(roles.described).toEqual([ROLE, WRITE_ROLE, READ_ROLE]);
+    expect(roles.described).toEqual([ROLE, WRITE_ROLE, READ_ROLE, ...LEGACY_ROLES]);
     expect(roles.roles.size).toBe(0);
     expect(parameters.parameters.size).toBe(0);
   });
@@ -231,7 +233,7 @@ describe("switching the split still removes the other shape", () => {
     deps.config = UNSPLIT;
     expect(await deliver(update)).toMatchObject({ result: "applied" });
 
-    expect(roles.described).toEqual([ROLE, WRITE_ROLE, READ_ROLE]);
+    expect(roles.described).toEqual([ROLE, WRITE_ROLE, READ_ROLE, ...LEGACY_ROLES]);
     expect([...roles.roles.keys()]).toEqual([ROLE]);
     expect([...parameters.parameters.keys()]).toEqual([PARAMETER]);
     expect(shape()).toBe("unsplit");
@@ -271,7 +273,7 @@ describe("switching the split still removes the other shape", () => {
     // Older than the last event applied, but the newest to name the space: it converges.
     expect(await deliver(late)).toMatchObject({ outcome: { result: "created" } });
 
-    expect(roles.described).toEqual([WRITE_ROLE, READ_ROLE, ROLE]);
+    expect(roles.described).toEqual([WRITE_ROLE, READ_ROLE, ROLE, ...LEGACY_ROLES]);
     expect([...roles.roles.keys()].sort()).toEqual([READ_ROLE, WRITE_ROLE]);
     expect(roles.roles.get(WRITE_ROLE)?.tags["spacelift:space"]).toBe(STAGING);
     expect(shape()).toBe("split");

@@ -2,10 +2,18 @@
  * The provisioner Lambda handler against a real moto_server: SQS records in, IAM roles and
  * SSM parameters out, with partial batch failures.
  */
-import { CreatePolicyCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
+import {
+  AttachRolePolicyCommand,
+  CreatePolicyCommand,
+  CreateRoleCommand,
+} from "@aws-sdk/client-iam";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { iamClient } from "../../functions/adapters/aws-clients.ts";
+import { loadVendingConfig } from "../../functions/core/config.ts";
+import type { StackId } from "../../functions/core/identifiers.ts";
+import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
 import { logger, metrics } from "../../functions/observability.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
@@ -190,6 +198,53 @@ describe("provisioner handler against moto", () => {
     expect(result.batchItemFailures).toEqual([]);
     expect(await readRole(clients.iam, ROLE)).toBeUndefined();
     expect(await readParameter(clients.ssm, PARAMETER)).toBeUndefined();
+  });
+
+  it("moves a role named under the previous scheme to its new name: new role, new ARN published, old role gone", async () => {
+    const stackId = `${"payments-platform-".repeat(5)}api`;
+    const config = await loadVendingConfig(process.env);
+    const [legacyName = ""] = legacyStackRoleNames(config, stackId as StackId);
+    const parameter = `/spacelift/acme/stacks/${stackId}/role-arn`;
+    const ours = [
+      { Key: "managed-by", Value: "spacelift-role-vending" },
+      { Key: "spacelift:account", Value: "acme" },
+      { Key: "spacelift:stack", Value: stackId },
+      { Key: "spacelift:space", Value: PRODUCTION_SPACE },
+    ];
+    const legacy = await clients.iam.send(
+      new CreateRoleCommand({
+        RoleName: legacyName,
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: "{}",
+        Tags: ours,
+      }),
+    );
+    await clients.iam.send(
+      new AttachRolePolicyCommand({ RoleName: legacyName, PolicyArn: READ_ONLY }),
+    );
+    await clients.ssm.send(
+      new PutParameterCommand({
+        Name: parameter,
+        Type: "String",
+        Value: legacy.Role?.Arn,
+        Tags: ours,
+      }),
+    );
+    const update = fixture("stack.update");
+    update.data = { ...update.data, args: { ...(update.data.args as object), ID: stackId } };
+
+    const result = await handler(
+      sqsEvent([{ body: JSON.stringify(update), group: `stack:${stackId}` }]),
+      context,
+    );
+
+    expect(result.batchItemFailures).toEqual([]);
+    const newName = stackRoleName(config, stackId as StackId);
+    expect(newName).toMatch(/\.[0-9a-f]{16}$/);
+    const role = await readRole(clients.iam, newName);
+    expect(role).toMatchObject({ policies: [READ_ONLY], tags: { "spacelift:stack": stackId } });
+    expect((await readParameter(clients.ssm, parameter))?.value).toBe(role?.arn);
+    expect(await readRole(clients.iam, legacyName)).toBeUndefined();
   });
 
   it("does not resurrect the role from a create delivered after the delete", async () => {

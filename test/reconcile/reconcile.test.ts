@@ -19,7 +19,7 @@ import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "../../functions/adapters/dynamodb-space-paths.ts";
-import type { SpaceId } from "../../functions/core/identifiers.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import {
   type Decision,
@@ -27,6 +27,7 @@ import {
   type ReconcileReport,
   reconcile,
 } from "../../functions/core/reconcile.ts";
+import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import {
   API_KEY_PARAMETER,
@@ -36,6 +37,7 @@ import {
   PRODUCTION,
   READ_ONLY,
   readResource,
+  readRole,
   snapshotAws,
   spaceliftRunMayAssume,
   startHarness,
@@ -701,3 +703,119 @@ async function createLedgerTable(name: string): Promise<void> {
   );
   dynamodb.destroy();
 }
+
+describe("reconcile with roles named under the previous scheme, or held by another resource", () => {
+  const LONG = `${"payments-platform-".repeat(5)}api`;
+  /** A role of ours for a stack in the root space, as an earlier version created (and published) it. */
+  async function createOurStackRole(
+    name: string,
+    stackId: string,
+    options = { publish: true },
+  ): Promise<string> {
+    const created = await h.iam.send(
+      new CreateRoleCommand({
+        RoleName: name,
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }),
+        Tags: [
+          { Key: "managed-by", Value: "spacelift-role-vending" },
+          { Key: "spacelift:account", Value: "acme" },
+          { Key: "spacelift:stack", Value: stackId },
+          { Key: "spacelift:space", Value: "root" },
+        ],
+      }),
+    );
+    await h.iam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: READ_ONLY }));
+    const arn = created.Role?.Arn ?? "";
+    if (!options.publish) return arn;
+    await h.ssm.send(
+      new PutParameterCommand({
+        Name: `/spacelift/acme/stacks/${stackId}/role-arn`,
+        Type: "String",
+        Value: arn,
+        Tags: [{ Key: "managed-by", Value: "spacelift-role-vending" }],
+      }),
+    );
+    return arn;
+  }
+
+  it("replaces a listed stack's role named under the previous scheme, and deletes an orphan's after the grace period", async () => {
+    const config = (await h.deps()).config;
+    const [legacyName = ""] = legacyStackRoleNames(config, LONG as StackId);
+    const [orphanName = ""] = legacyStackRoleNames(config, `${LONG}-gone` as StackId);
+    await createOurStackRole(legacyName, LONG);
+    await createOurStackRole(orphanName, `${LONG}-gone`);
+    listStacks(LONG);
+
+    const report = await reconcileAt(T0);
+
+    expect(summary(report)).toEqual([
+      "create space:root applied",
+      `create stack:${LONG} applied`,
+      `revoke stack:${LONG}-gone applied`,
+    ]);
+    const migrated = await readResource(h, "stack", LONG);
+    expect(migrated.roles.map(({ name }) => name)).toEqual([
+      stackRoleName(config, LONG as StackId),
+    ]);
+    expect(migrated.parameters).toEqual({
+      [`/spacelift/acme/stacks/${LONG}/role-arn`]: migrated.roles[0]?.arn,
+    });
+    expect(decisionFor(report, `stack:${LONG}`).changes).toContain(`${legacyName}: deleteRole`);
+    expect((await reconcileAt(T0)).decisions.map(({ action }) => action)).toEqual(["hold"]);
+
+    await reconcileAt(at(72));
+    expect(await readResource(h, "stack", `${LONG}-gone`)).toEqual({ roles: [], parameters: {} });
+  });
+
+  it("refuses a stack whose name another stack's old role holds, renames that role, and creates the stack's on the next pass", async () => {
+    const config = (await h.deps()).config;
+    const [legacyName = ""] = legacyStackRoleNames(config, LONG as StackId);
+    const squatter = legacyName.slice("spacelift-stack-".length);
+    await createOurStackRole(legacyName, LONG);
+    listStacks(squatter, LONG);
+
+    const first = await reconcileAt(T0, { settings: { concurrency: 1 } });
+
+    expect(summary(first)).toEqual([
+      "create space:root applied",
+      `create stack:${squatter} refused`,
+      `create stack:${LONG} applied`,
+    ]);
+    expect(decisionFor(first, `stack:${squatter}`).reason).toMatch(
+      `role ${legacyName} belongs to stack ${LONG}, not to stack ${squatter}`,
+    );
+    const second = await reconcileAt(T0, { settings: { concurrency: 1 } });
+    expect(summary(second)).toEqual([`create stack:${squatter} applied`]);
+    expect((await rolesOf(squatter)).map(({ name }) => name)).toEqual([legacyName]);
+    expect((await rolesOf(LONG)).map(({ name }) => name)).toEqual([
+      stackRoleName(config, LONG as StackId),
+    ]);
+  });
+
+  it("deletes an orphan's roles found by their tags even when a role at its name is someone else's", async () => {
+    const config = (await h.deps()).config;
+    // Its roles under the earlier scheme's name and under a name no scheme gives (found by their
+    // tags only), and a hand-made role at its name today.
+    await createOurStackRole("spacelift-stack-gone-write", "gone");
+    await createOurStackRole("spacelift-stack-gone-2024", "gone", { publish: false });
+    await h.iam.send(
+      new CreateRoleCommand({
+        RoleName: stackRoleName(config, "gone" as StackId),
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }),
+        Tags: [{ Key: "team", Value: "platform" }],
+      }),
+    );
+    listStacks("kept");
+
+    await reconcileAt(T0);
+    const report = await reconcileAt(at(72));
+
+    expect(summary(report)).toEqual(["delete stack:gone refused"]);
+    expect(await rolesOf("gone")).toEqual([]);
+    expect(await readRole(h, stackRoleName(config, "gone" as StackId))).toMatchObject({
+      tags: { team: "platform" },
+    });
+  });
+});

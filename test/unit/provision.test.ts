@@ -147,7 +147,7 @@ describe("processMessage: stack.create", () => {
     expect(names).toHaveLength(2);
     for (const name of names) {
       expect(name).toHaveLength(64);
-      expect(name).toMatch(/^spacelift-stack-a+-[0-9a-f]{8}$/);
+      expect(name).toMatch(/^spacelift-stack-a+\.[0-9a-f]{16}$/);
     }
     expect(fitRoleName("short")).toBe("short");
   });
@@ -262,7 +262,23 @@ describe("processMessage: deletion", () => {
     const { roles, process } = await setup();
     roles.seed({ name: ROLE, ...role });
     expect(await process(fixtureBody("stack.create"))).toMatchObject({ result: "dropped" });
-    expect(await process(fixtureBody("stack.delete"))).toMatchObject({ result: "dropped" });
+    // A role of ours that another stack holds is that stack's: the delete leaves it alone and
+    // says so (the previous naming scheme gave stack `foo`'s read role stack `foo-read`'s name);
+    // any other role at the name is refused, as it may be someone's by hand.
+    const ours = role.tags["spacelift:account"] === "acme" && role.path === "/spacelift/";
+    expect(await process(fixtureBody("stack.delete"))).toMatchObject(
+      ours
+        ? {
+            result: "applied",
+            outcome: {
+              result: "absent",
+              skipped: [
+                "role spacelift-stack-payments-api belongs to stack other, not to stack payments-api; leaving it untouched",
+              ],
+            },
+          }
+        : { result: "dropped" },
+    );
     expect(roles.writes().filter((call) => call !== "create")).toEqual([]);
     expect(roles.roles.get(ROLE)?.tags).toEqual(role.tags);
   });
