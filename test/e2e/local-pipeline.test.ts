@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { connect } from "node:net";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
@@ -111,6 +112,24 @@ describe("npm start: the local pipeline end to end", () => {
     expect((await send("x".repeat(256 * 1024 + 10))).status).toBe(413);
     expect((await send(fixtureBody("audit_trail_webhook.set"))).status).toBe(200);
     expect(await readRole(clients.iam, "spacelift-stack-evil-")).toBeUndefined();
+  });
+
+  it("survives a client that sends half a body and disconnects, and answers the next request", async () => {
+    const { hostname, port, pathname } = new URL(running.url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, "connect");
+    socket.write(
+      `POST ${pathname} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"action":"stack.cre`,
+    );
+    const closed = once(socket, "close");
+    socket.destroy();
+    await closed;
+
+    const response = await send(
+      auditEvent("stack.create", { account: "acme", stack: "after-abort" }),
+    );
+    expect(response.status).toBe(202);
+    expect(running.child.exitCode).toBeNull();
   });
 
   it("gives a new space its role and removes it on space.delete", async () => {
