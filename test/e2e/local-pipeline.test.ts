@@ -24,8 +24,15 @@ interface Running {
   output: () => string;
 }
 
-async function startPipeline(env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/local.ts"], {
+/** `npm start`'s program itself, or (`viaNpm`) `npm start` as a developer or an IDE runs it. */
+async function startPipeline(
+  env: Record<string, string> = {},
+  options: { viaNpm?: boolean } = {},
+): Promise<Running> {
+  const [command, args] = options.viaNpm
+    ? ["npm", ["start", "--silent"]]
+    : [process.execPath, ["--import", "tsx", "scripts/local.ts"]];
+  const child = spawn(command, args, {
     env: {
       ...process.env,
       AWS_ENDPOINT_URL: "",
@@ -61,7 +68,13 @@ async function startPipeline(env: Record<string, string> = {}): Promise<Running>
 }
 
 async function stopPipeline(running: Running | undefined): Promise<void> {
-  if (running === undefined || running.child.exitCode !== null) return;
+  if (
+    running === undefined ||
+    running.child.exitCode !== null ||
+    running.child.signalCode !== null
+  ) {
+    return;
+  }
   const exited = once(running.child, "exit");
   running.child.kill("SIGINT");
   await exited;
@@ -206,4 +219,37 @@ describe("npm start: a message that keeps failing", () => {
     ).toBeUndefined();
     sqs.destroy();
   });
+});
+
+describe("npm start: stopped through npm's own process", () => {
+  let running: Running | undefined;
+  afterAll(() => stopPipeline(running));
+
+  /** Both ports refuse connections: moto_server and the receiver are gone. */
+  const stopped = async (target: Running) => {
+    const refuses = (url: string) =>
+      fetch(url, { method: "POST" }).then(
+        () => false,
+        () => true,
+      );
+    return eventually(
+      async () => (await refuses(`${target.endpoint}/moto-api/`)) && (await refuses(target.url)),
+      (gone) => gone,
+      30_000,
+    );
+  };
+
+  it.each(["SIGTERM", "SIGHUP", "SIGKILL"] as const)(
+    "stops moto_server and the receiver when npm alone gets %s (not its process group)",
+    async (signal) => {
+      running = await startPipeline({}, { viaNpm: true });
+      expect(await fetch(`${running.endpoint}/moto-api/`).then((answer) => answer.ok)).toBe(true);
+      const pid = running.child.pid as number;
+
+      process.kill(pid, signal);
+
+      expect(await stopped(running)).toBe(true);
+    },
+    60_000,
+  );
 });
