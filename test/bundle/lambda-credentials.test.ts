@@ -17,6 +17,7 @@ import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/c
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Metafile } from "esbuild";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { WEBHOOK_PATH } from "../../functions/core/receive.ts";
 import { bundledInputs, bundleHandler } from "../../scripts/lib/lambda-bundle.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
@@ -200,7 +201,9 @@ async function queuedStacks(): Promise<string[]> {
     new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }),
   );
   return (received.Messages ?? []).map(
-    (message) => (JSON.parse(message.Body ?? "{}") as { data?: { ID?: string } }).data?.ID ?? "",
+    (message) =>
+      (JSON.parse(decodeQueueMessage(message.Body ?? "{}")) as { data?: { ID?: string } }).data
+        ?.ID ?? "",
   );
 }
 

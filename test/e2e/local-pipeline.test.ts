@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { connect } from "node:net";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { auditEvent, postDelivery, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
 import { eventually, readParameter, readRole, subPattern, testClients } from "../support/aws.ts";
@@ -212,7 +213,9 @@ describe("npm start: a message that keeps failing", () => {
     const dead = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 1 }),
     );
-    expect(JSON.parse(dead.Messages?.[0]?.Body ?? "{}")).toMatchObject({ action: "stack.create" });
+    expect(JSON.parse(decodeQueueMessage(dead.Messages?.[0]?.Body ?? "{}"))).toMatchObject({
+      action: "stack.create",
+    });
     const { ssm } = testClients(running.endpoint);
     expect(
       await readParameter(ssm, "/spacelift/acme/stacks/payments-api/role-arn"),
