@@ -466,7 +466,7 @@ describe("IAM: receiver", () => {
 describe("receiver: Parameters and Secrets extension", () => {
   it("runs the receiver, and only the receiver, with AWS's arm64 extension layer for the region", () => {
     expect(fn("receiver").Properties.Layers).toEqual([
-      `arn:aws:lambda:${REGION}:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:17`,
+      `arn:aws:lambda:${REGION}:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:24`,
     ]);
     expect(fn("provisioner").Properties.Layers).toBeUndefined();
     expect(fn("reconciler").Properties.Layers).toBeUndefined();
