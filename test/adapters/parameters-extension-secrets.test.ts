@@ -12,6 +12,7 @@ import {
   readParameter,
   SECRETS_TTL_MS,
 } from "../../functions/adapters/parameters-extension-secrets.ts";
+import { ssmParameterReader } from "../../functions/adapters/ssm-secret-reader.ts";
 import { ConfigurationError } from "../../functions/core/errors.ts";
 import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
@@ -155,6 +156,125 @@ describe("extensionWebhookSecrets", () => {
     await once(closed, "close");
 
     await expect(readParameter({ port, token: TOKEN }, CURRENT)).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
+
+describe("when the extension fails to answer", () => {
+  /** The real fallback reader, on a moto-backed SSM client, counting its reads. */
+  const countingSsm = () => {
+    const names: string[] = [];
+    const read = ssmParameterReader(ssm);
+    return {
+      names,
+      read: (name: string) => {
+        names.push(name);
+        return read(name);
+      },
+    };
+  };
+
+  it.each([400, 500, 502, 503])(
+    "reads the secrets with SSM GetParameter directly when it answers %i",
+    async (status) => {
+      await put(PREVIOUS, "previous-webhook-secret-0123456789");
+      extension.failWith = status;
+      const fallback = countingSsm();
+      const secrets = extensionWebhookSecrets(
+        { port: extension.port, token: TOKEN },
+        { current: CURRENT, previous: PREVIOUS },
+        Date.now,
+        fallback.read,
+      );
+
+      try {
+        expect(await secrets()).toEqual([
+          "current-webhook-secret-0123456789",
+          "previous-webhook-secret-0123456789",
+        ]);
+      } finally {
+        extension.failWith = undefined;
+      }
+      expect(extension.requests.map((request) => request.name)).toEqual([CURRENT, PREVIOUS]);
+      expect(fallback.names).toEqual([CURRENT, PREVIOUS]);
+    },
+  );
+
+  it("reads them with SSM directly when nothing listens on the extension's port", async () => {
+    const closed = createServer();
+    closed.listen(0, "127.0.0.1");
+    await once(closed, "listening");
+    const port = (closed.address() as { port: number }).port;
+    closed.close();
+    await once(closed, "close");
+    const fallback = countingSsm();
+
+    const secrets = extensionWebhookSecrets(
+      { port, token: TOKEN },
+      { current: CURRENT, previous: undefined },
+      Date.now,
+      fallback.read,
+    );
+
+    expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+    expect(fallback.names).toEqual([CURRENT]);
+  });
+
+  it("does not fall back when the extension answers that the parameter does not exist", async () => {
+    const fallback = countingSsm();
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: "/spacelift-role-vending/never-created" },
+      Date.now,
+      fallback.read,
+    );
+
+    expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+    expect(fallback.names).toEqual([]);
+  });
+
+  it("fails naming both answers when SSM cannot be read either", async () => {
+    extension.failWith = 400;
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: "/spacelift-role-vending/absent", previous: undefined },
+      Date.now,
+      ssmParameterReader(ssm),
+    );
+
+    try {
+      await expect(secrets()).rejects.toThrow(
+        /parameters extension answered 400 for \/spacelift-role-vending\/absent.*; direct SSM read failed too: SSM GetParameter failed for \/spacelift-role-vending\/absent: ParameterNotFound/,
+      );
+    } finally {
+      extension.failWith = undefined;
+    }
+  });
+
+  it("still sees a rotated secret within the receiver's minute when every read falls back", async () => {
+    let clock = 1_000_000;
+    extension.failWith = 400;
+    const fallback = countingSsm();
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: undefined },
+      () => clock,
+      fallback.read,
+    );
+    try {
+      expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+      await put(CURRENT, "rotated-webhook-secret-0123456789");
+
+      clock += SECRETS_TTL_MS - 1_000;
+      expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+
+      clock += 2_000;
+      expect(await secrets()).toEqual(["rotated-webhook-secret-0123456789"]);
+    } finally {
+      extension.failWith = undefined;
+    }
+    // Well inside the 5 minutes docs/deploy.md promises (extension TTL + the receiver's minute).
+    expect(SECRETS_TTL_MS).toBeLessThanOrEqual(5 * 60 * 1000);
+    expect(fallback.names).toEqual([CURRENT, CURRENT]);
   });
 });
 

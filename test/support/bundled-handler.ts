@@ -14,9 +14,14 @@ export async function invokeBundledHandler(
   entryFile: string,
   event: unknown,
   env: Record<string, string>,
-  options: { cwd?: string } = {},
+  options: {
+    cwd?: string;
+    /** JavaScript run after the import (Lambda's INIT phase) and before the first invocation. */
+    afterImport?: string;
+  } = {},
 ): Promise<{ result: unknown; output: string }> {
   const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(entryFile).href)});
+${options.afterImport ?? ""}
 const result = await handler(JSON.parse(process.env.TEST_EVENT), { getRemainingTimeInMillis: () => 60000 });
 console.log(${JSON.stringify(MARKER)} + JSON.stringify(result));`;
   const { stdout, stderr } = await run(process.execPath, ["--input-type=module", "-e", script], {
