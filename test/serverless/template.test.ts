@@ -18,6 +18,7 @@ import {
 } from "../../functions/core/config.ts";
 import { allowedPolicyArns } from "../../functions/core/permissions.ts";
 import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
+import { lambdaNodeBinary } from "../../scripts/lib/lambda-bundle.ts";
 import {
   type CloudFormationTemplate,
   evaluateCondition,
@@ -237,10 +238,11 @@ describe("event sources", () => {
 });
 
 describe("functions", () => {
-  it.each(FUNCTION_NAMES)("%s runs Node.js 20 on arm64 with its handler", (name) => {
+  it.each(FUNCTION_NAMES)("%s runs Node.js 24 on arm64 with its handler", (name) => {
     const { Properties: properties } = fn(name);
 
-    expect(properties.Runtime).toBe("nodejs20.x");
+    // nodejs20.x reached end of life on 2026-04-30; nodejs24.x is supported until 2028-04-30.
+    expect(properties.Runtime).toBe("nodejs24.x");
     expect(properties.Architectures).toEqual(["arm64"]);
     expect(properties.Handler).toBe(`functions/${name}.handler`);
     expect(properties.FunctionName).toBe(`spacelift-role-vending-${PACKAGED_STAGE}-${name}`);
@@ -718,7 +720,7 @@ describe("artefacts", () => {
 
   /**
    * Extracts a function's zip into `directory` and imports its handler in a fresh Node process,
-   * under the function's deployed environment plus `env`; resolves to what `typeof handler` is.
+   * under the function's deployed environment plus `env`; resolves to `typeof handler` and the Node.js major it ran on.
    */
   const importFromZip = async (
     name: FunctionName,
@@ -731,12 +733,13 @@ describe("artefacts", () => {
       writeFileSync(target, content);
     }
     const bundle = join(directory, `functions/${name}.mjs`);
+    // Under the Lambda runtime's Node.js (24), which the zip must load on; it prints which.
     const { stdout } = await runQuietly(
-      process.execPath,
+      lambdaNodeBinary(),
       [
         "--input-type=module",
         "-e",
-        `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler);`,
+        `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler + " on node " + process.versions.node.split(".")[0]);`,
       ],
       {
         cwd: directory,
@@ -760,7 +763,7 @@ describe("artefacts", () => {
   it.each(FUNCTION_NAMES)(
     "%s's bundle loads as ES module under its deployed environment and exports handler",
     async (name) => {
-      expect(await importFromZip(name, join(extracted, name))).toBe("function");
+      expect(await importFromZip(name, join(extracted, name))).toBe("function on node 24");
     },
   );
 
@@ -778,7 +781,7 @@ describe("artefacts", () => {
           DEFAULT_POLICY_ARNS: "",
           PERMISSIONS_CONFIG: yamlConfig,
         }),
-      ).toBe("function");
+      ).toBe("function on node 24");
     },
   );
 });
