@@ -35,10 +35,22 @@ const put = (name: string, value: string) =>
     new PutParameterCommand({ Name: name, Value: value, Type: "SecureString", Overwrite: true }),
   );
 
+/**
+ * The fallback of tests about the extension's own path: a read that reaches SSM directly there
+ * would hide what the extension answered (and, without an endpoint, try real AWS).
+ */
+const noFallback = async (name: string): Promise<string> => {
+  throw new Error(`unexpected direct SSM read of ${name}`);
+};
+
 beforeAll(async () => {
   moto = await startMotoServer();
   ssm = new SSMClient(localClientConfig(moto.endpoint));
   extension = await startParametersExtension(ssm, TOKEN);
+  // moto builds its SSM and KMS backends on first use, which can take seconds on a loaded
+  // machine: longer than the receiver waits for the extension.
+  await put(CURRENT, "warm-up-webhook-secret-0123456789");
+  await readParameter({ port: extension.port, token: TOKEN }, CURRENT);
 }, 60_000);
 
 afterAll(async () => {
@@ -57,6 +69,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: undefined },
+      Date.now,
+      noFallback,
     );
 
     expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
@@ -68,6 +82,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: PREVIOUS },
+      Date.now,
+      noFallback,
     );
 
     expect(await secrets()).toEqual([
@@ -80,6 +96,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: "/spacelift-role-vending/never-created" },
+      Date.now,
+      noFallback,
     );
 
     expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
@@ -91,6 +109,7 @@ describe("extensionWebhookSecrets", () => {
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: undefined },
       () => clock,
+      noFallback,
     );
     await secrets();
     await put(CURRENT, "rotated-webhook-secret-0123456789");
@@ -108,6 +127,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: "/spacelift-role-vending/absent", previous: undefined },
+      Date.now,
+      noFallback,
     );
 
     await expect(secrets()).rejects.toThrow(
@@ -119,6 +140,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: undefined },
+      Date.now,
+      noFallback,
     );
     // The stand-in answers what the extension would for a parameter with no Value.
     const empty = createServer((_incoming, outgoing) => {
@@ -133,6 +156,8 @@ describe("extensionWebhookSecrets", () => {
         extensionWebhookSecrets(
           { port, token: TOKEN },
           { current: CURRENT, previous: undefined },
+          Date.now,
+          noFallback,
         )(),
       ).rejects.toThrow(`webhook secret parameter ${CURRENT} is empty`);
     } finally {
