@@ -4,8 +4,8 @@
  * would put the provisioner's configuration — the permissions file parser and `yaml` — in the
  * receiver's bundle and its cold start. compose.ts re-exports this.
  */
-import { sqsClient } from "./adapters/aws-clients.ts";
 import { extensionWebhookSecrets } from "./adapters/parameters-extension-secrets.ts";
+import { sqsClient } from "./adapters/sqs-client.ts";
 import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
 import { type Env, loadSpaceliftAccount } from "./core/env.ts";
 import type { ReceiverDeps } from "./core/receive.ts";

@@ -4,6 +4,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda"
 import { composeProvisioner } from "./compose.ts";
 import { SpaceRoleCapError } from "./core/errors.ts";
 import { processMessage } from "./core/provision.ts";
+import { decodeQueueMessage } from "./core/queue-message.ts";
 import { count, logger, Metric, metrics } from "./observability.ts";
 
 const deps = await composeProvisioner(process.env);
@@ -12,7 +13,8 @@ const processor = new SqsFifoPartialProcessorAsync();
 async function handleRecord(record: SQSRecord): Promise<void> {
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? "1");
   try {
-    const outcome = await processMessage(record.body, deps);
+    // The receiver's envelope, or a raw body enqueued before it (core/queue-message.ts).
+    const outcome = await processMessage(decodeQueueMessage(record.body), deps);
     switch (outcome.result) {
       case "applied": {
         const { event, outcome: applied } = outcome;

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { createLocalAwsResources } from "./lib/local-aws.ts";
 import { startLocalPipeline } from "./lib/local-pipeline.ts";
 import { type MotoServer, startMotoServer } from "./lib/moto.ts";
+import { watchAncestors } from "./lib/process-lifetime.ts";
 
 const hostname = process.env.SPACELIFT_HOSTNAME ?? "acme.app.spacelift.io";
 const secret = process.env.SPACELIFT_WEBHOOK_SECRET ?? randomBytes(24).toString("hex");
@@ -56,7 +57,7 @@ process.stdout.write(
     "Send a signed test event from another terminal:",
     `  RECEIVER_URL=${pipeline.url} SPACELIFT_WEBHOOK_SECRET=${secret} npm run send -- stack.create --stack payments-api --space production-01HND497T9JKR76MR3KA2CDJHP`,
     `Then read the role ARN: AWS_ENDPOINT_URL=${endpoint} aws ssm get-parameter --name /spacelift/${account}/stacks/payments-api/role-arn`,
-    "Ctrl-C stops everything this command started.",
+    "Ctrl-C, SIGTERM or SIGHUP (to npm or to this program) stops everything this command started.",
     "",
   ].join("\n"),
 );
@@ -69,5 +70,10 @@ async function shutdown(): Promise<void> {
   await moto?.stop();
   process.exit(0);
 }
-process.on("SIGINT", () => void shutdown());
-process.on("SIGTERM", () => void shutdown());
+// Every way of being stopped stops everything this started: Ctrl-C (SIGINT to the whole
+// process group), SIGTERM or SIGHUP to this process, and npm (or whatever started it) exiting,
+// which does not always pass its signal on (see watchAncestors).
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => void shutdown());
+}
+watchAncestors(() => void shutdown());

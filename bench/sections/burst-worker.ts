@@ -13,6 +13,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
+import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { lambdaContext, toSqsEvent } from "../../scripts/lib/local-pipeline.ts";
 import { ApiCallCounter } from "../lib/api-calls.ts";
 
@@ -109,6 +110,6 @@ async function pollUntilStopped(): Promise<void> {
 }
 
 function stackIdOf(message: Message): string {
-  const body = JSON.parse(message.Body ?? "{}") as { data?: { ID?: string } };
+  const body = JSON.parse(decodeQueueMessage(message.Body ?? "{}")) as { data?: { ID?: string } };
   return body.data?.ID ?? "";
 }

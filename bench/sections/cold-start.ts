@@ -106,7 +106,7 @@ const COMPONENTS: readonly {
       'import { SQSClient } from "@aws-sdk/client-sqs"; export const a = new SQSClient({});',
   },
   {
-    name: "@aws-sdk/client-ssm alone (what the receiver no longer bundles)",
+    name: "@aws-sdk/client-ssm alone (the receiver loads it only when the extension fails)",
     contents:
       'import { SSMClient } from "@aws-sdk/client-ssm"; export const a = new SSMClient({});',
   },

@@ -9,8 +9,8 @@ terraform {
     }
     spacelift = {
       source = "spacelift-io/spacelift"
-      # Needs a release with secret_wo on spacelift_audit_trail_webhook (2026-02 or later).
-      version = "~> 1.0"
+      # modules/audit-webhook uses secret_wo on spacelift_audit_trail_webhook: v1.44.0 or later.
+      version = ">= 1.44.0, < 2.0"
     }
   }
 }

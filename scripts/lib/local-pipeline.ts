@@ -5,7 +5,7 @@
  * batch failures left on the queue until their visibility timeout, then redelivered).
  */
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   DeleteMessageBatchCommand,
@@ -48,17 +48,34 @@ export async function startLocalPipeline(options: {
   const provisioner = (await import("../../functions/provisioner.ts"))
     .handler as ProvisionerHandler;
   const server = createServer((request, response) => {
-    void readBody(request).then(async (body) => {
-      try {
-        const result = await receiver(toHttpApiEvent(request, body));
-        response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
-        response.end(result.body ?? "");
-      } catch {
-        response.writeHead(500, { "content-type": "application/json" });
-        response.end(JSON.stringify({ message: "internal error" }));
-      }
-    });
+    void answer(request, response);
   });
+  /**
+   * One request, start to end; never rejects. A client that disconnects mid-body (ECONNRESET,
+   * "aborted") only loses its own request: an unhandled rejection here would stop the whole
+   * local run and leave moto_server behind.
+   */
+  const answer = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    let body: Buffer;
+    try {
+      body = await readBody(request);
+    } catch {
+      response.destroy();
+      return;
+    }
+    try {
+      const result = await receiver(toHttpApiEvent(request, body));
+      response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+      response.end(result.body ?? "");
+    } catch {
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      response.writeHead(500, { "content-type": "application/json" });
+      response.end(JSON.stringify({ message: "internal error" }));
+    }
+  };
   const host = options.host ?? "127.0.0.1";
   await new Promise<void>((resolve) => server.listen(options.port, host, resolve));
   const address = server.address();

@@ -49,6 +49,13 @@ export async function startMotoServer(
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: "true" },
   });
+  // If this process ends without calling stop() (an uncaught error, process.exit), its
+  // moto_server goes with it: kill() is synchronous, so it runs inside an 'exit' listener.
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  };
+  process.once("exit", killOnExit);
+  child.once("exit", () => process.off("exit", killOnExit));
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

@@ -12,6 +12,7 @@ import {
   readParameter,
   SECRETS_TTL_MS,
 } from "../../functions/adapters/parameters-extension-secrets.ts";
+import { ssmParameterReader } from "../../functions/adapters/ssm-secret-reader.ts";
 import { ConfigurationError } from "../../functions/core/errors.ts";
 import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
@@ -34,10 +35,22 @@ const put = (name: string, value: string) =>
     new PutParameterCommand({ Name: name, Value: value, Type: "SecureString", Overwrite: true }),
   );
 
+/**
+ * The fallback of tests about the extension's own path: a read that reaches SSM directly there
+ * would hide what the extension answered (and, without an endpoint, try real AWS).
+ */
+const noFallback = async (name: string): Promise<string> => {
+  throw new Error(`unexpected direct SSM read of ${name}`);
+};
+
 beforeAll(async () => {
   moto = await startMotoServer();
   ssm = new SSMClient(localClientConfig(moto.endpoint));
   extension = await startParametersExtension(ssm, TOKEN);
+  // moto builds its SSM and KMS backends on first use, which can take seconds on a loaded
+  // machine: longer than the receiver waits for the extension.
+  await put(CURRENT, "warm-up-webhook-secret-0123456789");
+  await readParameter({ port: extension.port, token: TOKEN }, CURRENT);
 }, 60_000);
 
 afterAll(async () => {
@@ -56,6 +69,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: undefined },
+      Date.now,
+      noFallback,
     );
 
     expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
@@ -67,6 +82,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: PREVIOUS },
+      Date.now,
+      noFallback,
     );
 
     expect(await secrets()).toEqual([
@@ -79,6 +96,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: "/spacelift-role-vending/never-created" },
+      Date.now,
+      noFallback,
     );
 
     expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
@@ -90,6 +109,7 @@ describe("extensionWebhookSecrets", () => {
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: undefined },
       () => clock,
+      noFallback,
     );
     await secrets();
     await put(CURRENT, "rotated-webhook-secret-0123456789");
@@ -107,6 +127,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: "/spacelift-role-vending/absent", previous: undefined },
+      Date.now,
+      noFallback,
     );
 
     await expect(secrets()).rejects.toThrow(
@@ -118,6 +140,8 @@ describe("extensionWebhookSecrets", () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },
       { current: CURRENT, previous: undefined },
+      Date.now,
+      noFallback,
     );
     // The stand-in answers what the extension would for a parameter with no Value.
     const empty = createServer((_incoming, outgoing) => {
@@ -132,6 +156,8 @@ describe("extensionWebhookSecrets", () => {
         extensionWebhookSecrets(
           { port, token: TOKEN },
           { current: CURRENT, previous: undefined },
+          Date.now,
+          noFallback,
         )(),
       ).rejects.toThrow(`webhook secret parameter ${CURRENT} is empty`);
     } finally {
@@ -155,6 +181,125 @@ describe("extensionWebhookSecrets", () => {
     await once(closed, "close");
 
     await expect(readParameter({ port, token: TOKEN }, CURRENT)).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
+
+describe("when the extension fails to answer", () => {
+  /** The real fallback reader, on a moto-backed SSM client, counting its reads. */
+  const countingSsm = () => {
+    const names: string[] = [];
+    const read = ssmParameterReader(ssm);
+    return {
+      names,
+      read: (name: string) => {
+        names.push(name);
+        return read(name);
+      },
+    };
+  };
+
+  it.each([400, 500, 502, 503])(
+    "reads the secrets with SSM GetParameter directly when it answers %i",
+    async (status) => {
+      await put(PREVIOUS, "previous-webhook-secret-0123456789");
+      extension.failWith = status;
+      const fallback = countingSsm();
+      const secrets = extensionWebhookSecrets(
+        { port: extension.port, token: TOKEN },
+        { current: CURRENT, previous: PREVIOUS },
+        Date.now,
+        fallback.read,
+      );
+
+      try {
+        expect(await secrets()).toEqual([
+          "current-webhook-secret-0123456789",
+          "previous-webhook-secret-0123456789",
+        ]);
+      } finally {
+        extension.failWith = undefined;
+      }
+      expect(extension.requests.map((request) => request.name)).toEqual([CURRENT, PREVIOUS]);
+      expect(fallback.names).toEqual([CURRENT, PREVIOUS]);
+    },
+  );
+
+  it("reads them with SSM directly when nothing listens on the extension's port", async () => {
+    const closed = createServer();
+    closed.listen(0, "127.0.0.1");
+    await once(closed, "listening");
+    const port = (closed.address() as { port: number }).port;
+    closed.close();
+    await once(closed, "close");
+    const fallback = countingSsm();
+
+    const secrets = extensionWebhookSecrets(
+      { port, token: TOKEN },
+      { current: CURRENT, previous: undefined },
+      Date.now,
+      fallback.read,
+    );
+
+    expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+    expect(fallback.names).toEqual([CURRENT]);
+  });
+
+  it("does not fall back when the extension answers that the parameter does not exist", async () => {
+    const fallback = countingSsm();
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: "/spacelift-role-vending/never-created" },
+      Date.now,
+      fallback.read,
+    );
+
+    expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+    expect(fallback.names).toEqual([]);
+  });
+
+  it("fails naming both answers when SSM cannot be read either", async () => {
+    extension.failWith = 400;
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: "/spacelift-role-vending/absent", previous: undefined },
+      Date.now,
+      ssmParameterReader(ssm),
+    );
+
+    try {
+      await expect(secrets()).rejects.toThrow(
+        /parameters extension answered 400 for \/spacelift-role-vending\/absent.*; direct SSM read failed too: SSM GetParameter failed for \/spacelift-role-vending\/absent: ParameterNotFound/,
+      );
+    } finally {
+      extension.failWith = undefined;
+    }
+  });
+
+  it("still sees a rotated secret within the receiver's minute when every read falls back", async () => {
+    let clock = 1_000_000;
+    extension.failWith = 400;
+    const fallback = countingSsm();
+    const secrets = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: undefined },
+      () => clock,
+      fallback.read,
+    );
+    try {
+      expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+      await put(CURRENT, "rotated-webhook-secret-0123456789");
+
+      clock += SECRETS_TTL_MS - 1_000;
+      expect(await secrets()).toEqual(["current-webhook-secret-0123456789"]);
+
+      clock += 2_000;
+      expect(await secrets()).toEqual(["rotated-webhook-secret-0123456789"]);
+    } finally {
+      extension.failWith = undefined;
+    }
+    // Well inside the 5 minutes docs/deploy.md promises (extension TTL + the receiver's minute).
+    expect(SECRETS_TTL_MS).toBeLessThanOrEqual(5 * 60 * 1000);
+    expect(fallback.names).toEqual([CURRENT, CURRENT]);
   });
 });
 

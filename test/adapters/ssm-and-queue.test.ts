@@ -25,6 +25,7 @@ import { AwsCallError } from "../../functions/adapters/iam-role-store.ts";
 import { SqsEventQueue } from "../../functions/adapters/sqs-event-queue.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
 import { ForeignResourceError } from "../../functions/core/errors.ts";
+import { decodeQueueMessage, isSqsMessageText } from "../../functions/core/queue-message.ts";
 
 const meta = { $metadata: {} };
 const ssmMock = mockClient(SSMClient);
@@ -273,10 +274,29 @@ describe("SqsEventQueue", () => {
     });
     expect(sqsMock.commandCalls(SendMessageCommand)[0]?.args[0].input).toEqual({
       QueueUrl: "https://q/1/x.fifo",
-      MessageBody: "{}",
+      MessageBody: JSON.stringify({ v: 2, body: Buffer.from("{}").toString("base64") }),
       MessageGroupId: "stack:a",
       MessageDeduplicationId: "d",
     });
+  });
+
+  it("sends a body with characters SQS refuses as a message SQS accepts, which decodes to it", async () => {
+    sqsMock.on(SendMessageCommand).resolves({ MessageId: "m" });
+    const body = JSON.stringify({
+      description: "bell\u0001 nonchar\uFFFE\uFFFF nul\u0000 emoji 😀",
+    });
+    expect(isSqsMessageText(body)).toBe(false);
+
+    await new SqsEventQueue(new SQSClient({ region: "us-east-1" }), "https://q/1/x.fifo").enqueue({
+      body,
+      group: "stack:a",
+      deduplicationId: "sha256-of-the-raw-body",
+    });
+
+    const sent = sqsMock.commandCalls(SendMessageCommand)[0]?.args[0].input;
+    expect(isSqsMessageText(sent?.MessageBody ?? "\u0000")).toBe(true);
+    expect(decodeQueueMessage(sent?.MessageBody ?? "")).toBe(body);
+    expect(sent?.MessageDeduplicationId).toBe("sha256-of-the-raw-body");
   });
 });
 

@@ -6,7 +6,9 @@
  *   locales (about 260 KB, which `z.locales.en()` would bring in);
  * - yaml: reached only through a dynamic import, which esbuild's code splitting (serverless.yml)
  *   puts in a chunk of its own, so a JSON or default permissions configuration never loads it;
- *   nor does any cold start load the SDK's event-stream codec, which none of our calls uses.
+ *   nor does any cold start load the SDK's event-stream codec, which none of our calls uses;
+ * - the receiver's SSM client, its fallback when the Parameters and Secrets extension fails to
+ *   answer: reached only through a dynamic import, so its cold start does not load it.
  */
 
 import { mkdtempSync } from "node:fs";
@@ -78,5 +80,26 @@ describe.each(["receiver", "provisioner", "reconciler"])("the bundled %s", (name
     expect(startup.filter((path) => path.includes("node_modules/yaml/"))).toEqual([]);
     expect(startup.filter((path) => path.includes("/event-streams/"))).toEqual([]);
     expect(bundle.lazyBytes).toBeGreaterThan(0);
+  });
+});
+
+describe("the bundled receiver's SSM client", () => {
+  it("is only in a chunk loaded when the extension fails, never in the cold start", async () => {
+    const bundle = await bundleHandler(
+      "functions/receiver.ts",
+      mkdtempSync(join(tmpdir(), "bundle-receiver-ssm-")),
+      { sourcemap: false, write: false },
+    );
+    const ssmFiles = (paths: Iterable<string>) =>
+      [...paths].filter((path) => path.includes("node_modules/@aws-sdk/client-ssm/"));
+
+    expect(ssmFiles(startupInputs(bundle.metafile, bundle.entryFile))).toEqual([]);
+    expect(ssmFiles(bundledInputs(bundle.metafile).keys())).not.toEqual([]);
+    expect(
+      Object.entries(bundle.metafile.inputs)
+        .flatMap(([, input]) => input.imports)
+        .filter((record) => record.path.endsWith("functions/adapters/ssm-secret-reader.ts"))
+        .map((record) => record.kind),
+    ).toEqual(["dynamic-import"]);
   });
 });

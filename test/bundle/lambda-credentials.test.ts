@@ -17,8 +17,9 @@ import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/c
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Metafile } from "esbuild";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { WEBHOOK_PATH } from "../../functions/core/receive.ts";
-import { bundledInputs, bundleHandler } from "../../scripts/lib/lambda-bundle.ts";
+import { bundledInputs, bundleHandler, startupOutputs } from "../../scripts/lib/lambda-bundle.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
@@ -165,6 +166,7 @@ beforeEach(() => {
 async function invokeBundledReceiver(
   credentials: Record<string, string>,
   stack: string,
+  options: { afterImport?: string } = {},
 ): Promise<{ statusCode: number; output: string }> {
   const delivery = signedDelivery(auditEvent("stack.create", { account: "acme", stack }), SECRET);
   const event = {
@@ -174,24 +176,29 @@ async function invokeBundledReceiver(
     body: delivery.body,
     isBase64Encoded: false,
   };
-  const { result, output } = await invokeBundledHandler(bundle, event, {
-    HOME: work,
-    // The SDK's default chain would read these (profile `default`); the bundle must not.
-    AWS_SHARED_CREDENTIALS_FILE: join(work, "credentials"),
-    AWS_CONFIG_FILE: join(work, "config-absent"),
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_REGION: "us-east-1",
-    AWS_ENDPOINT_URL: proxyEndpoint,
-    AWS_LAMBDA_FUNCTION_NAME: "spacelift-role-vending-test-receiver",
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-    POWERTOOLS_METRICS_DISABLED: "true",
-    POWERTOOLS_LOG_LEVEL: "ERROR",
-    SPACELIFT_HOSTNAME: HOST,
-    QUEUE_URL: queueUrl,
-    WEBHOOK_SECRET_PARAMETER: SECRET_PARAMETER,
-    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(extension.port),
-    ...credentials,
-  });
+  const { result, output } = await invokeBundledHandler(
+    bundle,
+    event,
+    {
+      HOME: work,
+      // The SDK's default chain would read these (profile `default`); the bundle must not.
+      AWS_SHARED_CREDENTIALS_FILE: join(work, "credentials"),
+      AWS_CONFIG_FILE: join(work, "config-absent"),
+      AWS_EC2_METADATA_DISABLED: "true",
+      AWS_REGION: "us-east-1",
+      AWS_ENDPOINT_URL: proxyEndpoint,
+      AWS_LAMBDA_FUNCTION_NAME: "spacelift-role-vending-test-receiver",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      POWERTOOLS_METRICS_DISABLED: "true",
+      POWERTOOLS_LOG_LEVEL: "ERROR",
+      SPACELIFT_HOSTNAME: HOST,
+      QUEUE_URL: queueUrl,
+      WEBHOOK_SECRET_PARAMETER: SECRET_PARAMETER,
+      PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(extension.port),
+      ...credentials,
+    },
+    options,
+  );
   return { statusCode: (result as { statusCode: number }).statusCode, output };
 }
 
@@ -200,7 +207,9 @@ async function queuedStacks(): Promise<string[]> {
     new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }),
   );
   return (received.Messages ?? []).map(
-    (message) => (JSON.parse(message.Body ?? "{}") as { data?: { ID?: string } }).data?.ID ?? "",
+    (message) =>
+      (JSON.parse(decodeQueueMessage(message.Body ?? "{}")) as { data?: { ID?: string } }).data
+        ?.ID ?? "",
   );
 }
 
@@ -226,9 +235,10 @@ describe("the bundled receiver's AWS credentials", () => {
     ).toEqual([]);
   });
 
-  it("does not carry an SSM client: the secret comes through the Parameters and Secrets extension", () => {
-    // What made it into the output, not what esbuild read and then shook off.
-    const bundled = [...bundledInputs(metafile).keys()];
+  it("loads no SSM client at a cold start: the secret comes through the Parameters and Secrets extension", () => {
+    // What made it into the outputs a cold start loads, not what esbuild read and then shook
+    // off; the SSM client of the fallback is in a chunk of its own (bundle-contents.test.ts).
+    const bundled = [...bundledInputs(metafile, startupOutputs(metafile, bundle)).keys()];
 
     expect(bundled.some((path) => path.includes("node_modules/@aws-sdk/client-sqs/"))).toBe(true);
     expect(bundled.filter((path) => path.includes("node_modules/@aws-sdk/client-ssm/"))).toEqual(
@@ -257,6 +267,57 @@ describe("the bundled receiver's AWS credentials", () => {
     }
     expect(await queuedStacks()).toEqual(["env-credentials"]);
   });
+
+  it("asks the extension nothing while it is imported (INIT), only once it is invoked", async () => {
+    // The extension answers only in the INVOKE phase; a request made at import would fail.
+    const { statusCode, output } = await invokeBundledReceiver(
+      {
+        AWS_ACCESS_KEY_ID: ROLE_KEYS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: ROLE_KEYS.secretAccessKey,
+        AWS_SESSION_TOKEN: ROLE_KEYS.sessionToken,
+      },
+      "init-phase",
+      {
+        afterImport: `console.log("REQUESTS_AFTER_IMPORT " + (await (await fetch("http://127.0.0.1:${extension.port}/__requests")).text()));`,
+      },
+    );
+
+    expect(output).toContain("REQUESTS_AFTER_IMPORT 0");
+    expect(statusCode).toBe(202);
+    expect(extension.requests.map((request) => request.name)).toEqual([SECRET_PARAMETER]);
+    expect(await queuedStacks()).toEqual(["init-phase"]);
+  });
+
+  it.each([400, 503])(
+    "reads the secret with SSM itself, signed as the role, when the extension answers %i",
+    async (status) => {
+      extension.failWith = status;
+      let result: { statusCode: number; output: string };
+      try {
+        result = await invokeBundledReceiver(
+          {
+            AWS_ACCESS_KEY_ID: ROLE_KEYS.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: ROLE_KEYS.secretAccessKey,
+            AWS_SESSION_TOKEN: ROLE_KEYS.sessionToken,
+          },
+          `fallback-${status}`,
+        );
+      } finally {
+        extension.failWith = undefined;
+      }
+
+      expect(result.statusCode).toBe(202);
+      expect(extension.requests.map((request) => request.name)).toEqual([SECRET_PARAMETER]);
+      expect(signed.map((request) => request.target)).toEqual([
+        "AmazonSSM.GetParameter",
+        "AmazonSQS.SendMessage",
+      ]);
+      for (const request of signed) {
+        expect(accessKeyOf(request.authorization)).toBe(ROLE_KEYS.accessKeyId);
+      }
+      expect(await queuedStacks()).toEqual([`fallback-${status}`]);
+    },
+  );
 
   it("without them, signs with the container credentials endpoint's credentials", async () => {
     const { statusCode } = await invokeBundledReceiver(

@@ -5,8 +5,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { connect } from "node:net";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { auditEvent, postDelivery, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
 import { eventually, readParameter, readRole, subPattern, testClients } from "../support/aws.ts";
@@ -23,8 +25,15 @@ interface Running {
   output: () => string;
 }
 
-async function startPipeline(env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/local.ts"], {
+/** `npm start`'s program itself, or (`viaNpm`) `npm start` as a developer or an IDE runs it. */
+async function startPipeline(
+  env: Record<string, string> = {},
+  options: { viaNpm?: boolean } = {},
+): Promise<Running> {
+  const [command, args] = options.viaNpm
+    ? ["npm", ["start", "--silent"]]
+    : [process.execPath, ["--import", "tsx", "scripts/local.ts"]];
+  const child = spawn(command, args, {
     env: {
       ...process.env,
       AWS_ENDPOINT_URL: "",
@@ -60,7 +69,13 @@ async function startPipeline(env: Record<string, string> = {}): Promise<Running>
 }
 
 async function stopPipeline(running: Running | undefined): Promise<void> {
-  if (running === undefined || running.child.exitCode !== null) return;
+  if (
+    running === undefined ||
+    running.child.exitCode !== null ||
+    running.child.signalCode !== null
+  ) {
+    return;
+  }
   const exited = once(running.child, "exit");
   running.child.kill("SIGINT");
   await exited;
@@ -120,6 +135,24 @@ describe("npm start: the local pipeline end to end", () => {
     expect(await readRole(clients.iam, "spacelift-stack-evil-")).toBeUndefined();
   });
 
+  it("survives a client that sends half a body and disconnects, and answers the next request", async () => {
+    const { hostname, port, pathname } = new URL(running.url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, "connect");
+    socket.write(
+      `POST ${pathname} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"action":"stack.cre`,
+    );
+    const closed = once(socket, "close");
+    socket.destroy();
+    await closed;
+
+    const response = await send(
+      auditEvent("stack.create", { account: "acme", stack: "after-abort" }),
+    );
+    expect(response.status).toBe(202);
+    expect(running.child.exitCode).toBeNull();
+  });
+
   it("gives a new space its role and removes it on space.delete", async () => {
     const space = "team-a-01J0000000000000000000000A";
     expect((await send(auditEvent("space.create", { account: "acme", space }))).status).toBe(202);
@@ -136,13 +169,16 @@ describe("npm start: the local pipeline end to end", () => {
 
   it("removes the role and the parameter when the stack is deleted", async () => {
     expect((await send(fixtureBody("stack.delete", Date.now()))).status).toBe(202);
+    // The provisioner deletes the role, then the parameter: once the parameter is gone, both
+    // are. (Read while it is being deleted, its tags may already be gone: not yet absent.)
     await eventually(
-      () => readRole(clients.iam, "spacelift-stack-payments-api"),
+      () =>
+        readParameter(clients.ssm, "/spacelift/acme/stacks/payments-api/role-arn").catch(
+          () => "being deleted",
+        ),
       (value) => value === undefined,
     );
-    expect(
-      await readParameter(clients.ssm, "/spacelift/acme/stacks/payments-api/role-arn"),
-    ).toBeUndefined();
+    expect(await readRole(clients.iam, "spacelift-stack-payments-api")).toBeUndefined();
   });
 
   it("stops everything it started on Ctrl-C", async () => {
@@ -188,11 +224,46 @@ describe("npm start: a message that keeps failing", () => {
     const dead = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 1 }),
     );
-    expect(JSON.parse(dead.Messages?.[0]?.Body ?? "{}")).toMatchObject({ action: "stack.create" });
+    expect(JSON.parse(decodeQueueMessage(dead.Messages?.[0]?.Body ?? "{}"))).toMatchObject({
+      action: "stack.create",
+    });
     const { ssm } = testClients(running.endpoint);
     expect(
       await readParameter(ssm, "/spacelift/acme/stacks/payments-api/role-arn"),
     ).toBeUndefined();
     sqs.destroy();
   });
+});
+
+describe("npm start: stopped through npm's own process", () => {
+  let running: Running | undefined;
+  afterAll(() => stopPipeline(running));
+
+  /** Both ports refuse connections: moto_server and the receiver are gone. */
+  const stopped = async (target: Running) => {
+    const refuses = (url: string) =>
+      fetch(url, { method: "POST" }).then(
+        () => false,
+        () => true,
+      );
+    return eventually(
+      async () => (await refuses(`${target.endpoint}/moto-api/`)) && (await refuses(target.url)),
+      (gone) => gone,
+      30_000,
+    );
+  };
+
+  it.each(["SIGTERM", "SIGHUP", "SIGKILL"] as const)(
+    "stops moto_server and the receiver when npm alone gets %s (not its process group)",
+    async (signal) => {
+      running = await startPipeline({}, { viaNpm: true });
+      expect(await fetch(`${running.endpoint}/moto-api/`).then((answer) => answer.ok)).toBe(true);
+      const pid = running.child.pid as number;
+
+      process.kill(pid, signal);
+
+      expect(await stopped(running)).toBe(true);
+    },
+    60_000,
+  );
 });

@@ -733,3 +733,136 @@ describe("terraform fmt", () => {
     expect(result.status, `terraform fmt would change:\n${result.stdout}${result.stderr}`).toBe(0);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Version floors: a configuration that uses an argument must require the releases that have it,
+// or `terraform init` picks an older provider and `plan` fails with "Unsupported argument"
+// (or, for write-only arguments, Terraform older than 1.11 does not know them at all).
+
+/** First provider release with each argument of spacelift_audit_trail_webhook (its changelog). */
+const AUDIT_WEBHOOK_ARGUMENT_FLOORS: Readonly<Record<string, string>> = {
+  include_runs: "1.9.0",
+  custom_headers: "1.16.0",
+  retry_on_failure: "1.33.0",
+  secret_wo: "1.44.0",
+  secret_wo_version: "1.44.0",
+};
+/** Write-only arguments (`*_wo`, e.g. value_wo, secret_wo) exist from Terraform 1.11. */
+const WRITE_ONLY_TERRAFORM_FLOOR = "1.11.0";
+
+type Version = readonly [number, number, number];
+
+function parseVersion(text: string): Version {
+  const [major = 0, minor = 0, patch = 0] = text.split(".").map(Number);
+  return [major, minor, patch];
+}
+
+function compareVersions(a: Version, b: Version): number {
+  for (let i = 0; i < 3; i++) {
+    const difference = (a[i] ?? 0) - (b[i] ?? 0);
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}
+
+/**
+ * The lowest version a constraint such as ">= 1.44.0, < 2.0" or "~> 1.44" admits, or undefined
+ * when it admits any version (no lower bound at all).
+ */
+function lowestAdmitted(constraint: string): Version | undefined {
+  let lowest: Version | undefined;
+  for (const clause of constraint.split(",")) {
+    const found = /^\s*(>=|~>|=|>)?\s*v?(\d+(?:\.\d+){0,2})\s*$/.exec(clause);
+    if (found === null || found[2] === undefined) continue;
+    // `<`/`<=`/`!=` clauses are upper bounds or holes: they raise no floor.
+    const version = parseVersion(found[2]);
+    if (lowest === undefined || compareVersions(version, lowest) > 0) lowest = version;
+  }
+  return lowest;
+}
+
+/** What a directory's own blocks need: Terraform and spacelift provider floors, with reasons. */
+function ownFloors(dir: Dir): { terraform: [string, string][]; spacelift: [string, string][] } {
+  const terraform: [string, string][] = [];
+  const spacelift: [string, string][] = [];
+  for (const [kind, type, name, body] of allBlocks(dir)) {
+    for (const argument of Object.keys(body)) {
+      const where = `${kind}.${type}.${name}.${argument}`;
+      if (argument.endsWith("_wo")) terraform.push([WRITE_ONLY_TERRAFORM_FLOOR, where]);
+      const floor = AUDIT_WEBHOOK_ARGUMENT_FLOORS[argument];
+      if (type === "spacelift_audit_trail_webhook" && floor !== undefined) {
+        spacelift.push([floor, where]);
+      }
+    }
+  }
+  return { terraform, spacelift };
+}
+
+/** Its own floors and those of the local modules it calls (their constraints apply to it too). */
+function floors(dir: Dir): ReturnType<typeof ownFloors> {
+  const result = ownFloors(dir);
+  for (const [label, call] of labelled(dir, "module")) {
+    const source = call.source;
+    if (typeof source !== "string" || !source.startsWith(".")) continue;
+    const child = toPosix(join(dir, source)) as Dir;
+    const inherited = floors(child);
+    result.terraform.push(
+      ...inherited.terraform.map(([v, w]): [string, string] => [v, `module.${label}: ${w}`]),
+    );
+    result.spacelift.push(
+      ...inherited.spacelift.map(([v, w]): [string, string] => [v, `module.${label}: ${w}`]),
+    );
+  }
+  return result;
+}
+
+function highest(entries: [string, string][]): [string, string] | undefined {
+  return entries.reduce<[string, string] | undefined>(
+    (top, entry) =>
+      top === undefined || compareVersions(parseVersion(entry[0]), parseVersion(top[0])) > 0
+        ? entry
+        : top,
+    undefined,
+  );
+}
+
+describe("version floors in versions.tf", () => {
+  const needing = EXPECTED_DIRS.filter((dir) => {
+    const found = floors(dir);
+    return found.terraform.length > 0 || found.spacelift.length > 0;
+  });
+
+  it("finds the configurations that use write-only or recent audit-webhook arguments", () => {
+    expect(needing).toEqual(["bootstrap", "modules/audit-webhook"]);
+  });
+
+  it("reads the lowest version a constraint admits", () => {
+    expect(lowestAdmitted(">= 1.44.0, < 2.0")).toEqual([1, 44, 0]);
+    expect(lowestAdmitted("~> 1.44")).toEqual([1, 44, 0]);
+    expect(lowestAdmitted(">= 1.0, < 2.0")).toEqual([1, 0, 0]);
+    expect(lowestAdmitted("< 2.0")).toBeUndefined();
+  });
+
+  it.each(needing)("%s requires the Terraform and provider releases its arguments need", (dir) => {
+    const terraform = only(config(dir).terraform, `${dir} terraform`);
+    const needs = floors(dir);
+    const terraformFloor = highest(needs.terraform);
+    if (terraformFloor !== undefined) {
+      const admitted = lowestAdmitted(String(terraform.required_version ?? ""));
+      expect(
+        admitted !== undefined && compareVersions(admitted, parseVersion(terraformFloor[0])) >= 0,
+        `${dir}: required_version ${terraform.required_version} admits Terraform older than ${terraformFloor[0]} (${terraformFloor[1]})`,
+      ).toBe(true);
+    }
+    const spaceliftFloor = highest(needs.spacelift);
+    if (spaceliftFloor !== undefined) {
+      const required = only(terraform.required_providers, `${dir} required_providers`);
+      const spec = obj(required.spacelift, `${dir} required_providers.spacelift`);
+      const admitted = lowestAdmitted(String(spec.version ?? ""));
+      expect(
+        admitted !== undefined && compareVersions(admitted, parseVersion(spaceliftFloor[0])) >= 0,
+        `${dir}: spacelift provider "${spec.version}" admits releases older than ${spaceliftFloor[0]} (${spaceliftFloor[1]})`,
+      ).toBe(true);
+    }
+  });
+});

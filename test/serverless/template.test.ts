@@ -19,6 +19,7 @@ import {
 } from "../../functions/core/config.ts";
 import { allowedPolicyArns } from "../../functions/core/permissions.ts";
 import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
+import { lambdaNodeBinary } from "../../scripts/lib/lambda-bundle.ts";
 import {
   type CloudFormationTemplate,
   evaluateCondition,
@@ -238,10 +239,11 @@ describe("event sources", () => {
 });
 
 describe("functions", () => {
-  it.each(FUNCTION_NAMES)("%s runs Node.js 20 on arm64 with its handler", (name) => {
+  it.each(FUNCTION_NAMES)("%s runs Node.js 24 on arm64 with its handler", (name) => {
     const { Properties: properties } = fn(name);
 
-    expect(properties.Runtime).toBe("nodejs20.x");
+    // nodejs20.x reached end of life on 2026-04-30; nodejs24.x is supported until 2028-04-30.
+    expect(properties.Runtime).toBe("nodejs24.x");
     expect(properties.Architectures).toEqual(["arm64"]);
     expect(properties.Handler).toBe(`functions/${name}.handler`);
     expect(properties.FunctionName).toBe(`spacelift-role-vending-${PACKAGED_STAGE}-${name}`);
@@ -475,7 +477,7 @@ describe("IAM: receiver", () => {
 describe("receiver: Parameters and Secrets extension", () => {
   it("runs the receiver, and only the receiver, with AWS's arm64 extension layer for the region", () => {
     expect(fn("receiver").Properties.Layers).toEqual([
-      `arn:aws:lambda:${REGION}:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:17`,
+      `arn:aws:lambda:${REGION}:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:24`,
     ]);
     expect(fn("provisioner").Properties.Layers).toBeUndefined();
     expect(fn("reconciler").Properties.Layers).toBeUndefined();
@@ -731,7 +733,7 @@ describe("artefacts", () => {
 
   /**
    * Extracts a function's zip into `directory` and imports its handler in a fresh Node process,
-   * under the function's deployed environment plus `env`; resolves to what `typeof handler` is.
+   * under the function's deployed environment plus `env`; resolves to `typeof handler` and the Node.js major it ran on.
    */
   const importFromZip = async (
     name: FunctionName,
@@ -744,12 +746,13 @@ describe("artefacts", () => {
       writeFileSync(target, content);
     }
     const bundle = join(directory, `functions/${name}.mjs`);
+    // Under the Lambda runtime's Node.js (24), which the zip must load on; it prints which.
     const { stdout } = await runQuietly(
-      process.execPath,
+      lambdaNodeBinary(),
       [
         "--input-type=module",
         "-e",
-        `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler);`,
+        `const m = await import(${JSON.stringify(bundle)}); console.log(typeof m.handler + " on node " + process.versions.node.split(".")[0]);`,
       ],
       {
         cwd: directory,
@@ -773,7 +776,7 @@ describe("artefacts", () => {
   it.each(FUNCTION_NAMES)(
     "%s's bundle loads as ES module under its deployed environment and exports handler",
     async (name) => {
-      expect(await importFromZip(name, join(extracted, name))).toBe("function");
+      expect(await importFromZip(name, join(extracted, name))).toBe("function on node 24");
     },
   );
 
@@ -791,7 +794,7 @@ describe("artefacts", () => {
           DEFAULT_POLICY_ARNS: "",
           PERMISSIONS_CONFIG: yamlConfig,
         }),
-      ).toBe("function");
+      ).toBe("function on node 24");
     },
   );
 });

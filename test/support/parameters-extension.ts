@@ -11,6 +11,11 @@ import { GetParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
 
 export interface ParametersExtensionStandIn {
   readonly port: number;
+  /**
+   * When set, every parameter request is answered with this status instead (what the extension
+   * has been reported to answer when many functions cold-start at once: 400), after recording it.
+   */
+  failWith: number | undefined;
   readonly requests: {
     name: string | null;
     withDecryption: string | null;
@@ -24,8 +29,15 @@ export async function startParametersExtension(
   sessionToken: string,
 ): Promise<ParametersExtensionStandIn> {
   const requests: ParametersExtensionStandIn["requests"] = [];
+  const state: { failWith: number | undefined } = { failWith: undefined };
   const server = createServer(async (incoming, outgoing) => {
     const url = new URL(incoming.url ?? "/", "http://127.0.0.1");
+    // Test-only: how many parameter requests have arrived so far (not recorded itself).
+    if (url.pathname === "/__requests") {
+      outgoing.writeHead(200, { "content-type": "application/json" });
+      outgoing.end(JSON.stringify(requests.length));
+      return;
+    }
     const token = incoming.headers["x-aws-parameters-secrets-token"] as string | undefined;
     const name = url.searchParams.get("name");
     requests.push({ name, withDecryption: url.searchParams.get("withDecryption"), token });
@@ -35,6 +47,9 @@ export async function startParametersExtension(
     };
     if (incoming.method !== "GET" || url.pathname !== "/systemsmanager/parameters/get") {
       return answer(404, "not found");
+    }
+    if (state.failWith !== undefined) {
+      return answer(state.failWith, "error getting parameter: too many concurrent requests");
     }
     if (token !== sessionToken) return answer(401, "invalid or missing token");
     if (name === null) return answer(400, "name is required");
@@ -57,6 +72,12 @@ export async function startParametersExtension(
   if (address === null || typeof address !== "object") throw new Error("no address");
   return {
     port: address.port,
+    get failWith() {
+      return state.failWith;
+    },
+    set failWith(status: number | undefined) {
+      state.failWith = status;
+    },
     requests,
     close: async () => {
       server.closeAllConnections();

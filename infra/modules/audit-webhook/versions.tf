@@ -10,11 +10,10 @@ terraform {
     }
     spacelift = {
       source = "spacelift-io/spacelift"
-      # `secret_wo`/`secret_wo_version` and `retry_on_failure` on spacelift_audit_trail_webhook
-      # need a provider release from February 2026 or later
-      # (spacelift-io/terraform-provider-spacelift#738). The exact first version could not be
-      # checked offline: raise this floor to it when you pin the provider in your lock file.
-      version = ">= 1.0, < 2.0"
+      # spacelift_audit_trail_webhook: `secret_wo`/`secret_wo_version` from v1.44.0 (which also
+      # has `retry_on_failure`, v1.33.0, and `include_runs`, v1.9.0). Older releases fail the
+      # plan with "Unsupported argument" (test/infra/terraform.test.ts checks these floors).
+      version = ">= 1.44.0, < 2.0"
     }
   }
 }

@@ -1,0 +1,59 @@
+/**
+ * The form an accepted webhook body takes on the event queue.
+ *
+ * SQS refuses (InvalidMessageContents) a message body with any character outside
+ * #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html);
+ * moto does not check. Spacelift copies stack descriptions and labels into its audit events, so
+ * one U+0001 or U+FFFE in a description would make every delivery of that event answer 503 and
+ * be lost. The body therefore travels base64-encoded in a small JSON envelope, which is always
+ * valid. It grows by a third: the receiver's 256 KiB limit stays well within SQS's 1 MiB.
+ *
+ * Version 1 was the raw body itself. Messages of that form may still be in flight (or in the
+ * dead-letter queue) after a deploy, so decoding accepts both.
+ */
+
+/** The envelope's version marker: `{"v":2,"body":"<base64 of the UTF-8 body>"}`. */
+export const QUEUE_MESSAGE_VERSION = 2;
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** True when every character of `text` is one SQS accepts in a message body. */
+export function isSqsMessageText(text: string): boolean {
+  // The `u` flag makes the class match code points: a lone surrogate is not in any range.
+  return /^[\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]*$/u.test(text);
+}
+
+/** The queue message carrying `body`: printable ASCII only, whatever `body` contains. */
+export function encodeQueueMessage(body: string): string {
+  return JSON.stringify({
+    v: QUEUE_MESSAGE_VERSION,
+    body: Buffer.from(body, "utf8").toString("base64"),
+  });
+}
+
+/**
+ * The webhook body a queue message carries: the envelope's content, or the message itself when
+ * it is not an envelope (version 1, the raw body). Anything else that is not an event is left
+ * to the event parser to refuse.
+ */
+export function decodeQueueMessage(message: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(message);
+  } catch {
+    return message;
+  }
+  if (
+    typeof parsed === "object" &&
+    parsed !== null &&
+    !Array.isArray(parsed) &&
+    Object.keys(parsed).length === 2 &&
+    (parsed as { v?: unknown }).v === QUEUE_MESSAGE_VERSION &&
+    typeof (parsed as { body?: unknown }).body === "string" &&
+    BASE64.test((parsed as { body: string }).body)
+  ) {
+    return Buffer.from((parsed as { body: string }).body, "base64").toString("utf8");
+  }
+  return message;
+}
