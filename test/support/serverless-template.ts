@@ -58,9 +58,16 @@ export const PACKAGED_PARAMS = {
   alarmEmail: "platform-team@example.com",
 } as const satisfies Readonly<Record<string, string>>;
 
-/** Only the required parameter: what `npm run package` and a first deploy look like. */
+/** Only the required parameters: what `npm run package` and a first deploy look like. */
 export const MINIMAL_PARAMS = {
   spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
+  permissionsBoundaryArn: PACKAGED_PARAMS.permissionsBoundaryArn,
+} as const satisfies Readonly<Record<string, string>>;
+
+/** No boundary, with the explicit (unsafe) opt-out that packaging requires for it. */
+export const UNSAFE_NO_BOUNDARY_PARAMS = {
+  spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
+  allowRolesWithoutBoundary: "true",
 } as const satisfies Readonly<Record<string, string>>;
 
 export interface PackagedService {
@@ -424,6 +431,8 @@ function resolveGetAtt(context: ResolveContext, logicalId: string, attribute: st
       const path = String(resolveNode(context, resource.Properties?.Path ?? "/"));
       return `arn:aws:iam::${accountId}:role${path}${name}`;
     }
+    case "AWS::KMS::Key.Arn":
+      return `arn:aws:kms:${region}:${accountId}:key/${logicalId}`;
     case "AWS::Logs::LogGroup.Arn":
       return `arn:aws:logs:${region}:${accountId}:log-group:${String(resource.Properties?.LogGroupName)}:*`;
     default:
