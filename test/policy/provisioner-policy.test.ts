@@ -84,6 +84,8 @@ async function decideAll(
 }
 
 const role = (path: string, name: string) => `arn:aws:iam::${ACCOUNT}:role${path}${name}`;
+/** The request context IAM builds for a write on a role that carries our boundary. */
+const bounded = { "iam:PermissionsBoundary": BOUNDARY };
 const parameter = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`;
 
 describe("the provisioner's own policy", () => {
@@ -116,11 +118,17 @@ describe("the provisioner's own policy", () => {
       TagRole: { action: "iam:TagRole", resource: arn },
       UntagRole: { action: "iam:UntagRole", resource: arn },
       GetRole: { action: "iam:GetRole", resource: arn },
-      UpdateAssumeRolePolicy: { action: "iam:UpdateAssumeRolePolicy", resource: arn },
-      UpdateRole: { action: "iam:UpdateRole", resource: arn },
-      PutRolePolicy: { action: "iam:PutRolePolicy", resource: arn },
-      DeleteRolePolicy: { action: "iam:DeleteRolePolicy", resource: arn },
-      DeleteRole: { action: "iam:DeleteRole", resource: arn },
+      // IAM sets iam:PermissionsBoundary to the boundary the role carries, which is ours.
+      UpdateAssumeRolePolicy: {
+        action: "iam:UpdateAssumeRolePolicy",
+        resource: arn,
+        context: bounded,
+      },
+      UpdateRole: { action: "iam:UpdateRole", resource: arn, context: bounded },
+      PutRolePolicy: { action: "iam:PutRolePolicy", resource: arn, context: bounded },
+      DeleteRolePolicy: { action: "iam:DeleteRolePolicy", resource: arn, context: bounded },
+      DetachRolePolicy: { action: "iam:DetachRolePolicy", resource: arn, context: bounded },
+      DeleteRole: { action: "iam:DeleteRole", resource: arn, context: bounded },
       PutParameter: { action: "ssm:PutParameter", resource: parameter(binding.parameterName) },
       GetParameter: { action: "ssm:GetParameter", resource: parameter(binding.parameterName) },
       ListTagsForResource: {
@@ -144,7 +152,7 @@ describe("the provisioner's own policy", () => {
       calls[`AttachRolePolicy ${policyArn}`] = {
         action: "iam:AttachRolePolicy",
         resource: arn,
-        context: { "iam:PolicyARN": policyArn },
+        context: { "iam:PolicyARN": policyArn, ...bounded },
       };
     }
 
@@ -247,6 +255,93 @@ describe("the provisioner's own policy", () => {
     expect(decisions).toEqual(Object.fromEntries(Object.keys(calls).map((name) => [name, "deny"])));
   });
 });
+
+describe.each(["ProvisionerRole", "ReconcilerRole"] as const)(
+  "%s cannot make itself an administrator",
+  (serviceRole) => {
+    const principal = () => `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/${serviceRole}`;
+
+    it("cannot write a role under its path that lacks the boundary (someone else's, or one it could make)", async () => {
+      const vended = role(config.rolePath, `${config.roleNamePrefix}stack-payments-api`);
+      const otherBoundary = {
+        "iam:PermissionsBoundary": `arn:aws:iam::${ACCOUNT}:policy/wide-open`,
+      };
+      const calls: Record<string, Call> = {};
+      for (const action of [
+        "iam:PutRolePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:UpdateRole",
+        "iam:DeleteRole",
+      ]) {
+        calls[`${action} on a role without a boundary`] = { action, resource: vended };
+        calls[`${action} on a role with another boundary`] = {
+          action,
+          resource: vended,
+          context: otherBoundary,
+        };
+      }
+      calls["AttachRolePolicy of an allowed policy to a role without a boundary"] = {
+        action: "iam:AttachRolePolicy",
+        resource: vended,
+        context: { "iam:PolicyARN": "arn:aws:iam::aws:policy/ReadOnlyAccess" },
+      };
+
+      const decisions = await decideAll(calls, serviceRole);
+
+      expect(decisions).toEqual(
+        Object.fromEntries(Object.keys(calls).map((name) => [name, "deny"])),
+      );
+    });
+
+    it("cannot assume a vended role even when that role's trust policy names it", async () => {
+      const vended = role(config.rolePath, `${config.roleNamePrefix}stack-payments-api`);
+      // The chain the review found: create a role (with the boundary), give it `*:*` inline,
+      // make it trust the function's own role by ARN, assume it. In one account a trust policy
+      // naming a role ARN allows AssumeRole without any identity-policy allow, so only an
+      // explicit Deny in the function's own policy stops the last step.
+      const trustingTheFunction = {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Principal: { AWS: principal() },
+            Action: ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+          },
+        ],
+      };
+      const decisions: Record<string, Decision> = {};
+      for (const action of ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]) {
+        const result = await runSimulation(
+          {
+            request: {
+              principal: principal(),
+              action,
+              resource: { resource: vended, accountId: ACCOUNT },
+              contextVariables: {},
+            },
+            identityPolicies: Object.entries(rolePolicyDocuments(template, serviceRole)).map(
+              ([name, policy]) => ({ name, policy }),
+            ),
+            serviceControlPolicies: [],
+            resourceControlPolicies: [],
+            resourcePolicy: trustingTheFunction,
+          },
+          {},
+        );
+        if (result.resultType === "error") throw new Error(JSON.stringify(result.errors));
+        decisions[action] = result.overallResult === "Allowed" ? "allow" : "deny";
+      }
+
+      expect(decisions).toEqual({
+        "sts:AssumeRole": "deny",
+        "sts:TagSession": "deny",
+        "sts:SetSourceIdentity": "deny",
+      });
+    });
+  },
+);
 
 describe("the reconciler's own policy", () => {
   it("may converge a parameter's tags under the prefix, as the provisioner may, and nowhere else", async () => {
