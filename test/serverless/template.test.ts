@@ -191,13 +191,19 @@ describe("alarms", () => {
 });
 
 describe("permissions boundary", () => {
-  it("is required: packaging without permissionsBoundaryArn and without the opt-out fails", async () => {
-    const packaging = loadPackagedService({ spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname });
+  it(
+    "is required: packaging without permissionsBoundaryArn and without the opt-out fails",
+    async () => {
+      const packaging = loadPackagedService({
+        spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
+      });
 
-    await expect(packaging).rejects.toThrow(
-      /Cannot resolve variable at "custom\.permissionsBoundaryArn"/,
-    );
-  }, PACKAGING_TIMEOUT);
+      await expect(packaging).rejects.toThrow(
+        /Cannot resolve variable at "custom\.permissionsBoundaryArn"/,
+      );
+    },
+    PACKAGING_TIMEOUT,
+  );
 
   it("is handed to the provisioner and reconciler, with the opt-out off unless set", () => {
     for (const name of ["provisioner", "reconciler"] as const) {

@@ -239,6 +239,7 @@ export function evaluateCondition(
 export interface PolicyStatement {
   readonly Sid?: string;
   readonly Effect: "Allow" | "Deny";
+  readonly Principal?: string | Record<string, string | string[]>;
   readonly Action?: string | string[];
   readonly NotAction?: string | string[];
   readonly Resource?: string | string[];
