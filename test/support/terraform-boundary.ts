@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: HCL interpolations ("${var.x}") as hcl2json returns them, not JavaScript templates.
 /**
  * The permissions boundary infra/modules/oidc-provider sends to IAM, as JSON, computed by
  * Terraform itself: the module builds the document in the provider-free submodule
