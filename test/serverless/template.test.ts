@@ -238,7 +238,7 @@ describe("secrets key", () => {
   const keyPolicy = () =>
     resolve<{ Statement: PolicyStatement[] }>(resources().SecretsKey?.Properties.KeyPolicy);
 
-  it("lets nobody decrypt but the receiver and the reconciler, through SSM", () => {
+  it("lets nobody decrypt but the receiver, the reconciler and the operators, through SSM", () => {
     const decrypting = keyPolicy().Statement.filter(
       (s) => s.Effect === "Allow" && asList(s.Action).some((a) => /^kms:(Decrypt|\*)/.test(a)),
     );
@@ -254,6 +254,7 @@ describe("secrets key", () => {
         "aws:PrincipalArn": [
           `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-receiver`,
           `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-reconciler`,
+          PACKAGED_PARAMS.operatorRoleArns,
         ],
       },
     });

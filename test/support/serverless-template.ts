@@ -45,7 +45,7 @@ export const TEMPLATE_ACCOUNT_ID = "123456789012";
 
 /**
  * The `--param` values {@link loadPackagedTemplate} packages with by default: a boundary, an
- * allow-list and an alarm e-mail are set, so every conditional part of the template is present.
+ * allow-list, an operator role pattern and an alarm e-mail are set, so every conditional part of the template is present.
  */
 export const PACKAGED_PARAMS = {
   spaceliftHostname: "acme.app.spacelift.io",
@@ -56,6 +56,7 @@ export const PACKAGED_PARAMS = {
     `arn:aws:iam::${TEMPLATE_ACCOUNT_ID}:policy/spacelift/deploy-app`,
   ].join(","),
   alarmEmail: "platform-team@example.com",
+  operatorRoleArns: `arn:aws:iam::${TEMPLATE_ACCOUNT_ID}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Operator_*`,
 } as const satisfies Readonly<Record<string, string>>;
 
 /** Only the required parameters: what `npm run package` and a first deploy look like. */
