@@ -6,7 +6,17 @@
  */
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the expected values are HCL interpolations ("${var.x}") as hcl2json returns them, not JavaScript templates.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, readdirSync, readFileSync, statSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { delimiter, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "@cdktf/hcl2json";
@@ -508,7 +518,15 @@ describe("modules/audit-webhook", () => {
     expect(variables.get("previous_secret_parameter_name")?.default).toBe(
       "/spacelift-role-vending/webhook-secret-previous",
     );
-    expect(variables.get("kms_key_id")?.default).toBeNull();
+    // The product's own key is required: under aws/ssm, anyone allowed ssm:GetParameter
+    // (ReadOnlyAccess) could decrypt the secret.
+    const key = variables.get("kms_key_id");
+    expect(key !== undefined && "default" in key).toBe(false);
+    expect(key?.nullable).toBe(false);
+    const conditions = list(key?.validation, "kms_key_id validation")
+      .map((validation) => String(obj(validation, "validation").condition))
+      .join("\n");
+    expect(conditions).toContain('!endswith(var.kms_key_id, "alias/aws/ssm")');
   });
 
   it("registers the webhook at the receiver, without runs, with retries", () => {
@@ -530,6 +548,65 @@ describe("modules/audit-webhook", () => {
   });
 });
 
+/**
+ * Evaluates the module's own postcondition with Terraform, for each value of the parameter:
+ * a root module declares the module's variables (their defaults; the account the credentials
+ * are in is 123456789012), its locals that the condition needs (with the data sources' account
+ * and partition as literals), and outputs the condition with `self.value` set to each value.
+ */
+async function evaluateStackRoleCondition(condition: string, values: string[]): Promise<boolean[]> {
+  const dir = "modules/stack-role";
+  const moduleLocals = locals(dir);
+  const literal = (text: string) =>
+    text
+      .replaceAll("data.aws_partition.current.partition", '"aws"')
+      .replaceAll("data.aws_caller_identity.current.account_id", '"123456789012"');
+  const expression = (value: Json | undefined) => {
+    const text = String(value);
+    // hcl2json gives a pure expression as "${…}" and a template as its text.
+    const pure = /^\$\{([\s\S]*)\}$/.exec(text);
+    return literal(
+      pure !== null && !pure[1]?.includes("${") ? (pure[1] ?? "") : JSON.stringify(text),
+    );
+  };
+  const wanted = ["account_id", "expected_role_arn_prefix"];
+  const variables = [...labelled(dir, "variable")]
+    .map(([name, body]) => {
+      const fallback = "default" in body ? JSON.stringify(body.default) : '"x"';
+      return `variable "${name}" {\n  default = ${fallback}\n}`;
+    })
+    .join("\n");
+  const localsBlock = wanted
+    .map((name) => `  ${name} = ${expression(moduleLocals[name])}`)
+    .join("\n");
+  const check = expression(condition).replaceAll("self.value", "value");
+  const source = [
+    variables,
+    `locals {\n${localsBlock}\n}`,
+    `variable "values" {\n  type = list(string)\n}`,
+    `output "results" {\n  value = [for value in var.values : ${check}]\n}`,
+  ].join("\n");
+  const work = mkdtempSync(join(tmpdir(), "stack-role-condition-"));
+  try {
+    writeFileSync(join(work, "main.tf"), source);
+    writeFileSync(join(work, "terraform.tfvars.json"), JSON.stringify({ values }));
+    for (const args of [
+      ["init", "-input=false"],
+      ["apply", "-auto-approve", "-input=false"],
+    ]) {
+      const run = spawnSync("terraform", [...args, "-no-color"], { cwd: work, encoding: "utf8" });
+      if (run.status !== 0) throw new Error(`terraform ${args[0]}: ${run.stderr}\n${source}`);
+    }
+    const output = spawnSync("terraform", ["output", "-json", "results"], {
+      cwd: work,
+      encoding: "utf8",
+    });
+    return JSON.parse(output.stdout) as boolean[];
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 describe("modules/stack-role", () => {
   const dir = "modules/stack-role";
 
@@ -549,6 +626,44 @@ describe("modules/stack-role", () => {
     expect(parameter.count).toBe("${var.read_role ? 1 : 0}");
     expect(labelled(dir, "variable").get("read_role")?.default).toBe(false);
   });
+
+  it.each(["role_arn", "read_role_arn"])(
+    "%s: refuses a parameter naming a role outside the expected account, path or prefix",
+    async (name) => {
+      const parameter = block(dir, "data", "aws_ssm_parameter", name);
+      const { postcondition } = only(parameter.lifecycle, `${name} lifecycle`);
+      const condition = String(only(postcondition, `${name} postcondition`).condition);
+      const cases = {
+        "the stack's role": "arn:aws:iam::123456789012:role/spacelift/spacelift-stack-payments-api",
+        "the stack's write role":
+          "arn:aws:iam::123456789012:role/spacelift/spacelift-stack-payments-api-write",
+        "another account": "arn:aws:iam::999999999999:role/spacelift/spacelift-stack-payments-api",
+        "another path": "arn:aws:iam::123456789012:role/admin/spacelift-stack-payments-api",
+        "a deeper path": "arn:aws:iam::123456789012:role/spacelift/x/spacelift-stack-payments-api",
+        "the root path": "arn:aws:iam::123456789012:role/spacelift-stack-payments-api",
+        "another name prefix":
+          "arn:aws:iam::123456789012:role/spacelift/OrganizationAccountAccessRole",
+        "no role at all": "arn:aws:iam::123456789012:user/spacelift/spacelift-x",
+        "account ID spliced into the name":
+          "arn:aws:iam::123456789012:role/spacelift/spacelift-x:role/y",
+      };
+
+      const results = await evaluateStackRoleCondition(condition, Object.values(cases));
+
+      expect(Object.fromEntries(Object.keys(cases).map((key, i) => [key, results[i]]))).toEqual({
+        "the stack's role": true,
+        "the stack's write role": true,
+        "another account": false,
+        "another path": false,
+        "a deeper path": false,
+        "the root path": false,
+        "another name prefix": false,
+        "no role at all": false,
+        "account ID spliced into the name": false,
+      });
+    },
+    120_000,
+  );
 
   it("outputs the role ARN and name", () => {
     const outputs = labelled(dir, "output");
