@@ -163,6 +163,14 @@ describe("a vended role with AdministratorAccess under the boundary", () => {
           `rule/spacelift-role-vending-${STAGE}-ReconcilerEventsRuleSchedule1`,
         ),
       },
+      "DisableAlarmActions of the dead-letter alarm": {
+        action: "cloudwatch:DisableAlarmActions",
+        resource: product("cloudwatch", `alarm:spacelift-role-vending-${STAGE}-dead-letters`),
+      },
+      "Unsubscribe the alarm topic": {
+        action: "sns:SetTopicAttributes",
+        resource: product("sns", `spacelift-role-vending-${STAGE}-alarms`),
+      },
       "PutRolePolicy on the provisioner's role": {
         action: "iam:PutRolePolicy",
         resource: role("/spacelift-role-vending/", PROVISIONER),
@@ -321,6 +329,18 @@ describe("a vended role with AdministratorAccess under the boundary", () => {
     const decisions = await decideCalls(vendedRole("AdministratorAccess"), calls);
 
     expect(decisions).toEqual(expectedFor(calls, "allow"));
+  });
+
+  it("denies every call on the HTTP API by its stack tag (the evaluator has no HTTP API resource types)", () => {
+    const statements = boundary.Statement as PolicyDocument[];
+
+    expect(statements).toContainEqual({
+      Sid: "DenyProductApi",
+      Effect: "Deny",
+      Action: "apigateway:*",
+      Resource: "*",
+      Condition: { StringEquals: { "aws:ResourceTag/service": "spacelift-role-vending" } },
+    });
   });
 
   it("fits IAM's 6,144-character limit for a managed policy", () => {

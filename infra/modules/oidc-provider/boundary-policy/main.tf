@@ -41,11 +41,9 @@ locals {
     "iam:DeleteRole",
     "iam:DeleteRolePolicy",
     "iam:DetachRolePolicy",
-    "iam:PutRolePermissionsBoundary",
-    "iam:PutRolePolicy",
+    "iam:PutRole*", # PutRolePolicy, PutRolePermissionsBoundary
     "iam:UpdateAssumeRolePolicy",
-    "iam:UpdateRole",
-    "iam:UpdateRoleDescription",
+    "iam:UpdateRole*", # UpdateRole, UpdateRoleDescription
   ]
 
   # IAM actions that change a role, its trust, its policies or its boundary, or hand it to a
@@ -252,25 +250,38 @@ locals {
     {
       enabled = true
       statement = {
-        Sid    = "DenyTheProductsResources"
+        Sid    = "DenyProductResources"
         Effect = "Deny"
-        Action = ["lambda:*", "sqs:*", "dynamodb:*", "cloudformation:*", "events:*", "ssm:*", "kms:*"]
+        Action = ["lambda:*", "sqs:*", "dynamodb:*", "cloudformation:*", "events:*", "ssm:*", "kms:*", "cloudwatch:*", "sns:*"]
         Resource = [
-          "${local.partition_arn}:lambda:*:${var.account_id}:function:${local.product_prefix}*",
-          "${local.partition_arn}:sqs:*:${var.account_id}:${local.product_prefix}*",
-          "${local.partition_arn}:dynamodb:*:${var.account_id}:table/${local.product_prefix}*",
-          "${local.partition_arn}:cloudformation:*:${var.account_id}:stack/${local.product_prefix}*",
-          "${local.partition_arn}:events:*:${var.account_id}:rule/${local.product_prefix}*",
-          "${local.partition_arn}:ssm:*:${var.account_id}:parameter${trimsuffix(var.product_parameter_path, "/")}",
-          "${local.partition_arn}:ssm:*:${var.account_id}:parameter${var.product_parameter_path}*",
-          "${local.partition_arn}:kms:*:${var.account_id}:${local.product_kms_key}",
+          "${local.partition_arn}:lambda:*:*:function:${local.product_prefix}*",
+          "${local.partition_arn}:sqs:*:*:${local.product_prefix}*",
+          "${local.partition_arn}:dynamodb:*:*:table/${local.product_prefix}*",
+          "${local.partition_arn}:cloudformation:*:*:stack/${local.product_prefix}*",
+          "${local.partition_arn}:events:*:*:rule/${local.product_prefix}*",
+          "${local.partition_arn}:cloudwatch:*:*:alarm:${local.product_prefix}*",
+          "${local.partition_arn}:sns:*:*:${local.product_prefix}*",
+          "${local.partition_arn}:ssm:*:*:parameter${trimsuffix(var.product_parameter_path, "/")}",
+          "${local.partition_arn}:ssm:*:*:parameter${var.product_parameter_path}*",
+          "${local.partition_arn}:kms:*:*:${local.product_kms_key}",
         ]
+      }
+    },
+    # The HTTP API has a generated ID; it carries the stack's `service` tag (serverless.yml).
+    {
+      enabled = true
+      statement = {
+        Sid       = "DenyProductApi"
+        Effect    = "Deny"
+        Action    = "apigateway:*"
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:ResourceTag/service" = var.product_name } }
       }
     },
     {
       enabled = true
       statement = {
-        Sid       = "DenyTheProductsKey"
+        Sid       = "DenyProductKey"
         Effect    = "Deny"
         Action    = "kms:*"
         Resource  = "*"
@@ -280,20 +291,20 @@ locals {
     {
       enabled = true
       statement = {
-        Sid       = "DenyTheProductsMappings"
+        Sid       = "DenyProductMappings"
         Effect    = "Deny"
         Action    = "lambda:*EventSourceMapping"
         Resource  = "*"
-        Condition = { ArnLike = { "lambda:FunctionArn" = ["${local.partition_arn}:lambda:*:${var.account_id}:function:${local.product_prefix}*"] } }
+        Condition = { ArnLike = { "lambda:FunctionArn" = ["${local.partition_arn}:lambda:*:*:function:${local.product_prefix}*"] } }
       }
     },
     {
       enabled = true
       statement = {
-        Sid      = "DenyTheProductsLogs"
+        Sid      = "DenyProductLogs"
         Effect   = "Deny"
         Action   = ["logs:Delete*", "logs:Put*", "logs:Create*", "logs:Associate*", "logs:Disassociate*", "logs:Tag*", "logs:Untag*"]
-        Resource = "${local.partition_arn}:logs:*:${var.account_id}:log-group:/aws/lambda/${local.product_prefix}*"
+        Resource = "${local.partition_arn}:logs:*:*:log-group:/aws/lambda/${local.product_prefix}*"
       }
     },
     # The ARNs consumers read (`<prefix>/<account>/stacks/<id>/role-arn`): a rewritten one would
@@ -306,8 +317,8 @@ locals {
         # Put/Delete, tags, labels.
         Action = ["ssm:Put*", "ssm:Delete*", "ssm:*Tags*", "ssm:*Label*"]
         Resource = [
-          "${local.partition_arn}:ssm:*:${var.account_id}:parameter${var.vended_parameter_prefix}",
-          "${local.partition_arn}:ssm:*:${var.account_id}:parameter${var.vended_parameter_prefix}/*",
+          "${local.partition_arn}:ssm:*:*:parameter${var.vended_parameter_prefix}",
+          "${local.partition_arn}:ssm:*:*:parameter${var.vended_parameter_prefix}/*",
         ]
       }
     },
@@ -327,8 +338,7 @@ locals {
         Effect = "Deny"
         Action = [
           "iam:CreatePolicyVersion",
-          "iam:DeletePolicy",
-          "iam:DeletePolicyVersion",
+          "iam:DeletePolicy*",
           "iam:SetDefaultPolicyVersion",
           "iam:TagPolicy",
           "iam:UntagPolicy",
