@@ -171,6 +171,14 @@ describe("a vended role with AdministratorAccess under the boundary", () => {
         action: "sns:SetTopicAttributes",
         resource: product("sns", `spacelift-role-vending-${STAGE}-alarms`),
       },
+      "PutObject over a function zip in the deployment bucket": {
+        action: "s3:PutObject",
+        resource: `arn:aws:s3:::spacelift-role-vending-${STAGE}-serverlessdeploymentbuck-1a2b3c/serverless/spacelift-role-vending/${STAGE}/code.zip`,
+      },
+      "PutBucketPolicy on the deployment bucket": {
+        action: "s3:PutBucketPolicy",
+        resource: `arn:aws:s3:::spacelift-role-vending-${STAGE}-serverlessdeploymentbuck-1a2b3c`,
+      },
       "PutRolePolicy on the provisioner's role": {
         action: "iam:PutRolePolicy",
         resource: role("/spacelift-role-vending/", PROVISIONER),

@@ -91,7 +91,7 @@ locals {
     {
       enabled = var.broad_access
       statement = {
-        Sid    = "AllowAllButExcludedActions"
+        Sid    = "AllowAllButExcluded"
         Effect = "Allow"
         # Assuming roles is granted only on the stack's own delegated roles (below).
         NotAction = distinct(concat(var.excluded_actions, local.assume_actions))
@@ -113,7 +113,7 @@ locals {
         # Only roles, policies and instance profiles under the stack's own corner; the denies
         # below still apply (this boundary on every role write, no boundary removal, no
         # spacelift:* tags).
-        Sid      = "AllowOwnDelegatedRoleManagement"
+        Sid      = "AllowOwnDelegatedRoles"
         Effect   = "Allow"
         Action   = "iam:*"
         Resource = concat(local.owned_roles, local.owned_policies, local.owned_profiles)
@@ -122,7 +122,7 @@ locals {
     {
       enabled = var.allow_delegated_roles || length(var.assumable_role_arns) > 0
       statement = {
-        Sid      = "AllowAssumingOwnDelegatedRoles"
+        Sid      = "AllowAssumingOwnRoles"
         Effect   = "Allow"
         Action   = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
         Resource = concat(var.allow_delegated_roles ? local.owned_roles : [], var.assumable_role_arns)
@@ -142,7 +142,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid    = "DenyUserAndGroupManagement"
+        Sid    = "DenyUsersAndGroups"
         Effect = "Deny"
         # Every write on users, groups and their credentials (and the reads of a login profile).
         Action = [
@@ -208,7 +208,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid       = "DenyRoleWritesWithoutThisBoundary"
+        Sid       = "DenyRoleWritesWithoutBoundary"
         Effect    = "Deny"
         Action    = local.boundary_keyed_role_writes
         Resource  = "*"
@@ -252,7 +252,7 @@ locals {
       statement = {
         Sid    = "DenyProductResources"
         Effect = "Deny"
-        Action = ["lambda:*", "sqs:*", "dynamodb:*", "cloudformation:*", "events:*", "ssm:*", "kms:*", "cloudwatch:*", "sns:*"]
+        Action = ["lambda:*", "sqs:*", "dynamodb:*", "cloudformation:*", "events:*", "ssm:*", "kms:*", "cloudwatch:*", "sns:*", "s3:*"]
         Resource = [
           "${local.partition_arn}:lambda:*:*:function:${local.product_prefix}*",
           "${local.partition_arn}:sqs:*:*:${local.product_prefix}*",
@@ -261,6 +261,8 @@ locals {
           "${local.partition_arn}:events:*:*:rule/${local.product_prefix}*",
           "${local.partition_arn}:cloudwatch:*:*:alarm:${local.product_prefix}*",
           "${local.partition_arn}:sns:*:*:${local.product_prefix}*",
+          # The deployment bucket (<stack>-serverlessdeploymentbucket-…) and its code zips.
+          "${local.partition_arn}:s3:::${local.product_prefix}*",
           "${local.partition_arn}:ssm:*:*:parameter${trimsuffix(var.product_parameter_path, "/")}",
           "${local.partition_arn}:ssm:*:*:parameter${var.product_parameter_path}*",
           "${local.partition_arn}:kms:*:*:${local.product_kms_key}",
@@ -312,7 +314,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid    = "DenyWritingVendedParameters"
+        Sid    = "DenyVendedParameterWrites"
         Effect = "Deny"
         # Put/Delete, tags, labels.
         Action = ["ssm:Put*", "ssm:Delete*", "ssm:*Tags*", "ssm:*Label*"]
@@ -334,7 +336,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid    = "DenyBoundaryPolicyTampering"
+        Sid    = "DenyBoundaryTampering"
         Effect = "Deny"
         Action = [
           "iam:CreatePolicyVersion",
