@@ -10,6 +10,7 @@ import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
+import { diffRole, type RoleChange } from "../../functions/core/role-diff.ts";
 import { stackBindings, type VendingConfig } from "../../functions/core/role-spec.ts";
 import {
   type CloudFormationTemplate,
@@ -161,6 +162,63 @@ describe("the provisioner's own policy", () => {
     expect(decisions).toEqual(
       Object.fromEntries(Object.keys(calls).map((name) => [name, "allow"])),
     );
+  });
+
+  it("may repair, call by call in the order it makes them, a role someone took the boundary off", async () => {
+    const [binding] = stackBindings(config, {
+      stackId: "payments-api" as StackId,
+      spaceId: "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId,
+      labels: [],
+    });
+    if (binding === undefined) throw new Error("no binding");
+    const { role: spec } = binding;
+    const arn = role(spec.path, spec.name);
+    // Tampered with: boundary removed, trust widened, an inline policy and a stray policy added.
+    const changes = diffRole(
+      {
+        name: spec.name,
+        arn,
+        path: spec.path,
+        description: "tampered",
+        maxSessionDuration: spec.maxSessionDuration,
+        trustPolicy: { Version: "2012-10-17", Statement: [] },
+        permissionsBoundaryArn: undefined,
+        managedPolicyArns: ["arn:aws:iam::aws:policy/AdministratorAccess"],
+        inlinePolicies: { backdoor: { Version: "2012-10-17", Statement: [] } },
+        tags: {},
+      },
+      spec,
+    );
+    const actionOf: Record<RoleChange["kind"], string> = {
+      updateTrustPolicy: "iam:UpdateAssumeRolePolicy",
+      updateSettings: "iam:UpdateRole",
+      putPermissionsBoundary: "iam:PutRolePermissionsBoundary",
+      deletePermissionsBoundary: "iam:DeleteRolePermissionsBoundary",
+      tag: "iam:TagRole",
+      untag: "iam:UntagRole",
+      attachPolicy: "iam:AttachRolePolicy",
+      putInlinePolicy: "iam:PutRolePolicy",
+      detachPolicy: "iam:DetachRolePolicy",
+      deleteInlinePolicy: "iam:DeleteRolePolicy",
+    };
+    // IAM's iam:PermissionsBoundary is the boundary the role carries at the time of each call
+    // (for PutRolePermissionsBoundary, the one being set).
+    let carried: string | undefined;
+    const decisions: string[] = [];
+    for (const change of changes) {
+      const context: Record<string, string> = {};
+      if (change.kind === "putPermissionsBoundary") context["iam:PermissionsBoundary"] = change.arn;
+      else if (carried !== undefined) context["iam:PermissionsBoundary"] = carried;
+      if (change.kind === "attachPolicy" || change.kind === "detachPolicy") {
+        context["iam:PolicyARN"] = change.arn;
+      }
+      const decision = await decide({ action: actionOf[change.kind], resource: arn, context });
+      decisions.push(`${change.kind} ${decision}`);
+      if (change.kind === "putPermissionsBoundary") carried = change.arn;
+    }
+
+    expect(decisions[0]).toBe("putPermissionsBoundary allow");
+    expect(decisions).toEqual(changes.map((change) => `${change.kind} allow`));
   });
 
   it("denies roles outside its path, roles without the boundary, other policies and other parameters", async () => {
