@@ -45,6 +45,7 @@ import {
 } from "./provision.ts";
 import { canonicalJson } from "./role-diff.ts";
 import {
+  boundaryOf,
   isManagedByUs,
   SPACE_TAG,
   STACK_TAG,
@@ -755,6 +756,7 @@ async function revokeGroup(run: Run, plan: OrphanPlan): Promise<void> {
     for (const role of plan.group.roles) {
       // Trust first, tag second: if the tag fails, the next run sees a revoked role without a
       // date and only tags it; never a dated role that can still be assumed.
+      changes.push(...(await restoreBoundary(run, role)));
       if (!isRevoked(role)) {
         await roles.updateTrustPolicy(role.name, REVOKED_TRUST_POLICY);
         changes.push(`updateTrustPolicy ${role.name} (revoked)`);
@@ -823,6 +825,17 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
 }
 
 /** Deletes one of our roles by name (policies first: IAM refuses to delete a role that has any). */
+/**
+ * The provisioner's and reconciler's IAM policy allows writes (trust, policies, deletion) only
+ * on a role that carries the configured boundary: put it back first if someone took it off.
+ */
+async function restoreBoundary(run: Run, role: ObservedRole): Promise<string[]> {
+  const boundary = boundaryOf(run.deps.config);
+  if (boundary === undefined || role.permissionsBoundaryArn === boundary) return [];
+  await run.stores.roles.putPermissionsBoundary(role.name, boundary);
+  return [`putPermissionsBoundary ${role.name} ${boundary}`];
+}
+
 async function removeRoleByName(run: Run, name: string, group: ManagedGroup): Promise<string[]> {
   const { roles } = run.stores;
   const observed = await roles.describe(name);
@@ -834,7 +847,7 @@ async function removeRoleByName(run: Run, name: string, group: ManagedGroup): Pr
   ) {
     throw new ForeignResourceError(`role ${name} is no longer ours; leaving it untouched`);
   }
-  const changes: string[] = [];
+  const changes: string[] = await restoreBoundary(run, observed);
   for (const arn of observed.managedPolicyArns) {
     await roles.detachPolicy(name, arn);
     changes.push(`${name}: detachPolicy ${arn}`);

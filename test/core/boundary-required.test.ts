@@ -6,6 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { ConfigurationError } from "../../functions/core/errors.ts";
+import type { StackId } from "../../functions/core/identifiers.ts";
+import { removeStack } from "../../functions/core/provision.ts";
+import { InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-role-vending/boundary";
 const ENV = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
@@ -67,5 +70,39 @@ describe("the permissions boundary at start", () => {
     expect(config.permissionsBoundaryArn).toBeUndefined();
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^UNSAFE: .*no permissions boundary/);
+  });
+});
+
+describe("removing a role that lost its boundary", () => {
+  it("puts the boundary back before anything else, as the provisioner's IAM policy requires", async () => {
+    const config = await loadVendingConfig({ ...ENV, PERMISSIONS_BOUNDARY_ARN: BOUNDARY });
+    const roles = new InMemoryRoleStore();
+    const name = "spacelift-stack-payments-api";
+    roles.seed({
+      name,
+      path: "/spacelift/",
+      permissionsBoundaryArn: undefined,
+      managedPolicyArns: ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+      inlinePolicies: { extra: { Version: "2012-10-17", Statement: [] } },
+      tags: {
+        "managed-by": "spacelift-role-vending",
+        "spacelift:account": "acme",
+        "spacelift:stack": "payments-api",
+      },
+    });
+
+    await removeStack("payments-api" as StackId, {
+      config,
+      roles,
+      parameters: new InMemoryParameterStore(),
+    });
+
+    expect(roles.writes()).toEqual([
+      "putPermissionsBoundary",
+      "detachPolicy",
+      "deleteInlinePolicy",
+      "delete",
+    ]);
+    expect(roles.roles.has(name)).toBe(false);
   });
 });

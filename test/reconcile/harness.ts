@@ -82,7 +82,6 @@ export async function startHarness(): Promise<Harness> {
   }
   const env = {
     SPACELIFT_HOSTNAME: HOSTNAME,
-    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID,
     OIDC_PROVIDER_ARN,
     DEFAULT_POLICY_ARNS: READ_ONLY,
