@@ -401,6 +401,58 @@ describe.each(["ProvisionerRole", "ReconcilerRole"] as const)(
   },
 );
 
+describe("the functions' policy when parameterPrefix contains the product's secrets", () => {
+  it(
+    "still refuses to overwrite or delete the webhook secrets and the API key",
+    async () => {
+      const overlapping = await loadPackagedTemplate({
+        ...PACKAGED_PARAMS,
+        parameterPrefix: "/spacelift-role-vending",
+      });
+      const calls: Record<string, Call> = {};
+      for (const name of [
+        "/spacelift-role-vending/webhook-secret",
+        "/spacelift-role-vending/webhook-secret-previous",
+        "/spacelift-role-vending/spacelift-api-key",
+      ]) {
+        for (const action of ["ssm:PutParameter", "ssm:DeleteParameter"]) {
+          calls[`${action} ${name}`] = { action, resource: parameter(name) };
+        }
+      }
+      const decisions: Record<string, Decision> = {};
+      for (const serviceRole of ["ProvisionerRole", "ReconcilerRole"] as const) {
+        for (const [name, call] of Object.entries(calls)) {
+          const result = await runSimulation(
+            {
+              request: {
+                principal: `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/${serviceRole}`,
+                action: call.action,
+                resource: { resource: call.resource, accountId: ACCOUNT },
+                contextVariables: {},
+              },
+              identityPolicies: Object.entries(rolePolicyDocuments(overlapping, serviceRole)).map(
+                ([policyName, policy]) => ({ name: policyName, policy }),
+              ),
+              serviceControlPolicies: [],
+              resourceControlPolicies: [],
+            },
+            {},
+          );
+          if (result.resultType === "error") throw new Error(JSON.stringify(result.errors));
+          decisions[`${serviceRole} ${name}`] =
+            result.overallResult === "Allowed" ? "allow" : "deny";
+        }
+      }
+
+      expect(Object.values(decisions).length).toBe(12);
+      expect(decisions).toEqual(
+        Object.fromEntries(Object.keys(decisions).map((name) => [name, "deny"])),
+      );
+    },
+    PACKAGING_TIMEOUT,
+  );
+});
+
 describe("the reconciler's own policy", () => {
   it("may converge a parameter's tags under the prefix, as the provisioner may, and nowhere else", async () => {
     const published = parameter(`${config.parameterPrefix}/acme/stacks/payments-api/role-arn`);
