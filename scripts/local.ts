@@ -26,6 +26,9 @@ const resources = await createLocalAwsResources({
   // moves to the dead-letter queue (the deployed stack sets these in serverless.yml).
   visibilityTimeoutSeconds: Number(process.env.LOCAL_VISIBILITY_TIMEOUT_SECONDS ?? "5"),
   maxReceiveCount: Number(process.env.LOCAL_MAX_RECEIVE_COUNT ?? "5"),
+  ...(process.env.PERMISSIONS_BOUNDARY_ARN && {
+    permissionsBoundaryArn: process.env.PERMISSIONS_BOUNDARY_ARN,
+  }),
 });
 Object.assign(process.env, {
   AWS_ENDPOINT_URL: endpoint,
@@ -38,6 +41,7 @@ Object.assign(process.env, {
   SPACELIFT_HOSTNAME: hostname,
   SPACELIFT_WEBHOOK_SECRET: secret,
   OIDC_PROVIDER_ARN: resources.oidcProviderArn,
+  PERMISSIONS_BOUNDARY_ARN: resources.permissionsBoundaryArn,
   QUEUE_URL: resources.queueUrl,
   LEDGER_TABLE: resources.ledgerTable,
 });

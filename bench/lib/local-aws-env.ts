@@ -42,7 +42,7 @@ export function handlerEnv(
           PERMISSIONS_BOUNDARY_ARN:
             "arn:aws:iam::123456789012:policy/spacelift-role-vending/spacelift-role-vending-boundary",
         }
-      : {}),
+      : { UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true" }),
   };
 }
 

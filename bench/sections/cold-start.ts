@@ -47,6 +47,9 @@ const COMMON_ENV = {
   AWS_ACCOUNT_ID: "123456789012",
   ROLE_PATH: "/spacelift/",
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
+  // Required, as deployed: the provisioner and the reconciler refuse to start without one.
+  PERMISSIONS_BOUNDARY_ARN:
+    "arn:aws:iam::123456789012:policy/spacelift-role-vending/spacelift-role-vending-boundary",
 };
 
 const FUNCTIONS: readonly { name: string; entry: string; env: Record<string, string> }[] = [

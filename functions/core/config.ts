@@ -52,6 +52,7 @@ const Vending = z.object({
     "/spacelift",
   ),
   PERMISSIONS_BOUNDARY_ARN: z.optional(z.string().check(z.regex(ARN, "must be a policy ARN"))),
+  UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: z._default(z.enum(["true", "false"]), "false"),
   DEFAULT_POLICY_ARNS: z.pipe(
     z.pipe(
       z._default(z.string(), ""),
@@ -83,6 +84,7 @@ const Vending = z.object({
 export async function loadVendingConfig(
   env: Env,
   readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
+  warn: (message: string) => void = (message) => console.warn(message),
 ): Promise<VendingConfig> {
   const raw = parseEnv(Vending, env);
   const host = raw.SPACELIFT_HOSTNAME;
@@ -112,12 +114,25 @@ export async function loadVendingConfig(
     subjectTemplate: raw.SUBJECT_TEMPLATE,
     permissions,
   };
+  let boundary: string | undefined;
   try {
-    boundaryOf(config);
+    boundary = boundaryOf(config);
   } catch (error) {
     throw new ConfigurationError(
       `invalid configuration: PERMISSIONS_BOUNDARY_ARN: ${(error as Error).message}`,
       { cause: error },
+    );
+  }
+  if (boundary === undefined) {
+    // Without a boundary, whoever runs as the provisioner can create a role with any inline
+    // policy: an administrator. Only an explicit, logged opt-out allows it.
+    if (raw.UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY !== "true") {
+      throw new ConfigurationError(
+        "invalid configuration: PERMISSIONS_BOUNDARY_ARN: required (or permissionsBoundaryArn in the permissions file); set UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY=true only for a throw-away account",
+      );
+    }
+    warn(
+      "UNSAFE: UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY=true and no permissions boundary: vended roles are uncapped and the provisioner can create administrators",
     );
   }
   return config;

@@ -881,6 +881,13 @@ async function removeRole(
 ): Promise<string[]> {
   assertOurs(observed, deps.config, owner);
   const changes: string[] = [];
+  // The provisioner's IAM policy allows detaching, deleting policies and deleting the role only
+  // on a role that carries the configured boundary: put it back first if someone took it off.
+  const boundary = boundaryOf(deps.config);
+  if (boundary !== undefined && observed.permissionsBoundaryArn !== boundary) {
+    await deps.roles.putPermissionsBoundary(observed.name, boundary);
+    changes.push(`putPermissionsBoundary ${boundary}`);
+  }
   // IAM refuses to delete a role with policies attached (DeleteConflict): detach first.
   for (const arn of observed.managedPolicyArns) {
     await deps.roles.detachPolicy(observed.name, arn);

@@ -56,6 +56,7 @@ import {
 import { canonicalJson } from "./role-diff.ts";
 import {
   assertTrustPolicy,
+  boundaryOf,
   isManagedByUs,
   isRoleOf,
   type RoleOwner,
@@ -826,6 +827,7 @@ async function revokeGroup(run: Run, plan: OrphanPlan): Promise<void> {
     // What IAM would refuse, and our own rules (the provider, aud, a sub without wildcard).
     assertTrustPolicy(config, trust, []);
     for (const role of plan.group.roles) {
+      changes.push(...(await restoreBoundary(run, role)));
       // Trust first, sessions second, tag last: if a step fails, the next run finds the role
       // not fully revoked and finishes; never a dated role that can still be assumed.
       const trustChanged = canonicalJson(role.trustPolicy) !== canonicalJson(trust);
@@ -913,6 +915,17 @@ async function deleteGroup(run: Run, plan: OrphanPlan): Promise<void> {
 }
 
 /** Deletes one of our roles by name (policies first: IAM refuses to delete a role that has any). */
+/**
+ * The provisioner's and reconciler's IAM policy allows writes (trust, policies, deletion) only
+ * on a role that carries the configured boundary: put it back first if someone took it off.
+ */
+async function restoreBoundary(run: Run, role: ObservedRole): Promise<string[]> {
+  const boundary = boundaryOf(run.deps.config);
+  if (boundary === undefined || role.permissionsBoundaryArn === boundary) return [];
+  await run.stores.roles.putPermissionsBoundary(role.name, boundary);
+  return [`putPermissionsBoundary ${role.name} ${boundary}`];
+}
+
 async function removeRoleByName(run: Run, name: string, group: ManagedGroup): Promise<string[]> {
   const { roles } = run.stores;
   const observed = await roles.describe(name);
@@ -920,7 +933,7 @@ async function removeRoleByName(run: Run, name: string, group: ManagedGroup): Pr
   if (!isRoleOf(run.deps.config, observed, ownerOf(group))) {
     throw new ForeignResourceError(`role ${name} is no longer ours; leaving it untouched`);
   }
-  const changes: string[] = [];
+  const changes: string[] = await restoreBoundary(run, observed);
   for (const arn of observed.managedPolicyArns) {
     await roles.detachPolicy(name, arn);
     changes.push(`${name}: detachPolicy ${arn}`);

@@ -64,7 +64,9 @@ export function diffTags(observed: Tags, desired: Tags): TagChanges {
 
 /**
  * Changes are ordered so a role is never left wider than either its old or its new shape
- * would be for long: trust first, then the boundary, then grants, then revocations.
+ * would be for long: the boundary first (it only narrows, and the provisioner's IAM policy
+ * allows every other write only on a role that already carries it), then trust, then grants,
+ * then revocations.
  */
 export function diffRole(
   observed: ObservedRole,
@@ -72,14 +74,19 @@ export function diffRole(
   options: DiffOptions = {},
 ): RoleChange[] {
   const changes: RoleChange[] = [];
+  if (
+    desired.permissionsBoundaryArn !== undefined &&
+    observed.permissionsBoundaryArn !== desired.permissionsBoundaryArn
+  ) {
+    changes.push({ kind: "putPermissionsBoundary", arn: desired.permissionsBoundaryArn });
+  }
   if (canonicalJson(observed.trustPolicy) !== canonicalJson(desired.trustPolicy)) {
     changes.push({ kind: "updateTrustPolicy", document: desired.trustPolicy });
   }
-  if (desired.permissionsBoundaryArn !== undefined) {
-    if (observed.permissionsBoundaryArn !== desired.permissionsBoundaryArn) {
-      changes.push({ kind: "putPermissionsBoundary", arn: desired.permissionsBoundaryArn });
-    }
-  } else if (observed.permissionsBoundaryArn !== undefined) {
+  if (
+    desired.permissionsBoundaryArn === undefined &&
+    observed.permissionsBoundaryArn !== undefined
+  ) {
     changes.push({ kind: "deletePermissionsBoundary" });
   }
   if (

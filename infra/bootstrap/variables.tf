@@ -123,8 +123,13 @@ variable "webhook_secret_parameter_name" {
 
 variable "kms_key_id" {
   type        = string
-  description = "KMS key for the SecureString parameters; null uses aws/ssm."
+  description = "KMS key for the SecureString parameters: the deployed stack's SecretsKeyArn output (required with webhook_endpoint)."
   default     = null
+
+  validation {
+    condition     = var.kms_key_id == null || can(regex("^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/|alias/)", coalesce(var.kms_key_id, "-")))
+    error_message = "The kms_key_id must be a key ARN, an alias ARN or alias/<name>."
+  }
 }
 
 variable "tags" {

@@ -1,6 +1,7 @@
 /**
  * Creates, in an AWS endpoint (moto locally), what the deployed stack would: the Spacelift
- * OIDC provider, the FIFO queue with its dead-letter queue, and the ordering ledger table.
+ * OIDC provider, the permissions boundary (unless one is given), the FIFO queue with its
+ * dead-letter queue, and the ordering ledger table.
  * Idempotent, so it can run against an emulator that already has them.
  */
 import {
@@ -10,6 +11,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import {
   CreateOpenIDConnectProviderCommand,
+  CreatePolicyCommand,
   EntityAlreadyExistsException,
   IAMClient,
 } from "@aws-sdk/client-iam";
@@ -17,6 +19,8 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-s
 
 export interface LocalAwsResources {
   readonly oidcProviderArn: string;
+  /** The boundary vended roles carry: the one given, or a local stand-in created here. */
+  readonly permissionsBoundaryArn: string;
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly ledgerTable: string;
@@ -30,7 +34,25 @@ export interface LocalAwsOptions {
   readonly name?: string;
   readonly maxReceiveCount?: number;
   readonly visibilityTimeoutSeconds?: number;
+  /** An existing boundary to use; none: a local one is created, as production requires one. */
+  readonly permissionsBoundaryArn?: string;
 }
+
+/**
+ * A stand-in for infra/modules/oidc-provider's boundary (moto never evaluates policies): its
+ * broad grant without IAM, so that local roles carry a boundary as deployed ones must.
+ */
+const LOCAL_BOUNDARY = {
+  Version: "2012-10-17",
+  Statement: [
+    {
+      Sid: "AllowAllButIam",
+      Effect: "Allow",
+      NotAction: ["iam:*", "organizations:*", "account:*"],
+      Resource: "*",
+    },
+  ],
+};
 
 export function localClientConfig(endpoint: string, region = "us-east-1") {
   return {
@@ -61,6 +83,24 @@ export async function createLocalAwsResources(
   } catch (error) {
     if (!(error instanceof EntityAlreadyExistsException)) throw error;
     oidcProviderArn = `arn:aws:iam::123456789012:oidc-provider/${options.spaceliftHostname}`;
+  }
+  let permissionsBoundaryArn = options.permissionsBoundaryArn ?? "";
+  if (permissionsBoundaryArn === "") {
+    const boundaryName = `${name}-boundary`;
+    const boundaryPath = "/spacelift-role-vending/";
+    try {
+      const created = await iam.send(
+        new CreatePolicyCommand({
+          PolicyName: boundaryName,
+          Path: boundaryPath,
+          PolicyDocument: JSON.stringify(LOCAL_BOUNDARY),
+        }),
+      );
+      permissionsBoundaryArn = created.Policy?.Arn ?? "";
+    } catch (error) {
+      if (!(error instanceof EntityAlreadyExistsException)) throw error;
+      permissionsBoundaryArn = `arn:aws:iam::123456789012:policy${boundaryPath}${boundaryName}`;
+    }
   }
   const dlq = await sqs.send(
     new CreateQueueCommand({
@@ -103,5 +143,11 @@ export async function createLocalAwsResources(
   iam.destroy();
   sqs.destroy();
   dynamodb.destroy();
-  return { oidcProviderArn, queueUrl: queue.QueueUrl ?? "", deadLetterQueueUrl, ledgerTable };
+  return {
+    oidcProviderArn,
+    permissionsBoundaryArn,
+    queueUrl: queue.QueueUrl ?? "",
+    deadLetterQueueUrl,
+    ledgerTable,
+  };
 }

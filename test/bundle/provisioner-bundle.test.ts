@@ -88,6 +88,7 @@ describe("the bundled provisioner", () => {
         POWERTOOLS_METRICS_DISABLED: "true",
         POWERTOOLS_LOG_LEVEL: "SILENT",
         SPACELIFT_HOSTNAME: HOST,
+        UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
         AWS_ACCOUNT_ID: "123456789012",
         LEDGER_TABLE: ledgerTable,
         PERMISSIONS_CONFIG_FILE: "permissions.yml",

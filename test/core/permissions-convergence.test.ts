@@ -80,6 +80,7 @@ async function setup(permissions: string = PERMISSIONS) {
 function configWith(permissions: string, env: Record<string, string> = {}) {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
+    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     PERMISSIONS_CONFIG: permissions,
     ...env,

@@ -15,7 +15,11 @@ vi.mock("yaml", async (importOriginal) => {
   return importOriginal();
 });
 
-const env = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
+const env = {
+  SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+  AWS_ACCOUNT_ID: "123456789012",
+  UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+};
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 const dir = mkdtempSync(join(tmpdir(), "permissions-"));
 

@@ -60,6 +60,7 @@ describe("parsePermissionsConfig", () => {
   it("gives the documented stack and space exactly the roles the page describes", async () => {
     const config = await loadVendingConfig({
       SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
       AWS_ACCOUNT_ID: "123456789012",
       PERMISSIONS_CONFIG: EXAMPLE,
     });
@@ -209,7 +210,11 @@ describe("parsePermissionsConfig", () => {
 });
 
 describe("loadVendingConfig with a permissions file", () => {
-  const env = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
+  const env = {
+    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    AWS_ACCOUNT_ID: "123456789012",
+    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+  };
 
   it("reads PERMISSIONS_CONFIG_FILE once and takes the boundary from it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "permissions-"));

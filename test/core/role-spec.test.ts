@@ -40,6 +40,7 @@ const SEGMENTS = [PROD, "stack", PAYMENTS];
 function configWith(env: Record<string, string> = {}): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
+    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     ...env,
   });

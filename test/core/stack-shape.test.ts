@@ -42,6 +42,7 @@ const SPLIT = await configWith({
 function configWith(permissions: unknown) {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
+    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     PERMISSIONS_CONFIG: JSON.stringify(permissions),
   });

@@ -101,6 +101,7 @@ describe("a {spacePath} role through the real adapters", () => {
     const deps: ProvisionerDeps = {
       config: await loadVendingConfig({
         SPACELIFT_HOSTNAME: HOST,
+        UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
         AWS_ACCOUNT_ID: "123456789012",
         SUBJECT_TEMPLATE: "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
       }),

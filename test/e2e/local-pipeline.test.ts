@@ -115,6 +115,10 @@ describe("npm start: the local pipeline end to end", () => {
     expect(subPattern(role?.trust, HOST)).toBe(
       `space:${PRODUCTION_SPACE}:stack:payments-api:run_type:*:scope:*`,
     );
+    // As in production, where the provisioner refuses to start without one.
+    expect(role?.boundary).toBe(
+      "arn:aws:iam::123456789012:policy/spacelift-role-vending/spacelift-role-vending-boundary",
+    );
   });
 
   it("answers the refusals over HTTP and creates nothing for them", async () => {

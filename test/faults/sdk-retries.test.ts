@@ -33,6 +33,7 @@ import {
 const HOST = "acme.app.spacelift.io";
 const config = await loadVendingConfig({
   SPACELIFT_HOSTNAME: HOST,
+  UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
   AWS_ACCOUNT_ID: "123456789012",
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
 });

@@ -10,6 +10,7 @@ import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
+import { diffRole, type RoleChange } from "../../functions/core/role-diff.ts";
 import { stackBindings, type VendingConfig } from "../../functions/core/role-spec.ts";
 import {
   type CloudFormationTemplate,
@@ -84,6 +85,8 @@ async function decideAll(
 }
 
 const role = (path: string, name: string) => `arn:aws:iam::${ACCOUNT}:role${path}${name}`;
+/** The request context IAM builds for a write on a role that carries our boundary. */
+const bounded = { "iam:PermissionsBoundary": BOUNDARY };
 const parameter = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`;
 
 describe("the provisioner's own policy", () => {
@@ -116,11 +119,17 @@ describe("the provisioner's own policy", () => {
       TagRole: { action: "iam:TagRole", resource: arn },
       UntagRole: { action: "iam:UntagRole", resource: arn },
       GetRole: { action: "iam:GetRole", resource: arn },
-      UpdateAssumeRolePolicy: { action: "iam:UpdateAssumeRolePolicy", resource: arn },
-      UpdateRole: { action: "iam:UpdateRole", resource: arn },
-      PutRolePolicy: { action: "iam:PutRolePolicy", resource: arn },
-      DeleteRolePolicy: { action: "iam:DeleteRolePolicy", resource: arn },
-      DeleteRole: { action: "iam:DeleteRole", resource: arn },
+      // IAM sets iam:PermissionsBoundary to the boundary the role carries, which is ours.
+      UpdateAssumeRolePolicy: {
+        action: "iam:UpdateAssumeRolePolicy",
+        resource: arn,
+        context: bounded,
+      },
+      UpdateRole: { action: "iam:UpdateRole", resource: arn, context: bounded },
+      PutRolePolicy: { action: "iam:PutRolePolicy", resource: arn, context: bounded },
+      DeleteRolePolicy: { action: "iam:DeleteRolePolicy", resource: arn, context: bounded },
+      DetachRolePolicy: { action: "iam:DetachRolePolicy", resource: arn, context: bounded },
+      DeleteRole: { action: "iam:DeleteRole", resource: arn, context: bounded },
       PutParameter: { action: "ssm:PutParameter", resource: parameter(binding.parameterName) },
       GetParameter: { action: "ssm:GetParameter", resource: parameter(binding.parameterName) },
       ListTagsForResource: {
@@ -144,7 +153,7 @@ describe("the provisioner's own policy", () => {
       calls[`AttachRolePolicy ${policyArn}`] = {
         action: "iam:AttachRolePolicy",
         resource: arn,
-        context: { "iam:PolicyARN": policyArn },
+        context: { "iam:PolicyARN": policyArn, ...bounded },
       };
     }
 
@@ -153,6 +162,63 @@ describe("the provisioner's own policy", () => {
     expect(decisions).toEqual(
       Object.fromEntries(Object.keys(calls).map((name) => [name, "allow"])),
     );
+  });
+
+  it("may repair, call by call in the order it makes them, a role someone took the boundary off", async () => {
+    const [binding] = stackBindings(config, {
+      stackId: "payments-api" as StackId,
+      spaceId: "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId,
+      labels: [],
+    });
+    if (binding === undefined) throw new Error("no binding");
+    const { role: spec } = binding;
+    const arn = role(spec.path, spec.name);
+    // Tampered with: boundary removed, trust widened, an inline policy and a stray policy added.
+    const changes = diffRole(
+      {
+        name: spec.name,
+        arn,
+        path: spec.path,
+        description: "tampered",
+        maxSessionDuration: spec.maxSessionDuration,
+        trustPolicy: { Version: "2012-10-17", Statement: [] },
+        permissionsBoundaryArn: undefined,
+        managedPolicyArns: ["arn:aws:iam::aws:policy/AdministratorAccess"],
+        inlinePolicies: { backdoor: { Version: "2012-10-17", Statement: [] } },
+        tags: {},
+      },
+      spec,
+    );
+    const actionOf: Record<RoleChange["kind"], string> = {
+      updateTrustPolicy: "iam:UpdateAssumeRolePolicy",
+      updateSettings: "iam:UpdateRole",
+      putPermissionsBoundary: "iam:PutRolePermissionsBoundary",
+      deletePermissionsBoundary: "iam:DeleteRolePermissionsBoundary",
+      tag: "iam:TagRole",
+      untag: "iam:UntagRole",
+      attachPolicy: "iam:AttachRolePolicy",
+      putInlinePolicy: "iam:PutRolePolicy",
+      detachPolicy: "iam:DetachRolePolicy",
+      deleteInlinePolicy: "iam:DeleteRolePolicy",
+    };
+    // IAM's iam:PermissionsBoundary is the boundary the role carries at the time of each call
+    // (for PutRolePermissionsBoundary, the one being set).
+    let carried: string | undefined;
+    const decisions: string[] = [];
+    for (const change of changes) {
+      const context: Record<string, string> = {};
+      if (change.kind === "putPermissionsBoundary") context["iam:PermissionsBoundary"] = change.arn;
+      else if (carried !== undefined) context["iam:PermissionsBoundary"] = carried;
+      if (change.kind === "attachPolicy" || change.kind === "detachPolicy") {
+        context["iam:PolicyARN"] = change.arn;
+      }
+      const decision = await decide({ action: actionOf[change.kind], resource: arn, context });
+      decisions.push(`${change.kind} ${decision}`);
+      if (change.kind === "putPermissionsBoundary") carried = change.arn;
+    }
+
+    expect(decisions[0]).toBe("putPermissionsBoundary allow");
+    expect(decisions).toEqual(changes.map((change) => `${change.kind} allow`));
   });
 
   it("denies roles outside its path, roles without the boundary, other policies and other parameters", async () => {
@@ -246,6 +312,145 @@ describe("the provisioner's own policy", () => {
 
     expect(decisions).toEqual(Object.fromEntries(Object.keys(calls).map((name) => [name, "deny"])));
   });
+});
+
+describe.each(["ProvisionerRole", "ReconcilerRole"] as const)(
+  "%s cannot make itself an administrator",
+  (serviceRole) => {
+    const principal = () => `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/${serviceRole}`;
+
+    it("cannot write a role under its path that lacks the boundary (someone else's, or one it could make)", async () => {
+      const vended = role(config.rolePath, `${config.roleNamePrefix}stack-payments-api`);
+      const otherBoundary = {
+        "iam:PermissionsBoundary": `arn:aws:iam::${ACCOUNT}:policy/wide-open`,
+      };
+      const calls: Record<string, Call> = {};
+      for (const action of [
+        "iam:PutRolePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:UpdateRole",
+        "iam:DeleteRole",
+      ]) {
+        calls[`${action} on a role without a boundary`] = { action, resource: vended };
+        calls[`${action} on a role with another boundary`] = {
+          action,
+          resource: vended,
+          context: otherBoundary,
+        };
+      }
+      calls["AttachRolePolicy of an allowed policy to a role without a boundary"] = {
+        action: "iam:AttachRolePolicy",
+        resource: vended,
+        context: { "iam:PolicyARN": "arn:aws:iam::aws:policy/ReadOnlyAccess" },
+      };
+
+      const decisions = await decideAll(calls, serviceRole);
+
+      expect(decisions).toEqual(
+        Object.fromEntries(Object.keys(calls).map((name) => [name, "deny"])),
+      );
+    });
+
+    it("cannot assume a vended role even when that role's trust policy names it", async () => {
+      const vended = role(config.rolePath, `${config.roleNamePrefix}stack-payments-api`);
+      // The chain the review found: create a role (with the boundary), give it `*:*` inline,
+      // make it trust the function's own role by ARN, assume it. In one account a trust policy
+      // naming a role ARN allows AssumeRole without any identity-policy allow, so only an
+      // explicit Deny in the function's own policy stops the last step.
+      const trustingTheFunction = {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Principal: { AWS: principal() },
+            Action: ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+          },
+        ],
+      };
+      const decisions: Record<string, Decision> = {};
+      for (const action of ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]) {
+        const result = await runSimulation(
+          {
+            request: {
+              principal: principal(),
+              action,
+              resource: { resource: vended, accountId: ACCOUNT },
+              contextVariables: {},
+            },
+            identityPolicies: Object.entries(rolePolicyDocuments(template, serviceRole)).map(
+              ([name, policy]) => ({ name, policy }),
+            ),
+            serviceControlPolicies: [],
+            resourceControlPolicies: [],
+            resourcePolicy: trustingTheFunction,
+          },
+          {},
+        );
+        if (result.resultType === "error") throw new Error(JSON.stringify(result.errors));
+        decisions[action] = result.overallResult === "Allowed" ? "allow" : "deny";
+      }
+
+      expect(decisions).toEqual({
+        "sts:AssumeRole": "deny",
+        "sts:TagSession": "deny",
+        "sts:SetSourceIdentity": "deny",
+      });
+    });
+  },
+);
+
+describe("the functions' policy when parameterPrefix contains the product's secrets", () => {
+  it(
+    "still refuses to overwrite or delete the webhook secrets and the API key",
+    async () => {
+      const overlapping = await loadPackagedTemplate({
+        ...PACKAGED_PARAMS,
+        parameterPrefix: "/spacelift-role-vending",
+      });
+      const calls: Record<string, Call> = {};
+      for (const name of [
+        "/spacelift-role-vending/webhook-secret",
+        "/spacelift-role-vending/webhook-secret-previous",
+        "/spacelift-role-vending/spacelift-api-key",
+      ]) {
+        for (const action of ["ssm:PutParameter", "ssm:DeleteParameter"]) {
+          calls[`${action} ${name}`] = { action, resource: parameter(name) };
+        }
+      }
+      const decisions: Record<string, Decision> = {};
+      for (const serviceRole of ["ProvisionerRole", "ReconcilerRole"] as const) {
+        for (const [name, call] of Object.entries(calls)) {
+          const result = await runSimulation(
+            {
+              request: {
+                principal: `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/${serviceRole}`,
+                action: call.action,
+                resource: { resource: call.resource, accountId: ACCOUNT },
+                contextVariables: {},
+              },
+              identityPolicies: Object.entries(rolePolicyDocuments(overlapping, serviceRole)).map(
+                ([policyName, policy]) => ({ name: policyName, policy }),
+              ),
+              serviceControlPolicies: [],
+              resourceControlPolicies: [],
+            },
+            {},
+          );
+          if (result.resultType === "error") throw new Error(JSON.stringify(result.errors));
+          decisions[`${serviceRole} ${name}`] =
+            result.overallResult === "Allowed" ? "allow" : "deny";
+        }
+      }
+
+      expect(Object.values(decisions).length).toBe(12);
+      expect(decisions).toEqual(
+        Object.fromEntries(Object.keys(decisions).map((name) => [name, "deny"])),
+      );
+    },
+    PACKAGING_TIMEOUT,
+  );
 });
 
 describe("the reconciler's own policy", () => {

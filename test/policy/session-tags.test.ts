@@ -17,6 +17,7 @@ const PAYMENTS = "payments-api" as StackId;
 function configWith(permissions: string | undefined): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     ...(permissions === undefined ? {} : { PERMISSIONS_CONFIG: permissions }),
   });

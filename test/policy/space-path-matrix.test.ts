@@ -34,6 +34,7 @@ async function setup(template: string) {
   const deps: ProvisionerDeps = {
     config: await loadVendingConfig({
       SPACELIFT_HOSTNAME: HOST,
+      UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE: template,
     }),

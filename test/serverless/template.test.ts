@@ -35,6 +35,7 @@ import {
   roleStatements,
   SERVICE_DIR,
   TEMPLATE_ACCOUNT_ID,
+  UNSAFE_NO_BOUNDARY_PARAMS,
 } from "../support/serverless-template.ts";
 
 const PACKAGING_TIMEOUT = 300_000;
@@ -59,11 +60,13 @@ const READS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS = new Set(["iam:ListRoles"]);
 let service: PackagedService;
 let template: CloudFormationTemplate;
 let minimal: CloudFormationTemplate;
+let unsafe: CloudFormationTemplate;
 
 beforeAll(async () => {
-  [service, minimal] = await Promise.all([
+  [service, minimal, unsafe] = await Promise.all([
     loadPackagedService(PACKAGED_PARAMS),
     loadPackagedService(MINIMAL_PARAMS).then((packaged) => packaged.template),
+    loadPackagedService(UNSAFE_NO_BOUNDARY_PARAMS).then((packaged) => packaged.template),
   ]);
   template = service.template;
 }, PACKAGING_TIMEOUT);
@@ -189,6 +192,101 @@ describe("alarms", () => {
   });
 });
 
+describe("permissions boundary", () => {
+  it(
+    "is required: packaging without permissionsBoundaryArn and without the opt-out fails",
+    async () => {
+      const packaging = loadPackagedService({
+        spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
+      });
+
+      await expect(packaging).rejects.toThrow(
+        /Cannot resolve variable at "custom\.permissionsBoundaryArn"/,
+      );
+    },
+    PACKAGING_TIMEOUT,
+  );
+
+  it("is handed to the provisioner and reconciler, with the opt-out off unless set", () => {
+    for (const name of ["provisioner", "reconciler"] as const) {
+      const env = resolve<Record<string, string>>(fn(name).Properties.Environment.Variables);
+      const unsafeEnv = resolve<Record<string, string>>(
+        fn(name, unsafe).Properties.Environment.Variables,
+        unsafe,
+      );
+
+      expect(env.PERMISSIONS_BOUNDARY_ARN).toBe(PACKAGED_PARAMS.permissionsBoundaryArn);
+      expect(env.UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY).toBe("false");
+      expect(unsafeEnv.PERMISSIONS_BOUNDARY_ARN).toBe("");
+      expect(unsafeEnv.UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY).toBe("true");
+    }
+  });
+});
+
+describe("HTTP API", () => {
+  it("throttles the default route, so a flood is refused with 429 before the receiver", () => {
+    const stages = ofType("AWS::ApiGatewayV2::Stage");
+    const [[, stage] = []] = stages;
+
+    expect(stages).toHaveLength(1);
+    expect(stage?.Properties.DefaultRouteSettings).toMatchObject({
+      ThrottlingBurstLimit: 50,
+      ThrottlingRateLimit: 20,
+    });
+  });
+});
+
+describe("secrets key", () => {
+  const keyPolicy = () =>
+    resolve<{ Statement: PolicyStatement[] }>(resources().SecretsKey?.Properties.KeyPolicy);
+
+  it("lets nobody decrypt but the receiver, the reconciler and the operators, through SSM", () => {
+    const decrypting = keyPolicy().Statement.filter(
+      (s) => s.Effect === "Allow" && asList(s.Action).some((a) => /^kms:(Decrypt|\*)/.test(a)),
+    );
+
+    expect(decrypting).toHaveLength(1);
+    expect(decrypting[0]?.Action).toBe("kms:Decrypt");
+    expect(decrypting[0]?.Condition).toEqual({
+      StringEquals: {
+        "kms:ViaService": `ssm.${REGION}.amazonaws.com`,
+        "aws:PrincipalAccount": ACCOUNT,
+      },
+      ArnLike: {
+        "aws:PrincipalArn": [
+          `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-receiver`,
+          `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-reconciler`,
+          PACKAGED_PARAMS.operatorRoleArns,
+        ],
+      },
+    });
+  });
+
+  it("delegates neither decryption nor grants to the account's IAM policies", () => {
+    const toAccount = keyPolicy().Statement.filter(
+      (s) =>
+        s.Effect === "Allow" &&
+        JSON.stringify(s.Principal) === JSON.stringify({ AWS: `arn:aws:iam::${ACCOUNT}:root` }),
+    );
+    const actions = toAccount.flatMap((s) => asList(s.Action));
+
+    expect(actions.length).toBeGreaterThan(0);
+    expect(actions.filter((a) => a.includes("*"))).toEqual([]);
+    expect(actions).not.toContain("kms:Decrypt");
+    expect(actions).not.toContain("kms:CreateGrant");
+    expect(actions).toEqual(expect.arrayContaining(["kms:Encrypt", "kms:PutKeyPolicy"]));
+  });
+
+  it("is exported, with an alias per stage", () => {
+    expect(resolve(service.template.Outputs.SecretsKeyArn.Value)).toBe(
+      `arn:aws:kms:${REGION}:${ACCOUNT}:key/SecretsKey`,
+    );
+    expect(resources().SecretsKeyAlias?.Properties.AliasName).toBe(
+      `alias/spacelift-role-vending-${PACKAGED_STAGE}-secrets`,
+    );
+  });
+});
+
 describe("event sources", () => {
   it("routes POST /webhooks/spacelift on the HTTP API to the receiver", () => {
     const [[, route] = []] = ofType("AWS::ApiGatewayV2::Route");
@@ -308,7 +406,7 @@ describe("environment", () => {
         resolve(fn(name, minimal).Properties.Environment.Variables, minimal),
       );
 
-      expect(config.permissionsBoundaryArn).toBeUndefined();
+      expect(config.permissionsBoundaryArn).toBe(MINIMAL_PARAMS.permissionsBoundaryArn);
       expect(config.defaultPolicyArns).toEqual([]);
     }
   });
@@ -512,15 +610,34 @@ describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
     }
   });
 
-  it("creates roles and sets boundaries only with the configured boundary", () => {
-    for (const action of ["iam:CreateRole", "iam:PutRolePermissionsBoundary"]) {
+  it("writes roles only when they carry the configured boundary (every action IAM keys on it)", () => {
+    for (const action of [
+      "iam:CreateRole",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+      "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:UpdateRole",
+      "iam:DeleteRole",
+      "iam:AttachRolePolicy",
+    ]) {
       const granting = statementsGranting(statements(), action);
 
-      expect(granting).toHaveLength(1);
-      expect(granting[0]?.Condition).toEqual({
-        StringEquals: { "iam:PermissionsBoundary": PACKAGED_PARAMS.permissionsBoundaryArn },
+      expect(granting, action).toHaveLength(1);
+      expect(granting[0]?.Condition?.StringEquals, action).toEqual({
+        "iam:PermissionsBoundary": PACKAGED_PARAMS.permissionsBoundaryArn,
       });
     }
+  });
+
+  it("is denied assuming any role", () => {
+    const denies = statements().filter(
+      (s) => s.Effect === "Deny" && asList(s.Action).includes("sts:AssumeRole"),
+    );
+
+    expect(denies).toHaveLength(1);
+    expect(denies[0]?.Resource).toBe("*");
   });
 
   it("is denied removing a boundary when one is configured", () => {
@@ -533,11 +650,12 @@ describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
     );
   });
 
-  it("creates roles without a boundary condition only when no boundary is configured", () => {
-    const withoutBoundary = statements({}, minimal);
+  it("creates roles without a boundary condition only with the unsafe opt-out", () => {
+    const withoutBoundary = statements({}, unsafe);
     const create = statementsGranting(withoutBoundary, "iam:CreateRole");
 
-    expect(evaluateCondition(minimal, "HasPermissionsBoundary")).toBe(false);
+    expect(evaluateCondition(minimal, "HasPermissionsBoundary")).toBe(true);
+    expect(evaluateCondition(unsafe, "HasPermissionsBoundary")).toBe(false);
     expect(create).toHaveLength(1);
     expect(create[0]?.Condition).toBeUndefined();
     expect(
@@ -557,6 +675,7 @@ describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s", (role) => {
     expect(attach[0]?.Resource).toBe(VENDED_ROLES);
     expect(attach[0]?.Condition).toEqual({
       ArnEquals: { "iam:PolicyARN": PACKAGED_PARAMS.allowedPolicyArns.split(",") },
+      StringEquals: { "iam:PermissionsBoundary": PACKAGED_PARAMS.permissionsBoundaryArn },
     });
   });
 

@@ -179,6 +179,7 @@ export interface ConvergenceEnvironment {
 function splitConfig(): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: SCENARIO_HOST,
+    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID,
     PERMISSIONS_CONFIG: JSON.stringify({
       readWriteSplit: true,
@@ -204,6 +205,7 @@ export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceE
   Object.assign(process.env, localEnv);
   const config = await loadVendingConfig({
     SPACELIFT_HOSTNAME: SCENARIO_HOST,
+    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID,
     DEFAULT_POLICY_ARNS: DEFAULT_POLICY_ARNS.join(","),
   });

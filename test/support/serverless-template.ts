@@ -45,7 +45,7 @@ export const TEMPLATE_ACCOUNT_ID = "123456789012";
 
 /**
  * The `--param` values {@link loadPackagedTemplate} packages with by default: a boundary, an
- * allow-list and an alarm e-mail are set, so every conditional part of the template is present.
+ * allow-list, an operator role pattern and an alarm e-mail are set, so every conditional part of the template is present.
  */
 export const PACKAGED_PARAMS = {
   spaceliftHostname: "acme.app.spacelift.io",
@@ -56,11 +56,19 @@ export const PACKAGED_PARAMS = {
     `arn:aws:iam::${TEMPLATE_ACCOUNT_ID}:policy/spacelift/deploy-app`,
   ].join(","),
   alarmEmail: "platform-team@example.com",
+  operatorRoleArns: `arn:aws:iam::${TEMPLATE_ACCOUNT_ID}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Operator_*`,
 } as const satisfies Readonly<Record<string, string>>;
 
-/** Only the required parameter: what `npm run package` and a first deploy look like. */
+/** Only the required parameters: what `npm run package` and a first deploy look like. */
 export const MINIMAL_PARAMS = {
   spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
+  permissionsBoundaryArn: PACKAGED_PARAMS.permissionsBoundaryArn,
+} as const satisfies Readonly<Record<string, string>>;
+
+/** No boundary, with the explicit (unsafe) opt-out that packaging requires for it. */
+export const UNSAFE_NO_BOUNDARY_PARAMS = {
+  spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
+  allowRolesWithoutBoundary: "true",
 } as const satisfies Readonly<Record<string, string>>;
 
 export interface PackagedService {
@@ -232,6 +240,7 @@ export function evaluateCondition(
 export interface PolicyStatement {
   readonly Sid?: string;
   readonly Effect: "Allow" | "Deny";
+  readonly Principal?: string | Record<string, string | string[]>;
   readonly Action?: string | string[];
   readonly NotAction?: string | string[];
   readonly Resource?: string | string[];
@@ -424,6 +433,8 @@ function resolveGetAtt(context: ResolveContext, logicalId: string, attribute: st
       const path = String(resolveNode(context, resource.Properties?.Path ?? "/"));
       return `arn:aws:iam::${accountId}:role${path}${name}`;
     }
+    case "AWS::KMS::Key.Arn":
+      return `arn:aws:kms:${region}:${accountId}:key/${logicalId}`;
     case "AWS::Logs::LogGroup.Arn":
       return `arn:aws:logs:${region}:${accountId}:log-group:${String(resource.Properties?.LogGroupName)}:*`;
     default:

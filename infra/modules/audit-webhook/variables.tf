@@ -92,12 +92,17 @@ variable "previous_secret_parameter_name" {
 
 variable "kms_key_id" {
   type        = string
-  description = "KMS key (ID, ARN or alias) used to encrypt both SecureString parameters. Null uses the account's AWS-managed `aws/ssm` key. With a customer-managed key the receiver's role also needs kms:Decrypt on it."
-  default     = null
+  description = "ARN (or alias/…) of the KMS key the deployed stack creates for its secrets: its `SecretsKeyArn` output, or alias/spacelift-role-vending-<stage>-secrets. Its key policy lets only the receiver, the reconciler and the listed operators decrypt. The AWS-managed aws/ssm key is refused: every principal of the account allowed ssm:GetParameter (ReadOnlyAccess, for one) could decrypt the secret with it."
+  nullable    = false
 
   validation {
-    condition     = var.kms_key_id == null || can(regex("^(arn:|alias/|[0-9a-fA-F-]{36}$|mrk-)", coalesce(var.kms_key_id, "-")))
-    error_message = "The kms_key_id must be a key ID, key ARN, alias/<name> or alias ARN."
+    condition     = can(regex("^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/|alias/)", var.kms_key_id))
+    error_message = "The kms_key_id must be a key ARN, an alias ARN or alias/<name>."
+  }
+
+  validation {
+    condition     = !endswith(var.kms_key_id, "alias/aws/ssm")
+    error_message = "The AWS-managed aws/ssm key lets every principal that may read the parameter decrypt it; use the stack's SecretsKeyArn."
   }
 }
 

@@ -31,229 +31,41 @@ data "aws_iam_openid_connect_provider" "spacelift" {
 
 locals {
   oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.spacelift[0].arn : data.aws_iam_openid_connect_provider.spacelift[0].arn
-
-  iam_arn_prefix = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}"
-
-  # The boundary cannot refer to its own resource (that would be a cycle), so its ARN is
-  # assembled from the same path and name the resource uses.
-  boundary_arn = "${local.iam_arn_prefix}:policy${var.boundary_policy_path}${var.boundary_policy_name}"
-
-  delegated_roles            = "${local.iam_arn_prefix}:role${var.delegated_role_path}*"
-  delegated_policies         = "${local.iam_arn_prefix}:policy${var.delegated_role_path}*"
-  delegated_instance_profile = "${local.iam_arn_prefix}:instance-profile${var.delegated_role_path}*"
-
-  # IAM actions that change a role, its trust, its policies or its boundary, or hand it to a
-  # service. Outside the delegated path (which includes every vended role) these are denied.
-  # (Removing a boundary is denied everywhere, see DenyBoundaryRemoval.)
-  role_write_actions = [
-    "iam:AttachRolePolicy",
-    "iam:CreateRole",
-    "iam:DeleteRole",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:PassRole",
-    "iam:PutRolePermissionsBoundary",
-    "iam:PutRolePolicy",
-    "iam:TagRole",
-    "iam:UntagRole",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:UpdateRole",
-    "iam:UpdateRoleDescription",
-  ]
-
-  policy_write_actions = [
-    "iam:CreatePolicy",
-    "iam:CreatePolicyVersion",
-    "iam:DeletePolicy",
-    "iam:DeletePolicyVersion",
-    "iam:SetDefaultPolicyVersion",
-    "iam:TagPolicy",
-    "iam:UntagPolicy",
-  ]
-
-  instance_profile_write_actions = [
-    "iam:AddRoleToInstanceProfile",
-    "iam:CreateInstanceProfile",
-    "iam:DeleteInstanceProfile",
-    "iam:RemoveRoleFromInstanceProfile",
-    "iam:TagInstanceProfile",
-    "iam:UntagInstanceProfile",
-  ]
 }
 
-data "aws_iam_policy_document" "boundary" {
-  # --- What the boundary allows (the ceiling; identity policies still have to grant it) ---
+# The document is built by a provider-free submodule, so that the test suite can apply it alone
+# and evaluate exactly this JSON with an IAM policy evaluator. Every argument is a plain
+# reference to a variable of this module (or the account and partition), which the test relies on.
+module "boundary_document" {
+  source = "./boundary-policy"
 
-  dynamic "statement" {
-    for_each = var.broad_access ? [var.excluded_actions] : []
-    content {
-      sid         = "AllowAllButExcludedActions"
-      effect      = "Allow"
-      not_actions = statement.value
-      resources   = ["*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.allowed_actions) > 0 ? [var.allowed_actions] : []
-    content {
-      sid       = "AllowListedActions"
-      effect    = "Allow"
-      actions   = statement.value
-      resources = ["*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.allow_delegated_roles ? [1] : []
-    content {
-      sid       = "AllowDelegatedRoleManagement"
-      effect    = "Allow"
-      actions   = concat(local.role_write_actions, local.policy_write_actions, local.instance_profile_write_actions)
-      resources = [local.delegated_roles, local.delegated_policies, local.delegated_instance_profile]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.allow_delegated_roles ? [1] : []
-    content {
-      sid       = "AllowServiceLinkedRoles"
-      effect    = "Allow"
-      actions   = ["iam:CreateServiceLinkedRole"]
-      resources = ["${local.iam_arn_prefix}:role/aws-service-role/*"]
-    }
-  }
-
-  # --- Explicit denies: no allow anywhere (boundary or identity policy) can override these ---
-
-  statement {
-    sid    = "DenyUserAndGroupManagement"
-    effect = "Deny"
-    actions = [
-      "iam:AddUserToGroup",
-      "iam:AttachGroupPolicy",
-      "iam:AttachUserPolicy",
-      "iam:CreateAccessKey",
-      "iam:CreateGroup",
-      "iam:CreateLoginProfile",
-      "iam:CreateServiceSpecificCredential",
-      "iam:CreateUser",
-      "iam:DeleteGroupPolicy",
-      "iam:DeleteUserPermissionsBoundary",
-      "iam:DeleteUserPolicy",
-      "iam:DetachGroupPolicy",
-      "iam:DetachUserPolicy",
-      "iam:PutGroupPolicy",
-      "iam:PutUserPermissionsBoundary",
-      "iam:PutUserPolicy",
-      "iam:RemoveUserFromGroup",
-      "iam:ResetServiceSpecificCredential",
-      "iam:UpdateAccessKey",
-      "iam:UpdateGroup",
-      "iam:UpdateLoginProfile",
-      "iam:UpdateUser",
-      "iam:UploadSSHPublicKey",
-      "iam:UploadSigningCertificate",
-    ]
-    resources = ["*"]
-  }
-
-  statement {
-    sid    = "DenyIdentityProviderAndAccountSettingChanges"
-    effect = "Deny"
-    actions = [
-      "iam:AddClientIDToOpenIDConnectProvider",
-      "iam:CreateOpenIDConnectProvider",
-      "iam:CreateSAMLProvider",
-      "iam:DeleteAccountPasswordPolicy",
-      "iam:DeleteOpenIDConnectProvider",
-      "iam:DeleteSAMLProvider",
-      "iam:RemoveClientIDFromOpenIDConnectProvider",
-      "iam:TagOpenIDConnectProvider",
-      "iam:UntagOpenIDConnectProvider",
-      "iam:UpdateAccountPasswordPolicy",
-      "iam:UpdateOpenIDConnectProviderThumbprint",
-      "iam:UpdateSAMLProvider",
-    ]
-    resources = ["*"]
-  }
-
-  # Vended roles live outside the delegated path, so this also stops a stack from editing its
-  # own role or another stack's role (trust policy, policies, boundary, tags, PassRole).
-  statement {
-    sid           = "DenyRoleChangesOutsideDelegatedPath"
-    effect        = "Deny"
-    actions       = local.role_write_actions
-    resources     = var.allow_delegated_roles ? null : ["*"]
-    not_resources = var.allow_delegated_roles ? [local.delegated_roles] : null
-  }
-
-  statement {
-    sid           = "DenyPolicyAndInstanceProfileChangesOutsideDelegatedPath"
-    effect        = "Deny"
-    actions       = concat(local.policy_write_actions, local.instance_profile_write_actions)
-    resources     = var.allow_delegated_roles ? null : ["*"]
-    not_resources = var.allow_delegated_roles ? [local.delegated_policies, local.delegated_instance_profile] : null
-  }
-
-  # A role created (or re-bounded) by a stack must carry this very boundary, so delegation can
-  # never produce a role more powerful than the stack's own.
-  statement {
-    sid       = "DenyRolesWithoutThisBoundary"
-    effect    = "Deny"
-    actions   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary"]
-    resources = ["*"]
-
-    condition {
-      test     = "StringNotEquals"
-      variable = "iam:PermissionsBoundary"
-      values   = [local.boundary_arn]
-    }
-  }
-
-  statement {
-    sid    = "DenyBoundaryRemoval"
-    effect = "Deny"
-    actions = [
-      "iam:DeleteRolePermissionsBoundary",
-      "iam:DeleteUserPermissionsBoundary",
-    ]
-    resources = ["*"]
-  }
-
-  statement {
-    sid    = "DenyBoundaryPolicyTampering"
-    effect = "Deny"
-    actions = [
-      "iam:CreatePolicyVersion",
-      "iam:DeletePolicy",
-      "iam:DeletePolicyVersion",
-      "iam:SetDefaultPolicyVersion",
-      "iam:TagPolicy",
-      "iam:UntagPolicy",
-    ]
-    resources = [local.boundary_arn]
-  }
-
-  statement {
-    sid       = "DenyLeavingOrganization"
-    effect    = "Deny"
-    actions   = ["organizations:LeaveOrganization"]
-    resources = ["*"]
-  }
+  partition               = data.aws_partition.current.partition
+  account_id              = data.aws_caller_identity.current.account_id
+  boundary_policy_path    = var.boundary_policy_path
+  boundary_policy_name    = var.boundary_policy_name
+  vended_role_path        = var.vended_role_path
+  allow_delegated_roles   = var.allow_delegated_roles
+  delegated_role_path     = var.delegated_role_path
+  excluded_actions        = var.excluded_actions
+  broad_access            = var.broad_access
+  allowed_actions         = var.allowed_actions
+  assumable_role_arns     = var.assumable_role_arns
+  product_name            = var.product_name
+  product_parameter_path  = var.product_parameter_path
+  vended_parameter_prefix = var.vended_parameter_prefix
 }
 
 resource "aws_iam_policy" "boundary" {
   name        = var.boundary_policy_name
   path        = var.boundary_policy_path
   description = "Permissions boundary for roles vended to Spacelift stacks and spaces by spacelift-role-vending (${var.spacelift_hostname})."
-  policy      = data.aws_iam_policy_document.boundary.minified_json
+  policy      = module.boundary_document.json
   tags        = var.tags
 
   lifecycle {
     precondition {
       # IAM counts managed-policy size without white space; the limit is 6,144 characters.
-      condition     = length(data.aws_iam_policy_document.boundary.minified_json) <= 6144
+      condition     = length(module.boundary_document.json) <= 6144
       error_message = "The boundary policy exceeds IAM's 6,144-character limit for managed policies; shorten excluded_actions/allowed_actions."
     }
   }

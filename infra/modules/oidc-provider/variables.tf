@@ -150,3 +150,51 @@ variable "tags" {
   default     = {}
   nullable    = false
 }
+
+variable "assumable_role_arns" {
+  type        = list(string)
+  description = "Roles outside delegated_role_path that vended roles may assume (sts:AssumeRole), e.g. a DNS role in another account. Every other role is denied: the boundary's broad grant leaves out sts:AssumeRole*, and a vended role assumes only its own delegated roles."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.assumable_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "Each assumable role must be an IAM role ARN."
+  }
+}
+
+variable "product_name" {
+  type        = string
+  description = "Name prefix of the spacelift-role-vending deployment's resources: serverless.yml names them <service>-<stage>-* (functions, queues, table, CloudFormation stack, schedule rule, KMS alias alias/<service>-<stage>-secrets). The boundary denies vended roles every action on them."
+  default     = "spacelift-role-vending"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]{3,64}$", var.product_name))
+    error_message = "The product_name must be 3-64 letters, digits or hyphens."
+  }
+}
+
+variable "product_parameter_path" {
+  type        = string
+  description = "SSM path of the product's own parameters: the webhook secrets and the Spacelift API key (serverless.yml's webhookSecretParameter, webhookSecretPreviousParameter and spaceliftApiKeyParameter must lie under it). The boundary denies vended roles every action on it."
+  default     = "/spacelift-role-vending/"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9_.-]+/)+$", var.product_parameter_path))
+    error_message = "The product_parameter_path must start and end with / (e.g. /spacelift-role-vending/)."
+  }
+}
+
+variable "vended_parameter_prefix" {
+  type        = string
+  description = "SSM prefix under which the vending service publishes role ARNs (serverless.yml's parameterPrefix). The boundary denies vended roles every write under it."
+  default     = "/spacelift"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)+$", var.vended_parameter_prefix))
+    error_message = "The vended_parameter_prefix must start with / and not end with / (e.g. /spacelift)."
+  }
+}

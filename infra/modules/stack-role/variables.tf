@@ -38,3 +38,38 @@ variable "read_role" {
   default     = false
   nullable    = false
 }
+
+variable "account_id" {
+  type        = string
+  description = "AWS account the stack's role must be in. Null: the account of the credentials reading the parameter. A parameter naming a role anywhere else fails the plan."
+  default     = null
+
+  validation {
+    condition     = var.account_id == null || can(regex("^[0-9]{12}$", coalesce(var.account_id, "-")))
+    error_message = "The account_id must be a 12-digit AWS account ID."
+  }
+}
+
+variable "role_path" {
+  type        = string
+  description = "IAM path of the vended roles (serverless.yml's rolePath). A parameter naming a role under any other path fails the plan."
+  default     = "/spacelift/"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9+=,.@_-]+/)*$", var.role_path))
+    error_message = "The role_path must start and end with / (e.g. /spacelift/)."
+  }
+}
+
+variable "role_name_prefix" {
+  type        = string
+  description = "Name prefix of the vended roles (serverless.yml's roleNamePrefix)."
+  default     = "spacelift-"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{0,40}$", var.role_name_prefix))
+    error_message = "The role_name_prefix may hold only letters, digits and +=,.@_- (at most 40)."
+  }
+}
