@@ -21,6 +21,7 @@ async function setup() {
   const deps: ProvisionerDeps = {
     config: await loadVendingConfig({
       SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
     }),
     roles,

@@ -24,6 +24,7 @@ async function setup(maxRolesPerSpace: number, env: Record<string, string> = {})
   const deps: ProvisionerDeps = {
     config: await loadVendingConfig({
       SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       ...env,
     }),

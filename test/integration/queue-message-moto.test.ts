@@ -41,7 +41,7 @@ let provisioner: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse
 
 /** A stack.create for `stack` whose description holds U+FFFE, U+FFFF and an escaped U+0001. */
 function stackCreate(stack: string): string {
-  return fixtureBody("stack.create")
+  return fixtureBody("stack.create", Date.now())
     .replaceAll("payments-api", stack)
     .replace('"Description": ""', '"Description": "deploy bot \uFFFE\uFFFF \\u0001 😀"');
 }
@@ -79,6 +79,7 @@ beforeAll(async () => {
   Object.assign(process.env, {
     AWS_ENDPOINT_URL: moto.endpoint,
     SPACELIFT_HOSTNAME: HOST,
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     SPACELIFT_WEBHOOK_SECRET: SECRET,
     AWS_ACCOUNT_ID: "123456789012",
     QUEUE_URL: queueUrl,

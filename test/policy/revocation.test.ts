@@ -33,7 +33,11 @@ const TEMPLATES = {
  * templates this product refuses (a `{callerId}` first) are tried too.
  */
 async function configWith(template: string): Promise<VendingConfig> {
-  const config = await loadVendingConfig({ SPACELIFT_HOSTNAME: HOST, AWS_ACCOUNT_ID: ACCOUNT_ID });
+  const config = await loadVendingConfig({
+    SPACELIFT_HOSTNAME: HOST,
+    AWS_ACCOUNT_ID: ACCOUNT_ID,
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
+  });
   return { ...config, subjectTemplate: template };
 }
 

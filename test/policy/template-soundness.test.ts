@@ -170,6 +170,7 @@ function vendedRoles(config: VendingConfig): Vended[] {
 async function configFor(template: string, split: boolean): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     SUBJECT_TEMPLATE: template,
     ...(split ? { PERMISSIONS_CONFIG: "readWriteSplit: true" } : {}),
@@ -216,6 +217,7 @@ describe.each(TEMPLATES)("with session tagging, the roles rendered from %s", (te
     // Prepare: every caller of production tags its session with each production stack's ID.
     const config = await loadVendingConfig({
       SPACELIFT_HOSTNAME: HOST,
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE: template,
       PERMISSIONS_CONFIG: "sessionTagging: true",

@@ -24,6 +24,7 @@ const LISTING_TAKES = 10 * MINUTE;
 async function setup() {
   const config = await loadVendingConfig({
     SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
   });
   const roles = new InMemoryRoleStore();

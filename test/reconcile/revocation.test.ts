@@ -28,6 +28,7 @@ async function setup() {
   const parameters = new InMemoryParameterStore();
   const config = await loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
   });
@@ -233,6 +234,7 @@ describe("the sessions policy's name", () => {
   it("is reserved: a permissions file's inline policy of that name makes no role", async () => {
     const config = await loadVendingConfig({
       SPACELIFT_HOSTNAME: HOST,
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       PERMISSIONS_CONFIG: JSON.stringify({
         default: {

@@ -23,6 +23,7 @@ async function setup(maxRolesPerSpace: number) {
   quota.clock = T0.getTime() - 3_600_000;
   const config = await loadVendingConfig({
     SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
   });
   const stacks: SpaceliftStack[] = [];

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SERVICE_DIR } from "../support/serverless-template.ts";
+import { PACKAGED_PARAMS, SERVICE_DIR } from "../support/serverless-template.ts";
 
 const run = promisify(execFile);
 const OSLS_BIN = join(SERVICE_DIR, "node_modules", "osls", "bin", "serverless.js");
@@ -27,7 +27,12 @@ async function osls(args: string[]): Promise<{ code: number; output: string }> {
   try {
     const { stdout, stderr } = await run(
       process.execPath,
-      [OSLS_BIN, ...args, "--param=spaceliftHostname=acme.app.spacelift.io"],
+      [
+        OSLS_BIN,
+        ...args,
+        "--param=spaceliftHostname=acme.app.spacelift.io",
+        `--param=permissionsBoundaryArn=${PACKAGED_PARAMS.permissionsBoundaryArn}`,
+      ],
       {
         cwd: service,
         env: { ...process.env, SLS_TELEMETRY_DISABLED: "1", SLS_NOTIFICATIONS_MODE: "off" },

@@ -36,6 +36,7 @@ const SPLIT = await configWith({
 function configWith(permissions: unknown): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     PERMISSIONS_CONFIG: JSON.stringify(permissions),
   });

@@ -174,6 +174,7 @@ describe("every trust policy the product renders passes the check", () => {
       for (const permissions of usable) {
         const config = await loadVendingConfig({
           SPACELIFT_HOSTNAME: HOST,
+          PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
           AWS_ACCOUNT_ID: "123456789012",
           SUBJECT_TEMPLATE: template,
           ...(permissions === undefined ? {} : { PERMISSIONS_CONFIG: permissions }),
@@ -206,6 +207,7 @@ describe("SUBJECT_TEMPLATE and the sub wildcard rule", () => {
   const load = (template: string) =>
     loadVendingConfig({
       SPACELIFT_HOSTNAME: HOST,
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE: template,
     });
