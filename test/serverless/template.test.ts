@@ -101,6 +101,24 @@ describe("queues", () => {
     expect(dlq.QueueName).toBe(`spacelift-role-vending-${PACKAGED_STAGE}-events-dlq.fifo`);
   });
 
+  it("no other queue may dead-letter into the event queue, and only the event queue into the DLQ", () => {
+    // A queue's RedriveAllowPolicy defaults to allowAll: "any source queues in this AWS account
+    // in the same Region can specify this queue as the dead-letter queue" (SQS API reference,
+    // CreateQueue), and SQS itself moves the messages, past the queue policy's SendMessage deny.
+    // Without this, a stack role could dead-letter its own queue into the event queue: forged
+    // events for the provisioner.
+    const queue = resources().EventQueue?.Properties;
+    const dlq = resources().DeadLetterQueue?.Properties;
+
+    expect(resolve(queue.RedriveAllowPolicy)).toEqual({ redrivePermission: "denyAll" });
+    expect(resolve(dlq.RedriveAllowPolicy)).toEqual({
+      redrivePermission: "byQueue",
+      sourceQueueArns: [
+        `arn:aws:sqs:${PACKAGED_REGION}:${TEMPLATE_ACCOUNT_ID}:spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
+      ],
+    });
+  });
+
   it("visibility timeout is at least six times the provisioner's timeout", () => {
     const timeout = fn("provisioner").Properties.Timeout as number;
 
