@@ -262,22 +262,62 @@ describe("secrets key", () => {
     const decrypting = keyPolicy().Statement.filter(
       (s) => s.Effect === "Allow" && asList(s.Action).some((a) => /^kms:(Decrypt|\*)/.test(a)),
     );
+    const parameter = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`;
+    const throughSsm = {
+      "kms:ViaService": `ssm.${REGION}.amazonaws.com`,
+      "aws:PrincipalAccount": ACCOUNT,
+    };
 
-    expect(decrypting).toHaveLength(1);
-    expect(decrypting[0]?.Action).toBe("kms:Decrypt");
-    expect(decrypting[0]?.Condition).toEqual({
-      StringEquals: {
-        "kms:ViaService": `ssm.${REGION}.amazonaws.com`,
-        "aws:PrincipalAccount": ACCOUNT,
-      },
-      ArnLike: {
-        "aws:PrincipalArn": [
-          `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-receiver`,
-          `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-reconciler`,
-          PACKAGED_PARAMS.operatorRoleArns,
-        ],
-      },
-    });
+    expect(decrypting.map((s) => [s.Action, s.Condition])).toEqual([
+      [
+        "kms:Decrypt",
+        {
+          StringEquals: {
+            ...throughSsm,
+            "kms:EncryptionContext:PARAMETER_ARN": [
+              parameter("/spacelift-role-vending/webhook-secret"),
+              parameter("/spacelift-role-vending/webhook-secret-previous"),
+            ],
+          },
+          ArnEquals: {
+            "aws:PrincipalArn": `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-receiver`,
+          },
+        },
+      ],
+      [
+        "kms:Decrypt",
+        {
+          StringEquals: {
+            ...throughSsm,
+            "kms:EncryptionContext:PARAMETER_ARN": parameter(
+              "/spacelift-role-vending/spacelift-api-key",
+            ),
+          },
+          ArnEquals: {
+            "aws:PrincipalArn": `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-reconciler`,
+          },
+        },
+      ],
+      [
+        "kms:Decrypt",
+        {
+          StringEquals: throughSsm,
+          ArnLike: { "aws:PrincipalArn": [PACKAGED_PARAMS.operatorRoleArns] },
+        },
+      ],
+    ]);
+  });
+
+  it("lets no operator decrypt when none is listed", () => {
+    const decrypting = resolve<{ Statement: PolicyStatement[] }>(
+      resources(minimal).SecretsKey?.Properties.KeyPolicy,
+      minimal,
+    ).Statement.filter((s) => s.Effect === "Allow" && asList(s.Action).includes("kms:Decrypt"));
+
+    expect(decrypting.map((s) => s.Sid)).toEqual([
+      "DecryptWebhookSecretsForTheReceiver",
+      "DecryptApiKeyForTheReconciler",
+    ]);
   });
 
   it("delegates neither decryption nor grants to the account's IAM policies", () => {
