@@ -152,6 +152,14 @@ describe("a vended role with AdministratorAccess under the boundary", () => {
         action: "logs:DeleteLogGroup",
         resource: product("logs", `log-group:/aws/lambda/${PROVISIONER}`),
       },
+      "DeleteLogGroup of the HTTP API's access logs": {
+        action: "logs:DeleteLogGroup",
+        resource: product("logs", `log-group:/aws/http-api/spacelift-role-vending-${STAGE}`),
+      },
+      "PutRetentionPolicy (one day) on the HTTP API's access logs": {
+        action: "logs:PutRetentionPolicy",
+        resource: product("logs", `log-group:/aws/http-api/spacelift-role-vending-${STAGE}`),
+      },
       "DeleteStack of the product": {
         action: "cloudformation:DeleteStack",
         resource: product("cloudformation", `stack/spacelift-role-vending-${STAGE}/abc`),

@@ -327,7 +327,7 @@ locals {
         Sid      = "DenyProductLogs"
         Effect   = "Deny"
         Action   = ["logs:Delete*", "logs:Put*", "logs:Create*", "logs:Associate*", "logs:Disassociate*", "logs:Tag*", "logs:Untag*"]
-        Resource = "${local.partition_arn}:logs:*:*:log-group:/aws/lambda/${local.product_prefix}*"
+        Resource = "${local.partition_arn}:logs:*:*:log-group:/aws/*/${local.product_prefix}*" # /aws/lambda/…, /aws/http-api/…
       }
     },
     # The ARNs consumers read (`<prefix>/<account>/stacks/<id>/role-arn`): a rewritten one would
