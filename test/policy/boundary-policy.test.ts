@@ -466,6 +466,34 @@ describe("a stack's workload role whose session carries another stack's spacelif
   });
 });
 
+describe("a vended role with AdministratorAccess in an IAM Identity Center account", () => {
+  it("cannot give anyone, itself included, a permission set on the organization's accounts", async () => {
+    // In the organization's management account (or Identity Center's delegated administrator),
+    // these calls hand out AdministratorAccess on every account, far past this boundary.
+    const instance = "arn:aws:sso:::instance/ssoins-6684f5b7e1234567";
+    const permissionSet = "arn:aws:sso:::permissionSet/ssoins-6684f5b7e1234567/ps-0123456789abcdef";
+    const calls: Record<string, Call> = {
+      "sso:CreatePermissionSet": { action: "sso:CreatePermissionSet", resource: instance },
+      "sso:AttachManagedPolicyToPermissionSet": {
+        action: "sso:AttachManagedPolicyToPermissionSet",
+        resource: permissionSet,
+      },
+      "sso:CreateAccountAssignment": {
+        action: "sso:CreateAccountAssignment",
+        resource: permissionSet,
+      },
+      "identitystore:CreateUser": {
+        action: "identitystore:CreateUser",
+        resource: `arn:aws:identitystore::${ACCOUNT}:identitystore/d-9067e0a1b2`,
+      },
+    };
+
+    const decisions = await decideCalls(vendedRole("AdministratorAccess"), calls);
+
+    expect(decisions).toEqual(expectedFor(calls, "deny"));
+  });
+});
+
 describe("a vended role with the README's ReadOnlyAccess under the boundary", () => {
   it("reads none of the product's secrets, messages or ledger", async () => {
     const calls = productCalls();

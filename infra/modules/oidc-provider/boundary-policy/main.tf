@@ -166,7 +166,7 @@ locals {
           "iam:DeleteOpenIDConnectProvider",
           "iam:UpdateOpenIDConnectProviderThumbprint",
           "iam:*SAMLProvider",
-          # Tagging a provider: iam:Tag*/iam:Untag* in DenyIamWritesOutsideDelegatedPath/DenyIamWrites.
+          # Tagging a provider: iam:Tag*/iam:Untag* in DenyIamWritesOutsideDelegation/DenyIamWrites.
           "iam:*AccountPasswordPolicy",
         ]
         Resource = "*"
@@ -177,7 +177,7 @@ locals {
     {
       enabled = var.allow_delegated_roles
       statement = {
-        Sid         = "DenyIamWritesOutsideDelegatedPath"
+        Sid         = "DenyIamWritesOutsideDelegation"
         Effect      = "Deny"
         Action      = concat(local.role_write_actions, local.policy_write_actions, local.instance_profile_write_actions, local.tag_actions)
         NotResource = [local.delegated_roles, local.delegated_policies, local.delegated_instance_profile]
@@ -197,7 +197,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid       = "DenyRoleWritesWithoutBoundary"
+        Sid       = "DenyUnboundedRoleWrites"
         Effect    = "Deny"
         Action    = local.boundary_keyed_role_writes
         Resource  = "*"
@@ -335,7 +335,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid    = "DenyVendedParameterWrites"
+        Sid    = "DenyArnParameterWrites"
         Effect = "Deny"
         # Put/Delete, tags, labels.
         Action = ["ssm:Put*", "ssm:Delete*", "ssm:*Tags*", "ssm:*Label*"]
@@ -371,7 +371,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid      = "DenyLeavingOrganization"
+        Sid      = "DenyLeavingOrg"
         Effect   = "Deny"
         Action   = "organizations:LeaveOrganization"
         Resource = "*"
