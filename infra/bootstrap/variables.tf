@@ -53,7 +53,7 @@ variable "boundary_allow_delegated_roles" {
 
 variable "boundary_excluded_actions" {
   type        = list(string)
-  description = "Actions outside the boundary's broad grant. Null keeps the module default (iam:*, organizations:*, account:*)."
+  description = "Actions outside the boundary's broad grant. Null keeps the module default (iam:*, organizations:*, account:*, sso:*, sso-directory:*, identitystore:*)."
   default     = null
 }
 

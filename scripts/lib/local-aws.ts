@@ -48,7 +48,14 @@ const LOCAL_BOUNDARY = {
     {
       Sid: "AllowAllButIam",
       Effect: "Allow",
-      NotAction: ["iam:*", "organizations:*", "account:*"],
+      NotAction: [
+        "iam:*",
+        "organizations:*",
+        "account:*",
+        "sso:*",
+        "sso-directory:*",
+        "identitystore:*",
+      ],
       Resource: "*",
     },
   ],

@@ -152,6 +152,14 @@ describe("a vended role with AdministratorAccess under the boundary", () => {
         action: "logs:DeleteLogGroup",
         resource: product("logs", `log-group:/aws/lambda/${PROVISIONER}`),
       },
+      "DeleteLogGroup of the HTTP API's access logs": {
+        action: "logs:DeleteLogGroup",
+        resource: product("logs", `log-group:/aws/http-api/spacelift-role-vending-${STAGE}`),
+      },
+      "PutRetentionPolicy (one day) on the HTTP API's access logs": {
+        action: "logs:PutRetentionPolicy",
+        resource: product("logs", `log-group:/aws/http-api/spacelift-role-vending-${STAGE}`),
+      },
       "DeleteStack of the product": {
         action: "cloudformation:DeleteStack",
         resource: product("cloudformation", `stack/spacelift-role-vending-${STAGE}/abc`),
@@ -277,6 +285,19 @@ describe("a vended role with AdministratorAccess under the boundary", () => {
         resource: role("/spacelift/", `spacelift-stack-${STACK}`),
         context: bounded(),
       },
+      "TagPolicy of the boundary": { action: "iam:TagPolicy", resource: boundaryArn },
+      "AddClientIDToOpenIDConnectProvider of the Spacelift provider": {
+        action: "iam:AddClientIDToOpenIDConnectProvider",
+        resource: `arn:aws:iam::${ACCOUNT}:oidc-provider/acme.app.spacelift.io`,
+      },
+      "TagOpenIDConnectProvider of the Spacelift provider": {
+        action: "iam:TagOpenIDConnectProvider",
+        resource: `arn:aws:iam::${ACCOUNT}:oidc-provider/acme.app.spacelift.io`,
+      },
+      "DetachRolePolicy of its own delegated role without the boundary": {
+        action: "iam:DetachRolePolicy",
+        resource: role(OWN_DELEGATED, "legacy"),
+      },
       "DeleteRolePermissionsBoundary of its own delegated role": {
         action: "iam:DeleteRolePermissionsBoundary",
         resource: role(OWN_DELEGATED, "app"),
@@ -353,6 +374,123 @@ describe("a vended role with AdministratorAccess under the boundary", () => {
 
   it("fits IAM's 6,144-character limit for a managed policy", () => {
     expect(JSON.stringify(boundary).length).toBeLessThanOrEqual(6144);
+  });
+});
+
+/**
+ * A stack's own workload role (its delegated corner) whose session carries another stack's or
+ * space's spacelift:* tag. The stack cannot tag it so itself (DenySpaceliftTags), but it sets
+ * the role's trust: a principal of another account it controls, which STS lets pass any session
+ * tags the trust allows (sts:TagSession; the caller's own account governs the caller), or a
+ * Cognito identity pool mapping claims to principal tags. A session tag overrides a role tag
+ * of the same key (AWS STS API reference, AssumeRole: "session tags override a role tag with
+ * the same key"), and tag keys are not case sensitive there, so `SPACELIFT:STACK`, which the
+ * case-sensitive StringLike of DenySpaceliftTags does not match, names the same tag.
+ */
+function delegatedRoleWithForgedTags(tags: Record<string, string>): Principal {
+  return {
+    arn: role(OWN_DELEGATED, "app"),
+    identityPolicies: { AdministratorAccess: awsManagedPolicy("AdministratorAccess") },
+    boundary,
+    context: Object.fromEntries(
+      Object.entries(tags).map(([key, value]) => [`aws:PrincipalTag/${key}`, value]),
+    ),
+  };
+}
+
+describe("a stack's workload role whose session carries another stack's spacelift:* tags", () => {
+  const OTHER_SPACE = "finance-01HND497T9JKR76MR3KA2CDJHQ";
+  const otherStacksCorner = (): Record<string, Call> => ({
+    "UpdateAssumeRolePolicy of the other stack's delegated role": {
+      action: "iam:UpdateAssumeRolePolicy",
+      resource: role(OTHER_TEAMS_DELEGATED, "app"),
+      context: bounded(),
+    },
+    "PutRolePolicy on the other stack's delegated role": {
+      action: "iam:PutRolePolicy",
+      resource: role(OTHER_TEAMS_DELEGATED, "app"),
+      context: bounded(),
+    },
+    "PassRole of the other stack's delegated role": {
+      action: "iam:PassRole",
+      resource: role(OTHER_TEAMS_DELEGATED, "app"),
+    },
+    "AssumeRole of the other stack's delegated role": assume(role(OTHER_TEAMS_DELEGATED, "app")),
+    "CreateRole in the other space's corner": {
+      action: "iam:CreateRole",
+      resource: role(`/spacelift-workloads/space/${OTHER_SPACE}/`, "shared"),
+      context: bounded(),
+    },
+    "s3:GetObject of a bucket whose policy trusts aws:PrincipalTag/spacelift:stack": {
+      action: "s3:GetObject",
+      resource: "arn:aws:s3:::billing-artifacts/release.zip",
+    },
+  });
+
+  it("gets nothing from them: neither the other stack's or space's corner nor anything else", async () => {
+    const calls = otherStacksCorner();
+    const forged = delegatedRoleWithForgedTags({
+      "spacelift:stack": "billing-api",
+      "spacelift:space": OTHER_SPACE,
+    });
+
+    const decisions = await decideCalls(forged, calls);
+
+    expect(decisions).toEqual(expectedFor(calls, "deny"));
+  });
+
+  it("gets nothing from a forged space tag alone", async () => {
+    const calls = otherStacksCorner();
+    const forged = delegatedRoleWithForgedTags({ "spacelift:space": OTHER_SPACE });
+
+    const decisions = await decideCalls(forged, calls);
+
+    expect(decisions).toEqual(expectedFor(calls, "deny"));
+  });
+
+  it("while the same workload role without spacelift:* tags keeps its grants inside the boundary", async () => {
+    const calls: Record<string, Call> = {
+      "s3:PutObject in an application bucket": {
+        action: "s3:PutObject",
+        resource: "arn:aws:s3:::payments-artifacts/build.zip",
+      },
+      "lambda:UpdateFunctionCode of its stack's function": {
+        action: "lambda:UpdateFunctionCode",
+        resource: product("lambda", "function:payments-api"),
+      },
+    };
+
+    const decisions = await decideCalls(delegatedRoleWithForgedTags({}), calls);
+
+    expect(decisions).toEqual(expectedFor(calls, "allow"));
+  });
+});
+
+describe("a vended role with AdministratorAccess in an IAM Identity Center account", () => {
+  it("cannot give anyone, itself included, a permission set on the organization's accounts", async () => {
+    // In the organization's management account (or Identity Center's delegated administrator),
+    // these calls hand out AdministratorAccess on every account, far past this boundary.
+    const instance = "arn:aws:sso:::instance/ssoins-6684f5b7e1234567";
+    const permissionSet = "arn:aws:sso:::permissionSet/ssoins-6684f5b7e1234567/ps-0123456789abcdef";
+    const calls: Record<string, Call> = {
+      "sso:CreatePermissionSet": { action: "sso:CreatePermissionSet", resource: instance },
+      "sso:AttachManagedPolicyToPermissionSet": {
+        action: "sso:AttachManagedPolicyToPermissionSet",
+        resource: permissionSet,
+      },
+      "sso:CreateAccountAssignment": {
+        action: "sso:CreateAccountAssignment",
+        resource: permissionSet,
+      },
+      "identitystore:CreateUser": {
+        action: "identitystore:CreateUser",
+        resource: `arn:aws:identitystore::${ACCOUNT}:identitystore/d-9067e0a1b2`,
+      },
+    };
+
+    const decisions = await decideCalls(vendedRole("AdministratorAccess"), calls);
+
+    expect(decisions).toEqual(expectedFor(calls, "deny"));
   });
 });
 

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runSimulation } from "@cloud-copilot/iam-simulate";
+import { createValidatedPolicy, validateResourcePolicy } from "@cloud-copilot/iam-policy";
+import { runSimulation, runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
 import { SERVICE_DIR } from "../support/serverless-template.ts";
 
 export type Decision = "allow" | "deny";
@@ -20,6 +21,12 @@ export interface Call {
   readonly context?: Readonly<Record<string, string | string[]>>;
   /** The resource's own policy (a trust policy for sts:AssumeRole*, a queue policy, …). */
   readonly resourcePolicy?: PolicyDocument;
+  /**
+   * Evaluate without the validated simulation's context filter, which drops context keys of
+   * the form `service:Prefix:<name>` it cannot match to the action (e.g.
+   * `kms:EncryptionContext:PARAMETER_ARN`) and so reads every condition on them as missing.
+   */
+  readonly unfilteredContext?: boolean;
 }
 
 export interface Principal {
@@ -42,6 +49,7 @@ export function awsManagedPolicy(name: "ReadOnlyAccess" | "AdministratorAccess")
 
 export async function decideCall(principal: Principal, call: Call): Promise<Decision> {
   const accountId = principal.arn.split(":")[4] ?? "";
+  if (call.unfilteredContext === true) return decideUnfiltered(principal, call, accountId);
   const result = await runSimulation(
     {
       request: {
@@ -72,6 +80,40 @@ export async function decideCall(principal: Principal, call: Call): Promise<Deci
     throw new Error(`simulation refused its input: ${JSON.stringify(result.errors)}`);
   }
   return result.overallResult === "Allowed" ? "allow" : "deny";
+}
+
+function decideUnfiltered(principal: Principal, call: Call, accountId: string): Decision {
+  const result = runUnsafeSimulation(
+    {
+      request: {
+        principal: principal.arn,
+        action: call.action,
+        resource: { resource: call.resource, accountId },
+        contextVariables: {
+          "aws:PrincipalArn": principal.arn,
+          "aws:PrincipalAccount": accountId,
+          ...principal.context,
+          ...call.context,
+        },
+      },
+      identityPolicies: Object.entries(principal.identityPolicies).map(([name, policy]) => ({
+        name,
+        policy,
+      })),
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      ...(principal.boundary !== undefined && {
+        permissionBoundaryPolicies: [{ name: "boundary", policy: principal.boundary }],
+      }),
+      ...(call.resourcePolicy !== undefined && {
+        resourcePolicy: createValidatedPolicy(call.resourcePolicy, validateResourcePolicy, {
+          name: "ResourcePolicy",
+        }),
+      }),
+    },
+    {},
+  );
+  return result === "Allowed" ? "allow" : "deny";
 }
 
 /** Every call, by name, decided for one principal. */

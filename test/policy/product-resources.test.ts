@@ -186,19 +186,30 @@ describe("the queues and the ledger", () => {
 
 describe("the secrets key", () => {
   it("decrypts (through SSM) for the receiver, the reconciler and the operators only", async () => {
-    const decrypt: Call = { action: "kms:Decrypt", resource: KEY, context: VIA_SSM };
+    // Each function asks for the secret it reads (encryption context: the parameter's ARN).
+    const decryptOf = (name: string, context: Record<string, string> = VIA_SSM): Call => ({
+      action: "kms:Decrypt",
+      resource: KEY,
+      unfilteredContext: true,
+      context: {
+        ...context,
+        "kms:EncryptionContext:PARAMETER_ARN": `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`,
+      },
+    });
+    const webhookSecret = decryptOf("/spacelift-role-vending/webhook-secret");
+    const apiKey = decryptOf("/spacelift-role-vending/spacelift-api-key");
 
     const decisions = {
-      receiver: await decideKms(functionRole("receiver"), decrypt),
-      reconciler: await decideKms(functionRole("reconciler"), decrypt),
-      operator: await decideKms(operator(), decrypt),
-      provisioner: await decideKms(functionRole("provisioner"), decrypt),
-      "ReadOnlyAccess principal": await decideKms(readOnly(), decrypt),
-      "account administrator": await decideKms(administrator(), decrypt),
-      "receiver, not through SSM": await decideKms(functionRole("receiver"), {
-        action: "kms:Decrypt",
-        resource: KEY,
-      }),
+      receiver: await decideKms(functionRole("receiver"), webhookSecret),
+      reconciler: await decideKms(functionRole("reconciler"), apiKey),
+      operator: await decideKms(operator(), webhookSecret),
+      provisioner: await decideKms(functionRole("provisioner"), webhookSecret),
+      "ReadOnlyAccess principal": await decideKms(readOnly(), webhookSecret),
+      "account administrator": await decideKms(administrator(), webhookSecret),
+      "receiver, not through SSM": await decideKms(
+        functionRole("receiver"),
+        decryptOf("/spacelift-role-vending/webhook-secret", {}),
+      ),
     };
 
     expect(decisions).toEqual({
@@ -209,6 +220,57 @@ describe("the secrets key", () => {
       "ReadOnlyAccess principal": "deny",
       "account administrator": "deny",
       "receiver, not through SSM": "deny",
+    });
+  });
+
+  it("decrypts each secret only for the function that reads it, and for the operators", async () => {
+    // SSM encrypts a SecureString with the encryption context PARAMETER_ARN = the parameter's
+    // ARN (AWS KMS developer guide, "How AWS Systems Manager Parameter Store uses AWS KMS"), so
+    // the key policy can tell the secrets apart. Without it, the reconciler could decrypt the
+    // webhook secret (and forge events) as soon as any of its IAM grants reached that
+    // parameter, e.g. a parameterPrefix that contains it.
+    const secret = (name: string): Call => ({
+      action: "kms:Decrypt",
+      resource: KEY,
+      unfilteredContext: true,
+      context: {
+        ...VIA_SSM,
+        "kms:EncryptionContext:PARAMETER_ARN": `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`,
+      },
+    });
+    const webhookSecret = secret("/spacelift-role-vending/webhook-secret");
+    const previousSecret = secret("/spacelift-role-vending/webhook-secret-previous");
+    const apiKey = secret("/spacelift-role-vending/spacelift-api-key");
+    const published = secret("/spacelift/123456789012/stacks/payments-api/role-arn");
+
+    const decisions = {
+      "receiver, webhook secret": await decideKms(functionRole("receiver"), webhookSecret),
+      "receiver, previous webhook secret": await decideKms(
+        functionRole("receiver"),
+        previousSecret,
+      ),
+      "receiver, API key": await decideKms(functionRole("receiver"), apiKey),
+      "reconciler, API key": await decideKms(functionRole("reconciler"), apiKey),
+      "reconciler, webhook secret": await decideKms(functionRole("reconciler"), webhookSecret),
+      "reconciler, previous webhook secret": await decideKms(
+        functionRole("reconciler"),
+        previousSecret,
+      ),
+      "reconciler, another parameter": await decideKms(functionRole("reconciler"), published),
+      "operator, webhook secret": await decideKms(operator(), webhookSecret),
+      "operator, API key": await decideKms(operator(), apiKey),
+    };
+
+    expect(decisions).toEqual({
+      "receiver, webhook secret": "allow",
+      "receiver, previous webhook secret": "allow",
+      "receiver, API key": "deny",
+      "reconciler, API key": "allow",
+      "reconciler, webhook secret": "deny",
+      "reconciler, previous webhook secret": "deny",
+      "reconciler, another parameter": "deny",
+      "operator, webhook secret": "allow",
+      "operator, API key": "allow",
     });
   });
 

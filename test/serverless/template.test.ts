@@ -101,6 +101,24 @@ describe("queues", () => {
     expect(dlq.QueueName).toBe(`spacelift-role-vending-${PACKAGED_STAGE}-events-dlq.fifo`);
   });
 
+  it("no other queue may dead-letter into the event queue, and only the event queue into the DLQ", () => {
+    // A queue's RedriveAllowPolicy defaults to allowAll: "any source queues in this AWS account
+    // in the same Region can specify this queue as the dead-letter queue" (SQS API reference,
+    // CreateQueue), and SQS itself moves the messages, past the queue policy's SendMessage deny.
+    // Without this, a stack role could dead-letter its own queue into the event queue: forged
+    // events for the provisioner.
+    const queue = resources().EventQueue?.Properties;
+    const dlq = resources().DeadLetterQueue?.Properties;
+
+    expect(resolve(queue.RedriveAllowPolicy)).toEqual({ redrivePermission: "denyAll" });
+    expect(resolve(dlq.RedriveAllowPolicy)).toEqual({
+      redrivePermission: "byQueue",
+      sourceQueueArns: [
+        `arn:aws:sqs:${PACKAGED_REGION}:${TEMPLATE_ACCOUNT_ID}:spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
+      ],
+    });
+  });
+
   it("visibility timeout is at least six times the provisioner's timeout", () => {
     const timeout = fn("provisioner").Properties.Timeout as number;
 
@@ -244,22 +262,62 @@ describe("secrets key", () => {
     const decrypting = keyPolicy().Statement.filter(
       (s) => s.Effect === "Allow" && asList(s.Action).some((a) => /^kms:(Decrypt|\*)/.test(a)),
     );
+    const parameter = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`;
+    const throughSsm = {
+      "kms:ViaService": `ssm.${REGION}.amazonaws.com`,
+      "aws:PrincipalAccount": ACCOUNT,
+    };
 
-    expect(decrypting).toHaveLength(1);
-    expect(decrypting[0]?.Action).toBe("kms:Decrypt");
-    expect(decrypting[0]?.Condition).toEqual({
-      StringEquals: {
-        "kms:ViaService": `ssm.${REGION}.amazonaws.com`,
-        "aws:PrincipalAccount": ACCOUNT,
-      },
-      ArnLike: {
-        "aws:PrincipalArn": [
-          `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-receiver`,
-          `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-reconciler`,
-          PACKAGED_PARAMS.operatorRoleArns,
-        ],
-      },
-    });
+    expect(decrypting.map((s) => [s.Action, s.Condition])).toEqual([
+      [
+        "kms:Decrypt",
+        {
+          StringEquals: {
+            ...throughSsm,
+            "kms:EncryptionContext:PARAMETER_ARN": [
+              parameter("/spacelift-role-vending/webhook-secret"),
+              parameter("/spacelift-role-vending/webhook-secret-previous"),
+            ],
+          },
+          ArnEquals: {
+            "aws:PrincipalArn": `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-receiver`,
+          },
+        },
+      ],
+      [
+        "kms:Decrypt",
+        {
+          StringEquals: {
+            ...throughSsm,
+            "kms:EncryptionContext:PARAMETER_ARN": parameter(
+              "/spacelift-role-vending/spacelift-api-key",
+            ),
+          },
+          ArnEquals: {
+            "aws:PrincipalArn": `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-reconciler`,
+          },
+        },
+      ],
+      [
+        "kms:Decrypt",
+        {
+          StringEquals: throughSsm,
+          ArnLike: { "aws:PrincipalArn": [PACKAGED_PARAMS.operatorRoleArns] },
+        },
+      ],
+    ]);
+  });
+
+  it("lets no operator decrypt when none is listed", () => {
+    const decrypting = resolve<{ Statement: PolicyStatement[] }>(
+      resources(minimal).SecretsKey?.Properties.KeyPolicy,
+      minimal,
+    ).Statement.filter((s) => s.Effect === "Allow" && asList(s.Action).includes("kms:Decrypt"));
+
+    expect(decrypting.map((s) => s.Sid)).toEqual([
+      "DecryptWebhookSecretsForTheReceiver",
+      "DecryptApiKeyForTheReconciler",
+    ]);
   });
 
   it("delegates neither decryption nor grants to the account's IAM policies", () => {

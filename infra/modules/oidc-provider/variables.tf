@@ -110,8 +110,8 @@ variable "delegated_role_path" {
 
 variable "excluded_actions" {
   type        = list(string)
-  description = "The boundary's broad grant allows every action except these (an Allow statement with NotAction). The default keeps vended roles away from IAM, AWS Organizations and account settings. Ignored when broad_access is false."
-  default     = ["iam:*", "organizations:*", "account:*"]
+  description = "The boundary's broad grant allows every action except these (an Allow statement with NotAction). The default keeps vended roles away from IAM, AWS Organizations, account settings and IAM Identity Center (whose permission sets and assignments, in an organization's management or delegated administrator account, grant access to every account). Ignored when broad_access is false."
+  default     = ["iam:*", "organizations:*", "account:*", "sso:*", "sso-directory:*", "identitystore:*"]
   nullable    = false
 
   validation {

@@ -9,6 +9,7 @@ locals {
   # assembled from the same path and name the resource uses.
   boundary_arn = "${local.iam_arn_prefix}:policy${var.boundary_policy_path}${var.boundary_policy_name}"
 
+  vended_roles               = "${local.iam_arn_prefix}:role${var.vended_role_path}*"
   delegated_roles            = "${local.iam_arn_prefix}:role${var.delegated_role_path}*"
   delegated_policies         = "${local.iam_arn_prefix}:policy${var.delegated_role_path}*"
   delegated_instance_profile = "${local.iam_arn_prefix}:instance-profile${var.delegated_role_path}*"
@@ -36,12 +37,10 @@ locals {
   # reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html):
   # each requires the role to carry (or be given) this very boundary.
   boundary_keyed_role_writes = [
-    "iam:AttachRolePolicy",
+    "iam:*tachRolePolicy", # AttachRolePolicy, DetachRolePolicy
     "iam:CreateRole",
-    "iam:DeleteRole",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:PutRole*", # PutRolePolicy, PutRolePermissionsBoundary
+    "iam:DeleteRole*", # DeleteRole, DeleteRolePolicy (and DeleteRolePermissionsBoundary, denied anyway)
+    "iam:PutRole*",    # PutRolePolicy, PutRolePermissionsBoundary
     "iam:UpdateAssumeRolePolicy",
     "iam:UpdateRole*", # UpdateRole, UpdateRoleDescription
   ]
@@ -49,30 +48,22 @@ locals {
   # IAM actions that change a role, its trust, its policies or its boundary, or hand it to a
   # service. Outside the delegated path (which includes every vended role) these are denied.
   # (Removing a boundary is denied everywhere, see DenyBoundaryRemoval.)
+  # (Wildcards keep the document under IAM's 6,144 characters: every IAM action these match
+  # writes; iam:Tag*/iam:Untag* also cover users, providers and certificates, denied anyway.)
   role_write_actions = [
-    "iam:AttachRolePolicy",
+    "iam:*tachRolePolicy", # AttachRolePolicy, DetachRolePolicy
     "iam:CreateRole",
-    "iam:DeleteRole",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
+    "iam:DeleteRole*", # DeleteRole, DeleteRolePolicy, DeleteRolePermissionsBoundary
     "iam:PassRole",
-    "iam:PutRolePermissionsBoundary",
-    "iam:PutRolePolicy",
-    "iam:TagRole",
-    "iam:UntagRole",
+    "iam:PutRole*", # PutRolePolicy, PutRolePermissionsBoundary
     "iam:UpdateAssumeRolePolicy",
-    "iam:UpdateRole",
-    "iam:UpdateRoleDescription",
+    "iam:UpdateRole*", # UpdateRole, UpdateRoleDescription
   ]
 
   policy_write_actions = [
-    "iam:CreatePolicy",
-    "iam:CreatePolicyVersion",
-    "iam:DeletePolicy",
-    "iam:DeletePolicyVersion",
+    "iam:CreatePolicy*", # CreatePolicy, CreatePolicyVersion
+    "iam:DeletePolicy*", # DeletePolicy, DeletePolicyVersion
     "iam:SetDefaultPolicyVersion",
-    "iam:TagPolicy",
-    "iam:UntagPolicy",
   ]
 
   instance_profile_write_actions = [
@@ -80,9 +71,9 @@ locals {
     "iam:CreateInstanceProfile",
     "iam:DeleteInstanceProfile",
     "iam:RemoveRoleFromInstanceProfile",
-    "iam:TagInstanceProfile",
-    "iam:UntagInstanceProfile",
   ]
+
+  tag_actions = ["iam:Tag*", "iam:Untag*"]
 
   # Every statement with the condition it is included on: a `for` over a tuple keeps each
   # statement's own shape (a conditional would have to unify them).
@@ -170,14 +161,12 @@ locals {
         Effect = "Deny"
         # Every call on one OIDC or SAML provider except reading it, and the password policy.
         Action = [
-          "iam:AddClientIDToOpenIDConnectProvider",
-          "iam:RemoveClientIDFromOpenIDConnectProvider",
+          "iam:*ClientID*", # AddClientIDToOpenIDConnectProvider, RemoveClientIDFromOpenIDConnectProvider
           "iam:CreateOpenIDConnectProvider",
           "iam:DeleteOpenIDConnectProvider",
           "iam:UpdateOpenIDConnectProviderThumbprint",
           "iam:*SAMLProvider",
-          "iam:TagOpenIDConnectProvider",
-          "iam:UntagOpenIDConnectProvider",
+          # Tagging a provider: iam:Tag*/iam:Untag* in DenyIamWritesOutsideDelegation/DenyIamWrites.
           "iam:*AccountPasswordPolicy",
         ]
         Resource = "*"
@@ -188,9 +177,9 @@ locals {
     {
       enabled = var.allow_delegated_roles
       statement = {
-        Sid         = "DenyIamWritesOutsideDelegatedPath"
+        Sid         = "DenyIamWritesOutsideDelegation"
         Effect      = "Deny"
-        Action      = concat(local.role_write_actions, local.policy_write_actions, local.instance_profile_write_actions)
+        Action      = concat(local.role_write_actions, local.policy_write_actions, local.instance_profile_write_actions, local.tag_actions)
         NotResource = [local.delegated_roles, local.delegated_policies, local.delegated_instance_profile]
       }
     },
@@ -199,7 +188,7 @@ locals {
       statement = {
         Sid      = "DenyIamWrites"
         Effect   = "Deny"
-        Action   = concat(local.role_write_actions, local.policy_write_actions, local.instance_profile_write_actions)
+        Action   = concat(local.role_write_actions, local.policy_write_actions, local.instance_profile_write_actions, local.tag_actions)
         Resource = "*"
       }
     },
@@ -208,7 +197,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid       = "DenyRoleWritesWithoutBoundary"
+        Sid       = "DenyUnboundedRoleWrites"
         Effect    = "Deny"
         Action    = local.boundary_keyed_role_writes
         Resource  = "*"
@@ -224,6 +213,38 @@ locals {
         Action    = ["iam:CreateRole", "iam:TagRole", "iam:UntagRole", "sts:TagSession"]
         Resource  = "*"
         Condition = { "ForAnyValue:StringLike" = { "aws:TagKeys" = ["spacelift:*"] } }
+      }
+    },
+    # ... and only a vended role's own tags count. Whoever a workload role trusts can give its
+    # session any tags, overriding the role's (a principal of another account passing session
+    # tags, a Cognito identity pool mapping claims to principal tags; STS API reference,
+    # AssumeRole: "session tags override a role tag with the same key", keys compared without
+    # case), so a session outside the vended path that carries a spacelift:stack or
+    # spacelift:space tag may do nothing at all: it would otherwise own another stack's corner.
+    {
+      enabled = true
+      statement = {
+        Sid      = "DenyForeignStackTag"
+        Effect   = "Deny"
+        Action   = "*"
+        Resource = "*"
+        Condition = {
+          Null       = { "aws:PrincipalTag/spacelift:stack" = "false" }
+          ArnNotLike = { "aws:PrincipalArn" = local.vended_roles }
+        }
+      }
+    },
+    {
+      enabled = true
+      statement = {
+        Sid      = "DenyForeignSpaceTag"
+        Effect   = "Deny"
+        Action   = "*"
+        Resource = "*"
+        Condition = {
+          Null       = { "aws:PrincipalTag/spacelift:space" = "false" }
+          ArnNotLike = { "aws:PrincipalArn" = local.vended_roles }
+        }
       }
     },
     # Vended roles are assumed by Spacelift with AssumeRoleWithWebIdentity, which no caller's
@@ -306,7 +327,7 @@ locals {
         Sid      = "DenyProductLogs"
         Effect   = "Deny"
         Action   = ["logs:Delete*", "logs:Put*", "logs:Create*", "logs:Associate*", "logs:Disassociate*", "logs:Tag*", "logs:Untag*"]
-        Resource = "${local.partition_arn}:logs:*:*:log-group:/aws/lambda/${local.product_prefix}*"
+        Resource = "${local.partition_arn}:logs:*:*:log-group:/aws/*/${local.product_prefix}*" # /aws/lambda/…, /aws/http-api/…
       }
     },
     # The ARNs consumers read (`<prefix>/<account>/stacks/<id>/role-arn`): a rewritten one would
@@ -314,7 +335,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid    = "DenyVendedParameterWrites"
+        Sid    = "DenyArnParameterWrites"
         Effect = "Deny"
         # Put/Delete, tags, labels.
         Action = ["ssm:Put*", "ssm:Delete*", "ssm:*Tags*", "ssm:*Label*"]
@@ -342,8 +363,7 @@ locals {
           "iam:CreatePolicyVersion",
           "iam:DeletePolicy*",
           "iam:SetDefaultPolicyVersion",
-          "iam:TagPolicy",
-          "iam:UntagPolicy",
+          # (Its tags: iam:Tag*/iam:Untag* outside the delegated path, above.)
         ]
         Resource = local.boundary_arn
       }
@@ -351,7 +371,7 @@ locals {
     {
       enabled = true
       statement = {
-        Sid      = "DenyLeavingOrganization"
+        Sid      = "DenyLeavingOrg"
         Effect   = "Deny"
         Action   = "organizations:LeaveOrganization"
         Resource = "*"
