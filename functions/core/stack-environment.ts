@@ -46,7 +46,10 @@ export interface StackVariable {
 
 /** A stack's environment in Spacelift (its own variables, not those of attached contexts). */
 export interface StackEnvironment {
-  /** The stack's environment variables (not its mounted files); undefined: no such stack. */
+  /**
+   * The stack's environment variables, and its mounted files (same names: a file's value is
+   * undefined); undefined: no such stack.
+   */
   list(stackId: StackId): Promise<readonly StackVariable[] | undefined>;
   /** Creates the variable, or replaces the one of that name (plain, not write-only). */
   set(
