@@ -193,6 +193,39 @@ export function stackEnvironmentAfter(
   };
 }
 
+/**
+ * Opens Spacelift for the stack environment (reads the API key): the port, or why it cannot be
+ * used now (no key stored: SSM stays the contract and nothing is set).
+ */
+export type OpenStackEnvironment = () => Promise<
+  StackEnvironment | { readonly unavailable: string }
+>;
+
+export type StackEnvironmentReport =
+  | ({ readonly stackId: StackId } & StackEnvironmentResult)
+  | { readonly stackId: StackId; readonly unavailable: string };
+
+/**
+ * The provisioner's step after an event was applied to AWS (role and parameter stand): the
+ * stack's variables follow. Undefined when the event concerns no stack's environment. Throws
+ * on a Spacelift failure; redoing the whole event is safe, as converging AWS again makes no
+ * write call when AWS is already right.
+ */
+export async function applyStackEnvironment(
+  event: ResourceEvent,
+  outcome: ProvisionOutcome,
+  open: OpenStackEnvironment,
+): Promise<StackEnvironmentReport | undefined> {
+  const step = stackEnvironmentAfter(event, outcome);
+  if (step === undefined) return undefined;
+  const environment = await open();
+  if ("unavailable" in environment) {
+    return { stackId: step.stackId, unavailable: environment.unavailable };
+  }
+  const result = await convergeStackEnvironment(environment, step.stackId, step.desired);
+  return { stackId: step.stackId, ...result };
+}
+
 const Settings = z.object({
   STACK_ENVIRONMENT: z._default(z.enum(["true", "false"]), "false"),
 });
