@@ -3,6 +3,12 @@
  * fake of Spacelift's GraphQL API: a stack's variables follow its role, a foreign variable is
  * left alone, and a Spacelift failure fails the record without touching the AWS side.
  */
+import { execFile } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { CreatePolicyCommand } from "@aws-sdk/client-iam";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
@@ -161,6 +167,8 @@ describe("provisioner with STACK_ENVIRONMENT=true", () => {
   });
 
   it("removes ours when the stack is deleted, keeping the foreign one", async () => {
+    expect(variables("billing").AWS_WEB_IDENTITY_TOKEN_FILE).toBe(SPACELIFT_TOKEN_FILE);
+
     await send("stack.delete", "billing");
 
     expect(variables("billing")).toEqual({
@@ -191,3 +199,59 @@ describe("provisioner with STACK_ENVIRONMENT=true", () => {
     expect(variables("ledger").AWS_ROLE_ARN).toBe(role?.arn);
   });
 });
+
+describe("a run given only the stack's variables", () => {
+  it("gets the stack role's credentials through the SDK's default chain (web identity)", async () => {
+    spacelift.state.addStack({ id: "consumer", space: PRODUCTION_SPACE, labels: [] });
+    expect((await send("stack.create", "consumer")).batchItemFailures).toEqual([]);
+    const set = variables("consumer");
+    const role = await readRole(clients.iam, "spacelift-stack-consumer");
+    // The product points at Spacelift's token path; this machine has none, so a file elsewhere.
+    expect(set.AWS_WEB_IDENTITY_TOKEN_FILE).toBe(SPACELIFT_TOKEN_FILE);
+    const directory = await mkdtemp(join(tmpdir(), "consumer-"));
+    const tokenFile = join(directory, "spacelift.oidc");
+    await writeFile(tokenFile, spaceliftLikeToken("consumer"));
+
+    const { stdout } = await run(process.execPath, [CHILD], {
+      cwd: process.cwd(),
+      env: {
+        ...set,
+        AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
+        // Where this test's AWS is, and no other credentials or configuration to find.
+        AWS_ENDPOINT_URL: moto.endpoint,
+        AWS_REGION: "us-east-1",
+        HOME: directory,
+        AWS_CONFIG_FILE: join(directory, "none"),
+        AWS_SHARED_CREDENTIALS_FILE: join(directory, "none"),
+        AWS_EC2_METADATA_DISABLED: "true",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        PATH: process.env.PATH ?? "",
+      },
+    });
+
+    const caller = JSON.parse(stdout) as { arn: string; account: string };
+    expect(role?.arn).toBe(set.AWS_ROLE_ARN);
+    expect(caller).toEqual({
+      arn: "arn:aws:sts::123456789012:assumed-role/spacelift-stack-consumer/spacelift-consumer",
+      account: "123456789012",
+    });
+  });
+});
+
+const CHILD = fileURLToPath(new URL("../support/consumer/caller-identity.mjs", import.meta.url));
+const run = promisify(execFile);
+
+/** JWT-shaped like a Spacelift run token (moto's STS does not verify it; AWS would). */
+function spaceliftLikeToken(stack: string): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  return [
+    encode({ alg: "RS256", typ: "JWT" }),
+    encode({
+      iss: `https://${HOST}`,
+      aud: HOST,
+      sub: `space:${PRODUCTION_SPACE}:stack:${stack}:run_type:TRACKED:scope:write`,
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    }),
+    "signature",
+  ].join(".");
+}
