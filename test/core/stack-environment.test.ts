@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { StackId } from "../../functions/core/identifiers.ts";
+import type { ProvisionOutcome } from "../../functions/core/provision.ts";
 import {
+  applyStackEnvironment,
   convergeStackEnvironment,
   describeVariable,
   desiredStackVariables,
@@ -203,6 +205,51 @@ describe("convergeStackEnvironment", () => {
 
     expect(result).toEqual({ changes: [], refused: [], stackAbsent: true });
     expect(environment.writes()).toEqual([]);
+  });
+});
+
+describe("applyStackEnvironment (the provisioner's step after an event)", () => {
+  const applied: ProvisionOutcome = {
+    resource: `stack:${stack}`,
+    result: "created",
+    roleName: "spacelift-stack-payments-api",
+    roleArn: arn,
+    changes: [],
+  };
+  const upserted = {
+    type: "stack.upserted",
+    stackId: stack,
+  } as Parameters<typeof applyStackEnvironment>[0];
+
+  it("converges the stack on the role the event left", async () => {
+    const environment = new InMemoryStackEnvironment();
+    environment.addStack(stack);
+
+    await applyStackEnvironment(upserted, applied, async () => environment);
+
+    expect(environment.variable(stack, "AWS_ROLE_ARN")?.value).toBe(arn);
+  });
+
+  it("does nothing for a stale event", async () => {
+    const environment = new InMemoryStackEnvironment();
+    environment.addStack(stack);
+
+    const report = await applyStackEnvironment(
+      upserted,
+      { ...applied, result: "stale" },
+      async () => environment,
+    );
+
+    expect(report).toBeUndefined();
+    expect(environment.calls).toEqual([]);
+  });
+
+  it("says why when Spacelift cannot be opened, and writes nothing", async () => {
+    const report = await applyStackEnvironment(upserted, applied, async () => ({
+      unavailable: "no key",
+    }));
+
+    expect(report).toEqual({ stackId: stack, unavailable: "no key" });
   });
 });
 

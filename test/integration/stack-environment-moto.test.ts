@@ -13,6 +13,7 @@ import { CreatePolicyCommand } from "@aws-sdk/client-iam";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { composeStackEnvironment } from "../../functions/compose-stack-environment.ts";
 import { SPACELIFT_TOKEN_FILE } from "../../functions/core/stack-environment.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
@@ -255,3 +256,27 @@ function spaceliftLikeToken(stack: string): string {
     "signature",
   ].join(".");
 }
+
+describe("composeStackEnvironment", () => {
+  it("is nothing with the option off", () => {
+    expect(composeStackEnvironment({ STACK_ENVIRONMENT: "false" }, HOST)).toBeUndefined();
+    expect(composeStackEnvironment({}, HOST)).toBeUndefined();
+  });
+
+  it("without the API key parameter, opens nothing and says why (SSM stays the contract)", async () => {
+    const open = composeStackEnvironment(
+      {
+        STACK_ENVIRONMENT: "true",
+        SPACELIFT_API_KEY_PARAMETER: "/spacelift-role-vending/no-such-key",
+        SPACELIFT_API_ENDPOINT: spacelift.endpoint,
+      },
+      HOST,
+    );
+    spacelift.requests.length = 0;
+
+    expect(await open?.()).toEqual({
+      unavailable: "the API key parameter /spacelift-role-vending/no-such-key does not exist",
+    });
+    expect(spacelift.requests).toEqual([]);
+  });
+});
