@@ -15,6 +15,7 @@ import { loadLedgerTable, loadMaxRolesPerSpace, loadVendingConfig } from "./core
 import type { Env } from "./core/env.ts";
 import type { ProvisionerDeps, SpaceRoleCap } from "./core/provision.ts";
 import { loadReconcilerConfig, type ReconcilerDeps } from "./core/reconcile.ts";
+import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 
 export { composeReceiver } from "./compose-receiver.ts";
@@ -67,6 +68,7 @@ export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
     spacelift: ssmSpaceliftAccess(ssmClient(), {
       parameterName: reconciler.apiKeyParameter,
       endpoint: reconciler.spaceliftEndpoint ?? toGraphqlEndpoint(config.spaceliftHostname),
+      stackEnvironment: isStackEnvironmentEnabled(env),
     }),
     now: () => new Date(),
     sleep: (ms) => sleep(ms),

@@ -2,12 +2,16 @@
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { composeProvisioner } from "./compose.ts";
+import { composeStackEnvironment } from "./compose-stack-environment.ts";
 import { SpaceRoleCapError } from "./core/errors.ts";
 import { processMessage } from "./core/provision.ts";
 import { decodeQueueMessage } from "./core/queue-message.ts";
 import { count, logger, Metric, metrics } from "./observability.ts";
+import { syncStackEnvironment } from "./stack-environment-step.ts";
 
 const deps = await composeProvisioner(process.env);
+/** STACK_ENVIRONMENT=true: each stack's variables in Spacelift follow its role. */
+const openStackEnvironment = composeStackEnvironment(process.env, deps.config.spaceliftHostname);
 const processor = new SqsFifoPartialProcessorAsync();
 
 async function handleRecord(record: SQSRecord): Promise<void> {
@@ -39,6 +43,8 @@ async function handleRecord(record: SQSRecord): Promise<void> {
             skipped: applied.skipped,
           });
         }
+        // After AWS is done; a failure fails the record, and the retry finds AWS already right.
+        if (openStackEnvironment) await syncStackEnvironment(event, applied, openStackEnvironment);
         return;
       }
       case "ignored":

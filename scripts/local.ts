@@ -1,9 +1,14 @@
 /**
  * `npm start`: the whole pipeline on loopback, running the same handler code as the Lambdas.
  * Starts moto_server unless AWS_ENDPOINT_URL points at an emulator already.
+ *
+ * With STACK_ENVIRONMENT=true, SPACELIFT_API_ENDPOINT and SPACELIFT_API_KEY_ID /
+ * SPACELIFT_API_KEY_SECRET (a Spacelift API, e.g. the tests' local fake), the provisioner also
+ * sets each stack's variables there: the key is stored in the local SSM like the deployed one.
  */
 import { randomBytes } from "node:crypto";
-import { createLocalAwsResources } from "./lib/local-aws.ts";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { createLocalAwsResources, localClientConfig } from "./lib/local-aws.ts";
 import { startLocalPipeline } from "./lib/local-pipeline.ts";
 import { type MotoServer, startMotoServer } from "./lib/moto.ts";
 import { watchAncestors } from "./lib/process-lifetime.ts";
@@ -11,6 +16,9 @@ import { watchAncestors } from "./lib/process-lifetime.ts";
 const hostname = process.env.SPACELIFT_HOSTNAME ?? "acme.app.spacelift.io";
 const secret = process.env.SPACELIFT_WEBHOOK_SECRET ?? randomBytes(24).toString("hex");
 const port = Number(process.env.PORT ?? "3000");
+
+// Checked before anything starts, so a missing setting leaves nothing running behind.
+const spaceliftKey = readSpaceliftKeySettings();
 
 let moto: MotoServer | undefined;
 let endpoint = process.env.AWS_ENDPOINT_URL;
@@ -46,6 +54,8 @@ Object.assign(process.env, {
   LEDGER_TABLE: resources.ledgerTable,
 });
 
+const stackEnvironment = await storeSpaceliftApiKey(endpoint, spaceliftKey);
+
 const pipeline = await startLocalPipeline({ endpoint, queueUrl: resources.queueUrl, port });
 const account = hostname.split(".")[0];
 process.stdout.write(
@@ -56,6 +66,7 @@ process.stdout.write(
     `  AWS endpoint:    ${endpoint}${moto ? " (moto_server started for this run)" : ""}`,
     `  Spacelift:       ${hostname} (account ${account})`,
     `  Queue:           ${resources.queueUrl}`,
+    `  Stack variables: ${stackEnvironment}`,
     `  Dead letters:    ${resources.deadLetterQueueUrl}`,
     "",
     "Send a signed test event from another terminal:",
@@ -65,6 +76,52 @@ process.stdout.write(
     "",
   ].join("\n"),
 );
+
+interface SpaceliftKeySettings {
+  readonly id: string;
+  readonly secret: string;
+  readonly apiEndpoint: string;
+}
+
+function readSpaceliftKeySettings(): SpaceliftKeySettings | undefined {
+  if (process.env.STACK_ENVIRONMENT !== "true") return undefined;
+  const id = process.env.SPACELIFT_API_KEY_ID;
+  const keySecret = process.env.SPACELIFT_API_KEY_SECRET;
+  const apiEndpoint = process.env.SPACELIFT_API_ENDPOINT;
+  if (!id || !keySecret || !apiEndpoint) {
+    process.stderr.write(
+      "STACK_ENVIRONMENT=true needs SPACELIFT_API_ENDPOINT, SPACELIFT_API_KEY_ID and SPACELIFT_API_KEY_SECRET\n",
+    );
+    process.exit(2);
+  }
+  return { id, secret: keySecret, apiEndpoint };
+}
+
+/**
+ * STACK_ENVIRONMENT=true: stores the API key as the parameter the provisioner reads (a
+ * SecureString, as deployed). Returns what `npm start` prints about it.
+ */
+async function storeSpaceliftApiKey(
+  awsEndpoint: string,
+  key: SpaceliftKeySettings | undefined,
+): Promise<string> {
+  if (key === undefined) return "off (STACK_ENVIRONMENT is not true)";
+  const { id, secret: keySecret, apiEndpoint } = key;
+  const parameter =
+    process.env.SPACELIFT_API_KEY_PARAMETER ?? "/spacelift-role-vending/spacelift-api-key";
+  const ssm = new SSMClient(localClientConfig(awsEndpoint));
+  await ssm.send(
+    new PutParameterCommand({
+      Name: parameter,
+      Type: "SecureString",
+      Value: JSON.stringify({ id, secret: keySecret }),
+      Overwrite: true,
+    }),
+  );
+  ssm.destroy();
+  process.env.SPACELIFT_API_KEY_PARAMETER = parameter;
+  return `set through ${apiEndpoint} (API key in ${parameter})`;
+}
 
 let stopping = false;
 async function shutdown(): Promise<void> {

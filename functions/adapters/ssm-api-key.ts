@@ -8,6 +8,7 @@ import * as z from "zod/mini";
 import { ConfigurationError } from "../core/errors.ts";
 import type { SpaceliftAccess } from "../core/reconcile.ts";
 import { SpaceliftGraphqlClient } from "../spacelift/graphql-client.ts";
+import { SpaceliftStackEnvironment } from "../spacelift/stack-environment.ts";
 import "../core/zod-locale.ts";
 import { AwsCallError } from "./iam-role-store.ts";
 
@@ -55,7 +56,12 @@ export async function readSpaceliftApiKey(
  */
 export function ssmSpaceliftAccess(
   ssm: SSMClient,
-  options: { parameterName: string | undefined; endpoint: string },
+  options: {
+    parameterName: string | undefined;
+    endpoint: string;
+    /** STACK_ENVIRONMENT=true: the stacks' variables are converged too. */
+    stackEnvironment?: boolean;
+  },
 ): () => Promise<SpaceliftAccess> {
   return async () => {
     const { parameterName, endpoint } = options;
@@ -66,12 +72,16 @@ export function ssmSpaceliftAccess(
     if (key === undefined) {
       return { available: false, reason: `the API key parameter ${parameterName} does not exist` };
     }
+    const client = new SpaceliftGraphqlClient({
+      endpoint,
+      apiKeyId: key.id,
+      apiKeySecret: key.secret,
+    });
     return {
       available: true,
-      directory: new SpaceliftGraphqlClient({
-        endpoint,
-        apiKeyId: key.id,
-        apiKeySecret: key.secret,
+      directory: client,
+      ...(options.stackEnvironment === true && {
+        environment: new SpaceliftStackEnvironment(client),
       }),
     };
   };

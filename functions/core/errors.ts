@@ -104,3 +104,11 @@ export class TrustPolicyRejectedError extends PolicyRenderError {
 export class SpaceRoleCapError extends PermanentEventError {
   override readonly name = "SpaceRoleCapError";
 }
+
+/**
+ * The stack's variables could not be set through Spacelift's API after its role was applied
+ * (the role and parameter stand): retried through the queue, never a reason to undo AWS.
+ */
+export class StackEnvironmentError extends Error {
+  override readonly name = "StackEnvironmentError";
+}

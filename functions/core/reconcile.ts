@@ -47,6 +47,7 @@ import {
   removeStack,
   type SpaceRoleCap,
 } from "./provision.ts";
+import { reconcileStackEnvironment } from "./reconcile-stack-environment.ts";
 import {
   LEGACY_REVOKED_TRUST_POLICY,
   REVOKED_SESSIONS_POLICY,
@@ -66,6 +67,7 @@ import {
   stackScopes,
   type VendingConfig,
 } from "./role-spec.ts";
+import type { StackEnvironment } from "./stack-environment.ts";
 import { templateUses } from "./subject.ts";
 import "./zod-locale.ts";
 
@@ -156,7 +158,12 @@ export function loadReconcilerConfig(env: Readonly<Record<string, string | undef
 
 /** Spacelift's API, or why it cannot be used this run. */
 export type SpaceliftAccess =
-  | { readonly available: true; readonly directory: SpaceliftDirectory }
+  | {
+      readonly available: true;
+      readonly directory: SpaceliftDirectory;
+      /** With STACK_ENVIRONMENT=true: each listed stack's variables are checked and repaired. */
+      readonly environment?: StackEnvironment;
+    }
   | { readonly available: false; readonly reason: string };
 
 /** What the provisioner's converge needs; new needs of it flow into the reconciler's deps. */
@@ -260,6 +267,7 @@ interface Truth {
    * dated after the listing is never taken for an older one.
    */
   readonly listedAt: number;
+  readonly environment?: StackEnvironment | undefined;
 }
 
 /** One reconciliation run; see the module documentation. Never throws for one resource's failure. */
@@ -331,6 +339,8 @@ interface Run {
   readonly stores: Pick<ReconcilerDeps, "roles" | "parameters">;
   /** Where converge reads space names and parents for `{spacePath}`: Spacelift's answer when there is one. */
   spacePaths: SpacePathStore | undefined;
+  /** The stacks' variables in Spacelift, when they are ours to converge (STACK_ENVIRONMENT). */
+  environment?: StackEnvironment | undefined;
   /** When Spacelift's lists were read (Truth.listedAt); undefined without Spacelift. */
   listedAt?: number;
   readonly decisions: Decision[];
@@ -369,7 +379,7 @@ async function readSpacelift(
       access.directory.listStacks(),
       access.directory.listSpaces(),
     ]);
-    return { stacks, spaces, listedAt };
+    return { stacks, spaces, listedAt, environment: access.environment };
   } catch (error) {
     return { reason: `Spacelift API failed: ${describeError(error)}`, failed: true };
   }
@@ -421,6 +431,7 @@ async function takeInventory(deps: ReconcilerDeps): Promise<Inventory> {
 async function reconcileWithSpacelift(run: Run, inventory: Inventory, truth: Truth): Promise<void> {
   const { deps } = run;
   run.listedAt = truth.listedAt;
+  run.environment = truth.environment;
   await useSpaceliftSpaces(run, truth.spaces);
   const listed = new Set([
     ...truth.stacks.map(({ id }) => `stack:${id}`),
@@ -513,6 +524,18 @@ async function convergeTarget(
     const decision = decisionFromOutcome(run, outcome, base, orphanedAt !== undefined);
     if (decision === undefined) run.inSync += 1;
     else record(run, decision);
+    if (target.kind === "stack" && run.environment !== undefined) {
+      const { stackId } = target.stack;
+      const plan = run.deps.settings.dryRun;
+      for (const found of await reconcileStackEnvironment(
+        run.environment,
+        stackId,
+        outcome,
+        plan,
+      )) {
+        record(run, { resource: target.key, ...found });
+      }
+    }
   } catch (error) {
     record(run, failure(run, fresh ? "create" : "update", base, error));
   }

@@ -236,6 +236,19 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
     return spaces.map(({ id, name, parentSpace, labels }) => ({ id, name, parentSpace, labels }));
   }
 
+  /**
+   * Any other authenticated operation (the stack environment's adapter uses it): `schema`
+   * validates `data`; errors are {@link SpaceliftApiError}s like every other call's.
+   */
+  request<T>(
+    operation: string,
+    query: string,
+    schema: z.ZodMiniType<T>,
+    variables: Record<string, unknown>,
+  ): Promise<T> {
+    return this.#query(operation, query, schema, variables);
+  }
+
   /** Runs an authenticated query; on an auth failure, exchanges the key again and retries once. */
   async #query<T>(
     operation: string,

@@ -100,6 +100,7 @@ export async function startHarness(): Promise<Harness> {
       await moto.reset();
       spacelift.state.stacks = [];
       spacelift.state.spaces = [ROOT_SPACE];
+      spacelift.state.config.clear();
       spacelift.faults.clear();
       spacelift.unauthorizedResponse = "graphql-error";
       spacelift.tokenLifetimeSeconds = 3600;

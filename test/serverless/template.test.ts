@@ -34,6 +34,7 @@ import {
   resolveIntrinsics,
   roleStatements,
   SERVICE_DIR,
+  STACK_ENVIRONMENT_PARAMS,
   TEMPLATE_ACCOUNT_ID,
   UNSAFE_NO_BOUNDARY_PARAMS,
 } from "../support/serverless-template.ts";
@@ -61,12 +62,14 @@ let service: PackagedService;
 let template: CloudFormationTemplate;
 let minimal: CloudFormationTemplate;
 let unsafe: CloudFormationTemplate;
+let withStackEnvironment: CloudFormationTemplate;
 
 beforeAll(async () => {
-  [service, minimal, unsafe] = await Promise.all([
+  [service, minimal, unsafe, withStackEnvironment] = await Promise.all([
     loadPackagedService(PACKAGED_PARAMS),
     loadPackagedService(MINIMAL_PARAMS).then((packaged) => packaged.template),
     loadPackagedService(UNSAFE_NO_BOUNDARY_PARAMS).then((packaged) => packaged.template),
+    loadPackagedService(STACK_ENVIRONMENT_PARAMS).then((packaged) => packaged.template),
   ]);
   template = service.template;
 }, PACKAGING_TIMEOUT);
@@ -318,6 +321,26 @@ describe("secrets key", () => {
       "DecryptWebhookSecretsForTheReceiver",
       "DecryptApiKeyForTheReconciler",
     ]);
+  });
+
+  it("lets the provisioner decrypt too, only with stackEnvironment=true", () => {
+    const principals = (from: CloudFormationTemplate) =>
+      resolve<{ Statement: PolicyStatement[] }>(
+        resources(from).SecretsKey?.Properties.KeyPolicy,
+        from,
+      )
+        .Statement.filter((s) => asList(s.Action).includes("kms:Decrypt"))
+        .flatMap((s) =>
+          [
+            s.Condition?.ArnLike?.["aws:PrincipalArn"],
+            s.Condition?.ArnEquals?.["aws:PrincipalArn"],
+          ].flatMap((arns) => (arns === undefined ? [] : asList(arns as string | string[]))),
+        );
+    const provisioner = `arn:aws:iam::${ACCOUNT}:role/spacelift-role-vending/spacelift-role-vending-${PACKAGED_STAGE}-provisioner`;
+
+    expect(principals(withStackEnvironment)).toContain(provisioner);
+    expect(principals(minimal)).not.toContain(provisioner);
+    expect(principals(template)).not.toContain(provisioner);
   });
 
   it("delegates neither decryption nor grants to the account's IAM policies", () => {
@@ -869,6 +892,52 @@ describe("IAM: provisioner and reconciler extras", () => {
         `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/spacelift-api-key`,
       );
     }
+  });
+});
+
+describe("stackEnvironment", () => {
+  const apiKey = `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/spacelift-api-key`;
+  const provisionerEnvironment = (from: CloudFormationTemplate) =>
+    resolve<Record<string, string>>(fn("provisioner", from).Properties.Environment.Variables, from);
+
+  it("is off by default: STACK_ENVIRONMENT=false for both functions", () => {
+    expect(provisionerEnvironment(minimal).STACK_ENVIRONMENT).toBe("false");
+    expect(
+      resolve<Record<string, string>>(
+        fn("reconciler", minimal).Properties.Environment.Variables,
+        minimal,
+      ).STACK_ENVIRONMENT,
+    ).toBe("false");
+  });
+
+  it("on, gives the provisioner the key's parameter, and the right to read and decrypt it through SSM", () => {
+    const statements = roleStatements(withStackEnvironment, "ProvisionerRole");
+    const read = statementsGranting(statements, "ssm:GetParameter").flatMap((s) =>
+      asList(s.Resource),
+    );
+    const decrypt = statementsGranting(statements, "kms:Decrypt");
+
+    expect(provisionerEnvironment(withStackEnvironment)).toMatchObject({
+      STACK_ENVIRONMENT: "true",
+      SPACELIFT_API_KEY_PARAMETER: "/spacelift-role-vending/spacelift-api-key",
+    });
+    expect(loadReconcilerConfig(provisionerEnvironment(withStackEnvironment)).apiKeyParameter).toBe(
+      "/spacelift-role-vending/spacelift-api-key",
+    );
+    expect(read).toContain(apiKey);
+    expect(decrypt).toHaveLength(1);
+    expect(decrypt[0]?.Condition).toEqual({
+      StringEquals: { "kms:ViaService": `ssm.${REGION}.amazonaws.com` },
+    });
+  });
+
+  it("off, gives the provisioner neither", () => {
+    const statements = roleStatements(minimal, "ProvisionerRole");
+
+    expect(
+      statementsGranting(statements, "ssm:GetParameter").flatMap((s) => asList(s.Resource)),
+    ).not.toContain(apiKey);
+    expect(statementsGranting(statements, "kms:Decrypt")).toEqual([]);
   });
 });
 

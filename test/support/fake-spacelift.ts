@@ -5,7 +5,18 @@
  * - `apiKeyUser(id, secret) { jwt validUntil }`: issues a JWT-shaped bearer token;
  * - `searchStacks(input: { first, after }) { edges { cursor node } pageInfo }`: stacks
  *   ordered by id, paginated with opaque cursors (`predicates` are ignored);
- * - `spaces { id name parentSpace labels }`.
+ * - `spaces { id name parentSpace labels }`;
+ * - a stack's environment, modelled on the real operations (shapes read in Spacelift's own
+ *   clients: the Terraform provider's `structs.ConfigInput` / `structs.ConfigElement` and
+ *   `resource_environment_variable.go`, spacectl's `internal/cmd/stack/environment.go` and
+ *   `show.go`):
+ *   - `stack(id: ID!) { config { id type value writeOnly description } }`: `stack` is null when
+ *     there is no such stack; a write-only element's `value` is null;
+ *   - `stackConfigAdd(stack: ID!, config: ConfigInput!)`, ConfigInput
+ *     `{id, type: ENVIRONMENT_VARIABLE | FILE_MOUNT, value, writeOnly, description}`: creates
+ *     the element, or replaces the one with that id; returns the element;
+ *   - `stackConfigDelete(stack: ID!, id: ID!)`: returns the deleted element, or null when the
+ *     stack had none of that id.
  * It does not evaluate selection sets: nodes are returned whole.
  *
  * Its truth ({@link FakeSpaceliftState}) is mutable while it runs, and
@@ -32,7 +43,23 @@ export const FAKE_API_KEY_ID = "01FAKESPACELIFTAPIKEY00000";
 export const FAKE_API_KEY_SECRET = "fake-spacelift-secret-0123456789abcdef";
 
 /** The operations the fake tells apart, by root field. */
-export type FakeSpaceliftOperation = "apiKeyUser" | "searchStacks" | "spaces" | "unknown";
+export type FakeSpaceliftOperation =
+  | "apiKeyUser"
+  | "searchStacks"
+  | "spaces"
+  | "stack"
+  | "stackConfigAdd"
+  | "stackConfigDelete"
+  | "unknown";
+
+/** One element of a stack's `config` (an environment variable or a mounted file). */
+export interface FakeConfigElement {
+  readonly id: string;
+  readonly type: "ENVIRONMENT_VARIABLE" | "FILE_MOUNT";
+  readonly value: string;
+  readonly writeOnly: boolean;
+  readonly description: string | null;
+}
 
 /**
  * How a request with a missing, unknown or expired token is answered:
@@ -81,6 +108,8 @@ export const ROOT_SPACE: SpaceliftSpace = {
 export class FakeSpaceliftState {
   stacks: SpaceliftStack[];
   spaces: SpaceliftSpace[];
+  /** Each stack's environment (variables and mounted files), by stack id. */
+  readonly config = new Map<string, FakeConfigElement[]>();
 
   constructor(stacks: readonly SpaceliftStack[], spaces: readonly SpaceliftSpace[]) {
     this.stacks = [...stacks];
@@ -92,8 +121,20 @@ export class FakeSpaceliftState {
     this.stacks = [...this.stacks.filter(({ id }) => id !== stack.id), stack];
   }
 
-  /** True when a stack was removed. */
+  /** The stack's config element of that id (as stored: write-only values included). */
+  configElement(stackId: string, id: string): FakeConfigElement | undefined {
+    return this.config.get(stackId)?.find((element) => element.id === id);
+  }
+
+  /** Sets a config element as someone would in the UI (a stack that does not exist gets it too). */
+  putConfig(stackId: string, element: FakeConfigElement): void {
+    const others = (this.config.get(stackId) ?? []).filter(({ id }) => id !== element.id);
+    this.config.set(stackId, [...others, element]);
+  }
+
+  /** True when a stack was removed (its environment goes with it). */
   removeStack(id: string): boolean {
+    this.config.delete(id);
     const before = this.stacks.length;
     this.stacks = this.stacks.filter((stack) => stack.id !== id);
     return this.stacks.length < before;
@@ -293,7 +334,12 @@ export class FakeSpaceliftServer {
 
     if (!this.#isAuthorized(request.headers.authorization)) {
       if (this.unauthorizedResponse === "anonymous") {
-        const empty = operation === "spaces" ? { spaces: [] } : emptyStackPage();
+        const empty =
+          operation === "spaces"
+            ? { spaces: [] }
+            : operation === "stack"
+              ? { stack: null }
+              : emptyStackPage();
         return reply(operation, 200, { data: empty }, "unauthorized");
       }
       const status = this.unauthorizedResponse === "http-401" ? 401 : 200;
@@ -303,6 +349,9 @@ export class FakeSpaceliftServer {
 
     if (operation === "spaces")
       return reply(operation, 200, { data: { spaces: this.state.spaces } });
+    if (operation === "stack") return this.#stack(query, variables);
+    if (operation === "stackConfigAdd") return this.#stackConfigAdd(query, variables);
+    if (operation === "stackConfigDelete") return this.#stackConfigDelete(query, variables);
     return this.#searchStacks(variables);
   }
 
@@ -318,6 +367,50 @@ export class FakeSpaceliftServer {
     const jwt = issueJwt(this.apiKeyId, this.url, validUntil);
     this.#tokens.set(jwt, { validUntil });
     return reply("apiKeyUser", 200, { data: { apiKeyUser: { jwt, validUntil } } });
+  }
+
+  #stack(query: string, variables: Record<string, unknown>): Reply {
+    const { id } = readArguments(query, "stack", variables);
+    if (typeof id !== "string" || !this.state.stacks.some((stack) => stack.id === id)) {
+      return reply("stack", 200, { data: { stack: null } });
+    }
+    const config = (this.state.config.get(id) ?? []).map(visibleElement);
+    return reply("stack", 200, { data: { stack: { id, config } } });
+  }
+
+  #stackConfigAdd(query: string, variables: Record<string, unknown>): Reply {
+    const { stack, config } = readArguments(query, "stackConfigAdd", variables);
+    const element = readConfigInput(config);
+    if (typeof stack !== "string" || element === undefined) {
+      return graphqlError("stackConfigAdd", "invalid ConfigInput");
+    }
+    if (!this.state.stacks.some(({ id }) => id === stack)) {
+      return graphqlError("stackConfigAdd", "stack not found");
+    }
+    this.state.putConfig(stack, element);
+    return reply("stackConfigAdd", 200, {
+      data: { stackConfigAdd: visibleElement(element) },
+    });
+  }
+
+  #stackConfigDelete(query: string, variables: Record<string, unknown>): Reply {
+    const { stack, id } = readArguments(query, "stackConfigDelete", variables);
+    if (typeof stack !== "string" || typeof id !== "string") {
+      return graphqlError("stackConfigDelete", "stack and id are required");
+    }
+    if (!this.state.stacks.some((candidate) => candidate.id === stack)) {
+      return graphqlError("stackConfigDelete", "stack not found");
+    }
+    const element = this.state.configElement(stack, id);
+    if (element !== undefined) {
+      this.state.config.set(
+        stack,
+        (this.state.config.get(stack) ?? []).filter((candidate) => candidate.id !== id),
+      );
+    }
+    return reply("stackConfigDelete", 200, {
+      data: { stackConfigDelete: element === undefined ? null : visibleElement(element) },
+    });
   }
 
   #searchStacks(variables: Record<string, unknown>): Reply {
@@ -417,6 +510,9 @@ export async function startFakeSpacelift(
 
 function recogniseOperation(query: string): FakeSpaceliftOperation {
   if (/\bapiKeyUser\s*\(/.test(query)) return "apiKeyUser";
+  if (/\bstackConfigAdd\s*\(/.test(query)) return "stackConfigAdd";
+  if (/\bstackConfigDelete\s*\(/.test(query)) return "stackConfigDelete";
+  if (/\bstack\s*\(/.test(query)) return "stack";
   if (/\bsearchStacks\s*\(/.test(query)) return "searchStacks";
   if (/\bspaces\b/.test(query)) return "spaces";
   return "unknown";
@@ -435,6 +531,28 @@ function readArguments(
     args[name] = value.startsWith("$") ? variables[value.slice(1)] : JSON.parse(value);
   }
   return args;
+}
+
+function graphqlError(operation: FakeSpaceliftOperation, message: string): Reply {
+  return reply(operation, 200, { data: null, errors: [{ message, path: [operation] }] });
+}
+
+/** An element as the API shows it: a write-only value is never returned. */
+function visibleElement(element: FakeConfigElement): Record<string, unknown> {
+  return { ...element, value: element.writeOnly ? null : element.value };
+}
+
+/** A ConfigInput, checked like the schema would: id, type, value and writeOnly are required. */
+function readConfigInput(input: unknown): FakeConfigElement | undefined {
+  if (!isRecord(input)) return undefined;
+  const { id, type, value, writeOnly, description } = input;
+  if (typeof id !== "string" || id === "" || typeof value !== "string") return undefined;
+  if (type !== "ENVIRONMENT_VARIABLE" && type !== "FILE_MOUNT") return undefined;
+  if (typeof writeOnly !== "boolean") return undefined;
+  if (description !== undefined && description !== null && typeof description !== "string") {
+    return undefined;
+  }
+  return { id, type, value, writeOnly, description: description ?? null };
 }
 
 function emptyStackPage(): unknown {

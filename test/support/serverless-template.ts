@@ -65,6 +65,12 @@ export const MINIMAL_PARAMS = {
   permissionsBoundaryArn: PACKAGED_PARAMS.permissionsBoundaryArn,
 } as const satisfies Readonly<Record<string, string>>;
 
+/** The required parameters and stackEnvironment=true: the provisioner reads the API key. */
+export const STACK_ENVIRONMENT_PARAMS = {
+  ...MINIMAL_PARAMS,
+  stackEnvironment: "true",
+} as const satisfies Readonly<Record<string, string>>;
+
 /** No boundary, with the explicit (unsafe) opt-out that packaging requires for it. */
 export const UNSAFE_NO_BOUNDARY_PARAMS = {
   spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
