@@ -499,6 +499,17 @@ async function convergeTarget(
     reason: describeFindings(target.kind, group, orphanedAt),
   };
   try {
+    // A resource with no role here that Spacelift deleted after listing it (the provisioner
+    // applied its delete already) must not get its role back from the listing.
+    if (fresh && (await deletedSinceListing(run, target.key))) {
+      record(run, {
+        ...base,
+        action: "report",
+        reason: `${base.reason}; but it was deleted after Spacelift listed it (the provisioner applied the delete): not created`,
+        outcome: "reported",
+      });
+      return;
+    }
     if (target.kind === "stack") {
       await beforeCreatingRoles(run, target.stack.stackId, group?.roles ?? []);
     }
@@ -506,6 +517,23 @@ async function convergeTarget(
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
+    // The delete may have been applied while the role was being created (it found nothing to
+    // remove then): look again once the role exists, and remove what this run created.
+    if (outcome.result === "created" && (await deletedSinceListing(run, target.key))) {
+      const removed =
+        target.kind === "stack"
+          ? await removeStack(target.stack.stackId, convergeDeps)
+          : await removeSpace(target.spaceId, convergeDeps);
+      record(run, {
+        ...base,
+        action: "delete",
+        reason: `${base.reason}; but it was deleted after Spacelift listed it (the provisioner applied the delete while this run created its role): removed again`,
+        outcome: "applied",
+        roles: [outcome.roleName],
+        changes: [...outcome.changes, ...removed.changes],
+      });
+      return;
+    }
     await rememberStackFacts(run, target);
     if (target.kind === "stack" && target.stack.spaceId !== undefined) {
       run.holders.set(target.stack.stackId, target.stack.spaceId);
@@ -516,6 +544,17 @@ async function convergeTarget(
   } catch (error) {
     record(run, failure(run, fresh ? "create" : "update", base, error));
   }
+}
+
+/**
+ * Whether the provisioner's ledger records the resource as deleted by an event dated at or
+ * after Spacelift's listing (less the clock skew): the listing is then out of date for it.
+ */
+async function deletedSinceListing(run: Run, resource: string): Promise<boolean> {
+  const { ledger, settings } = run.deps;
+  if (ledger === undefined || settings.dryRun || run.listedAt === undefined) return false;
+  const last = await ledger.get(resource);
+  return last?.state === "deleted" && last.timestamp >= run.listedAt;
 }
 
 /**

@@ -157,4 +157,61 @@ describe("resources the reconciler creates or converges", () => {
       state: "deleted",
     });
   });
+
+  it("do not bring back the role of a stack or space deleted after the listing (a tombstone newer than the listing)", async () => {
+    // Attack: the reconciler ran while webhooks arrived. Spacelift listed the stack and space;
+    // they were deleted right after, and the provisioner applied the deletes (nothing to remove
+    // yet) before the reconciler converged from its listing, which created their roles again:
+    // roles that outlived their stack and space until a later run revoked them.
+    const { roles, reconciler, send } = await setup();
+    const { listStacks } = (
+      (await reconciler.spacelift()) as { directory: { listStacks: () => Promise<unknown> } }
+    ).directory;
+    const deps: typeof reconciler = {
+      ...reconciler,
+      spacelift: async () => ({
+        available: true,
+        directory: {
+          listStacks: async () => {
+            const listed = await listStacks();
+            await send("stack.delete", { stack: "payments-api" }, LISTED + MINUTE);
+            await send("space.delete", { space: PROD }, LISTED + MINUTE);
+            return listed as SpaceliftStack[];
+          },
+          listSpaces: async () => [
+            { id: "root", name: "root", parentSpace: null, labels: [] },
+            { id: PROD, name: "production", parentSpace: "root", labels: [] },
+          ],
+        },
+      }),
+    };
+
+    const report = await reconcile(deps);
+
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
+    expect(roles.roles.has(`spacelift-space-${PROD}`)).toBe(false);
+    expect(report.decisions).toContainEqual(
+      expect.objectContaining({ resource: "stack:payments-api", outcome: "reported" }),
+    );
+  });
+
+  it("remove what they created when the resource's deletion is applied while they converge it", async () => {
+    // The same race, one step later: the delete is applied after the reconciler checked the
+    // ledger but before it created the role; it looks again once the role exists.
+    const { roles, ledger, reconciler, send } = await setup();
+    const get = ledger.get.bind(ledger);
+    let reads = 0;
+    ledger.get = async (resource) => {
+      const entry = await get(resource);
+      if (resource === "stack:payments-api" && ++reads === 1) {
+        await send("stack.delete", { stack: "payments-api" }, LISTED + MINUTE);
+      }
+      return entry;
+    };
+    // The delete runs inside the reconciler's first read, so it finds no role to remove.
+
+    await reconcile(reconciler);
+
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
+  });
 });
