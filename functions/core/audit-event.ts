@@ -27,7 +27,13 @@ const RunStatePayload = z.object({
   stack: z.record(z.string(), z.unknown()),
 });
 
-const Labels = z.array(z.string().check(z.maxLength(256))).check(z.maxLength(256));
+const Labels = z.array(z.string()).check(z.maxLength(256));
+/**
+ * Longer labels are ignored, not refused: no allow-list rule can name one (permissions.ts takes
+ * labels of at most 128 characters, 256 UTF-16 units), so it cannot change a role, whereas
+ * refusing it made every event of a stack carrying one (a move included) answer 400 and be lost.
+ */
+const MAX_LABEL_LENGTH = 256;
 
 interface EventMeta {
   readonly account: string;
@@ -291,5 +297,5 @@ function labelsFrom(value: unknown): readonly string[] | undefined {
   if (value === undefined || value === null) return undefined;
   const parsed = Labels.safeParse(value);
   if (!parsed.success) throw new InvalidEventError("labels must be a list of strings");
-  return parsed.data;
+  return parsed.data.filter((label) => label.length <= MAX_LABEL_LENGTH);
 }

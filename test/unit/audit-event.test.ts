@@ -64,6 +64,20 @@ describe("parseAuditEvent on Spacelift's samples", () => {
     expect(parse(event)).toMatchObject({ spaceId: undefined, labels: undefined });
   });
 
+  it("applies a stack.update whose stack carries a label longer than any allow-list can name, ignoring that label", () => {
+    // Attack: a stack creator adds a 300-character label; every later event of the stack (a
+    // move to another space included) was refused with 400 and lost. No allow-list rule can
+    // name such a label (permissions.ts: at most 128 characters), so it changes no role.
+    const event = fixture("stack.update");
+    const input = (event.data.args as { Input: { Labels?: unknown } }).Input;
+    input.Labels = ["team:payments", "x".repeat(300)];
+    expect(parse(event)).toMatchObject({
+      type: "stack.upserted",
+      spaceId: STAGING_SPACE,
+      labels: ["team:payments"],
+    });
+  });
+
   it("finds the ID where other shapes may carry it (space.update with data.args.Space)", () => {
     const event = { ...fixture("space.delete"), action: "space.update" };
     expect(parse(event)).toMatchObject({ type: "space.upserted", spaceId: DATA_SPACE });
