@@ -13,12 +13,17 @@ import "./zod-locale.ts";
 const Envelope = z.object({
   account: z.string().check(z.minLength(1), z.maxLength(128)),
   action: z.string().check(z.minLength(1), z.maxLength(128)),
-  actor: z.optional(z.string().check(z.maxLength(512))),
-  context: z.optional(z.looseObject({ mutation: z.optional(z.string().check(z.maxLength(256))) })),
+  // actor (logged: cut to MAX_ACTOR_LENGTH), context and remoteIP (never used) are not bounded:
+  // a long value (a forwarded-for chain as remoteIP) must not make a genuine event refused.
+  actor: z.optional(z.string()),
+  context: z.optional(z.looseObject({ mutation: z.optional(z.string()) })),
   data: z.nullish(z.record(z.string(), z.unknown())),
-  remoteIP: z.optional(z.string().check(z.maxLength(64))),
+  remoteIP: z.optional(z.string()),
   timestamp: z.number().check(z.int(), z.nonnegative()),
 });
+
+/** How much of the actor is kept for the logs. */
+const MAX_ACTOR_LENGTH = 512;
 
 /** Run state-change payloads ("Include runs"): no `action`, but `run`, `state` and `stack`. */
 const RunStatePayload = z.object({
@@ -124,7 +129,7 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
   if (envelope.account !== options.account) throw new ForeignAccountError(envelope.account);
   const meta: EventMeta = {
     account: envelope.account,
-    actor: envelope.actor,
+    actor: envelope.actor?.slice(0, MAX_ACTOR_LENGTH),
     timestamp: envelope.timestamp,
     action: envelope.action,
   };
