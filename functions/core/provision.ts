@@ -338,10 +338,20 @@ async function applyToAws(
       await recordSpace(event, deps, event.timestamp);
       return convergeSpace({ spaceId: event.spaceId }, deps, { fresh });
     case "stack.deleted": {
-      const outcome = await removeStack(event.stackId, deps, { otherShape });
       // A stack admitted to its space whose role was never created: only events know where.
       const admitted = factsOf(event.stackId, facts).spaceId;
-      if (admitted !== undefined) await deps.spaceRoleCap?.quota.release(admitted, event.stackId);
+      const release = async () => {
+        if (admitted !== undefined) await deps.spaceRoleCap?.quota.release(admitted, event.stackId);
+      };
+      let outcome: ProvisionOutcome;
+      try {
+        outcome = await removeStack(event.stackId, deps, { otherShape });
+      } catch (error) {
+        // Refused for a role at its name that is not ours: its own roles are gone all the same.
+        if (error instanceof ForeignResourceError) await release();
+        throw error;
+      }
+      await release();
       return outcome;
     }
     case "space.deleted": {
