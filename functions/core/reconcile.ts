@@ -631,7 +631,9 @@ async function useSpaceliftSpaces(run: Run, spaces: readonly SpaceliftSpace[]): 
   // Only a template with {spacePath} reads the recorded paths; otherwise leave them to events.
   const needed = templateUses(run.deps.config.subjectTemplate, "spacePath");
   if (persistent === undefined || !needed || run.deps.settings.dryRun) return;
-  const timestamp = run.deps.now().getTime();
+  // As of the listing (like the ledger's entries): a space event applied since, dated after it,
+  // keeps what it recorded instead of getting the listed name back.
+  const timestamp = run.listedAt ?? run.deps.now().getTime() - EVENT_CLOCK_SKEW_MS;
   await mapWithConcurrency([...nodes.values()], run.deps.settings.concurrency, async (node) => {
     try {
       await recordSpace(node, { spacePaths: persistent }, timestamp);

@@ -11,6 +11,7 @@ import type { SpaceliftSpace, SpaceliftStack } from "../../functions/core/ports.
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
@@ -213,5 +214,60 @@ describe("resources the reconciler creates or converges", () => {
     await reconcile(reconciler);
 
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
+  });
+
+  it("record Spacelift's space names as of the listing, so a rename applied since is not undone", async () => {
+    // Attack: a space renamed while the reconciler ran (the provisioner recorded the new name,
+    // dated by the event) had its old name written back as of the end of the listing, so every
+    // stack event until the next run rendered roles trusting the old {spacePath}.
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
+      AWS_ACCOUNT_ID: "123456789012",
+      SUBJECT_TEMPLATE:
+        "space:{spaceId}:space_path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
+    });
+    const { reconciler } = await setup();
+    const spacePaths = new InMemorySpacePaths();
+    const provisioner: ProvisionerDeps = {
+      config,
+      roles: new InMemoryRoleStore(),
+      parameters: new InMemoryParameterStore(),
+      ledger: new InMemoryLedger(),
+      spacePaths,
+      sleep: async () => {},
+    };
+    const renamed = JSON.stringify({
+      ...auditEvent("space.update", { account: "acme", space: PROD, timestamp: LISTED + MINUTE }),
+    });
+    const event = JSON.parse(renamed);
+    event.data.args.Input = { Name: "prod-eu", ParentSpace: "root" };
+    let clock = LISTED;
+    const deps: typeof reconciler = {
+      ...reconciler,
+      config,
+      ledger: provisioner.ledger,
+      spacePaths,
+      now: () => new Date(clock),
+      spacelift: async () => ({
+        available: true,
+        directory: {
+          listStacks: async () => [],
+          listSpaces: async () => {
+            clock += LISTING_TAKES;
+            // Renamed after Spacelift answered, before the reconciler records what it listed.
+            await processMessage(JSON.stringify(event), provisioner);
+            return [
+              { id: "root", name: "root", parentSpace: null, labels: [] },
+              { id: PROD, name: "production", parentSpace: "root", labels: [] },
+            ];
+          },
+        },
+      }),
+    };
+
+    await reconcile(deps);
+
+    expect(spacePaths.nodes.get(PROD)?.node.name).toBe("prod-eu");
   });
 });
