@@ -551,10 +551,19 @@ async function convergeTarget(
  * after Spacelift's listing (less the clock skew): the listing is then out of date for it.
  */
 async function deletedSinceListing(run: Run, resource: string): Promise<boolean> {
+  return deletedSince(run, resource, run.listedAt);
+}
+
+/** Whether the provisioner's ledger records the resource as deleted by an event dated at or after `since`. */
+async function deletedSince(
+  run: Run,
+  resource: string,
+  since: number | undefined,
+): Promise<boolean> {
   const { ledger, settings } = run.deps;
-  if (ledger === undefined || settings.dryRun || run.listedAt === undefined) return false;
+  if (ledger === undefined || settings.dryRun || since === undefined) return false;
   const last = await ledger.get(resource);
-  return last?.state === "deleted" && last.timestamp >= run.listedAt;
+  return last?.state === "deleted" && last.timestamp >= since;
 }
 
 /**
@@ -1111,6 +1120,8 @@ async function repairSpaceCounts(run: Run, truth: Truth, runStart: number): Prom
       const members = await cap.quota.members(spaceId);
       for (const [stackId, space] of run.holders) {
         if (space !== spaceId || members.has(stackId)) continue;
+        // Deleted since this run read its inventory (the provisioner released its count then).
+        if (await deletedSince(run, `stack:${stackId}`, before)) continue;
         await cap.quota.include(spaceId, stackId);
         changes.push(`count stack ${stackId} (its roles are in this space)`);
       }
