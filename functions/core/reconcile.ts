@@ -463,7 +463,37 @@ async function reconcileWithSpacelift(run: Run, inventory: Inventory, truth: Tru
     });
     return;
   }
-  await handleOrphans(run, orphans);
+  await handleOrphans(run, visibleOrphans(run, orphans, truth));
+}
+
+/**
+ * The orphans the listing can vouch for. An API key without the root space (read access to
+ * some spaces only) lists neither the stacks nor the spaces it cannot see: their roles, which
+ * webhooks vend for every space, would look deleted. Without root in the listing, only a stack
+ * whose role says a listed space is an orphan; the rest is reported and left alone.
+ */
+function visibleOrphans(
+  run: Run,
+  orphans: readonly ManagedGroup[],
+  truth: Truth,
+): readonly ManagedGroup[] {
+  const visible = new Set(truth.spaces.map(({ id }) => id));
+  if (visible.has("root")) return orphans;
+  return orphans.filter((group) => {
+    const space =
+      group.kind === "space"
+        ? undefined
+        : group.roles.map((role) => role.tags[SPACE_TAG]).find((tag) => tag !== undefined);
+    if (space !== undefined && visible.has(space)) return true;
+    record(run, {
+      action: "report",
+      resource: group.key,
+      reason: `Spacelift does not list this ${group.kind}, but the API key does not see the root space, so it may only be hidden from the key; left alone (give the key read access to root)`,
+      outcome: "reported",
+      roles: group.roles.map(({ name }) => name),
+    });
+    return false;
+  });
 }
 
 type ConvergeTarget =

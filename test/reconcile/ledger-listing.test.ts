@@ -10,6 +10,7 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceliftSpace, SpaceliftStack } from "../../functions/core/ports.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
+import { REVOKED_SESSIONS_POLICY } from "../../functions/core/revocation.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
@@ -269,5 +270,44 @@ describe("resources the reconciler creates or converges", () => {
     await reconcile(deps);
 
     expect(spacePaths.nodes.get(PROD)?.node.name).toBe("prod-eu");
+  });
+
+  it("leave alone the roles of spaces an API key without the root space cannot see", async () => {
+    // Attack (an unlucky operator): an API key with read access to some spaces only. Every
+    // stack and space it could not see looked deleted, so the live roles webhooks vend there
+    // were revoked, then deleted after the grace period.
+    const HIDDEN = "hidden-01HND4B1Q0W5Z7YV3J6QG2X9TR";
+    const { roles, reconciler, send } = await setup();
+    await send("space.create", { space: HIDDEN }, LISTED - YEAR);
+    await send("stack.create", { stack: "secret-stack", space: HIDDEN }, LISTED - YEAR);
+    await send("stack.create", { stack: "gone-stack", space: PROD }, LISTED - YEAR);
+    const before = structuredClone(roles.roles.get("spacelift-stack-secret-stack"));
+    const restricted: typeof reconciler = {
+      ...reconciler,
+      spacelift: async () => ({
+        available: true,
+        directory: {
+          // Sees production only (not root, not HIDDEN); gone-stack was deleted for real.
+          listStacks: async () => [{ id: "payments-api", space: PROD, labels: [] }],
+          listSpaces: async () => [
+            { id: PROD, name: "production", parentSpace: "root", labels: [] },
+          ],
+        },
+      }),
+    };
+
+    const report = await reconcile(restricted);
+
+    expect(roles.roles.get("spacelift-stack-secret-stack")).toEqual(before);
+    expect(
+      Object.keys(roles.roles.get(`spacelift-space-${HIDDEN}`)?.inlinePolicies ?? { none: 1 }),
+    ).not.toContain(REVOKED_SESSIONS_POLICY);
+    expect(report.decisions).toContainEqual(
+      expect.objectContaining({ resource: "stack:secret-stack", outcome: "reported" }),
+    );
+    // A stack of a space the key does see is still an orphan when Spacelift no longer lists it.
+    expect(report.decisions).toContainEqual(
+      expect.objectContaining({ resource: "stack:gone-stack", action: "revoke" }),
+    );
   });
 });
