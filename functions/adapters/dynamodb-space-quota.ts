@@ -24,8 +24,8 @@ export class DynamoDbSpaceQuota implements SpaceQuota {
   ) {}
 
   async admit(spaceId: string, stackId: string, cap: number): Promise<"admitted" | "full"> {
-    await this.ensureMap(spaceId);
     try {
+      await this.ensureMap(spaceId);
       await this.send("UpdateItem", spaceId, {
         UpdateExpression: "SET #stacks.#stack = if_not_exists(#stacks.#stack, :now)",
         ConditionExpression: "size(#stacks) < :cap OR attribute_exists(#stacks.#stack)",
@@ -39,6 +39,13 @@ export class DynamoDbSpaceQuota implements SpaceQuota {
     } catch (error) {
       if (error instanceof AwsCallError && error.cause instanceof ConditionalCheckFailedException) {
         return "full";
+      }
+      // The space's item holds as many stack IDs as fit in DynamoDB's 400 KB item
+      // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items):
+      // with long IDs chosen by stack creators, fewer than a large cap. Retrying cannot make
+      // the item smaller: the space is full, except for a stack it already counts.
+      if (error instanceof AwsCallError && isItemTooLarge(error.cause)) {
+        return (await this.members(spaceId)).has(stackId) ? "admitted" : "full";
       }
       throw error;
     }
@@ -131,4 +138,13 @@ export class DynamoDbSpaceQuota implements SpaceQuota {
       });
     }
   }
+}
+
+/** DynamoDB's answer to an update that would make the item larger than 400 KB. */
+function isItemTooLarge(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.name === "ValidationException" &&
+    /item size .*exceeded the maximum allowed size/i.test(error.message)
+  );
 }

@@ -20,6 +20,7 @@
  * dynamic import() on that path only, in its own chunk, so the cold start stays as it was.
  */
 import { request } from "node:http";
+import { MIN_WEBHOOK_SECRET_LENGTH } from "../core/receiver-config.ts";
 
 /** How long a container keeps the secrets it read before asking the extension again. */
 export const SECRETS_TTL_MS = 60 * 1000;
@@ -67,10 +68,20 @@ export function extensionWebhookSecrets(
     if (current === undefined || current === "") {
       throw new Error(`webhook secret parameter ${names.current} is empty`);
     }
-    // The previous secret only matters during a rotation; its absence is not an error.
+    // A placeholder is no secret: anyone could sign with it (the environment's rule).
+    if (current.length < MIN_WEBHOOK_SECRET_LENGTH) {
+      throw new Error(
+        `webhook secret parameter ${names.current} holds fewer than ${MIN_WEBHOOK_SECRET_LENGTH} characters; refusing to verify with it`,
+      );
+    }
+    // The previous secret only matters during a rotation; its absence is not an error, and a
+    // placeholder kept between rotations ("none") is never accepted.
     const previous =
       names.previous === undefined ? undefined : await read(names.previous).catch(() => undefined);
-    const secrets = previous ? [current, previous] : [current];
+    const secrets =
+      previous !== undefined && previous.length >= MIN_WEBHOOK_SECRET_LENGTH
+        ? [current, previous]
+        : [current];
     cached = { secrets, until: now() + SECRETS_TTL_MS };
     return secrets;
   };

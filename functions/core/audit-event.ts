@@ -13,12 +13,17 @@ import "./zod-locale.ts";
 const Envelope = z.object({
   account: z.string().check(z.minLength(1), z.maxLength(128)),
   action: z.string().check(z.minLength(1), z.maxLength(128)),
-  actor: z.optional(z.string().check(z.maxLength(512))),
-  context: z.optional(z.looseObject({ mutation: z.optional(z.string().check(z.maxLength(256))) })),
+  // actor (logged: cut to MAX_ACTOR_LENGTH), context and remoteIP (never used) are not bounded:
+  // a long value (a forwarded-for chain as remoteIP) must not make a genuine event refused.
+  actor: z.optional(z.string()),
+  context: z.optional(z.looseObject({ mutation: z.optional(z.string()) })),
   data: z.nullish(z.record(z.string(), z.unknown())),
-  remoteIP: z.optional(z.string().check(z.maxLength(64))),
+  remoteIP: z.optional(z.string()),
   timestamp: z.number().check(z.int(), z.nonnegative()),
 });
+
+/** How much of the actor is kept for the logs. */
+const MAX_ACTOR_LENGTH = 512;
 
 /** Run state-change payloads ("Include runs"): no `action`, but `run`, `state` and `stack`. */
 const RunStatePayload = z.object({
@@ -27,7 +32,13 @@ const RunStatePayload = z.object({
   stack: z.record(z.string(), z.unknown()),
 });
 
-const Labels = z.array(z.string().check(z.maxLength(256))).check(z.maxLength(256));
+const Labels = z.array(z.string()).check(z.maxLength(256));
+/**
+ * Longer labels are ignored, not refused: no allow-list rule can name one (permissions.ts takes
+ * labels of at most 128 characters, 256 UTF-16 units), so it cannot change a role, whereas
+ * refusing it made every event of a stack carrying one (a move included) answer 400 and be lost.
+ */
+const MAX_LABEL_LENGTH = 256;
 
 interface EventMeta {
   readonly account: string;
@@ -118,7 +129,7 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
   if (envelope.account !== options.account) throw new ForeignAccountError(envelope.account);
   const meta: EventMeta = {
     account: envelope.account,
-    actor: envelope.actor,
+    actor: envelope.actor?.slice(0, MAX_ACTOR_LENGTH),
     timestamp: envelope.timestamp,
     action: envelope.action,
   };
@@ -291,5 +302,5 @@ function labelsFrom(value: unknown): readonly string[] | undefined {
   if (value === undefined || value === null) return undefined;
   const parsed = Labels.safeParse(value);
   if (!parsed.success) throw new InvalidEventError("labels must be a list of strings");
-  return parsed.data;
+  return parsed.data.filter((label) => label.length <= MAX_LABEL_LENGTH);
 }

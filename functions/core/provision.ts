@@ -338,10 +338,20 @@ async function applyToAws(
       await recordSpace(event, deps, event.timestamp);
       return convergeSpace({ spaceId: event.spaceId }, deps, { fresh });
     case "stack.deleted": {
-      const outcome = await removeStack(event.stackId, deps, { otherShape });
       // A stack admitted to its space whose role was never created: only events know where.
       const admitted = factsOf(event.stackId, facts).spaceId;
-      if (admitted !== undefined) await deps.spaceRoleCap?.quota.release(admitted, event.stackId);
+      const release = async () => {
+        if (admitted !== undefined) await deps.spaceRoleCap?.quota.release(admitted, event.stackId);
+      };
+      let outcome: ProvisionOutcome;
+      try {
+        outcome = await removeStack(event.stackId, deps, { otherShape });
+      } catch (error) {
+        // Refused for a role at its name that is not ours: its own roles are gone all the same.
+        if (error instanceof ForeignResourceError) await release();
+        throw error;
+      }
+      await release();
       return outcome;
     }
     case "space.deleted": {
@@ -404,7 +414,7 @@ export interface StackHint {
  * role, or a `-write` and a `-read` role with the read/write split (the other shape's roles
  * are removed). Undefined facts keep what the role says today: the space from its tag, the
  * allow-listed labels from its labels tag. Only when neither the event nor the role knows the
- * labels are the attached policies left as they are.
+ * labels, and the stack stays in its space, are the attached policies left as they are.
  */
 export async function convergeStack(
   stack: StackFacts,
@@ -434,7 +444,14 @@ export async function convergeStack(
     (role): role is ObservedRole => role !== undefined && isRoleOf(config, role, owner),
   );
   const spaceId = stack.spaceId ?? spaceOf(facts) ?? config.defaultSpaceId;
-  const labels = stack.labels ?? (facts === undefined ? undefined : labelsFromTags(facts.tags));
+  // Labels unknown (neither the event nor the role says them) keep the role's policies, except
+  // on a move: those are the old space's grants, never kept on a role trusted from the new one;
+  // the label grants come back with the next event or reconciliation that says the labels.
+  const moved = spaceOf(facts) !== undefined && spaceOf(facts) !== spaceId;
+  const labels =
+    stack.labels ??
+    (facts === undefined ? undefined : labelsFromTags(facts.tags)) ??
+    (moved ? [] : undefined);
   const bindings = stackBindings(config, {
     stackId: stack.stackId,
     spaceId,

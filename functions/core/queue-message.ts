@@ -13,6 +13,24 @@
  * dead-letter queue) after a deploy, so decoding accepts both.
  */
 
+import { createHash } from "node:crypto";
+
+/**
+ * SQS refuses a MessageGroupId longer than 128 characters ("The length of MessageGroupId is 128
+ * characters", API_SendMessage above); moto does not check. `stack:<id>` of a 123+ character
+ * stack ID (or `space:<id>` of a long space ID) would make every delivery of that resource's
+ * events answer 503. A longer key becomes `<kind>:#<SHA-256 hex>`: stable per resource (its
+ * events keep one ordered lane), and never another resource's group (IDs hold no `:` or `#`).
+ */
+export const MAX_MESSAGE_GROUP_LENGTH = 128;
+
+/** The FIFO message group of a resource key (`stack:<id>` / `space:<id>`). */
+export function messageGroupOf(resource: string): string {
+  if (resource.length <= MAX_MESSAGE_GROUP_LENGTH) return resource;
+  const kind = resource.slice(0, resource.indexOf(":"));
+  return `${kind}:#${createHash("sha256").update(resource).digest("hex")}`;
+}
+
 /** The envelope's version marker: `{"v":2,"body":"<base64 of the UTF-8 body>"}`. */
 export const QUEUE_MESSAGE_VERSION = 2;
 

@@ -15,6 +15,7 @@ import {
 import { EnqueueError, HttpError, PayloadTooLargeError, SignatureError } from "./errors.ts";
 import type { SpaceId } from "./identifiers.ts";
 import type { EventQueue } from "./ports.ts";
+import { messageGroupOf } from "./queue-message.ts";
 import { verifySignature } from "./signature.ts";
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -81,7 +82,7 @@ export async function receiveWebhook(
         outcome: { result: "ignored", event },
       };
     }
-    const group = resourceKey(event);
+    const group = messageGroupOf(resourceKey(event));
     try {
       await deps.queue.enqueue({
         body,

@@ -14,13 +14,25 @@ import {
 import { type Env, parseEnv } from "./env.ts";
 import "./zod-locale.ts";
 
+/** The shortest webhook secret accepted, from the environment or from its parameter. */
+export const MIN_WEBHOOK_SECRET_LENGTH = 16;
+
 const Receiver = z
   .object({
     QUEUE_URL: z.url("must be the SQS queue URL"),
     SPACELIFT_WEBHOOK_SECRET: z.optional(
-      z.string().check(z.minLength(16, "must be at least 16 characters")),
+      z
+        .string()
+        .check(
+          z.minLength(
+            MIN_WEBHOOK_SECRET_LENGTH,
+            `must be at least ${MIN_WEBHOOK_SECRET_LENGTH} characters`,
+          ),
+        ),
     ),
-    SPACELIFT_WEBHOOK_SECRET_PREVIOUS: z.optional(z.string().check(z.minLength(16))),
+    SPACELIFT_WEBHOOK_SECRET_PREVIOUS: z.optional(
+      z.string().check(z.minLength(MIN_WEBHOOK_SECRET_LENGTH)),
+    ),
     WEBHOOK_SECRET_PARAMETER: z.optional(z.string().check(z.startsWith("/"))),
     WEBHOOK_SECRET_PREVIOUS_PARAMETER: z.optional(z.string().check(z.startsWith("/"))),
     // The Parameters and Secrets extension's port (it reads the same variable) and the token it

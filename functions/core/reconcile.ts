@@ -474,7 +474,37 @@ async function reconcileWithSpacelift(run: Run, inventory: Inventory, truth: Tru
     });
     return;
   }
-  await handleOrphans(run, orphans);
+  await handleOrphans(run, visibleOrphans(run, orphans, truth));
+}
+
+/**
+ * The orphans the listing can vouch for. An API key without the root space (read access to
+ * some spaces only) lists neither the stacks nor the spaces it cannot see: their roles, which
+ * webhooks vend for every space, would look deleted. Without root in the listing, only a stack
+ * whose role says a listed space is an orphan; the rest is reported and left alone.
+ */
+function visibleOrphans(
+  run: Run,
+  orphans: readonly ManagedGroup[],
+  truth: Truth,
+): readonly ManagedGroup[] {
+  const visible = new Set(truth.spaces.map(({ id }) => id));
+  if (visible.has("root")) return orphans;
+  return orphans.filter((group) => {
+    const space =
+      group.kind === "space"
+        ? undefined
+        : group.roles.map((role) => role.tags[SPACE_TAG]).find((tag) => tag !== undefined);
+    if (space !== undefined && visible.has(space)) return true;
+    record(run, {
+      action: "report",
+      resource: group.key,
+      reason: `Spacelift does not list this ${group.kind}, but the API key does not see the root space, so it may only be hidden from the key; left alone (give the key read access to root)`,
+      outcome: "reported",
+      roles: group.roles.map(({ name }) => name),
+    });
+    return false;
+  });
 }
 
 type ConvergeTarget =
@@ -510,6 +540,17 @@ async function convergeTarget(
     reason: describeFindings(target.kind, group, orphanedAt),
   };
   try {
+    // A resource with no role here that Spacelift deleted after listing it (the provisioner
+    // applied its delete already) must not get its role back from the listing.
+    if (fresh && (await deletedSinceListing(run, target.key))) {
+      record(run, {
+        ...base,
+        action: "report",
+        reason: `${base.reason}; but it was deleted after Spacelift listed it (the provisioner applied the delete): not created`,
+        outcome: "reported",
+      });
+      return;
+    }
     if (target.kind === "stack") {
       await beforeCreatingRoles(run, target.stack.stackId, group?.roles ?? []);
     }
@@ -517,6 +558,23 @@ async function convergeTarget(
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
+    // The delete may have been applied while the role was being created (it found nothing to
+    // remove then): look again once the role exists, and remove what this run created.
+    if (outcome.result === "created" && (await deletedSinceListing(run, target.key))) {
+      const removed =
+        target.kind === "stack"
+          ? await removeStack(target.stack.stackId, convergeDeps)
+          : await removeSpace(target.spaceId, convergeDeps);
+      record(run, {
+        ...base,
+        action: "delete",
+        reason: `${base.reason}; but it was deleted after Spacelift listed it (the provisioner applied the delete while this run created its role): removed again`,
+        outcome: "applied",
+        roles: [outcome.roleName],
+        changes: [...outcome.changes, ...removed.changes],
+      });
+      return;
+    }
     await rememberStackFacts(run, target);
     if (target.kind === "stack" && target.stack.spaceId !== undefined) {
       run.holders.set(target.stack.stackId, target.stack.spaceId);
@@ -539,6 +597,26 @@ async function convergeTarget(
   } catch (error) {
     record(run, failure(run, fresh ? "create" : "update", base, error));
   }
+}
+
+/**
+ * Whether the provisioner's ledger records the resource as deleted by an event dated at or
+ * after Spacelift's listing (less the clock skew): the listing is then out of date for it.
+ */
+async function deletedSinceListing(run: Run, resource: string): Promise<boolean> {
+  return deletedSince(run, resource, run.listedAt);
+}
+
+/** Whether the provisioner's ledger records the resource as deleted by an event dated at or after `since`. */
+async function deletedSince(
+  run: Run,
+  resource: string,
+  since: number | undefined,
+): Promise<boolean> {
+  const { ledger, settings } = run.deps;
+  if (ledger === undefined || settings.dryRun || since === undefined) return false;
+  const last = await ledger.get(resource);
+  return last?.state === "deleted" && last.timestamp >= since;
 }
 
 /**
@@ -615,7 +693,9 @@ async function useSpaceliftSpaces(run: Run, spaces: readonly SpaceliftSpace[]): 
   // Only a template with {spacePath} reads the recorded paths; otherwise leave them to events.
   const needed = templateUses(run.deps.config.subjectTemplate, "spacePath");
   if (persistent === undefined || !needed || run.deps.settings.dryRun) return;
-  const timestamp = run.deps.now().getTime();
+  // As of the listing (like the ledger's entries): a space event applied since, dated after it,
+  // keeps what it recorded instead of getting the listed name back.
+  const timestamp = run.listedAt ?? run.deps.now().getTime() - EVENT_CLOCK_SKEW_MS;
   await mapWithConcurrency([...nodes.values()], run.deps.settings.concurrency, async (node) => {
     try {
       await recordSpace(node, { spacePaths: persistent }, timestamp);
@@ -1093,6 +1173,8 @@ async function repairSpaceCounts(run: Run, truth: Truth, runStart: number): Prom
       const members = await cap.quota.members(spaceId);
       for (const [stackId, space] of run.holders) {
         if (space !== spaceId || members.has(stackId)) continue;
+        // Deleted since this run read its inventory (the provisioner released its count then).
+        if (await deletedSince(run, `stack:${stackId}`, before)) continue;
         await cap.quota.include(spaceId, stackId);
         changes.push(`count stack ${stackId} (its roles are in this space)`);
       }

@@ -3,7 +3,12 @@
  * against a real moto_server: the conditional update admits at most `cap` stacks, also when
  * two provisioners admit at once through their own clients.
  */
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbSpaceQuota } from "../../functions/adapters/dynamodb-space-quota.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
@@ -38,6 +43,44 @@ beforeEach(async () => {
 });
 
 describe("DynamoDbSpaceQuota", () => {
+  it("answers full, not an error, when a space's count item has reached DynamoDB's item size", async () => {
+    // Attack: stack creators who choose 128-character stack IDs fill a space's count item up to
+    // DynamoDB's 400 KB item limit below a large MAX_ROLES_PER_SPACE (up to 5,000); each later
+    // admission failed with a ValidationException, retried until the dead-letter queue.
+    const quota = new DynamoDbSpaceQuota(dynamodb, TABLE, () => 1_764_000_000_000);
+    const longId = (index: number) => `${String(index).padStart(6, "0")}${"x".repeat(122)}`;
+    let counted = 1300;
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: {
+          resource: { S: `spacequota:${PROD}` },
+          stacks: {
+            M: Object.fromEntries(
+              Array.from({ length: counted }, (_, index) => [
+                longId(index),
+                { N: "1764000000000" },
+              ]),
+            ),
+          },
+        },
+      }),
+    );
+
+    let answer: "admitted" | "full" = "admitted";
+    while (answer === "admitted" && counted < 5000) {
+      answer = await quota.admit(PROD, longId(counted), 5000);
+      if (answer === "admitted") counted += 1;
+    }
+    const again = await quota.admit(PROD, longId(0), 5000);
+
+    expect(answer).toBe("full");
+    expect(counted).toBeLessThan(5000);
+    expect((await quota.members(PROD)).size).toBe(counted);
+    // A stack already counted is still admitted (its roles' updates go on).
+    expect(again).toBe("admitted");
+  });
+
   it("admits up to the cap, admits a counted stack again, and frees a place on release", async () => {
     let clock = 1_000;
     const quota = new DynamoDbSpaceQuota(dynamodb, TABLE, () => clock++);

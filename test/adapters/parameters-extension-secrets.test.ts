@@ -136,6 +136,32 @@ describe("extensionWebhookSecrets", () => {
     );
   });
 
+  it("never accepts a placeholder as a secret: a short previous secret is ignored, a short current one fails", async () => {
+    // Attack: an operator who keeps the previous-secret parameter between rotations with a
+    // placeholder ("none"): anyone could sign events with it. Secrets from the environment must
+    // have 16 characters; the parameters now must too.
+    await put(PREVIOUS, "none");
+    const withPlaceholder = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: PREVIOUS },
+      Date.now,
+      noFallback,
+    );
+    const accepted = await withPlaceholder();
+    await put(CURRENT, "changeme");
+    const shortCurrent = extensionWebhookSecrets(
+      { port: extension.port, token: TOKEN },
+      { current: CURRENT, previous: undefined },
+      Date.now,
+      noFallback,
+    );
+
+    expect(accepted).toEqual(["current-webhook-secret-0123456789"]);
+    await expect(shortCurrent()).rejects.toThrow(
+      `webhook secret parameter ${CURRENT} holds fewer than 16 characters`,
+    );
+  });
+
   it("fails on an empty secret rather than verifying against nothing", async () => {
     const secrets = extensionWebhookSecrets(
       { port: extension.port, token: TOKEN },

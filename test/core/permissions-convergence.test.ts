@@ -120,6 +120,36 @@ describe("policies converge", () => {
     });
   });
 
+  it("when the stack moves and neither the update nor the role knows its labels: the old space's grants go", async () => {
+    // Attack: a role from before the labels tag (or one that replaced a role of the previous
+    // naming scheme with its policies) kept every policy on a move whose event left the labels
+    // unsaid: trusted from the new space, it still held the old space's grants (production's
+    // deploy policy on a stack now administered from staging).
+    const { roles, send } = await setup();
+    await send("stack.create", { stack: PAYMENTS, space: PROD, labels: ["aws:queues"] });
+    const role = roles.roles.get(ROLE);
+    if (role !== undefined) {
+      const { "spacelift:labels": _labels, ...tags } = role.tags;
+      role.tags = tags;
+    }
+
+    const update = auditEvent("stack.update", {
+      account: "acme",
+      stack: PAYMENTS,
+      space: STAGING,
+      timestamp: 1_764_000_100_000,
+    });
+    delete (update.data as { args: { Input: { Labels?: unknown } } }).args.Input.Labels;
+    await processMessageApplied(update, await setupDeps(roles));
+
+    // The new space's grants only; the label's come back with the next event that says them.
+    expect(policiesOf(roles)).toEqual({
+      managed: [DEPLOY_STAGING, READ_ONLY],
+      inline: ["state-staging"],
+    });
+    expect(roles.roles.get(ROLE)?.tags["spacelift:space"]).toBe(STAGING);
+  });
+
   it("when the stack's labels change", async () => {
     const { roles, send } = await setup();
     await send("stack.create", { stack: PAYMENTS, space: PROD, labels: ["aws:queues"] });
@@ -154,7 +184,7 @@ describe("policies converge", () => {
     );
   });
 
-  it("but are left alone for a role that predates the labels tag when the event says no labels", async () => {
+  it("but are left alone for a role that predates the labels tag when the event says no labels and the stack stays in its space", async () => {
     const { deps, roles } = await setup();
     roles.seed({
       name: ROLE,
@@ -168,9 +198,29 @@ describe("policies converge", () => {
       },
     });
 
-    await convergeStack({ stackId: PAYMENTS, spaceId: STAGING, labels: undefined }, deps);
+    await convergeStack({ stackId: PAYMENTS, spaceId: PROD, labels: undefined }, deps);
 
     expect(policiesOf(roles).managed).toEqual([QUEUES, READ_ONLY]);
+    expect(roles.roles.get(ROLE)?.tags["spacelift:space"]).toBe(PROD);
+  });
+
+  it("and replaced by the new space's grants when such a role moves (the old space's are never kept)", async () => {
+    const { deps, roles } = await setup();
+    roles.seed({
+      name: ROLE,
+      path: "/spacelift/",
+      managedPolicyArns: [DEPLOY_PROD, QUEUES, READ_ONLY],
+      tags: {
+        "managed-by": "spacelift-role-vending",
+        "spacelift:account": "acme",
+        "spacelift:stack": PAYMENTS,
+        "spacelift:space": PROD,
+      },
+    });
+
+    await convergeStack({ stackId: PAYMENTS, spaceId: STAGING, labels: undefined }, deps);
+
+    expect(policiesOf(roles).managed).toEqual([DEPLOY_STAGING, READ_ONLY]);
     expect(roles.roles.get(ROLE)?.tags["spacelift:space"]).toBe(STAGING);
   });
 

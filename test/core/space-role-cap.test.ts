@@ -146,6 +146,26 @@ describe("MAX_ROLES_PER_SPACE in the provisioner", () => {
   });
 });
 
+describe("MAX_ROLES_PER_SPACE and names someone else holds", () => {
+  it("stops counting a deleted stack whose role name someone else holds (its create was refused after it was counted)", async () => {
+    // Attack: a stack whose role name is held by a role we did not create is counted in its
+    // space, then refused; its delete was refused the same way before the count was released,
+    // so the space kept a place taken by a stack that no longer exists.
+    const { send, quota, roles } = await setup(2);
+    roles.seed({ name: "spacelift-stack-squatted", tags: { owner: "someone-else" } });
+
+    const created = await send("stack.create", "squatted", PROD);
+    const counted = quota.counted(PROD);
+    const deleted = await send("stack.delete", "squatted", PROD);
+
+    expect(created).toMatchObject({ result: "dropped" });
+    expect(counted).toEqual(["squatted"]);
+    expect(deleted).toMatchObject({ result: "dropped" });
+    expect(quota.counted(PROD)).toEqual([]);
+    expect(roles.roles.get("spacelift-stack-squatted")?.tags).toEqual({ owner: "someone-else" });
+  });
+});
+
 describe("MAX_ROLES_PER_SPACE configuration", () => {
   it("defaults to 200, takes 0 as no cap, and refuses anything else with the variable's name", () => {
     expect(loadMaxRolesPerSpace({})).toBe(200);

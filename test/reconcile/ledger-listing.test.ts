@@ -10,7 +10,9 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceliftSpace, SpaceliftStack } from "../../functions/core/ports.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
+import { REVOKED_SESSIONS_POLICY } from "../../functions/core/revocation.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
@@ -156,5 +158,156 @@ describe("resources the reconciler creates or converges", () => {
       timestamp: newer,
       state: "deleted",
     });
+  });
+
+  it("do not bring back the role of a stack or space deleted after the listing (a tombstone newer than the listing)", async () => {
+    // Attack: the reconciler ran while webhooks arrived. Spacelift listed the stack and space;
+    // they were deleted right after, and the provisioner applied the deletes (nothing to remove
+    // yet) before the reconciler converged from its listing, which created their roles again:
+    // roles that outlived their stack and space until a later run revoked them.
+    const { roles, reconciler, send } = await setup();
+    const { listStacks } = (
+      (await reconciler.spacelift()) as { directory: { listStacks: () => Promise<unknown> } }
+    ).directory;
+    const deps: typeof reconciler = {
+      ...reconciler,
+      spacelift: async () => ({
+        available: true,
+        directory: {
+          listStacks: async () => {
+            const listed = await listStacks();
+            await send("stack.delete", { stack: "payments-api" }, LISTED + MINUTE);
+            await send("space.delete", { space: PROD }, LISTED + MINUTE);
+            return listed as SpaceliftStack[];
+          },
+          listSpaces: async () => [
+            { id: "root", name: "root", parentSpace: null, labels: [] },
+            { id: PROD, name: "production", parentSpace: "root", labels: [] },
+          ],
+        },
+      }),
+    };
+
+    const report = await reconcile(deps);
+
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
+    expect(roles.roles.has(`spacelift-space-${PROD}`)).toBe(false);
+    expect(report.decisions).toContainEqual(
+      expect.objectContaining({ resource: "stack:payments-api", outcome: "reported" }),
+    );
+  });
+
+  it("remove what they created when the resource's deletion is applied while they converge it", async () => {
+    // The same race, one step later: the delete is applied after the reconciler checked the
+    // ledger but before it created the role; it looks again once the role exists.
+    const { roles, ledger, reconciler, send } = await setup();
+    const get = ledger.get.bind(ledger);
+    let reads = 0;
+    ledger.get = async (resource) => {
+      const entry = await get(resource);
+      if (resource === "stack:payments-api" && ++reads === 1) {
+        await send("stack.delete", { stack: "payments-api" }, LISTED + MINUTE);
+      }
+      return entry;
+    };
+    // The delete runs inside the reconciler's first read, so it finds no role to remove.
+
+    await reconcile(reconciler);
+
+    expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
+  });
+
+  it("record Spacelift's space names as of the listing, so a rename applied since is not undone", async () => {
+    // Attack: a space renamed while the reconciler ran (the provisioner recorded the new name,
+    // dated by the event) had its old name written back as of the end of the listing, so every
+    // stack event until the next run rendered roles trusting the old {spacePath}.
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
+      AWS_ACCOUNT_ID: "123456789012",
+      SUBJECT_TEMPLATE:
+        "space:{spaceId}:space_path:{spacePath}:{callerType}:{callerId}:run_type:{runType}:scope:{scope}",
+    });
+    const { reconciler } = await setup();
+    const spacePaths = new InMemorySpacePaths();
+    const provisioner: ProvisionerDeps = {
+      config,
+      roles: new InMemoryRoleStore(),
+      parameters: new InMemoryParameterStore(),
+      ledger: new InMemoryLedger(),
+      spacePaths,
+      sleep: async () => {},
+    };
+    const renamed = JSON.stringify({
+      ...auditEvent("space.update", { account: "acme", space: PROD, timestamp: LISTED + MINUTE }),
+    });
+    const event = JSON.parse(renamed);
+    event.data.args.Input = { Name: "prod-eu", ParentSpace: "root" };
+    let clock = LISTED;
+    const deps: typeof reconciler = {
+      ...reconciler,
+      config,
+      ledger: provisioner.ledger,
+      spacePaths,
+      now: () => new Date(clock),
+      spacelift: async () => ({
+        available: true,
+        directory: {
+          listStacks: async () => [],
+          listSpaces: async () => {
+            clock += LISTING_TAKES;
+            // Renamed after Spacelift answered, before the reconciler records what it listed.
+            await processMessage(JSON.stringify(event), provisioner);
+            return [
+              { id: "root", name: "root", parentSpace: null, labels: [] },
+              { id: PROD, name: "production", parentSpace: "root", labels: [] },
+            ];
+          },
+        },
+      }),
+    };
+
+    await reconcile(deps);
+
+    expect(spacePaths.nodes.get(PROD)?.node.name).toBe("prod-eu");
+  });
+
+  it("leave alone the roles of spaces an API key without the root space cannot see", async () => {
+    // Attack (an unlucky operator): an API key with read access to some spaces only. Every
+    // stack and space it could not see looked deleted, so the live roles webhooks vend there
+    // were revoked, then deleted after the grace period.
+    const HIDDEN = "hidden-01HND4B1Q0W5Z7YV3J6QG2X9TR";
+    const { roles, reconciler, send } = await setup();
+    await send("space.create", { space: HIDDEN }, LISTED - YEAR);
+    await send("stack.create", { stack: "secret-stack", space: HIDDEN }, LISTED - YEAR);
+    await send("stack.create", { stack: "gone-stack", space: PROD }, LISTED - YEAR);
+    const before = structuredClone(roles.roles.get("spacelift-stack-secret-stack"));
+    const restricted: typeof reconciler = {
+      ...reconciler,
+      spacelift: async () => ({
+        available: true,
+        directory: {
+          // Sees production only (not root, not HIDDEN); gone-stack was deleted for real.
+          listStacks: async () => [{ id: "payments-api", space: PROD, labels: [] }],
+          listSpaces: async () => [
+            { id: PROD, name: "production", parentSpace: "root", labels: [] },
+          ],
+        },
+      }),
+    };
+
+    const report = await reconcile(restricted);
+
+    expect(roles.roles.get("spacelift-stack-secret-stack")).toEqual(before);
+    expect(
+      Object.keys(roles.roles.get(`spacelift-space-${HIDDEN}`)?.inlinePolicies ?? { none: 1 }),
+    ).not.toContain(REVOKED_SESSIONS_POLICY);
+    expect(report.decisions).toContainEqual(
+      expect.objectContaining({ resource: "stack:secret-stack", outcome: "reported" }),
+    );
+    // A stack of a space the key does see is still an orphan when Spacelift no longer lists it.
+    expect(report.decisions).toContainEqual(
+      expect.objectContaining({ resource: "stack:gone-stack", action: "revoke" }),
+    );
   });
 });

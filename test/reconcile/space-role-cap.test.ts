@@ -6,8 +6,11 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
+import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
+import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import {
+  InMemoryLedger,
   InMemoryParameterStore,
   InMemoryRoleStore,
   InMemorySpaceQuota,
@@ -105,6 +108,58 @@ describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
         "uncount stack crashed (no role in this space)",
       ]),
     );
+  });
+
+  it("does not count again a stack whose delete the provisioner applied while the run was going", async () => {
+    // Attack: the reconciler running while webhooks arrive. Its inventory (read first) still
+    // had the stack's role; the provisioner then deleted the role and released the count, and
+    // the repair counted the stack again from the stale inventory: a phantom place in a full
+    // space until the next run.
+    const { deps, list, quota, roles, stacks } = await setup(10);
+    list("gone", "kept");
+    await reconcile(deps());
+    const ledger = new InMemoryLedger();
+    const provisioner: ProvisionerDeps = {
+      config: deps().config,
+      roles,
+      parameters: new InMemoryParameterStore(),
+      ledger,
+      spaceRoleCap: { quota, maxRolesPerSpace: 10 },
+      sleep: async () => {},
+    };
+    const running = deps({ now: new Date(T0.getTime() + 3_600_000) });
+    const withDelete: ReconcilerDeps = {
+      ...running,
+      ledger,
+      spacelift: async () => ({
+        available: true,
+        directory: {
+          listStacks: async () => {
+            stacks.splice(0, stacks.length, { id: "kept", space: PROD, labels: [] });
+            await processMessage(
+              JSON.stringify(
+                auditEvent("stack.delete", {
+                  account: "acme",
+                  stack: "gone",
+                  timestamp: T0.getTime() + 3_600_000 + 1_000,
+                }),
+              ),
+              provisioner,
+            );
+            return stacks;
+          },
+          listSpaces: async () => [
+            { id: "root", name: "root", parentSpace: null, labels: [] },
+            { id: PROD, name: "production", parentSpace: "root", labels: [] },
+          ],
+        },
+      }),
+    };
+
+    await reconcile(withDelete);
+
+    expect([...roles.roles.keys()].filter((name) => name.includes("gone"))).toEqual([]);
+    expect(quota.counted(PROD)).toEqual(["kept"]);
   });
 
   it("keeps counting a stack admitted while the run was going (its role not in the run's view)", async () => {

@@ -18,6 +18,8 @@ import {
   loadVendingConfig,
 } from "../../functions/core/config.ts";
 import { allowedPolicyArns } from "../../functions/core/permissions.ts";
+import { encodeQueueMessage } from "../../functions/core/queue-message.ts";
+import { MAX_BODY_BYTES } from "../../functions/core/receive.ts";
 import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
 import { lambdaNodeBinary } from "../../scripts/lib/lambda-bundle.ts";
 import {
@@ -120,6 +122,19 @@ describe("queues", () => {
         `arn:aws:sqs:${PACKAGED_REGION}:${TEMPLATE_ACCOUNT_ID}:spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
       ],
     });
+  });
+
+  it("both queues take the largest body the receiver accepts, in its queue form", () => {
+    // Attack: a stack description of ~200 KB made a stack.update body the receiver accepts
+    // (up to 256 KiB) but whose base64 queue form is larger than 256 KiB, the SQS default
+    // MaximumMessageSize: every delivery answered 503. The DLQ must take what the queue moves.
+    const largest = encodeQueueMessage("\u{10FFFF}".repeat(MAX_BODY_BYTES / 4)).length;
+    const queue = resources().EventQueue?.Properties;
+    const dlq = resources().DeadLetterQueue?.Properties;
+
+    expect(largest).toBeGreaterThan(262_144);
+    expect(queue.MaximumMessageSize).toBeGreaterThanOrEqual(largest);
+    expect(dlq.MaximumMessageSize).toBeGreaterThanOrEqual(queue.MaximumMessageSize);
   });
 
   it("visibility timeout is at least six times the provisioner's timeout", () => {

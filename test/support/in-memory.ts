@@ -208,11 +208,23 @@ export class InMemoryLedger implements ResourceLedger {
   }
 }
 
+/**
+ * SQS's limits on a FIFO message's group and deduplication IDs, which moto does not check:
+ * "The length of MessageGroupId is 128 characters. Valid values: alphanumeric characters and
+ * punctuation" (same for MessageDeduplicationId),
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+ */
+export const SQS_MESSAGE_ID = /^[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]{1,128}$/;
+
 export class InMemoryQueue implements EventQueue {
   readonly messages: { body: string; group: string; deduplicationId: string }[] = [];
   failWith: Error | undefined;
   async enqueue(message: { body: string; group: string; deduplicationId: string }): Promise<void> {
     if (this.failWith) throw this.failWith;
+    // What SQS answers with InvalidParameterValue (the receiver would answer 503 every time).
+    if (!SQS_MESSAGE_ID.test(message.group) || !SQS_MESSAGE_ID.test(message.deduplicationId)) {
+      throw new Error(`InvalidParameterValue: group ${message.group} or deduplication ID`);
+    }
     this.messages.push(message);
   }
 }

@@ -64,6 +64,35 @@ describe("parseAuditEvent on Spacelift's samples", () => {
     expect(parse(event)).toMatchObject({ spaceId: undefined, labels: undefined });
   });
 
+  it("applies a stack.update whose stack carries a label longer than any allow-list can name, ignoring that label", () => {
+    // Attack: a stack creator adds a 300-character label; every later event of the stack (a
+    // move to another space included) was refused with 400 and lost. No allow-list rule can
+    // name such a label (permissions.ts: at most 128 characters), so it changes no role.
+    const event = fixture("stack.update");
+    const input = (event.data.args as { Input: { Labels?: unknown } }).Input;
+    input.Labels = ["team:payments", "x".repeat(300)];
+    expect(parse(event)).toMatchObject({
+      type: "stack.upserted",
+      spaceId: STAGING_SPACE,
+      labels: ["team:payments"],
+    });
+  });
+
+  it("does not refuse an event over envelope fields it never uses (a forwarded-for chain as remoteIP, a long actor, mutation)", () => {
+    // Attack: a user whose requests reach Spacelift through proxies (or who sends their own
+    // X-Forwarded-For) could make remoteIP longer than 64 characters, and every event of their
+    // changes answered 400 and was lost. Only the actor is kept (for logs), cut to 512.
+    const event = {
+      ...fixture("stack.update"),
+      remoteIP: "2001:db8:85a3:0:0:8a2e:370:7334, 2001:db8:85a3:0:0:8a2e:370:7335, 198.51.100.7",
+      actor: `github::${"j".repeat(600)}`,
+      context: { mutation: `stackUpdate${"x".repeat(300)}` },
+    };
+    const parsed = parse(event);
+    expect(parsed).toMatchObject({ type: "stack.upserted", spaceId: STAGING_SPACE });
+    expect(parsed.type !== "ignored" && parsed.actor?.length).toBe(512);
+  });
+
   it("finds the ID where other shapes may carry it (space.update with data.args.Space)", () => {
     const event = { ...fixture("space.delete"), action: "space.update" };
     expect(parse(event)).toMatchObject({ type: "space.upserted", spaceId: DATA_SPACE });

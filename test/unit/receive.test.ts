@@ -9,7 +9,7 @@ import {
 } from "../../functions/core/receive.ts";
 import { signBody } from "../../functions/core/signature.ts";
 import { fixture, fixtureBody } from "../support/fixtures.ts";
-import { InMemoryQueue } from "../support/in-memory.ts";
+import { InMemoryQueue, SQS_MESSAGE_ID } from "../support/in-memory.ts";
 
 const SECRET = "current-secret-0123456789";
 const PREVIOUS = "previous-secret-0123456789";
@@ -116,6 +116,43 @@ describe("receiveWebhook", () => {
       message: "stack ID is not a valid Spacelift slug",
     });
     expect(queue.messages).toHaveLength(0);
+  });
+
+  it("enqueues events of the longest stack and space IDs it accepts in a group SQS accepts (at most 128 characters), one per resource", async () => {
+    // Attack: a stack ID of 123+ characters made `stack:<id>` longer than SQS's 128-character
+    // MessageGroupId, so every delivery of its events answered 503 and the event was lost.
+    const { queue, post } = setup();
+    const longStack = "a".repeat(128);
+    const otherLongStack = `${"a".repeat(127)}b`;
+    const longSpace = `${"s".repeat(101)}-01HPE6H08F8HR8PJR78DPYR3TC`;
+    const create = (id: string) => {
+      const event = fixture("stack.create", NOW);
+      event.data = { ...event.data, ID: id };
+      return JSON.stringify(event);
+    };
+    const space = fixture("space.create", NOW);
+    space.data = { ...space.data, ID: longSpace };
+    const answers = [
+      await post(create(longStack)),
+      await post(create(otherLongStack)),
+      await post(`${create(longStack)} `),
+      await post(JSON.stringify(space)),
+    ];
+    expect(answers.map(({ response }) => response.statusCode)).toEqual([202, 202, 202, 202]);
+    expect(queue.messages.map(({ group }) => SQS_MESSAGE_ID.test(group))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    const [first, second, again, spaceMessage] = queue.messages.map(({ group }) => group);
+    expect(first).toBe(again);
+    expect(first).not.toBe(second);
+    expect(first?.startsWith("stack:")).toBe(true);
+    expect(spaceMessage?.startsWith("space:")).toBe(true);
+    // Short IDs keep the group they always had (messages in flight keep their order).
+    await post(create("payments-api"));
+    expect(queue.messages.at(-1)?.group).toBe("stack:payments-api");
   });
 
   it("answers 403 for another Spacelift account's event and enqueues nothing", async () => {
