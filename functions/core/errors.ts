@@ -112,3 +112,8 @@ export class SpaceRoleCapError extends PermanentEventError {
 export class StackEnvironmentError extends Error {
   override readonly name = "StackEnvironmentError";
 }
+
+/** A role just created cannot be read yet (IAM is eventually consistent): the queue retries. */
+export class NotYetReadableError extends Error {
+  override readonly name = "NotYetReadableError";
+}
