@@ -15,11 +15,10 @@ import {
   RemoveTagsFromResourceCommand,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
-import { ForeignResourceError, PermanentEventError } from "../core/errors.ts";
+import { AwsCallError, ForeignResourceError, PermanentEventError } from "../core/errors.ts";
 import type { ParameterStore, Tags } from "../core/ports.ts";
 import { diffTags } from "../core/role-diff.ts";
 import { ACCOUNT_TAG, type AccountExpectation, carriesOurTags } from "../core/role-spec.ts";
-import { AwsCallError } from "./iam-role-store.ts";
 
 export class SsmParameterStore implements ParameterStore {
   constructor(private readonly ssm: SSMClient) {}

@@ -7,7 +7,7 @@
  * quota, and a configured permissions boundary is always on the role.
  */
 import { createHash } from "node:crypto";
-import { PolicyRenderError } from "./errors.ts";
+import { PolicyRenderError, SpacePathUnknownError } from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
 import {
   allowListedLabels,
@@ -24,7 +24,6 @@ import { REVOKED_SESSIONS_POLICY } from "./revocation.ts";
 import {
   assertSubjectPattern,
   renderSubjectPattern,
-  SpacePathUnknownError,
   STACK_TAG_VARIABLE,
   type SubjectPlaceholder,
   templateUses,
