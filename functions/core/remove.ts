@@ -175,14 +175,7 @@ export async function removeRole(
   owner: RoleOwner,
 ): Promise<string[]> {
   assertOurs(observed, deps.config, owner);
-  const changes: string[] = [];
-  // The provisioner's IAM policy allows detaching, deleting policies and deleting the role only
-  // on a role that carries the configured boundary: put it back first if someone took it off.
-  const boundary = boundaryOf(deps.config);
-  if (boundary !== undefined && observed.permissionsBoundaryArn !== boundary) {
-    await deps.roles.putPermissionsBoundary(observed.name, boundary);
-    changes.push(`putPermissionsBoundary ${boundary}`);
-  }
+  const changes = await restoreBoundary(observed, deps);
   // IAM refuses to delete a role with policies attached (DeleteConflict): detach first.
   for (const arn of observed.managedPolicyArns) {
     await deps.roles.detachPolicy(observed.name, arn);
@@ -208,4 +201,19 @@ export async function removeRoleNamed(
 ): Promise<string[]> {
   const observed = await deps.roles.describe(name);
   return observed === undefined ? [] : removeRole(observed, deps, owner);
+}
+
+/**
+ * The provisioner's and reconciler's IAM policy allows writes (trust, detaching, deleting
+ * policies and the role) only on a role that carries the configured boundary: puts it back if
+ * someone took it off. Returns the change made, if any.
+ */
+export async function restoreBoundary(
+  observed: ObservedRole,
+  deps: Pick<RemoveDeps, "config" | "roles">,
+): Promise<string[]> {
+  const boundary = boundaryOf(deps.config);
+  if (boundary === undefined || observed.permissionsBoundaryArn === boundary) return [];
+  await deps.roles.putPermissionsBoundary(observed.name, boundary);
+  return [`putPermissionsBoundary ${boundary}`];
 }
