@@ -7,8 +7,8 @@
  */
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { ResourceEvent } from "./core/audit-event.ts";
+import type { ProvisionOutcome } from "./core/converge-contract.ts";
 import { StackEnvironmentError } from "./core/errors.ts";
-import type { ProvisionOutcome } from "./core/provision.ts";
 import { applyStackEnvironment, type OpenStackEnvironment } from "./core/stack-environment.ts";
 import { logger, metrics } from "./observability.ts";
 

@@ -7,9 +7,9 @@
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
 import { composeProvisioner, composeReconciler } from "../../functions/compose.ts";
+import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import {
-  convergeStack,
   type MessageOutcome,
   type ProvisionerDeps,
   processMessage,

@@ -12,7 +12,7 @@ import {
 import * as z from "zod/mini";
 import type { LedgerEntry, ResourceLedger, StackFactsRecord } from "../core/ports.ts";
 import "../core/zod-locale.ts";
-import { AwsCallError } from "./iam-role-store.ts";
+import { AwsCallError } from "../core/errors.ts";
 
 /**
  * How long a deleted resource's tombstone (its last timestamp) is kept. It must outlive every

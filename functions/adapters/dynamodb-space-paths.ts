@@ -10,9 +10,9 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import { AwsCallError } from "../core/errors.ts";
 import { isSpaceId, type SpaceId } from "../core/identifiers.ts";
 import type { SpaceNode, SpacePathStore } from "../core/ports.ts";
-import { AwsCallError } from "./iam-role-store.ts";
 
 const KEY_PREFIX = "spacepath:";
 

@@ -11,8 +11,8 @@ import {
   GetItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import { AwsCallError } from "../core/errors.ts";
 import type { SpaceQuota } from "../core/ports.ts";
-import { AwsCallError } from "./iam-role-store.ts";
 
 const KEY_PREFIX = "spacequota:";
 

@@ -24,12 +24,9 @@ import {
   UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
 } from "@aws-sdk/client-iam";
+import { AwsCallError } from "../core/errors.ts";
 import type { ObservedRole, PolicyDocument, RoleSpec, RoleStore, Tags } from "../core/ports.ts";
 import { assertTrustPolicyAccepted } from "../core/trust-policy-rules.ts";
-
-export class AwsCallError extends Error {
-  override readonly name = "AwsCallError";
-}
 
 export class IamRoleStore implements RoleStore {
   constructor(private readonly iam: IAMClient) {}

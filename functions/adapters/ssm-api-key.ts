@@ -5,12 +5,11 @@
  */
 import { GetParameterCommand, ParameterNotFound, type SSMClient } from "@aws-sdk/client-ssm";
 import * as z from "zod/mini";
-import { ConfigurationError } from "../core/errors.ts";
+import { AwsCallError, ConfigurationError } from "../core/errors.ts";
 import type { SpaceliftAccess } from "../core/reconcile.ts";
 import { SpaceliftGraphqlClient } from "../spacelift/graphql-client.ts";
 import { SpaceliftStackEnvironment } from "../spacelift/stack-environment.ts";
 import "../core/zod-locale.ts";
-import { AwsCallError } from "./iam-role-store.ts";
 
 export interface SpaceliftApiKey {
   readonly id: string;

@@ -15,11 +15,10 @@ import {
   RemoveTagsFromResourceCommand,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
-import { ForeignResourceError, PermanentEventError } from "../core/errors.ts";
+import { AwsCallError, ForeignResourceError, PermanentEventError } from "../core/errors.ts";
 import type { ParameterStore, Tags } from "../core/ports.ts";
 import { diffTags } from "../core/role-diff.ts";
-import { ACCOUNT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE } from "../core/role-spec.ts";
-import { AwsCallError } from "./iam-role-store.ts";
+import { ACCOUNT_TAG, type AccountExpectation, carriesOurTags } from "../core/role-spec.ts";
 
 export class SsmParameterStore implements ParameterStore {
   constructor(private readonly ssm: SSMClient) {}
@@ -175,10 +174,10 @@ function isMissing(error: unknown): boolean {
 
 /** Refuses to write or delete a parameter this product (for this account) did not create. */
 function assertOurs(name: string, tags: Tags, account: string | undefined): void {
-  if (
-    tags[MANAGED_BY_TAG] !== MANAGED_BY_VALUE ||
-    (account !== undefined && tags[ACCOUNT_TAG] !== undefined && tags[ACCOUNT_TAG] !== account)
-  ) {
+  // A removal expects no account; a publish, its own: an account tag, if any, must match.
+  const expected: AccountExpectation =
+    account === undefined ? "any" : { account, withoutAccountTag: "ours" };
+  if (!carriesOurTags(tags, expected)) {
     throw new ForeignResourceError(
       `parameter ${name} exists but was not created by spacelift-role-vending; leaving it untouched`,
     );

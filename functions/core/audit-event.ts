@@ -7,7 +7,7 @@
  */
 import * as z from "zod/mini";
 import { EventOutsideWindowError, ForeignAccountError, InvalidEventError } from "./errors.ts";
-import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
+import { isSpaceId, isStackId, resourceKey, type SpaceId, type StackId } from "./identifiers.ts";
 import "./zod-locale.ts";
 
 const Envelope = z.object({
@@ -264,10 +264,10 @@ function describeTimestamp(timestamp: number): string {
 }
 
 /** The SQS FIFO message group of a resource event: one ordered lane per stack or space. */
-export function resourceKey(event: ResourceEvent): string {
+export function eventResourceKey(event: ResourceEvent): string {
   return event.type.startsWith("stack.")
-    ? `stack:${(event as StackUpserted | StackDeleted).stackId}`
-    : `space:${(event as SpaceUpserted | SpaceDeleted).spaceId}`;
+    ? resourceKey("stack", (event as StackUpserted | StackDeleted).stackId)
+    : resourceKey("space", (event as SpaceUpserted | SpaceDeleted).spaceId);
 }
 
 function record(value: unknown): Record<string, unknown> {

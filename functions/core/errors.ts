@@ -112,3 +112,51 @@ export class SpaceRoleCapError extends PermanentEventError {
 export class StackEnvironmentError extends Error {
   override readonly name = "StackEnvironmentError";
 }
+
+/** A role just created cannot be read yet (IAM is eventually consistent): the queue retries. */
+export class NotYetReadableError extends Error {
+  override readonly name = "NotYetReadableError";
+}
+
+/**
+ * `{spacePath}` could not be resolved: a space on the way to the root has not been seen in a
+ * `space.create`/`space.update` event yet. Retryable: it is usually an ordering gap (the space
+ * event sits in another message group), and a role must never get a wider pattern instead.
+ */
+export class SpacePathUnknownError extends Error {
+  override readonly name = "SpacePathUnknownError";
+}
+
+/** An AWS call failed for a reason the adapters do not translate into an outcome; `cause` is the SDK's error. */
+export class AwsCallError extends Error {
+  override readonly name = "AwsCallError";
+}
+
+/** Spacelift answered with GraphQL errors, an unexpected status or shape, or not at all. */
+export class SpaceliftApiError extends Error {
+  override readonly name = "SpaceliftApiError";
+  /** The GraphQL operation that failed, e.g. `SearchStacks`. */
+  readonly operation: string;
+  /** HTTP status of the last answer, when there was one. */
+  readonly status: number | undefined;
+  /** Messages of the GraphQL `errors` array, when there was one. */
+  readonly graphqlErrors: readonly string[];
+
+  constructor(
+    message: string,
+    details: {
+      operation: string;
+      status?: number | undefined;
+      graphqlErrors?: readonly string[];
+      cause?: unknown;
+    },
+  ) {
+    super(
+      `Spacelift ${details.operation}: ${message}`,
+      details.cause === undefined ? undefined : { cause: details.cause },
+    );
+    this.operation = details.operation;
+    this.status = details.status;
+    this.graphqlErrors = details.graphqlErrors ?? [];
+  }
+}

@@ -19,3 +19,12 @@ export function isStackId(value: unknown): value is StackId {
 export function isSpaceId(value: unknown): value is SpaceId {
   return typeof value === "string" && value.length <= 128 && SPACE_ID.test(value);
 }
+
+/**
+ * The key of a stack or space in the ledger, the queue's message groups and the reconciler's
+ * report: `stack:<id>` / `space:<id>`. Takes any string, since the reconciler reports listed
+ * identifiers that failed validation under the same key.
+ */
+export function resourceKey(kind: "stack" | "space", id: string): string {
+  return `${kind}:${id}`;
+}

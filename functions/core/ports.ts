@@ -183,6 +183,13 @@ export interface SpacePathStore {
   remove(spaceId: SpaceId): Promise<void>;
 }
 
+/** The per-space cap on stack roles (MAX_ROLES_PER_SPACE) and where the spaces' counts live. */
+export interface SpaceRoleCap {
+  readonly quota: SpaceQuota;
+  /** Stack roles one space may hold (> 0); a stack with the read/write split holds two. */
+  readonly maxRolesPerSpace: number;
+}
+
 /**
  * Which stacks of each space hold vended roles, so that the stack creators of one space cannot
  * use up the account's role quota (1,000 by default), which would stop CreateRole for everyone.

@@ -7,10 +7,10 @@ import { createHash } from "node:crypto";
 import {
   assertEventInWindow,
   type EventWindow,
+  eventResourceKey,
   type IgnoredEvent,
   parseAuditEvent,
   type ResourceEvent,
-  resourceKey,
 } from "./audit-event.ts";
 import { EnqueueError, HttpError, PayloadTooLargeError, SignatureError } from "./errors.ts";
 import type { SpaceId } from "./identifiers.ts";
@@ -82,7 +82,7 @@ export async function receiveWebhook(
         outcome: { result: "ignored", event },
       };
     }
-    const group = messageGroupOf(resourceKey(event));
+    const group = messageGroupOf(eventResourceKey(event));
     try {
       await deps.queue.enqueue({
         body,

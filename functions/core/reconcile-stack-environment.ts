@@ -3,8 +3,9 @@
  * roles converge, its variables of ours are converged on them too, or (dry run) planned.
  * A failure here is this check's own decision: the role's stands.
  */
+
+import type { ProvisionOutcome } from "./converge-contract.ts";
 import type { StackId } from "./identifiers.ts";
-import type { ProvisionOutcome } from "./provision.ts";
 import {
   convergeStackEnvironment,
   desiredStackVariables,

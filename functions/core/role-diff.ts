@@ -2,7 +2,7 @@
  * The difference between a role as it is and as it should be, as a list of IAM changes.
  * Pure, so convergence can be reasoned about and tested without AWS.
  */
-import type { ObservedRole, PolicyDocument, RoleSpec, Tags } from "./ports.ts";
+import type { ObservedRole, PolicyDocument, RoleSpec, RoleStore, Tags } from "./ports.ts";
 import { REVOKED_SESSIONS_POLICY } from "./revocation.ts";
 import { MANAGED_BY_TAG } from "./role-spec.ts";
 
@@ -141,4 +141,49 @@ export function canonicalJson(value: unknown): string {
       ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : inner,
   );
+}
+
+/** Makes one change of the diff to the role in IAM. */
+export async function applyRoleChange(
+  roles: RoleStore,
+  name: string,
+  change: RoleChange,
+): Promise<void> {
+  switch (change.kind) {
+    case "updateTrustPolicy":
+      return roles.updateTrustPolicy(name, change.document);
+    case "updateSettings":
+      return roles.updateSettings(name, change);
+    case "putPermissionsBoundary":
+      return roles.putPermissionsBoundary(name, change.arn);
+    case "deletePermissionsBoundary":
+      return roles.deletePermissionsBoundary(name);
+    case "tag":
+      return roles.tag(name, change.tags);
+    case "untag":
+      return roles.untag(name, change.keys);
+    case "attachPolicy":
+      return roles.attachPolicy(name, change.arn);
+    case "putInlinePolicy":
+      return roles.putInlinePolicy(name, change.policyName, change.document);
+    case "detachPolicy":
+      return roles.detachPolicy(name, change.arn);
+    case "deleteInlinePolicy":
+      return roles.deleteInlinePolicy(name, change.policyName);
+  }
+}
+
+/** The change as the outcome reports it. */
+export function describeRoleChange(change: RoleChange): string {
+  switch (change.kind) {
+    case "attachPolicy":
+    case "detachPolicy":
+    case "putPermissionsBoundary":
+      return `${change.kind} ${change.arn}`;
+    case "putInlinePolicy":
+    case "deleteInlinePolicy":
+      return `${change.kind} ${change.policyName}`;
+    default:
+      return change.kind;
+  }
 }

@@ -7,7 +7,7 @@
  * quota, and a configured permissions boundary is always on the role.
  */
 import { createHash } from "node:crypto";
-import { PolicyRenderError } from "./errors.ts";
+import { PolicyRenderError, SpacePathUnknownError } from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
 import {
   allowListedLabels,
@@ -24,7 +24,6 @@ import { REVOKED_SESSIONS_POLICY } from "./revocation.ts";
 import {
   assertSubjectPattern,
   renderSubjectPattern,
-  SpacePathUnknownError,
   STACK_TAG_VARIABLE,
   type SubjectPlaceholder,
   templateUses,
@@ -533,11 +532,31 @@ function assertWithinQuota(what: string, document: PolicyDocument, limit: number
   }
 }
 
-/** True when a role's tags say this product (for this Spacelift account) created it. */
+/**
+ * The Spacelift account a resource of ours must name in its account tag: `any` (not checked),
+ * or an account, with what to make of a resource that carries no account tag.
+ */
+export type AccountExpectation =
+  | "any"
+  | { readonly account: string; readonly withoutAccountTag: "ours" | "not-ours" };
+
+/**
+ * The one "is this ours?" rule on a resource's tags: this product's managed-by tag, and the
+ * expected Spacelift account. Roles ({@link isManagedByUs}) and parameters both go through it.
+ */
+export function carriesOurTags(tags: Tags, expected: AccountExpectation): boolean {
+  if (tags[MANAGED_BY_TAG] !== MANAGED_BY_VALUE) return false;
+  if (expected === "any") return true;
+  const account = tags[ACCOUNT_TAG];
+  return account === undefined
+    ? expected.withoutAccountTag === "ours"
+    : account === expected.account;
+}
+
+/** True when a role's tags and path say this product (for this Spacelift account) created it. */
 export function isManagedByUs(config: VendingConfig, tags: Tags, path: string): boolean {
   return (
-    tags[MANAGED_BY_TAG] === MANAGED_BY_VALUE &&
-    tags[ACCOUNT_TAG] === config.spaceliftAccount &&
+    carriesOurTags(tags, { account: config.spaceliftAccount, withoutAccountTag: "not-ours" }) &&
     path === config.rolePath
   );
 }

@@ -13,9 +13,9 @@
  */
 import * as z from "zod/mini";
 import type { ResourceEvent } from "./audit-event.ts";
+import type { ProvisionOutcome } from "./converge-contract.ts";
 import { type Env, parseEnv } from "./env.ts";
 import type { StackId } from "./identifiers.ts";
-import type { ProvisionOutcome } from "./provision.ts";
 import "./zod-locale.ts";
 
 /** Where Spacelift writes a run's OIDC token (Spacelift's AWS OIDC guide). */

@@ -7,7 +7,7 @@
  * placeholders that name what it belongs to (space, caller type, caller, and scope for a
  * read/write role) and wildcards the ones meant to vary (`{runType}`, `{runId}`, `{scope}`).
  */
-import { PolicyRenderError } from "./errors.ts";
+import { PolicyRenderError, SpacePathUnknownError } from "./errors.ts";
 import type { SpaceId } from "./identifiers.ts";
 import type { SpaceNode, SpacePathStore } from "./ports.ts";
 
@@ -246,15 +246,6 @@ export function assertSubjectPattern(pattern: string, segments: readonly string[
 
 function isPlaceholder(name: string): name is SubjectPlaceholder {
   return (SUBJECT_PLACEHOLDERS as readonly string[]).includes(name);
-}
-
-/**
- * `{spacePath}` could not be resolved: a space on the way to the root has not been seen in a
- * `space.create`/`space.update` event yet. Retryable: it is usually an ordering gap (the space
- * event sits in another message group), and a role must never get a wider pattern instead.
- */
-export class SpacePathUnknownError extends Error {
-  override readonly name = "SpacePathUnknownError";
 }
 
 /**

@@ -10,6 +10,7 @@
 import * as z from "zod/mini";
 import type { SpaceliftDirectory, SpaceliftSpace, SpaceliftStack } from "../core/ports.ts";
 import "../core/zod-locale.ts";
+import { SpaceliftApiError } from "../core/errors.ts";
 
 export interface SpaceliftGraphqlClientOptions {
   /** `https://<hostname>/graphql`. */
@@ -24,35 +25,6 @@ export interface SpaceliftGraphqlClientOptions {
   /** Retries of one request on HTTP 429, 5xx or a network failure. Default 5. */
   readonly maxRetries?: number;
   readonly sleep?: (ms: number) => Promise<void>;
-}
-
-/** Spacelift answered with GraphQL errors, an unexpected status or shape, or not at all. */
-export class SpaceliftApiError extends Error {
-  override readonly name = "SpaceliftApiError";
-  /** The GraphQL operation that failed, e.g. `SearchStacks`. */
-  readonly operation: string;
-  /** HTTP status of the last answer, when there was one. */
-  readonly status: number | undefined;
-  /** Messages of the GraphQL `errors` array, when there was one. */
-  readonly graphqlErrors: readonly string[];
-
-  constructor(
-    message: string,
-    details: {
-      operation: string;
-      status?: number | undefined;
-      graphqlErrors?: readonly string[];
-      cause?: unknown;
-    },
-  ) {
-    super(
-      `Spacelift ${details.operation}: ${message}`,
-      details.cause === undefined ? undefined : { cause: details.cause },
-    );
-    this.operation = details.operation;
-    this.status = details.status;
-    this.graphqlErrors = details.graphqlErrors ?? [];
-  }
 }
 
 /** `https://<hostname>/graphql` for a Spacelift account hostname such as `acme.app.spacelift.io`. */

@@ -14,8 +14,8 @@ import {
 } from "@aws-sdk/client-iam";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { AwsCallError, IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
-import { TrustPolicyRejectedError } from "../../functions/core/errors.ts";
+import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
+import { AwsCallError, TrustPolicyRejectedError } from "../../functions/core/errors.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 
 const iamMock = mockClient(IAMClient);

@@ -21,10 +21,9 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
-import { AwsCallError } from "../../functions/adapters/iam-role-store.ts";
 import { SqsEventQueue } from "../../functions/adapters/sqs-event-queue.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
-import { ForeignResourceError } from "../../functions/core/errors.ts";
+import { AwsCallError, ForeignResourceError } from "../../functions/core/errors.ts";
 import { decodeQueueMessage, isSqsMessageText } from "../../functions/core/queue-message.ts";
 
 const meta = { $metadata: {} };

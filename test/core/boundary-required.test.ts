@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { ConfigurationError } from "../../functions/core/errors.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
-import { removeStack } from "../../functions/core/provision.ts";
+import { removeStack } from "../../functions/core/remove.ts";
 import { InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-role-vending/boundary";

@@ -4,14 +4,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
-import {
-  convergeStack,
-  type ProvisionerDeps,
-  processMessage,
-  removeStack,
-} from "../../functions/core/provision.ts";
+import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { removeStack } from "../../functions/core/remove.ts";
 import { auditEvent, type EventOptions } from "../../scripts/lib/spacelift-events.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";

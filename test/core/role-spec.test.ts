@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
-import { PolicyRenderError } from "../../functions/core/errors.ts";
+import { PolicyRenderError, SpacePathUnknownError } from "../../functions/core/errors.ts";
 import {
   isSpaceId,
   isStackId,
@@ -28,7 +28,6 @@ import {
   stackRoleNames,
   type VendingConfig,
 } from "../../functions/core/role-spec.ts";
-import { SpacePathUnknownError } from "../../functions/core/subject.ts";
 
 const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { ProvisionOutcome } from "../../functions/core/converge-contract.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
-import type { ProvisionOutcome } from "../../functions/core/provision.ts";
 import {
   applyStackEnvironment,
   convergeStackEnvironment,

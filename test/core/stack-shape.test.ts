@@ -10,11 +10,8 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import { ForeignResourceError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
-import {
-  beforeCreatingStackRoles,
-  processMessage,
-  recordStackFacts,
-} from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/provision.ts";
+import { beforeCreatingStackRoles, recordStackFacts } from "../../functions/core/stack-ledger.ts";
 import { auditEvent, type EventOptions } from "../../scripts/lib/spacelift-events.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 

@@ -1,14 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
-import { ConfigurationError, PolicyRenderError } from "../../functions/core/errors.ts";
+import {
+  ConfigurationError,
+  PolicyRenderError,
+  SpacePathUnknownError,
+} from "../../functions/core/errors.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
-import { recordSpace } from "../../functions/core/provision.ts";
+import { recordSpace } from "../../functions/core/space-path.ts";
 import {
   assertSubjectPattern,
   DEFAULT_SUBJECT_TEMPLATE,
   renderSubjectPattern,
   resolveSpacePath,
-  SpacePathUnknownError,
   STACK_TAG_VARIABLE,
   validateSubjectTemplate,
 } from "../../functions/core/subject.ts";

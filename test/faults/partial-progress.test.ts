@@ -7,8 +7,9 @@ import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
-import { AwsCallError, IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
+import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
+import { AwsCallError } from "../../functions/core/errors.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
 import {
   type MessageOutcome,

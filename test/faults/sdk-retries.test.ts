@@ -14,9 +14,10 @@ import {
   ssmClient,
 } from "../../functions/adapters/aws-clients.ts";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
-import { AwsCallError, IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
+import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import { AwsCallError } from "../../functions/core/errors.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
 import { processMessage } from "../../functions/core/provision.ts";
 import { MANAGED_BY_TAG, MANAGED_BY_VALUE, stackBinding } from "../../functions/core/role-spec.ts";

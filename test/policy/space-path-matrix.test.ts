@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import { SpacePathUnknownError } from "../../functions/core/errors.ts";
 import type { ObservedRole, RoleSpec } from "../../functions/core/ports.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
-import { SpacePathUnknownError } from "../../functions/core/subject.ts";
 import { auditEvent, type EventOptions } from "../../scripts/lib/spacelift-events.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 import { decisionMatrix, tokenFor } from "./evaluate.ts";

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
-import { convergeStack } from "../../functions/core/provision.ts";
 import { ORPHANED_AT_TAG, type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
 import {
   LEGACY_REVOKED_TRUST_POLICY,

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import * as z from "zod/mini";
+import { SpaceliftApiError } from "../../functions/core/errors.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import {
-  SpaceliftApiError,
   SpaceliftGraphqlClient,
   type SpaceliftGraphqlClientOptions,
   toGraphqlEndpoint,

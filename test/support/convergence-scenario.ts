@@ -26,9 +26,9 @@ import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
 import {
+  eventResourceKey,
   parseAuditEvent,
   type ResourceEvent,
-  resourceKey,
 } from "../../functions/core/audit-event.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
@@ -718,9 +718,9 @@ export function expectedState(
       defaultSpaceId: config.defaultSpaceId,
     });
     if (event.type === "ignored") continue;
-    const list = byResource.get(resourceKey(event)) ?? [];
+    const list = byResource.get(eventResourceKey(event)) ?? [];
     list.push(event);
-    byResource.set(resourceKey(event), list);
+    byResource.set(eventResourceKey(event), list);
   }
   const roles = new Map<string, RoleSpec>();
   const parameters = new Map<string, { role: string; tags: RoleSpec["tags"] }>();

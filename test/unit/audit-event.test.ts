@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseAuditEvent, resourceKey } from "../../functions/core/audit-event.ts";
+import { eventResourceKey, parseAuditEvent } from "../../functions/core/audit-event.ts";
 import { ForeignAccountError, InvalidEventError } from "../../functions/core/errors.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import {
@@ -99,8 +99,12 @@ describe("parseAuditEvent on Spacelift's samples", () => {
   });
 
   it("groups messages per resource", () => {
-    expect(resourceKey(parse(fixtureBody("stack.create")) as never)).toBe("stack:payments-api");
-    expect(resourceKey(parse(fixtureBody("space.delete")) as never)).toBe(`space:${DATA_SPACE}`);
+    expect(eventResourceKey(parse(fixtureBody("stack.create")) as never)).toBe(
+      "stack:payments-api",
+    );
+    expect(eventResourceKey(parse(fixtureBody("space.delete")) as never)).toBe(
+      `space:${DATA_SPACE}`,
+    );
   });
 });
 

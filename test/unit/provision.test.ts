@@ -1,14 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import { convergeStack } from "../../functions/core/converge.ts";
 import { ForeignResourceError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
-import {
-  convergeStack,
-  type ProvisionerDeps,
-  processMessage,
-  recordStackFacts,
-} from "../../functions/core/provision.ts";
+import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { fitRoleName } from "../../functions/core/role-spec.ts";
+import { recordStackFacts } from "../../functions/core/stack-ledger.ts";
 import { fixture, fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 

@@ -7,9 +7,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
-import { convergeStack, processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/provision.ts";
 import {
   legacySpaceRoleName,
   legacyStackRoleNames,
