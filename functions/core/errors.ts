@@ -112,3 +112,8 @@ export class SpaceRoleCapError extends PermanentEventError {
 export class StackEnvironmentError extends Error {
   override readonly name = "StackEnvironmentError";
 }
+
+/** A reconcile run where a decision failed or a safety rule refused to act: the invocation fails. */
+export class ReconcileIncompleteError extends Error {
+  override readonly name = "ReconcileIncompleteError";
+}
