@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import { PolicyRenderError } from "../../functions/core/errors.ts";
 import {
   isSpaceId,
@@ -26,7 +26,6 @@ import {
   stackParameterName,
   stackRoleName,
   stackRoleNames,
-  type VendingConfig,
 } from "../../functions/core/role-spec.ts";
 import { SpacePathUnknownError } from "../../functions/core/subject.ts";
 
