@@ -2,7 +2,7 @@
  * The receiver's wiring, apart from compose.ts: esbuild keeps the top-level statements of every
  * module a bundle imports (zod schemas are calls it cannot prove pure), so importing compose.ts
  * would put the provisioner's configuration — the permissions file parser and `yaml` — in the
- * receiver's bundle and its cold start. compose.ts re-exports this.
+ * receiver's bundle and its cold start.
  */
 import { extensionWebhookSecrets } from "./adapters/parameters-extension-secrets.ts";
 import { sqsClient } from "./adapters/sqs-client.ts";

@@ -1,7 +1,8 @@
 /**
- * The one place where real adapters are wired to the core. Tests wire fakes through the same
- * shapes (ReceiverDeps, ProvisionerDeps). The receiver's wiring lives in compose-receiver.ts
- * (re-exported here) so that its bundle does not carry the provisioner's configuration.
+ * Where real adapters are wired to the core for the provisioner and the reconciler, from an
+ * environment record. Tests wire fakes through the same shapes (ProvisionerDeps,
+ * ReconcilerDeps) and the handlers' createHandler. The receiver's wiring lives in
+ * compose-receiver.ts so that its bundle does not carry the provisioner's configuration.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { dynamodbClient, iamClient, ssmClient } from "./adapters/aws-clients.ts";
@@ -18,8 +19,6 @@ import type { ProvisionerDeps } from "./core/provision.ts";
 import { loadReconcilerConfig, type ReconcilerDeps } from "./core/reconcile.ts";
 import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
-
-export { composeReceiver } from "./compose-receiver.ts";
 
 /**
  * The provisioner's dependencies. The permissions configuration (PERMISSIONS_CONFIG_FILE or

@@ -1,78 +1,8 @@
-/** Lambda entry point: Spacelift's audit-trail webhook, behind an HTTP API. */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+/**
+ * Lambda entry point: Spacelift's audit-trail webhook, behind an HTTP API. The receiver's
+ * composition root: the environment is read here, once per container.
+ */
 import { composeReceiver } from "./compose-receiver.ts";
-import { type ReceiveOutcome, receiveWebhook } from "./core/receive.ts";
-import { count, logger, Metric, metrics } from "./observability.ts";
+import { createHandler } from "./handlers/receiver.ts";
 
-const deps = composeReceiver(process.env);
-
-export async function handler(
-  event: APIGatewayProxyEventV2,
-): Promise<APIGatewayProxyStructuredResultV2> {
-  const body = Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8");
-  const { response, outcome } = await receiveWebhook(
-    {
-      method: event.requestContext?.http?.method ?? "POST",
-      path: event.rawPath ?? event.requestContext?.http?.path ?? "/",
-      headers: event.headers ?? {},
-      body,
-    },
-    deps,
-  );
-  record(outcome, response.statusCode);
-  metrics.publishStoredMetrics();
-  return response;
-}
-
-function record(outcome: ReceiveOutcome, status: number): void {
-  count(Metric.EventsReceived);
-  switch (outcome.result) {
-    case "enqueued": {
-      count(Metric.EventsEnqueued);
-      const { event } = outcome;
-      logger.info("event enqueued", {
-        account: event.account,
-        action: event.action,
-        resource: outcome.group,
-        actor: event.actor,
-        outcome: "enqueued",
-        status,
-      });
-      return;
-    }
-    case "ignored": {
-      count(Metric.EventsIgnored);
-      const { event } = outcome;
-      if (event.alarm) {
-        count(Metric.WebhookDisabled);
-        logger.error("ALARM: Spacelift audit-trail webhook disabled or deleted", {
-          account: event.account,
-          action: event.action,
-          outcome: "ignored",
-          reason: event.reason,
-        });
-        return;
-      }
-      logger.info("event ignored", {
-        account: event.account,
-        action: event.action,
-        outcome: "ignored",
-        reason: event.reason,
-        status,
-      });
-      return;
-    }
-    case "refused":
-      count(Metric.EventsRefused);
-      logger.warn("event refused", { outcome: "refused", status, reason: outcome.error.message });
-      return;
-    case "failed":
-      count(Metric.EnqueueFailures);
-      logger.error("event not enqueued", {
-        outcome: "failed",
-        status,
-        error: outcome.error as Error,
-      });
-      return;
-  }
-}
+export const handler = createHandler(composeReceiver(process.env));

@@ -5,16 +5,51 @@
 import { readFileSync } from "node:fs";
 import * as z from "zod/mini";
 import { accountOfHostname, type Env, parseEnv, SPACELIFT_ACCOUNT_ENV } from "./env.ts";
-import { ConfigurationError } from "./errors.ts";
+import { ConfigurationError, PolicyRenderError } from "./errors.ts";
+import type { SpaceId } from "./identifiers.ts";
 import { defaultPermissions, type Permissions, parsePermissionsConfig } from "./permissions.ts";
-import { boundaryOf, type VendingConfig } from "./role-spec.ts";
 import { DEFAULT_SUBJECT_TEMPLATE, validateSubjectTemplate } from "./subject.ts";
 import { assertSubjectTemplateMeetsSubRule } from "./trust-policy-rules.ts";
 import "./zod-locale.ts";
 
 // Re-exported for the modules that read their configuration through this one.
 export { parseEnv } from "./env.ts";
-export { loadReceiverConfig, type ReceiverConfig } from "./receiver-config.ts";
+
+/** What the provisioner and the reconciler vend: names, trust, policies, boundary. */
+export interface VendingConfig {
+  /** e.g. `acme.app.spacelift.io`. */
+  readonly spaceliftHostname: string;
+  /** The Spacelift account: the hostname's first label. */
+  readonly spaceliftAccount: string;
+  readonly awsAccountId: string;
+  readonly oidcProviderArn: string;
+  readonly rolePath: string;
+  readonly roleNamePrefix: string;
+  readonly parameterPrefix: string;
+  /** When set, every role carries it and none is created without it. */
+  readonly permissionsBoundaryArn: string | undefined;
+  readonly defaultPolicyArns: readonly string[];
+  readonly maxSessionDuration: number;
+  readonly defaultSpaceId: SpaceId;
+  readonly subjectTemplate: string;
+  /** The permissions configuration; absent: `defaultPolicyArns` for every role. */
+  readonly permissions?: Permissions;
+}
+
+/** The boundary every role must carry, if one is configured (env or file). */
+export function boundaryOf(config: VendingConfig): string | undefined {
+  const fromFile = config.permissions?.permissionsBoundaryArn;
+  if (
+    fromFile !== undefined &&
+    config.permissionsBoundaryArn !== undefined &&
+    fromFile !== config.permissionsBoundaryArn
+  ) {
+    throw new PolicyRenderError(
+      "two different permissions boundaries are configured (PERMISSIONS_BOUNDARY_ARN and the permissions file)",
+    );
+  }
+  return config.permissionsBoundaryArn ?? fromFile;
+}
 
 const ARN = /^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:[\x21-\x7e]+$/;
 /** IAM role paths: `/` or `/segment/…/`, printable ASCII, at most 512 characters. */

@@ -160,3 +160,8 @@ export class SpaceliftApiError extends Error {
     this.graphqlErrors = details.graphqlErrors ?? [];
   }
 }
+
+/** A reconcile run where a decision failed or a safety rule refused to act: the invocation fails. */
+export class ReconcileIncompleteError extends Error {
+  override readonly name = "ReconcileIncompleteError";
+}

@@ -8,8 +8,8 @@
  * (AWS IAM User Guide, "Revoking IAM role temporary security credentials",
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html).
  */
+import type { VendingConfig } from "./config.ts";
 import type { PolicyDocument } from "./ports.ts";
-import type { VendingConfig } from "./role-spec.ts";
 
 /**
  * The `sub` a revoked role's trust requires. No Spacelift token carries it:

@@ -7,6 +7,7 @@
  * quota, and a configured permissions boundary is always on the role.
  */
 import { createHash } from "node:crypto";
+import { boundaryOf, type VendingConfig } from "./config.ts";
 import { PolicyRenderError, SpacePathUnknownError } from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
 import {
@@ -30,6 +31,8 @@ import {
 } from "./subject.ts";
 import { assertTrustPolicyAccepted } from "./trust-policy-rules.ts";
 
+// re-exported until the split modules import it from config.ts
+export { boundaryOf, type VendingConfig } from "./config.ts";
 export { policySize, type RoleScope };
 
 export const MANAGED_BY_TAG = "managed-by";
@@ -55,26 +58,6 @@ export const IAM_LIMITS = {
   /** Managed policies attached to one role (default quota). */
   attachedPolicies: ROLE_POLICY_LIMITS.managedPolicies,
 } as const;
-
-export interface VendingConfig {
-  /** e.g. `acme.app.spacelift.io`. */
-  readonly spaceliftHostname: string;
-  /** The Spacelift account: the hostname's first label. */
-  readonly spaceliftAccount: string;
-  readonly awsAccountId: string;
-  readonly oidcProviderArn: string;
-  readonly rolePath: string;
-  readonly roleNamePrefix: string;
-  readonly parameterPrefix: string;
-  /** When set, every role carries it and none is created without it. */
-  readonly permissionsBoundaryArn: string | undefined;
-  readonly defaultPolicyArns: readonly string[];
-  readonly maxSessionDuration: number;
-  readonly defaultSpaceId: SpaceId;
-  readonly subjectTemplate: string;
-  /** The permissions configuration; absent: `defaultPolicyArns` for every role. */
-  readonly permissions?: Permissions;
-}
 
 export interface StackState {
   readonly stackId: StackId;
@@ -102,21 +85,6 @@ export function permissionsOf(config: VendingConfig): Permissions {
     config.permissions ??
     defaultPermissions(config.defaultPolicyArns, config.permissionsBoundaryArn)
   );
-}
-
-/** The boundary every role must carry, if one is configured (env or file). */
-export function boundaryOf(config: VendingConfig): string | undefined {
-  const fromFile = config.permissions?.permissionsBoundaryArn;
-  if (
-    fromFile !== undefined &&
-    config.permissionsBoundaryArn !== undefined &&
-    fromFile !== config.permissionsBoundaryArn
-  ) {
-    throw new PolicyRenderError(
-      "two different permissions boundaries are configured (PERMISSIONS_BOUNDARY_ARN and the permissions file)",
-    );
-  }
-  return config.permissionsBoundaryArn ?? fromFile;
 }
 
 /**

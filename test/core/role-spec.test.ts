@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import { PolicyRenderError, SpacePathUnknownError } from "../../functions/core/errors.ts";
 import {
   isSpaceId,
@@ -26,7 +26,6 @@ import {
   stackParameterName,
   stackRoleName,
   stackRoleNames,
-  type VendingConfig,
 } from "../../functions/core/role-spec.ts";
 
 const HOST = "acme.app.spacelift.io";

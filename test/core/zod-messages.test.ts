@@ -6,10 +6,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { parseAuditEvent } from "../../functions/core/audit-event.ts";
-import { loadReceiverConfig, loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig } from "../../functions/core/config.ts";
 import { ConfigurationError, InvalidEventError } from "../../functions/core/errors.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import { parsePermissionsConfig } from "../../functions/core/permissions.ts";
+import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
 import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
 
 const account = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };

@@ -11,9 +11,12 @@ import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { iamClient } from "../../functions/adapters/aws-clients.ts";
+import { composeProvisioner } from "../../functions/compose.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import type { Env } from "../../functions/core/env.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
 import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
+import { createHandler, type ProvisionerHandler } from "../../functions/handlers/provisioner.ts";
 import { logger, metrics } from "../../functions/observability.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
@@ -27,7 +30,8 @@ const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 
 let moto: MotoServer;
-let handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+let handler: ProvisionerHandler;
+let env: Env;
 let clients: ReturnType<typeof testClients>;
 let boundaryArn: string;
 
@@ -74,16 +78,17 @@ beforeAll(async () => {
     }),
   );
   boundaryArn = boundary.Policy?.Arn ?? "";
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
+  // The SDK's own setting: the module-scope clients (adapters/aws-clients.ts) talk to moto.
+  process.env.AWS_ENDPOINT_URL = moto.endpoint;
+  env = {
     SPACELIFT_HOSTNAME: HOST,
     AWS_ACCOUNT_ID: "123456789012",
     LEDGER_TABLE: resources.ledgerTable,
     DEFAULT_POLICY_ARNS: READ_ONLY,
     PERMISSIONS_BOUNDARY_ARN: boundaryArn,
     MAX_ROLES_PER_SPACE: "3",
-  });
-  handler = (await import("../../functions/provisioner.ts")).handler;
+  };
+  handler = createHandler({ provisioner: await composeProvisioner(env) });
 });
 
 afterAll(async () => {
@@ -202,7 +207,7 @@ describe("provisioner handler against moto", () => {
 
   it("moves a role named under the previous scheme to its new name: new role, new ARN published, old role gone", async () => {
     const stackId = `${"payments-platform-".repeat(5)}api`;
-    const config = await loadVendingConfig(process.env);
+    const config = await loadVendingConfig(env);
     const [legacyName = ""] = legacyStackRoleNames(config, stackId as StackId);
     const parameter = `/spacelift/acme/stacks/${stackId}/role-arn`;
     const ours = [

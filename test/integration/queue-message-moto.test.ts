@@ -12,16 +12,20 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-  SQSBatchResponse,
-  SQSEvent,
-} from "aws-lambda";
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { composeProvisioner } from "../../functions/compose.ts";
+import { composeReceiver } from "../../functions/compose-receiver.ts";
 import { isSqsMessageText } from "../../functions/core/queue-message.ts";
 import { WEBHOOK_PATH } from "../../functions/core/receive.ts";
+import {
+  createHandler as createProvisionerHandler,
+  type ProvisionerHandler,
+} from "../../functions/handlers/provisioner.ts";
+import {
+  createHandler as createReceiverHandler,
+  type ReceiverHandler,
+} from "../../functions/handlers/receiver.ts";
 import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { lambdaContext, toSqsEvent } from "../../scripts/lib/local-pipeline.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
@@ -36,8 +40,8 @@ let moto: MotoServer;
 let sqs: SQSClient;
 let queueUrl: string;
 let clients: ReturnType<typeof testClients>;
-let receiver: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
-let provisioner: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+let receiver: ReceiverHandler;
+let provisioner: ProvisionerHandler;
 
 /** A stack.create for `stack` whose description holds U+FFFE, U+FFFF and an escaped U+0001. */
 function stackCreate(stack: string): string {
@@ -76,8 +80,9 @@ beforeAll(async () => {
     spaceliftHostname: HOST,
   });
   queueUrl = resources.queueUrl;
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
+  // The SDK's own setting: the module-scope clients (adapters/aws-clients.ts) talk to moto.
+  process.env.AWS_ENDPOINT_URL = moto.endpoint;
+  const env = {
     SPACELIFT_HOSTNAME: HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     SPACELIFT_WEBHOOK_SECRET: SECRET,
@@ -85,9 +90,9 @@ beforeAll(async () => {
     QUEUE_URL: queueUrl,
     LEDGER_TABLE: resources.ledgerTable,
     DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
-  });
-  receiver = (await import("../../functions/receiver.ts")).handler;
-  provisioner = (await import("../../functions/provisioner.ts")).handler;
+  };
+  receiver = createReceiverHandler(composeReceiver(env));
+  provisioner = createProvisionerHandler({ provisioner: await composeProvisioner(env) });
 }, 60_000);
 
 afterAll(async () => {

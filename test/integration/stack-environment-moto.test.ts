@@ -11,10 +11,12 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CreatePolicyCommand } from "@aws-sdk/client-iam";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
-import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { Context, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { composeProvisioner } from "../../functions/compose.ts";
 import { composeStackEnvironment } from "../../functions/compose-stack-environment.ts";
 import { SPACELIFT_TOKEN_FILE } from "../../functions/core/stack-environment.ts";
+import { createHandler, type ProvisionerHandler } from "../../functions/handlers/provisioner.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
@@ -27,7 +29,7 @@ const KEY_PARAMETER = "/spacelift-role-vending/spacelift-api-key";
 
 let moto: MotoServer;
 let spacelift: FakeSpaceliftServer;
-let handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+let handler: ProvisionerHandler;
 let clients: ReturnType<typeof testClients>;
 let clock = 1_000;
 
@@ -96,8 +98,9 @@ beforeAll(async () => {
       Value: JSON.stringify({ id: spacelift.apiKeyId, secret: spacelift.apiKeySecret }),
     }),
   );
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
+  // The SDK's own setting: the module-scope clients (adapters/aws-clients.ts) talk to moto.
+  process.env.AWS_ENDPOINT_URL = moto.endpoint;
+  const env = {
     SPACELIFT_HOSTNAME: HOST,
     AWS_ACCOUNT_ID: "123456789012",
     LEDGER_TABLE: resources.ledgerTable,
@@ -105,8 +108,11 @@ beforeAll(async () => {
     STACK_ENVIRONMENT: "true",
     SPACELIFT_API_KEY_PARAMETER: KEY_PARAMETER,
     SPACELIFT_API_ENDPOINT: spacelift.endpoint,
+  };
+  handler = createHandler({
+    provisioner: await composeProvisioner(env),
+    openStackEnvironment: composeStackEnvironment(env, HOST),
   });
-  handler = (await import("../../functions/provisioner.ts")).handler;
 });
 
 afterAll(async () => {

@@ -8,8 +8,8 @@
  */
 import { createValidatedPolicy, validateTrustPolicy } from "@cloud-copilot/iam-policy";
 import { runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
+import type { VendingConfig } from "../../functions/core/config.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
-import type { VendingConfig } from "../../functions/core/role-spec.ts";
 import { DEFAULT_SUBJECT_TEMPLATE } from "../../functions/core/subject.ts";
 
 export const ACCOUNT_ID = "123456789012";

@@ -8,10 +8,10 @@
  */
 import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import { diffRole, type RoleChange } from "../../functions/core/role-diff.ts";
-import { stackBindings, type VendingConfig } from "../../functions/core/role-spec.ts";
+import { stackBindings } from "../../functions/core/role-spec.ts";
 import {
   type CloudFormationTemplate,
   loadPackagedTemplate,

@@ -5,7 +5,7 @@
  */
 import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { describe, expect, it } from "vitest";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 import {
   LEGACY_REVOKED_TRUST_POLICY,
@@ -13,7 +13,6 @@ import {
   revokedSessionsPolicy,
   revokedTrustPolicy,
 } from "../../functions/core/revocation.ts";
-import type { VendingConfig } from "../../functions/core/role-spec.ts";
 import { trustPolicyViolations } from "../../functions/core/trust-policy-rules.ts";
 import { ACCOUNT_ID, decide, type Run, tokenFor } from "./evaluate.ts";
 

@@ -4,10 +4,10 @@
  * tags, naming the same stack and space as the token's `sub`.
  */
 import { describe, expect, it } from "vitest";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
-import { spaceBinding, stackBindings, type VendingConfig } from "../../functions/core/role-spec.ts";
+import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
 import { decisionMatrix, type Token, tokenFor } from "./evaluate.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;

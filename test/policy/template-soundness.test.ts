@@ -12,10 +12,10 @@
  * here shows, with the same evaluator, what the refused shapes would have admitted.
  */
 import { describe, expect, it } from "vitest";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
-import { spaceBinding, stackBindings, type VendingConfig } from "../../functions/core/role-spec.ts";
+import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
 import {
   DEFAULT_SUBJECT_TEMPLATE,
   SUBJECT_PLACEHOLDERS,

@@ -4,10 +4,10 @@
  * {spacePath}), against tokens built in Spacelift's real `sub` format.
  */
 import { describe, expect, it } from "vitest";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
-import { spaceBinding, stackBindings, type VendingConfig } from "../../functions/core/role-spec.ts";
+import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
 import { decisionMatrix, type Token, tokenFor } from "./evaluate.ts";
 
 const HOST = "acme.app.spacelift.io";

@@ -19,6 +19,7 @@ import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "../../functions/adapters/dynamodb-space-paths.ts";
+import { ReconcileIncompleteError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import {
@@ -548,7 +549,7 @@ describe("the scheduled handler", () => {
   it("reconciles with the environment it is deployed with, and fails the invocation when a safety rule refused", async () => {
     listStacks("from-handler");
     Object.assign(process.env, h.env);
-    const { handler, ReconcileIncompleteError } = await import("../../functions/reconciler.ts");
+    const { handler } = await import("../../functions/reconciler.ts");
     const context = { functionName: "reconciler", awsRequestId: "test" } as Context;
 
     const summaryOfRun = await handler({}, context);

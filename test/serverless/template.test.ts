@@ -14,12 +14,12 @@ import { SECRETS_TTL_MS } from "../../functions/adapters/parameters-extension-se
 import {
   loadLedgerTable,
   loadMaxRolesPerSpace,
-  loadReceiverConfig,
   loadVendingConfig,
 } from "../../functions/core/config.ts";
 import { allowedPolicyArns } from "../../functions/core/permissions.ts";
 import { encodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { MAX_BODY_BYTES } from "../../functions/core/receive.ts";
+import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
 import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
 import { lambdaNodeBinary } from "../../scripts/lib/lambda-bundle.ts";
 import {

@@ -30,7 +30,7 @@ import {
   parseAuditEvent,
   type ResourceEvent,
 } from "../../functions/core/audit-event.ts";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { ObservedRole, RoleSpec } from "../../functions/core/ports.ts";
 import {
@@ -48,7 +48,6 @@ import {
   stackBinding,
   stackRoleName,
   stackRoleNames,
-  type VendingConfig,
 } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import type { MotoServer } from "../../scripts/lib/moto.ts";

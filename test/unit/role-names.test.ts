@@ -6,7 +6,7 @@
  * in-memory stores.
  */
 import { describe, expect, it } from "vitest";
-import { loadVendingConfig } from "../../functions/core/config.ts";
+import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
@@ -17,7 +17,6 @@ import {
   ROLE_NAMING,
   spaceRoleName,
   stackRoleName,
-  type VendingConfig,
 } from "../../functions/core/role-spec.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";

@@ -6,11 +6,11 @@
  * queue's receive limit the message is dead-lettered, which raises the DLQ alarm.
  */
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { ResourceEvent } from "./core/audit-event.ts";
-import type { ProvisionOutcome } from "./core/converge-contract.ts";
-import { StackEnvironmentError } from "./core/errors.ts";
-import { applyStackEnvironment, type OpenStackEnvironment } from "./core/stack-environment.ts";
-import { logger, metrics } from "./observability.ts";
+import type { ResourceEvent } from "../core/audit-event.ts";
+import type { ProvisionOutcome } from "../core/converge-contract.ts";
+import { StackEnvironmentError } from "../core/errors.ts";
+import { applyStackEnvironment, type OpenStackEnvironment } from "../core/stack-environment.ts";
+import { logger, metrics } from "../observability.ts";
 
 export async function syncStackEnvironment(
   event: ResourceEvent,

@@ -1,0 +1,109 @@
+/**
+ * The provisioner's Lambda handler over its dependencies: applies queued Spacelift events to
+ * IAM and SSM (SQS FIFO source). functions/provisioner.ts builds it from the environment.
+ */
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { SpaceRoleCapError } from "../core/errors.ts";
+import { type ProvisionerDeps, processMessage } from "../core/provision.ts";
+import { decodeQueueMessage } from "../core/queue-message.ts";
+import type { OpenStackEnvironment } from "../core/stack-environment.ts";
+import { count, logger, Metric, metrics } from "../observability.ts";
+import { syncStackEnvironment } from "./stack-environment-step.ts";
+
+export interface ProvisionerHandlerDeps {
+  readonly provisioner: ProvisionerDeps;
+  /** STACK_ENVIRONMENT=true: each stack's variables in Spacelift follow its role. */
+  readonly openStackEnvironment?: OpenStackEnvironment | undefined;
+}
+
+export type ProvisionerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+export function createHandler({
+  provisioner: deps,
+  openStackEnvironment,
+}: ProvisionerHandlerDeps): ProvisionerHandler {
+  const processor = new SqsFifoPartialProcessorAsync();
+
+  async function handleRecord(record: SQSRecord): Promise<void> {
+    const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? "1");
+    try {
+      // The receiver's envelope, or a raw body enqueued before it (core/queue-message.ts).
+      const outcome = await processMessage(decodeQueueMessage(record.body), deps);
+      switch (outcome.result) {
+        case "applied": {
+          const { event, outcome: applied } = outcome;
+          if (applied.result === "created") count(Metric.RolesCreated);
+          if (applied.result === "updated") count(Metric.RolesUpdated);
+          if (applied.result === "deleted") count(Metric.RolesDeleted);
+          if (applied.result === "stale") count(Metric.EventsStale);
+          logger.info("event applied", {
+            account: event.account,
+            action: event.action,
+            resource: applied.resource,
+            actor: event.actor,
+            outcome: applied.result,
+            role: applied.roleName,
+            parameter: applied.parameter,
+            changes: applied.changes,
+            ...(applied.skipped && { skipped: applied.skipped }),
+          });
+          if (applied.skipped) {
+            logger.warn("roles at the resource's names belong to another resource; left alone", {
+              resource: applied.resource,
+              skipped: applied.skipped,
+            });
+          }
+          // After AWS is done; a failure fails the record, and the retry finds AWS already right.
+          if (openStackEnvironment)
+            await syncStackEnvironment(event, applied, openStackEnvironment);
+          return;
+        }
+        case "ignored":
+          logger.info("event ignored", {
+            outcome: "ignored",
+            reason: outcome.reason,
+            messageId: record.messageId,
+          });
+          return;
+        case "dropped":
+          count(Metric.EventsDropped);
+          // A space at MAX_ROLES_PER_SPACE: its own metric, so it can be alarmed on apart.
+          if (outcome.error instanceof SpaceRoleCapError) count(Metric.SpaceRoleCapReached);
+          logger.error("event refused and dropped", {
+            account: outcome.event?.account,
+            action: outcome.event?.action,
+            actor: outcome.event?.actor,
+            outcome: "refused",
+            reason: outcome.reason,
+            messageId: record.messageId,
+          });
+          return;
+      }
+    } catch (error) {
+      count(Metric.ProvisionFailures);
+      logger.warn("event failed; the queue will retry it", {
+        outcome: "failed",
+        messageId: record.messageId,
+        group: record.attributes.MessageGroupId,
+        receiveCount,
+        error: error as Error,
+      });
+      throw error;
+    }
+  }
+
+  return async (event, context) => {
+    try {
+      // FIFO: a failure holds back the rest of its own message group (order per resource), while
+      // other groups in the batch go on.
+      return await processPartialResponse(event, handleRecord, processor, {
+        context,
+        skipGroupOnError: true,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
