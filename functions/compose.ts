@@ -14,7 +14,8 @@ import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
 import { loadLedgerTable, loadMaxRolesPerSpace, loadVendingConfig } from "./core/config.ts";
 import type { Env } from "./core/env.ts";
 import type { ProvisionerDeps, SpaceRoleCap } from "./core/provision.ts";
-import { loadReconcilerConfig, type ReconcilerDeps } from "./core/reconcile.ts";
+import type { ReconcilerDeps } from "./core/reconcile/pass-state.ts";
+import { loadReconcilerConfig } from "./core/reconcile/settings.ts";
 import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 

@@ -6,7 +6,8 @@
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import { composeReconciler } from "./compose.ts";
-import { type Decision, type ReconcileReport, reconcile } from "./core/reconcile.ts";
+import type { Decision, ReconcileReport } from "./core/reconcile/decisions.ts";
+import { reconcile } from "./core/reconcile/pass.ts";
 import { count, logger, Metric, metrics } from "./observability.ts";
 
 const deps = await composeReconciler(process.env);

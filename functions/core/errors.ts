@@ -112,3 +112,8 @@ export class SpaceRoleCapError extends PermanentEventError {
 export class StackEnvironmentError extends Error {
   override readonly name = "StackEnvironmentError";
 }
+
+/** The reconciler's backfill: Spacelift could not be read, so there is nothing to backfill from. */
+export class SpaceliftUnavailableError extends Error {
+  override readonly name = "SpaceliftUnavailableError";
+}

@@ -10,7 +10,7 @@ import { loadReceiverConfig, loadVendingConfig } from "../../functions/core/conf
 import { ConfigurationError, InvalidEventError } from "../../functions/core/errors.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import { parsePermissionsConfig } from "../../functions/core/permissions.ts";
-import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
+import { loadReconcilerConfig } from "../../functions/core/reconcile/settings.ts";
 
 const account = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
 
