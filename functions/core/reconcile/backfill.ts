@@ -1,8 +1,4 @@
-/**
- * The backfill use case (adoption): converges every stack and space Spacelift lists (creating
- * most of them), with bounded concurrency and a resumable record of what is done. Never
- * revokes or deletes.
- */
+/** The backfill use case (adoption, `npm run reconcile -- --backfill`). */
 import { SpaceliftUnavailableError } from "../errors.ts";
 import { convergeSpace, convergeStack } from "../provision.ts";
 import { type Decision, decisionFromOutcome, failedDecision } from "./decisions.ts";
