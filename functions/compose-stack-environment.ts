@@ -5,7 +5,7 @@
  */
 import { ssmClient } from "./adapters/aws-clients.ts";
 import type { Env } from "./core/env.ts";
-import { loadReconcilerConfig } from "./core/reconcile.ts";
+import { loadReconcilerConfig } from "./core/reconcile/settings.ts";
 import { isStackEnvironmentEnabled, type OpenStackEnvironment } from "./core/stack-environment.ts";
 
 /** How long a missing API key is believed before SSM is asked again. */

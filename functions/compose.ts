@@ -16,7 +16,8 @@ import { loadLedgerTable, loadMaxRolesPerSpace, loadVendingConfig } from "./core
 import type { Env } from "./core/env.ts";
 import type { SpaceRoleCap } from "./core/ports.ts";
 import type { ProvisionerDeps } from "./core/provision.ts";
-import { loadReconcilerConfig, type ReconcilerDeps } from "./core/reconcile.ts";
+import type { ReconcilerDeps } from "./core/reconcile/pass-state.ts";
+import { loadReconcilerConfig } from "./core/reconcile/settings.ts";
 import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 

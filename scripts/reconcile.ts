@@ -20,16 +20,12 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "nod
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { composeReconciler } from "../functions/compose.ts";
-import { ConfigurationError } from "../functions/core/errors.ts";
-import {
-  type BackfillProgress,
-  backfill,
-  type Decision,
-  describeError,
-  type ReconcileSettings,
-  reconcile,
-  SpaceliftUnavailableError,
-} from "../functions/core/reconcile.ts";
+import { ConfigurationError, SpaceliftUnavailableError } from "../functions/core/errors.ts";
+import { type BackfillProgress, backfill } from "../functions/core/reconcile/backfill.ts";
+import type { Decision } from "../functions/core/reconcile/decisions.ts";
+import { describeError } from "../functions/core/reconcile/describe-error.ts";
+import { reconcile } from "../functions/core/reconcile/pass.ts";
+import { type ReconcileSettings, SETTING_BOUNDS } from "../functions/core/reconcile/settings.ts";
 
 export const DEFAULT_CHECKPOINT = ".backfill-checkpoint.json";
 
@@ -100,23 +96,27 @@ function parseOptions(argv: readonly string[]): CliOptions {
   const settings: { -readonly [K in keyof ReconcileSettings]?: ReconcileSettings[K] } = {};
   if (values["dry-run"]) settings.dryRun = true;
   if (values.concurrency !== undefined) {
-    settings.concurrency = integer("--concurrency", values.concurrency, 1, 32);
+    settings.concurrency = integer("--concurrency", values.concurrency, SETTING_BOUNDS.concurrency);
   }
   if (values["max-deletions"] !== undefined) {
-    settings.maxDeletionsPerRun = integer("--max-deletions", values["max-deletions"], 0, 10_000);
+    settings.maxDeletionsPerRun = integer(
+      "--max-deletions",
+      values["max-deletions"],
+      SETTING_BOUNDS.maxDeletionsPerRun,
+    );
   }
   if (values["max-revocations"] !== undefined) {
     settings.maxRevocationsPerRun = integer(
       "--max-revocations",
       values["max-revocations"],
-      0,
-      10_000,
+      SETTING_BOUNDS.maxRevocationsPerRun,
     );
   }
   if (values["grace-hours"] !== undefined) {
     const hours = Number(values["grace-hours"]);
-    if (!(hours >= 0 && hours <= 8760)) {
-      throw new UsageError("--grace-hours must be a number of hours between 0 and 8760");
+    const { min, max } = SETTING_BOUNDS.orphanGracePeriodHours;
+    if (!(hours >= min && hours <= max)) {
+      throw new UsageError(`--grace-hours must be a number of hours between ${min} and ${max}`);
     }
     settings.orphanGracePeriodHours = hours;
   }
@@ -151,7 +151,11 @@ function parse(argv: readonly string[]) {
   });
 }
 
-function integer(name: string, value: string, min: number, max: number): number {
+function integer(
+  name: string,
+  value: string,
+  { min, max }: { readonly min: number; readonly max: number },
+): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
     throw new UsageError(`${name} must be an integer between ${min} and ${max}`);

@@ -14,7 +14,8 @@ import {
   type ProvisionerDeps,
   processMessage,
 } from "../../functions/core/provision.ts";
-import { type ReconcileReport, reconcile } from "../../functions/core/reconcile.ts";
+import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import {
   FAKE_API_KEY_ID,
@@ -110,7 +111,7 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
     }
     collect(CONVERGE, converges);
 
-    // The scheduled reconciler (functions/core/reconcile.ts) as the Lambda wires it, against a
+    // The scheduled reconciler (functions/core/reconcile/pass.ts) as the Lambda wires it, against a
     // local fake of Spacelift's GraphQL API listing the same stacks and their spaces.
     const spacelift = await startFakeSpacelift({
       stacks: stacks.map(({ stackId, spaceId, labels }) => ({

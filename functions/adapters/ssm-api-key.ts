@@ -6,7 +6,7 @@
 import { GetParameterCommand, ParameterNotFound, type SSMClient } from "@aws-sdk/client-ssm";
 import * as z from "zod/mini";
 import { AwsCallError, ConfigurationError } from "../core/errors.ts";
-import type { SpaceliftAccess } from "../core/reconcile.ts";
+import type { SpaceliftAccess } from "../core/reconcile/spacelift-listing.ts";
 import { SpaceliftGraphqlClient } from "../spacelift/graphql-client.ts";
 import { SpaceliftStackEnvironment } from "../spacelift/stack-environment.ts";
 import "../core/zod-locale.ts";

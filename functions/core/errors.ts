@@ -165,3 +165,8 @@ export class SpaceliftApiError extends Error {
 export class ReconcileIncompleteError extends Error {
   override readonly name = "ReconcileIncompleteError";
 }
+
+/** The reconciler's backfill: Spacelift could not be read, so there is nothing to backfill from. */
+export class SpaceliftUnavailableError extends Error {
+  override readonly name = "SpaceliftUnavailableError";
+}

@@ -7,12 +7,9 @@
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import { ReconcileIncompleteError } from "../core/errors.ts";
-import {
-  type Decision,
-  type ReconcileReport,
-  type ReconcilerDeps,
-  reconcile,
-} from "../core/reconcile.ts";
+import type { Decision, ReconcileReport } from "../core/reconcile/decisions.ts";
+import { reconcile } from "../core/reconcile/pass.ts";
+import type { ReconcilerDeps } from "../core/reconcile/pass-state.ts";
 import { count, logger, Metric, metrics } from "../observability.ts";
 
 export type ReconcilerHandler = (_event: unknown, context: Context) => Promise<ReconcileSummary>;

@@ -11,7 +11,7 @@ import { ConfigurationError, InvalidEventError } from "../../functions/core/erro
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import { parsePermissionsConfig } from "../../functions/core/permissions.ts";
 import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
-import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
+import { loadReconcilerConfig } from "../../functions/core/reconcile/settings.ts";
 
 const account = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ConfigurationError } from "../../functions/core/errors.ts";
-import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
+import { loadReconcilerConfig } from "../../functions/core/reconcile/settings.ts";
 
 describe("SPACELIFT_API_ENDPOINT", () => {
   it.each([

@@ -6,7 +6,7 @@
  */
 import { DeleteRolePermissionsBoundaryCommand } from "@aws-sdk/client-iam";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { reconcile } from "../../functions/core/reconcile.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { type Harness, readResource, startHarness, writeCommands } from "./harness.ts";
 
 let h: Harness;

@@ -24,7 +24,8 @@ import { createValidatedPolicy, validateTrustPolicy } from "@cloud-copilot/iam-p
 import { runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
 import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
 import { composeReconciler } from "../../functions/compose.ts";
-import type { ReconcilerDeps, ReconcileSettings } from "../../functions/core/reconcile.ts";
+import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
+import type { ReconcileSettings } from "../../functions/core/reconcile/settings.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import {

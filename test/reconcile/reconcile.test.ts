@@ -22,12 +22,9 @@ import { DynamoDbSpacePaths } from "../../functions/adapters/dynamodb-space-path
 import { ReconcileIncompleteError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
-import {
-  type Decision,
-  ORPHANED_AT_TAG,
-  type ReconcileReport,
-  reconcile,
-} from "../../functions/core/reconcile.ts";
+import type { Decision, ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
+import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import {

@@ -7,7 +7,7 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetRolePolicyCommand, ListRolePoliciesCommand } from "@aws-sdk/client-iam";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbSpaceQuota } from "../../functions/adapters/dynamodb-space-quota.ts";
-import { reconcile } from "../../functions/core/reconcile.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { REVOKED_SESSIONS_POLICY, revokedSessionsPolicy } from "../../functions/core/revocation.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type Harness, readResource, spaceliftRunMayAssume, startHarness } from "./harness.ts";

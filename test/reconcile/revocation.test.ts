@@ -7,7 +7,9 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
-import { ORPHANED_AT_TAG, type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
+import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
+import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import {
   LEGACY_REVOKED_TRUST_POLICY,
   REVOKED_SESSIONS_POLICY,

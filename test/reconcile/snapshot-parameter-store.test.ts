@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ParameterStore, Tags } from "../../functions/core/ports.ts";
-import { SnapshotParameterStore } from "../../functions/core/reconcile.ts";
+import { SnapshotParameterStore } from "../../functions/core/reconcile/snapshot-stores.ts";
 import { InMemoryParameterStore } from "../support/in-memory.ts";
 
 const LISTED = "/spacelift/acme/stacks/listed/role-arn";

@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
-import { type ReconcilerDeps, reconcile } from "../../functions/core/reconcile.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
+import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import {
   InMemoryLedger,

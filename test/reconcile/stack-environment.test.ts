@@ -3,7 +3,7 @@
  * (and plans them in a dry run), against moto and the fake Spacelift API.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { reconcile } from "../../functions/core/reconcile.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { SPACELIFT_TOKEN_FILE } from "../../functions/core/stack-environment.ts";
 import { type Harness, PRODUCTION, readRole, startHarness } from "./harness.ts";
 

@@ -20,7 +20,7 @@ import { allowedPolicyArns } from "../../functions/core/permissions.ts";
 import { encodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { MAX_BODY_BYTES } from "../../functions/core/receive.ts";
 import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
-import { loadReconcilerConfig } from "../../functions/core/reconcile.ts";
+import { loadReconcilerConfig } from "../../functions/core/reconcile/settings.ts";
 import { lambdaNodeBinary } from "../../scripts/lib/lambda-bundle.ts";
 import {
   type CloudFormationTemplate,

@@ -4,13 +4,29 @@
  * A failure here is this check's own decision: the role's stands.
  */
 
-import type { ProvisionOutcome } from "./converge-contract.ts";
-import type { StackId } from "./identifiers.ts";
+import type { ProvisionOutcome } from "../converge-contract.ts";
+import type { StackId } from "../identifiers.ts";
 import {
   convergeStackEnvironment,
   desiredStackVariables,
   type StackEnvironment,
-} from "./stack-environment.ts";
+} from "../stack-environment.ts";
+import { addDecision, type Pass } from "./pass-state.ts";
+import type { ConvergeTarget } from "./targets.ts";
+
+/** After a listed stack converged: its variables' decisions join the pass's report. */
+export async function checkStackEnvironment(
+  pass: Pass,
+  target: ConvergeTarget,
+  outcome: ProvisionOutcome,
+): Promise<void> {
+  if (target.kind !== "stack" || pass.environment === undefined) return;
+  const { stackId } = target.stack;
+  const plan = pass.deps.settings.dryRun;
+  for (const found of await reconcileStackEnvironment(pass.environment, stackId, outcome, plan)) {
+    addDecision(pass, { resource: target.key, ...found });
+  }
+}
 
 export interface StackEnvironmentDecision {
   readonly action: "update" | "report";

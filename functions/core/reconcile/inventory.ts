@@ -1,0 +1,117 @@
+/**
+ * What we manage in AWS, as read at the start of a run: our roles (path and tags) and
+ * parameters (`<prefix>/<account>/stacks|spaces/<id>/…`), grouped by the Spacelift resource
+ * they belong to.
+ */
+import type { SpaceId, StackId } from "../identifiers.ts";
+import type { ObservedRole } from "../ports.ts";
+import { isManagedByUs, type RoleOwner, SPACE_TAG, STACK_TAG } from "../role-spec.ts";
+import type { ReconcilerDeps } from "./pass-state.ts";
+import { mapWithConcurrency } from "./pool.ts";
+
+/** Roles and parameters of one Spacelift resource, as found in AWS. */
+export interface ManagedGroup {
+  readonly key: string;
+  readonly kind: "stack" | "space";
+  readonly id: string;
+  readonly roles: ObservedRole[];
+  readonly parameters: { name: string; value: string }[];
+}
+
+export interface Inventory {
+  readonly groups: Map<string, ManagedGroup>;
+  /** Every parameter under `<prefix>/<account>/`, by name (the dry run's view of SSM). */
+  readonly parameterValues: Map<string, string>;
+  readonly managedRoles: number;
+  readonly unrecognisedRoles: readonly ObservedRole[];
+  /** Every role listed under the role path (ours or not), as described at the start. */
+  readonly snapshot: ReadonlyMap<string, ObservedRole | undefined>;
+}
+
+/** Our roles (path and tags) and parameters (`<prefix>/<account>/stacks|spaces/<id>/…`). */
+export async function takeInventory(
+  deps: Pick<ReconcilerDeps, "config" | "settings" | "roles" | "parameters">,
+): Promise<Inventory> {
+  const { config } = deps;
+  const groups = new Map<string, ManagedGroup>();
+  const groupOf = (kind: "stack" | "space", id: string): ManagedGroup => {
+    const key = `${kind}:${id}`;
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = { key, kind, id, roles: [], parameters: [] };
+      groups.set(key, group);
+    }
+    return group;
+  };
+
+  const listed = await deps.roles.listByPath(config.rolePath);
+  const described = await mapWithConcurrency(listed, deps.settings.concurrency, ({ name }) =>
+    deps.roles.describe(name),
+  );
+  const unrecognisedRoles: ObservedRole[] = [];
+  let managedRoles = 0;
+  for (const role of described) {
+    // Gone since the listing, or someone else's role under our path: never ours to touch.
+    if (role === undefined || !isManagedByUs(config, role.tags, role.path)) continue;
+    managedRoles += 1;
+    const stackId = role.tags[STACK_TAG];
+    const spaceId = role.tags[SPACE_TAG];
+    if (stackId !== undefined) groupOf("stack", stackId).roles.push(role);
+    else if (spaceId !== undefined) groupOf("space", spaceId).roles.push(role);
+    else unrecognisedRoles.push(role);
+  }
+
+  const base = `${config.parameterPrefix}/${config.spaceliftAccount}`;
+  const parameterValues = new Map<string, string>();
+  for (const parameter of await deps.parameters.listByPath(base)) {
+    parameterValues.set(parameter.name, parameter.value);
+    const match = /^\/(stacks|spaces)\/([^/]+)\/[^/]+$/.exec(parameter.name.slice(base.length));
+    if (match?.[1] === undefined || match[2] === undefined) continue;
+    groupOf(match[1] === "stacks" ? "stack" : "space", match[2]).parameters.push(parameter);
+  }
+  const snapshot = new Map(listed.map(({ name }, index) => [name, described[index]]));
+  return { groups, parameterValues, managedRoles, unrecognisedRoles, snapshot };
+}
+
+/** The stacks whose roles the inventory found, with the space their roles are in. */
+export function stackSpacesOf(inventory: Inventory): Map<string, string> {
+  const stackSpaces = new Map<string, string>();
+  for (const group of inventory.groups.values()) {
+    const space = group.roles.map((role) => role.tags[SPACE_TAG]).find((tag) => tag !== undefined);
+    if (group.kind === "stack" && space !== undefined) stackSpaces.set(group.id, space);
+  }
+  return stackSpaces;
+}
+
+/** The group's roles whose ARN no parameter of the group holds. */
+export function unpublishedRoles(group: ManagedGroup): ObservedRole[] {
+  const published = new Set(group.parameters.map(({ value }) => value));
+  return group.roles.filter(({ arn }) => !published.has(arn));
+}
+
+/** The resource a group's roles belong to (their tags name it; the ID is only compared). */
+export function ownerOf(group: ManagedGroup): RoleOwner {
+  return group.kind === "stack"
+    ? { kind: "stack", id: group.id as StackId }
+    : { kind: "space", id: group.id as SpaceId };
+}
+
+/** What the inventory says about a resource Spacelift lists, as the reason of its decision. */
+export function describeFindings(
+  kind: "stack" | "space",
+  group: ManagedGroup | undefined,
+  orphanedAt: string | undefined,
+): string {
+  if (group === undefined) return `Spacelift lists this ${kind}; it has no role`;
+  if (group.roles.length === 0) {
+    return `Spacelift lists this ${kind}; its role is gone (deleted outside this product?) while its parameter remains`;
+  }
+  if (orphanedAt !== undefined) {
+    return `Spacelift lists this ${kind} again; restoring the trust revoked at ${orphanedAt}`;
+  }
+  const unpublished = unpublishedRoles(group);
+  if (unpublished.length > 0) {
+    return `no parameter holds the ARN of ${unpublished.map(({ name }) => name).join(", ")}`;
+  }
+  return "drift from the configured role";
+}

@@ -1,0 +1,229 @@
+/**
+ * Carries out the orphan protocol (orphans.ts decides): revokes the trust of roles whose stack
+ * or space Spacelift no longer lists, and deletes them once their grace period is over, within
+ * the per-run caps.
+ */
+import { ForeignResourceError } from "../errors.ts";
+import { isSpaceId, isStackId } from "../identifiers.ts";
+import type { ObservedRole } from "../ports.ts";
+import { type ProvisionOutcome, removeSpace, removeStack } from "../provision.ts";
+import {
+  REVOKED_SESSIONS_POLICY,
+  revokedSessionsPolicy,
+  revokedTrustPolicy,
+} from "../revocation.ts";
+import { canonicalJson } from "../role-diff.ts";
+import { assertTrustPolicy, boundaryOf, isRoleOf } from "../role-spec.ts";
+import { failedDecision } from "./decisions.ts";
+import { type Inventory, type ManagedGroup, ownerOf } from "./inventory.ts";
+import {
+  emptyListingRefusal,
+  isOurRoleArn,
+  ORPHANED_AT_TAG,
+  type OrphanPlan,
+  orphansVouchedFor,
+  planOrphans,
+  withinCap,
+} from "./orphans.ts";
+import { addDecision, convergeDepsOf, type Pass } from "./pass-state.ts";
+import { mapWithConcurrency } from "./pool.ts";
+import type { SpaceliftListing } from "./spacelift-listing.ts";
+
+/**
+ * Revokes, holds or deletes what the inventory holds and Spacelift no longer lists, within the
+ * per-run caps; nothing at all when the listing is empty (an expired token's answer).
+ */
+export async function settleOrphans(
+  pass: Pass,
+  inventory: Inventory,
+  listing: SpaceliftListing,
+): Promise<void> {
+  const { config, settings } = pass.deps;
+  const listed = new Set([
+    ...listing.stacks.map(({ id }) => `stack:${id}`),
+    ...listing.spaces.map(({ id }) => `space:${id}`),
+  ]);
+  const orphans = [...inventory.groups.values()].filter(({ key }) => !listed.has(key));
+  if (orphans.length === 0) return;
+  const refusal = emptyListingRefusal(listing, orphans.length, config.spaceliftAccount);
+  if (refusal !== undefined) {
+    addDecision(pass, refusal);
+    return;
+  }
+  const { vouched, leftAlone } = orphansVouchedFor(orphans, listing);
+  for (const decision of leftAlone) addDecision(pass, decision);
+  const plans = planOrphans(vouched, {
+    config,
+    now: pass.deps.now().getTime(),
+    orphanGracePeriodHours: settings.orphanGracePeriodHours,
+  });
+  for (const decision of plans.waiting) addDecision(pass, decision);
+  await actWithinCap(
+    pass,
+    plans.revocations,
+    settings.maxRevocationsPerRun,
+    "MAX_REVOCATIONS_PER_RUN",
+    (plan) => revokeGroup(pass, plan),
+  );
+  await actWithinCap(
+    pass,
+    plans.deletions,
+    settings.maxDeletionsPerRun,
+    "MAX_DELETIONS_PER_RUN",
+    (plan) => deleteGroup(pass, plan),
+  );
+}
+
+async function actWithinCap(
+  pass: Pass,
+  plans: readonly OrphanPlan[],
+  cap: number,
+  setting: string,
+  act: (plan: OrphanPlan) => Promise<void>,
+): Promise<void> {
+  const { due, deferred } = withinCap(plans, cap, setting);
+  await mapWithConcurrency(due, pass.deps.settings.concurrency, act);
+  for (const decision of deferred) addDecision(pass, decision);
+}
+
+/**
+ * Revokes each role of an orphan: its trust is replaced with one no token meets, then an inline
+ * policy ends the sessions issued before now, then the role is tagged with when. A role revoked
+ * with the legacy document is brought to the current form; its tag (the grace period) stays.
+ */
+async function revokeGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
+  const { roles } = pass.stores;
+  const { config } = pass.deps;
+  const now = pass.deps.now();
+  const stamp = now.toISOString();
+  const changes: string[] = [];
+  const base = { action: "revoke" as const, resource: plan.group.key, reason: plan.reason };
+  try {
+    const trust = revokedTrustPolicy(config);
+    // What IAM would refuse, and our own rules (the provider, aud, a sub without wildcard).
+    assertTrustPolicy(config, trust, []);
+    for (const role of plan.group.roles) {
+      changes.push(...(await restoreBoundary(pass, role)));
+      // Trust first, sessions second, tag last: if a step fails, the next run finds the role
+      // not fully revoked and finishes; never a dated role that can still be assumed.
+      const trustChanged = canonicalJson(role.trustPolicy) !== canonicalJson(trust);
+      if (trustChanged) {
+        await roles.updateTrustPolicy(role.name, trust);
+        changes.push(`updateTrustPolicy ${role.name} (revoked)`);
+      }
+      // Sessions issued while the old trust held must end too; written after the trust, with
+      // a cut-off after it, so no session slips in between.
+      if (trustChanged || !(REVOKED_SESSIONS_POLICY in role.inlinePolicies)) {
+        await roles.putInlinePolicy(role.name, REVOKED_SESSIONS_POLICY, revokedSessionsPolicy(now));
+        changes.push(`putInlinePolicy ${role.name} ${REVOKED_SESSIONS_POLICY}`);
+      }
+      if (Number.isNaN(Date.parse(role.tags[ORPHANED_AT_TAG] ?? ""))) {
+        await roles.tag(role.name, { [ORPHANED_AT_TAG]: stamp });
+        changes.push(`tag ${role.name} ${ORPHANED_AT_TAG}=${stamp}`);
+      }
+    }
+  } catch (error) {
+    addDecision(pass, {
+      ...failedDecision("revoke", base, error, pass.deps.settings.dryRun),
+      changes,
+    });
+    return;
+  }
+  addDecision(pass, {
+    ...base,
+    outcome: pass.deps.settings.dryRun ? "planned" : "applied",
+    roles: plan.group.roles.map(({ name }) => name),
+    changes,
+  });
+}
+
+/**
+ * Deletes an orphan through the provisioner's own removal, then whatever of it that removal
+ * did not name (a role or parameter named under an older naming configuration).
+ */
+async function deleteGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
+  const { group } = plan;
+  const { config } = pass.deps;
+  const removalDeps = convergeDepsOf(pass);
+  const changes: string[] = [];
+  const base = { action: "delete" as const, resource: group.key, reason: plan.reason };
+  try {
+    let refusal: ForeignResourceError | undefined;
+    if (group.roles.length > 0) {
+      let outcome: ProvisionOutcome | undefined;
+      try {
+        if (group.kind === "stack" && isStackId(group.id)) {
+          outcome = await removeStack(group.id, removalDeps);
+          pass.stackSpaces.delete(group.id);
+        } else if (group.kind === "space" && isSpaceId(group.id)) {
+          outcome = await removeSpace(group.id, removalDeps);
+        }
+      } catch (error) {
+        // A role of the resource's name is someone else's: the resource's own roles (found by
+        // their tags below) still go; the refusal is recorded once they have.
+        if (!(error instanceof ForeignResourceError)) throw error;
+        refusal = error;
+      }
+      if (outcome !== undefined) {
+        changes.push(...outcome.changes.map((change) => `${outcome.roleName}: ${change}`));
+        if (outcome.parameter === "deleted") changes.push("parameter deleted");
+      }
+      for (const role of group.roles) {
+        if (role.name === outcome?.roleName) continue;
+        changes.push(...(await removeRoleByName(pass, role.name, group)));
+      }
+    }
+    if (refusal !== undefined) throw refusal;
+    for (const parameter of group.parameters) {
+      // Only what points at one of our roles: the namespace is ours, but be sure.
+      if (!isOurRoleArn(config, parameter.value)) continue;
+      if ((await pass.stores.parameters.remove(parameter.name)) === "deleted") {
+        changes.push(`deleteParameter ${parameter.name}`);
+      }
+    }
+  } catch (error) {
+    addDecision(pass, {
+      ...failedDecision("delete", base, error, pass.deps.settings.dryRun),
+      changes,
+    });
+    return;
+  }
+  addDecision(pass, {
+    ...base,
+    outcome: pass.deps.settings.dryRun ? "planned" : "applied",
+    roles: group.roles.map(({ name }) => name),
+    changes,
+  });
+}
+
+/**
+ * The provisioner's and reconciler's IAM policy allows writes (trust, policies, deletion) only
+ * on a role that carries the configured boundary: put it back first if someone took it off.
+ */
+async function restoreBoundary(pass: Pass, role: ObservedRole): Promise<string[]> {
+  const boundary = boundaryOf(pass.deps.config);
+  if (boundary === undefined || role.permissionsBoundaryArn === boundary) return [];
+  await pass.stores.roles.putPermissionsBoundary(role.name, boundary);
+  return [`putPermissionsBoundary ${role.name} ${boundary}`];
+}
+
+/** Deletes one of our roles by name (policies first: IAM refuses to delete a role that has any). */
+async function removeRoleByName(pass: Pass, name: string, group: ManagedGroup): Promise<string[]> {
+  const { roles } = pass.stores;
+  const observed = await roles.describe(name);
+  if (observed === undefined) return [];
+  if (!isRoleOf(pass.deps.config, observed, ownerOf(group))) {
+    throw new ForeignResourceError(`role ${name} is no longer ours; leaving it untouched`);
+  }
+  const changes: string[] = await restoreBoundary(pass, observed);
+  for (const arn of observed.managedPolicyArns) {
+    await roles.detachPolicy(name, arn);
+    changes.push(`${name}: detachPolicy ${arn}`);
+  }
+  for (const policyName of Object.keys(observed.inlinePolicies)) {
+    await roles.deleteInlinePolicy(name, policyName);
+    changes.push(`${name}: deleteInlinePolicy ${policyName}`);
+  }
+  if ((await roles.delete(name)) === "deleted") changes.push(`${name}: deleteRole`);
+  return changes;
+}

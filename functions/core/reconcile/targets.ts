@@ -1,0 +1,53 @@
+/** The resources a pass converges: every stack and space Spacelift lists, with usable IDs. */
+import { isSpaceId, isStackId, type SpaceId } from "../identifiers.ts";
+import type { convergeStack } from "../provision.ts";
+import type { DecisionInput } from "./decisions.ts";
+import { addDecision, type Pass } from "./pass-state.ts";
+import type { SpaceliftListing } from "./spacelift-listing.ts";
+
+export type ConvergeTarget =
+  | {
+      readonly key: string;
+      readonly kind: "stack";
+      readonly stack: Parameters<typeof convergeStack>[0];
+    }
+  | { readonly key: string; readonly kind: "space"; readonly spaceId: SpaceId };
+
+/**
+ * Spaces first, then stacks, in Spacelift's order; one whose ID this product cannot use in IAM
+ * names and conditions is reported and skipped. Used by both reconcile and backfill.
+ */
+export function listedTargets(
+  pass: Pass,
+  listing: Pick<SpaceliftListing, "stacks" | "spaces">,
+): ConvergeTarget[] {
+  const targets: ConvergeTarget[] = [];
+  for (const space of listing.spaces) {
+    if (!isSpaceId(space.id)) {
+      addDecision(pass, invalidIdentifier(`space:${space.id}`, "space ID"));
+      continue;
+    }
+    targets.push({ key: `space:${space.id}`, kind: "space", spaceId: space.id });
+  }
+  for (const stack of listing.stacks) {
+    if (!isStackId(stack.id) || !isSpaceId(stack.space)) {
+      addDecision(pass, invalidIdentifier(`stack:${stack.id}`, "stack or space ID"));
+      continue;
+    }
+    targets.push({
+      key: `stack:${stack.id}`,
+      kind: "stack",
+      stack: { stackId: stack.id, spaceId: stack.space, labels: stack.labels },
+    });
+  }
+  return targets;
+}
+
+function invalidIdentifier(resource: string, what: string): DecisionInput {
+  return {
+    action: "report",
+    resource,
+    reason: `Spacelift lists a ${what} this product cannot use in IAM names and conditions; skipped`,
+    outcome: "reported",
+  };
+}
