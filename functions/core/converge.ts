@@ -4,6 +4,8 @@
  * no write call), within the space's role cap, replacing the roles of the previous naming
  * scheme and of the other stack shape.
  */
+
+import { boundaryOf, type VendingConfig } from "./config.ts";
 import type { ProvisionOutcome, RoleResult, StackFacts, StackHint } from "./converge-contract.ts";
 import {
   ForeignResourceError,
@@ -23,7 +25,6 @@ import type {
 import { removeRole } from "./remove.ts";
 import { applyRoleChange, describeRoleChange, diffRole } from "./role-diff.ts";
 import {
-  boundaryOf,
   describeHolder,
   everyStackRoleName,
   isRoleOf,
@@ -40,7 +41,6 @@ import {
   stackRoleName,
   stackScopes,
   stackShape,
-  type VendingConfig,
 } from "./role-spec.ts";
 import { spacePathFor } from "./space-path.ts";
 

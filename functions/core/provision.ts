@@ -9,18 +9,13 @@ import {
   parseAuditEvent,
   type ResourceEvent,
 } from "./audit-event.ts";
+import type { VendingConfig } from "./config.ts";
 import { type ConvergeDeps, convergeSpace, convergeStack } from "./converge.ts";
 import type { OtherShapeRoles, ProvisionOutcome } from "./converge-contract.ts";
 import { ForeignResourceError, HttpError, PermanentEventError } from "./errors.ts";
 import type { ResourceLedger, StackFactsRecord } from "./ports.ts";
 import { removeSpace, removeStack } from "./remove.ts";
-import {
-  spaceRoleName,
-  stackRoleName,
-  stackScopes,
-  stackShape,
-  type VendingConfig,
-} from "./role-spec.ts";
+import { spaceRoleName, stackRoleName, stackScopes, stackShape } from "./role-spec.ts";
 import { recordSpace } from "./space-path.ts";
 import {
   factsOf,
@@ -31,14 +26,6 @@ import {
   vouching,
   withoutShape,
 } from "./stack-ledger.ts";
-
-// re-exported until the reconciler imports these from their modules
-export { convergeSpace, convergeStack } from "./converge.ts";
-export type { ProvisionOutcome } from "./converge-contract.ts";
-export type { SpaceRoleCap } from "./ports.ts";
-export { removeSpace, removeStack } from "./remove.ts";
-export { recordSpace } from "./space-path.ts";
-export { beforeCreatingStackRoles, recordListed, recordStackFacts } from "./stack-ledger.ts";
 
 /** What applying an event needs: the converge engine's ports, and the ledger of events. */
 export interface ProvisionerDeps extends ConvergeDeps {

@@ -4,12 +4,13 @@
  * its policies detached and deleted before the role. Used by events (stack/space deleted),
  * by the converge engine for the roles it replaces, and by the reconciler.
  */
+
+import { boundaryOf, type VendingConfig } from "./config.ts";
 import type { ProvisionOutcome, RoleResult, StackHint } from "./converge-contract.ts";
 import { ForeignResourceError } from "./errors.ts";
 import { resourceKey, type SpaceId, type StackId } from "./identifiers.ts";
 import type { ObservedRole, ParameterStore, RoleStore, SpaceRoleCap } from "./ports.ts";
 import {
-  boundaryOf,
   describeHolder,
   everyStackRoleName,
   isManagedByUs,
@@ -24,7 +25,6 @@ import {
   stackRoleNames,
   stackScopes,
   stackShape,
-  type VendingConfig,
 } from "./role-spec.ts";
 
 /** What removing needs; `spaceRoleCap`, for a stack, to stop counting it in its space. */

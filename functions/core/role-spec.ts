@@ -31,8 +31,6 @@ import {
 } from "./subject.ts";
 import { assertTrustPolicyAccepted } from "./trust-policy-rules.ts";
 
-// re-exported until the split modules import it from config.ts
-export { boundaryOf, type VendingConfig } from "./config.ts";
 export { policySize, type RoleScope };
 
 export const MANAGED_BY_TAG = "managed-by";

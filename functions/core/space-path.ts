@@ -3,9 +3,10 @@
  * what space events (and the reconciler's listing) say of each space's name and parent, and
  * the path resolved from it. Rendering the template is subject.ts's.
  */
+
+import type { VendingConfig } from "./config.ts";
 import type { SpaceId } from "./identifiers.ts";
 import type { SpacePathStore } from "./ports.ts";
-import type { VendingConfig } from "./role-spec.ts";
 import { mergeSpaceNode, resolveSpacePath, templateUses } from "./subject.ts";
 
 /**

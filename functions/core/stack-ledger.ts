@@ -4,6 +4,7 @@
  * which naming scheme), which lets an event skip looking for roles of the other shape.
  */
 import type { ResourceEvent } from "./audit-event.ts";
+import type { VendingConfig } from "./config.ts";
 import type { OtherShapeRoles, StackFacts } from "./converge-contract.ts";
 import { isSpaceId, resourceKey, type SpaceId, type StackId } from "./identifiers.ts";
 import type {
@@ -13,7 +14,7 @@ import type {
   StackShape,
   TimedFact,
 } from "./ports.ts";
-import { ROLE_NAMING, stackShape, type VendingConfig } from "./role-spec.ts";
+import { ROLE_NAMING, stackShape } from "./role-spec.ts";
 
 /**
  * Whether the last applied event (or the reconciler's listing) supersedes this one. Older: yes.

@@ -1,6 +1,7 @@
 /** The backfill use case (adoption, `npm run reconcile -- --backfill`). */
+
+import { convergeSpace, convergeStack } from "../converge.ts";
 import { SpaceliftUnavailableError } from "../errors.ts";
-import { convergeSpace, convergeStack } from "../provision.ts";
 import { type Decision, decisionFromOutcome, failedDecision } from "./decisions.ts";
 import { dryRunStores } from "./dry-run-stores.ts";
 import { beforeCreatingRoles, rememberStackFacts } from "./ledger-listing.ts";

@@ -2,8 +2,9 @@
  * The reconciler's report: one decision per resource that needed something (or would, in a
  * dry run), with its reason and outcome, and the counts of the run.
  */
+
+import type { ProvisionOutcome } from "../converge-contract.ts";
 import { ForeignResourceError, SpaceRoleCapError } from "../errors.ts";
-import type { ProvisionOutcome } from "../provision.ts";
 import { describeError } from "./describe-error.ts";
 
 export type ReconcileAction =

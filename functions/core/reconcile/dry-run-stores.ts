@@ -9,9 +9,9 @@ import type {
   RoleSpec,
   RoleStore,
   SpaceQuota,
+  SpaceRoleCap,
   Tags,
 } from "../ports.ts";
-import type { SpaceRoleCap } from "../provision.ts";
 
 export function dryRunStores(
   roles: RoleStore,

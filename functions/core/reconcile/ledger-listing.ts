@@ -6,8 +6,8 @@
 import { EVENT_CLOCK_SKEW_MS } from "../audit-event.ts";
 import type { StackId } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
-import { beforeCreatingStackRoles, recordListed, recordStackFacts } from "../provision.ts";
 import { stackRoleName, stackScopes } from "../role-spec.ts";
+import { beforeCreatingStackRoles, recordListed, recordStackFacts } from "../stack-ledger.ts";
 import type { Pass } from "./pass-state.ts";
 import type { ConvergeTarget } from "./targets.ts";
 

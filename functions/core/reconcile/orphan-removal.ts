@@ -3,17 +3,20 @@
  * or space Spacelift no longer lists, and deletes them once their grace period is over, within
  * the per-run caps.
  */
+
+import { boundaryOf } from "../config.ts";
+import type { ProvisionOutcome } from "../converge-contract.ts";
 import { ForeignResourceError } from "../errors.ts";
 import { isSpaceId, isStackId } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
-import { type ProvisionOutcome, removeSpace, removeStack } from "../provision.ts";
+import { removeSpace, removeStack } from "../remove.ts";
 import {
   REVOKED_SESSIONS_POLICY,
   revokedSessionsPolicy,
   revokedTrustPolicy,
 } from "../revocation.ts";
 import { canonicalJson } from "../role-diff.ts";
-import { assertTrustPolicy, boundaryOf, isRoleOf } from "../role-spec.ts";
+import { assertTrustPolicy, isRoleOf } from "../role-spec.ts";
 import { failedDecision } from "./decisions.ts";
 import { type Inventory, type ManagedGroup, ownerOf } from "./inventory.ts";
 import {

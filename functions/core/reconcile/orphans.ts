@@ -4,6 +4,8 @@
  * with when), hold (grace period running), delete (grace period over) or defer (per-run cap
  * reached). orphan-removal.ts carries them out.
  */
+
+import type { VendingConfig } from "../config.ts";
 import type { ObservedRole } from "../ports.ts";
 import {
   LEGACY_REVOKED_TRUST_POLICY,
@@ -11,7 +13,7 @@ import {
   revokedTrustPolicy,
 } from "../revocation.ts";
 import { canonicalJson } from "../role-diff.ts";
-import { SPACE_TAG, type VendingConfig } from "../role-spec.ts";
+import { SPACE_TAG } from "../role-spec.ts";
 import type { DecisionInput } from "./decisions.ts";
 import type { ManagedGroup } from "./inventory.ts";
 import { isEmptyListing, type SpaceliftListing } from "./spacelift-listing.ts";

@@ -2,8 +2,10 @@
  * A pass without Spacelift (no API key, or its API failing): every role must be published in
  * its resource's parameter and every parameter must point at one of our roles.
  */
+
+import { convergeSpace, convergeStack } from "../converge.ts";
+import type { ProvisionOutcome } from "../converge-contract.ts";
 import { isSpaceId, isStackId } from "../identifiers.ts";
-import { convergeSpace, convergeStack, type ProvisionOutcome } from "../provision.ts";
 import { decisionFromOutcome, failedDecision } from "./decisions.ts";
 import {
   describeFindings,

@@ -2,9 +2,16 @@
  * What one pass (a reconcile or a backfill) carries from step to step: its dependencies, the
  * stores its writes go through, and the decisions taken so far.
  */
-import type { ParameterStore, ResourceLedger, RoleStore, SpacePathStore } from "../ports.ts";
-import type { convergeStack, SpaceRoleCap } from "../provision.ts";
-import type { VendingConfig } from "../role-spec.ts";
+
+import type { VendingConfig } from "../config.ts";
+import type { ConvergeDeps } from "../converge.ts";
+import type {
+  ParameterStore,
+  ResourceLedger,
+  RoleStore,
+  SpacePathStore,
+  SpaceRoleCap,
+} from "../ports.ts";
 import type { StackEnvironment } from "../stack-environment.ts";
 import type { Decision, DecisionInput } from "./decisions.ts";
 import { spaceRoleCapFor } from "./dry-run-stores.ts";
@@ -12,7 +19,7 @@ import type { ReconcileSettings } from "./settings.ts";
 import type { SpaceliftAccess } from "./spacelift-listing.ts";
 
 /** What the provisioner's converge needs; new needs of it flow into the reconciler's deps. */
-export type ConvergeDeps = Parameters<typeof convergeStack>[1];
+export type { ConvergeDeps };
 
 export type ReconcilerDeps = ConvergeDeps & {
   readonly config: VendingConfig;

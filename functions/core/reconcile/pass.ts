@@ -15,7 +15,8 @@
  * A dry run goes through exactly the same code with stores that read but never write, so the
  * plan it prints is the one a real run would carry out.
  */
-import { convergeSpace, convergeStack, removeSpace, removeStack } from "../provision.ts";
+import { convergeSpace, convergeStack } from "../converge.ts";
+import { removeSpace, removeStack } from "../remove.ts";
 import {
   byResource,
   type DecisionSubject,

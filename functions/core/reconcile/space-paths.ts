@@ -2,7 +2,7 @@
 import { EVENT_CLOCK_SKEW_MS } from "../audit-event.ts";
 import { isSpaceId } from "../identifiers.ts";
 import type { SpaceliftSpace, SpaceNode } from "../ports.ts";
-import { recordSpace } from "../provision.ts";
+import { recordSpace } from "../space-path.ts";
 import { templateUses } from "../subject.ts";
 import { failedDecision } from "./decisions.ts";
 import { addDecision, type Pass } from "./pass-state.ts";

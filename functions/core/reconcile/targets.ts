@@ -1,6 +1,7 @@
 /** The resources a pass converges: every stack and space Spacelift lists, with usable IDs. */
+
+import type { convergeStack } from "../converge.ts";
 import { isSpaceId, isStackId, type SpaceId } from "../identifiers.ts";
-import type { convergeStack } from "../provision.ts";
 import type { DecisionInput } from "./decisions.ts";
 import { addDecision, type Pass } from "./pass-state.ts";
 import type { SpaceliftListing } from "./spacelift-listing.ts";
