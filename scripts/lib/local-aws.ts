@@ -69,6 +69,25 @@ export function localClientConfig(endpoint: string, region = "us-east-1") {
   };
 }
 
+/** The ledger table as serverless.yml defines it (key `resource`); an existing one is kept. */
+export async function createLedgerTable(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+): Promise<void> {
+  try {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "resource", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "resource", KeyType: "HASH" }],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+}
+
 export async function createLocalAwsResources(
   options: LocalAwsOptions,
 ): Promise<LocalAwsResources> {
@@ -135,18 +154,7 @@ export async function createLocalAwsResources(
     }),
   );
   const ledgerTable = `${name}-ledger`;
-  try {
-    await dynamodb.send(
-      new CreateTableCommand({
-        TableName: ledgerTable,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "resource", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "resource", KeyType: "HASH" }],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
+  await createLedgerTable(dynamodb, ledgerTable);
   iam.destroy();
   sqs.destroy();
   dynamodb.destroy();

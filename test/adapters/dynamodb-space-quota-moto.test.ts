@@ -3,15 +3,10 @@
  * against a real moto_server: the conditional update admits at most `cap` stacks, also when
  * two provisioners admit at once through their own clients.
  */
-import {
-  CreateTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-} from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbSpaceQuota } from "../../functions/adapters/dynamodb-space-quota.ts";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 
 const TABLE = "spacelift-role-vending-ledger";
@@ -32,14 +27,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await moto.reset();
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "resource", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "resource", KeyType: "HASH" }],
-    }),
-  );
+  await createLedgerTable(dynamodb, TABLE);
 });
 
 describe("DynamoDbSpaceQuota", () => {

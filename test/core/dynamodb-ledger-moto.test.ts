@@ -3,14 +3,14 @@
  * timestamp from moving backwards, and a deletion from being undone at its own timestamp, even
  * when two writers race; and tombstones that outlive every event the receiver can still accept.
  */
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   DynamoDbLedger,
   TOMBSTONE_RETENTION_SECONDS,
 } from "../../functions/adapters/dynamodb-ledger.ts";
 import { MAX_EVENT_MAX_AGE_SECONDS } from "../../functions/core/audit-event.ts";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 
 const TABLE = "spacelift-role-vending-ledger";
@@ -35,14 +35,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await moto.reset();
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "resource", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "resource", KeyType: "HASH" }],
-    }),
-  );
+  await createLedgerTable(dynamodb, TABLE);
 });
 
 describe("DynamoDbLedger", () => {

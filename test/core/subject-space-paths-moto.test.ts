@@ -2,7 +2,7 @@
  * Space paths kept in DynamoDB (the ledger table, `spacepath:<id>` items) and a `{spacePath}`
  * role written to IAM, against a real moto_server.
  */
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { resolveSpacePath } from "../../functions/core/subject.ts";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import { readRole } from "../support/aws.ts";
@@ -42,14 +42,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await moto.reset();
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "resource", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "resource", KeyType: "HASH" }],
-    }),
-  );
+  await createLedgerTable(dynamodb, TABLE);
 });
 
 describe("DynamoDbSpacePaths", () => {

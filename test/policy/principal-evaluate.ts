@@ -47,31 +47,38 @@ export function awsManagedPolicy(name: "ReadOnlyAccess" | "AdministratorAccess")
   );
 }
 
+/** The request and the principal's policies, as both simulations take them. */
+function simulationOf(principal: Principal, call: Call, accountId: string) {
+  return {
+    request: {
+      principal: principal.arn,
+      action: call.action,
+      resource: { resource: call.resource, accountId },
+      contextVariables: {
+        "aws:PrincipalArn": principal.arn,
+        "aws:PrincipalAccount": accountId,
+        ...principal.context,
+        ...call.context,
+      },
+    },
+    identityPolicies: Object.entries(principal.identityPolicies).map(([name, policy]) => ({
+      name,
+      policy,
+    })),
+    serviceControlPolicies: [],
+    resourceControlPolicies: [],
+    ...(principal.boundary !== undefined && {
+      permissionBoundaryPolicies: [{ name: "boundary", policy: principal.boundary }],
+    }),
+  };
+}
+
 export async function decideCall(principal: Principal, call: Call): Promise<Decision> {
   const accountId = principal.arn.split(":")[4] ?? "";
   if (call.unfilteredContext === true) return decideUnfiltered(principal, call, accountId);
   const result = await runSimulation(
     {
-      request: {
-        principal: principal.arn,
-        action: call.action,
-        resource: { resource: call.resource, accountId },
-        contextVariables: {
-          "aws:PrincipalArn": principal.arn,
-          "aws:PrincipalAccount": accountId,
-          ...principal.context,
-          ...call.context,
-        },
-      },
-      identityPolicies: Object.entries(principal.identityPolicies).map(([name, policy]) => ({
-        name,
-        policy,
-      })),
-      serviceControlPolicies: [],
-      resourceControlPolicies: [],
-      ...(principal.boundary !== undefined && {
-        permissionBoundaryPolicies: [{ name: "boundary", policy: principal.boundary }],
-      }),
+      ...simulationOf(principal, call, accountId),
       ...(call.resourcePolicy !== undefined && { resourcePolicy: call.resourcePolicy }),
     },
     {},
@@ -85,26 +92,7 @@ export async function decideCall(principal: Principal, call: Call): Promise<Deci
 function decideUnfiltered(principal: Principal, call: Call, accountId: string): Decision {
   const result = runUnsafeSimulation(
     {
-      request: {
-        principal: principal.arn,
-        action: call.action,
-        resource: { resource: call.resource, accountId },
-        contextVariables: {
-          "aws:PrincipalArn": principal.arn,
-          "aws:PrincipalAccount": accountId,
-          ...principal.context,
-          ...call.context,
-        },
-      },
-      identityPolicies: Object.entries(principal.identityPolicies).map(([name, policy]) => ({
-        name,
-        policy,
-      })),
-      serviceControlPolicies: [],
-      resourceControlPolicies: [],
-      ...(principal.boundary !== undefined && {
-        permissionBoundaryPolicies: [{ name: "boundary", policy: principal.boundary }],
-      }),
+      ...simulationOf(principal, call, accountId),
       ...(call.resourcePolicy !== undefined && {
         resourcePolicy: createValidatedPolicy(call.resourcePolicy, validateResourcePolicy, {
           name: "ResourcePolicy",
