@@ -7,7 +7,7 @@
 import { boundaryOf } from "../config.ts";
 import type { ProvisionOutcome } from "../converge-contract.ts";
 import { ForeignResourceError } from "../errors.ts";
-import { isSpaceId, isStackId } from "../identifiers.ts";
+import { isSpaceId, isStackId, resourceKey } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
 import { removeSpace, removeStack } from "../remove.ts";
 import {
@@ -43,8 +43,8 @@ export async function settleOrphans(
 ): Promise<void> {
   const { config, settings } = pass.deps;
   const listed = new Set([
-    ...listing.stacks.map(({ id }) => `stack:${id}`),
-    ...listing.spaces.map(({ id }) => `space:${id}`),
+    ...listing.stacks.map(({ id }) => resourceKey("stack", id)),
+    ...listing.spaces.map(({ id }) => resourceKey("space", id)),
   ]);
   const orphans = [...inventory.groups.values()].filter(({ key }) => !listed.has(key));
   if (orphans.length === 0) return;

@@ -1,4 +1,5 @@
 /** Repairs each space's count of stacks with roles (MAX_ROLES_PER_SPACE) after a pass. */
+import { resourceKey } from "../identifiers.ts";
 import { failedDecision } from "./decisions.ts";
 import { deletedSince } from "./ledger-listing.ts";
 import { addDecision, type Pass } from "./pass-state.ts";
@@ -31,7 +32,7 @@ export async function repairSpaceCounts(
   await mapWithConcurrency([...spaces].sort(), pass.deps.settings.concurrency, async (spaceId) => {
     const changes: string[] = [];
     const base = {
-      resource: `space:${spaceId}`,
+      resource: resourceKey("space", spaceId),
       reason:
         "the space's count of stacks with roles (MAX_ROLES_PER_SPACE) differed from the roles that exist",
     };
@@ -40,7 +41,7 @@ export async function repairSpaceCounts(
       for (const [stackId, space] of pass.stackSpaces) {
         if (space !== spaceId || members.has(stackId)) continue;
         // Deleted since this run read its inventory (the provisioner released its count then).
-        if (await deletedSince(pass, `stack:${stackId}`, before)) continue;
+        if (await deletedSince(pass, resourceKey("stack", stackId), before)) continue;
         await cap.quota.include(spaceId, stackId);
         changes.push(`count stack ${stackId} (its roles are in this space)`);
       }

@@ -1,6 +1,6 @@
 /** Spacelift's list of spaces as the pass's source of `{spacePath}`, and recorded for the provisioner. */
 import { EVENT_CLOCK_SKEW_MS } from "../audit-event.ts";
-import { isSpaceId } from "../identifiers.ts";
+import { isSpaceId, resourceKey } from "../identifiers.ts";
 import type { SpaceliftSpace, SpaceNode } from "../ports.ts";
 import { recordSpace } from "../space-path.ts";
 import { templateUses } from "../subject.ts";
@@ -47,7 +47,7 @@ export async function useSpaceliftSpaces(
         failedDecision(
           "update",
           {
-            resource: `space:${node.spaceId}`,
+            resource: resourceKey("space", node.spaceId),
             reason: "recording the space's name and parent (for {spacePath}) failed",
           },
           error,

@@ -1,7 +1,7 @@
 /** The resources a pass converges: every stack and space Spacelift lists, with usable IDs. */
 
 import type { convergeStack } from "../converge.ts";
-import { isSpaceId, isStackId, type SpaceId } from "../identifiers.ts";
+import { isSpaceId, isStackId, resourceKey, type SpaceId } from "../identifiers.ts";
 import type { DecisionInput } from "./decisions.ts";
 import { addDecision, type Pass } from "./pass-state.ts";
 import type { SpaceliftListing } from "./spacelift-listing.ts";
@@ -25,18 +25,18 @@ export function listedTargets(
   const targets: ConvergeTarget[] = [];
   for (const space of listing.spaces) {
     if (!isSpaceId(space.id)) {
-      addDecision(pass, invalidIdentifier(`space:${space.id}`, "space ID"));
+      addDecision(pass, invalidIdentifier(resourceKey("space", space.id), "space ID"));
       continue;
     }
-    targets.push({ key: `space:${space.id}`, kind: "space", spaceId: space.id });
+    targets.push({ key: resourceKey("space", space.id), kind: "space", spaceId: space.id });
   }
   for (const stack of listing.stacks) {
     if (!isStackId(stack.id) || !isSpaceId(stack.space)) {
-      addDecision(pass, invalidIdentifier(`stack:${stack.id}`, "stack or space ID"));
+      addDecision(pass, invalidIdentifier(resourceKey("stack", stack.id), "stack or space ID"));
       continue;
     }
     targets.push({
-      key: `stack:${stack.id}`,
+      key: resourceKey("stack", stack.id),
       kind: "stack",
       stack: { stackId: stack.id, spaceId: stack.space, labels: stack.labels },
     });
