@@ -4,21 +4,19 @@
  * the per-run caps.
  */
 
-import { boundaryOf } from "../config.ts";
 import type { ProvisionOutcome } from "../converge-contract.ts";
 import { ForeignResourceError } from "../errors.ts";
 import { isSpaceId, isStackId, resourceKey } from "../identifiers.ts";
-import type { ObservedRole } from "../ports.ts";
-import { removeSpace, removeStack } from "../remove.ts";
+import { removeRoleNamed, removeSpace, removeStack, restoreBoundary } from "../remove.ts";
 import {
   REVOKED_SESSIONS_POLICY,
   revokedSessionsPolicy,
   revokedTrustPolicy,
 } from "../revocation.ts";
 import { canonicalJson } from "../role-diff.ts";
-import { assertTrustPolicy, isRoleOf } from "../role-spec.ts";
+import { assertTrustPolicy } from "../role-spec.ts";
 import { failedDecision } from "./decisions.ts";
-import { type Inventory, type ManagedGroup, ownerOf } from "./inventory.ts";
+import { type Inventory, ownerOf } from "./inventory.ts";
 import {
   emptyListingRefusal,
   isOurRoleArn,
@@ -106,7 +104,7 @@ async function revokeGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
     // What IAM would refuse, and our own rules (the provider, aud, a sub without wildcard).
     assertTrustPolicy(config, trust, []);
     for (const role of plan.group.roles) {
-      changes.push(...(await restoreBoundary(pass, role)));
+      changes.push(...perRole(role.name, await restoreBoundary(role, removalDepsOf(pass))));
       // Trust first, sessions second, tag last: if a step fails, the next run finds the role
       // not fully revoked and finishes; never a dated role that can still be assumed.
       const trustChanged = canonicalJson(role.trustPolicy) !== canonicalJson(trust);
@@ -173,7 +171,12 @@ async function deleteGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
       }
       for (const role of group.roles) {
         if (role.name === outcome?.roleName) continue;
-        changes.push(...(await removeRoleByName(pass, role.name, group)));
+        changes.push(
+          ...perRole(
+            role.name,
+            await removeRoleNamed(role.name, removalDepsOf(pass), ownerOf(group)),
+          ),
+        );
       }
     }
     if (refusal !== undefined) throw refusal;
@@ -199,34 +202,12 @@ async function deleteGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
   });
 }
 
-/**
- * The provisioner's and reconciler's IAM policy allows writes (trust, policies, deletion) only
- * on a role that carries the configured boundary: put it back first if someone took it off.
- */
-async function restoreBoundary(pass: Pass, role: ObservedRole): Promise<string[]> {
-  const boundary = boundaryOf(pass.deps.config);
-  if (boundary === undefined || role.permissionsBoundaryArn === boundary) return [];
-  await pass.stores.roles.putPermissionsBoundary(role.name, boundary);
-  return [`putPermissionsBoundary ${role.name} ${boundary}`];
+/** The ports the one removal path (remove.ts) needs, as this pass's stores. */
+function removalDepsOf(pass: Pass) {
+  return { config: pass.deps.config, roles: pass.stores.roles };
 }
 
-/** Deletes one of our roles by name (policies first: IAM refuses to delete a role that has any). */
-async function removeRoleByName(pass: Pass, name: string, group: ManagedGroup): Promise<string[]> {
-  const { roles } = pass.stores;
-  const observed = await roles.describe(name);
-  if (observed === undefined) return [];
-  if (!isRoleOf(pass.deps.config, observed, ownerOf(group))) {
-    throw new ForeignResourceError(`role ${name} is no longer ours; leaving it untouched`);
-  }
-  const changes: string[] = await restoreBoundary(pass, observed);
-  for (const arn of observed.managedPolicyArns) {
-    await roles.detachPolicy(name, arn);
-    changes.push(`${name}: detachPolicy ${arn}`);
-  }
-  for (const policyName of Object.keys(observed.inlinePolicies)) {
-    await roles.deleteInlinePolicy(name, policyName);
-    changes.push(`${name}: deleteInlinePolicy ${policyName}`);
-  }
-  if ((await roles.delete(name)) === "deleted") changes.push(`${name}: deleteRole`);
-  return changes;
+/** A role's changes in a decision that covers several roles. */
+function perRole(name: string, changes: readonly string[]): string[] {
+  return changes.map((change) => `${name}: ${change}`);
 }
