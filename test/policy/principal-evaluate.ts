@@ -27,6 +27,11 @@ export interface Call {
    * `kms:EncryptionContext:PARAMETER_ARN`) and so reads every condition on them as missing.
    */
   readonly unfilteredContext?: boolean;
+  /**
+   * The account the resource is in, when not the principal's: a cross-account call then needs
+   * an allow from the principal's policies and from the resource policy.
+   */
+  readonly resourceAccount?: string;
 }
 
 export interface Principal {
@@ -53,7 +58,7 @@ function simulationOf(principal: Principal, call: Call, accountId: string) {
     request: {
       principal: principal.arn,
       action: call.action,
-      resource: { resource: call.resource, accountId },
+      resource: { resource: call.resource, accountId: call.resourceAccount ?? accountId },
       contextVariables: {
         "aws:PrincipalArn": principal.arn,
         "aws:PrincipalAccount": accountId,

@@ -71,6 +71,18 @@ export const STACK_ENVIRONMENT_PARAMS = {
   stackEnvironment: "true",
 } as const satisfies Readonly<Record<string, string>>;
 
+/** The target accounts' vending roles (infra/modules/target-account's default name and path). */
+export const VENDING_ROLE_ARNS = [
+  "arn:aws:iam::222222222222:role/spacelift-role-vending/spacelift-role-vending",
+  "arn:aws:iam::333333333333:role/spacelift-role-vending/spacelift-role-vending",
+] as const;
+
+/** Every conditional part, and two target accounts whose vending roles the functions assume. */
+export const TARGET_ACCOUNT_PARAMS = {
+  ...PACKAGED_PARAMS,
+  vendingRoleArns: VENDING_ROLE_ARNS.join(","),
+} as const satisfies Readonly<Record<string, string>>;
+
 /** No boundary, with the explicit (unsafe) opt-out that packaging requires for it. */
 export const UNSAFE_NO_BOUNDARY_PARAMS = {
   spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,

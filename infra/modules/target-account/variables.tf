@@ -5,6 +5,16 @@ variable "spacelift_hostname" {
   type        = string
   description = "Hostname of the Spacelift account, e.g. `acme.app.spacelift.io` (modules/oidc-provider)."
   nullable    = false
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.spacelift_hostname))
+    error_message = "The spacelift_hostname must be a lower-case DNS name such as acme.app.spacelift.io, without https:// or a trailing slash."
+  }
+
+  validation {
+    condition     = !endswith(var.spacelift_hostname, ".spacelift.io") || can(regex("^[a-z0-9-]+\\.app(\\.us)?\\.spacelift\\.io$", var.spacelift_hostname))
+    error_message = "Spacelift SaaS hostnames look like <account>.app.spacelift.io or <account>.app.us.spacelift.io."
+  }
 }
 
 variable "create_oidc_provider" {
@@ -56,6 +66,10 @@ variable "vended_role_path" {
   description = "Path of the vended roles (the service's `rolePath`)."
   default     = "/spacelift/"
   nullable    = false
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9+=,.@_-]+/)+$", var.vended_role_path))
+    error_message = "The vended_role_path must be a non-root IAM path (start and end with /)."
+  }
 }
 
 variable "role_name_prefix" {
@@ -70,6 +84,10 @@ variable "parameter_prefix" {
   description = "SSM prefix the role ARNs are published under in this account (the service's `parameterPrefix`)."
   default     = "/spacelift"
   nullable    = false
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)+$", var.parameter_prefix))
+    error_message = "The parameter_prefix must start with / and not end with / (e.g. /spacelift)."
+  }
 }
 
 variable "allowed_policy_arns" {
@@ -105,6 +123,10 @@ variable "delegated_role_path" {
   description = "Path of the workload roles vended roles may manage (modules/oidc-provider)."
   default     = "/spacelift-workloads/"
   nullable    = false
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9+=,.@_-]+/)+$", var.delegated_role_path))
+    error_message = "The delegated_role_path must be a non-root IAM path (start and end with /)."
+  }
 }
 
 variable "product_name" {
