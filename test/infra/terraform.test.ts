@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { parse } from "@cdktf/hcl2json";
 import { describe, expect, it } from "vitest";
 import { renderBoundaryPolicy } from "../support/terraform-boundary.ts";
+import { applyProviderFreeModule } from "../support/terraform-module.ts";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Obj = { [key: string]: Json };
@@ -34,10 +35,13 @@ const EXPECTED_DIRS = [
   "bootstrap",
   "examples/admin-stack",
   "examples/consumer",
+  "examples/target-accounts",
   "modules/audit-webhook",
   "modules/oidc-provider",
   "modules/oidc-provider/boundary-policy",
   "modules/stack-role",
+  "modules/target-account",
+  "modules/target-account/vending-role-policy",
 ] as const;
 type Dir = (typeof EXPECTED_DIRS)[number];
 
@@ -476,6 +480,136 @@ describe("modules/oidc-provider", () => {
       expect(outputs.has(name), name).toBe(true);
     }
     expect(outputs.get("permissions_boundary_arn")?.value).toBe("${aws_iam_policy.boundary.arn}");
+  });
+});
+
+describe("modules/target-account", () => {
+  const dir = "modules/target-account";
+  const documentDir = join(INFRA, "modules/target-account/vending-role-policy");
+  /** Inputs of the document submodule that satisfy every validation. */
+  const validInputs = {
+    partition: "aws",
+    account_id: "222222222222",
+    region: "us-east-1",
+    service_role_arns: [
+      "arn:aws:iam::123456789012:role/spacelift-role-vending/spacelift-role-vending-prod-provisioner",
+      "arn:aws:iam::123456789012:role/spacelift-role-vending/spacelift-role-vending-prod-reconciler",
+    ],
+    external_id: "spacelift-role-vending-7f3a9c",
+    organization_id: null,
+    vended_role_path: "/spacelift/",
+    role_name_prefix: "spacelift-",
+    vending_role_path: "/spacelift-role-vending/",
+    permissions_boundary_arn:
+      "arn:aws:iam::222222222222:policy/spacelift-role-vending/spacelift-role-vending-boundary",
+    allowed_policy_arns: [],
+    parameter_prefix: "/spacelift",
+  };
+
+  it("reuses modules/oidc-provider for the OIDC provider and the boundary, and writes no boundary of its own", () => {
+    const call = labelled(dir, "module").get("oidc_provider");
+    expect(call?.source).toBe("../oidc-provider");
+    expect(call?.vended_role_path).toBe("${var.vended_role_path}");
+    expect(call?.vended_parameter_prefix).toBe("${var.parameter_prefix}");
+    const types = allBlocks(dir).map(([kind, type, name]) => `${kind}.${type}.${name}`);
+    expect(types.filter((name) => name.startsWith("resource."))).toEqual([
+      "resource.aws_iam_role.vending",
+      "resource.aws_iam_role_policy.vending",
+    ]);
+  });
+
+  it("gives the vending role the documents of the provider-free submodule, with the module's boundary", () => {
+    const role = block(dir, "resource", "aws_iam_role", "vending");
+    expect(role.assume_role_policy).toBe("${module.vending_role_document.trust_json}");
+    expect(block(dir, "resource", "aws_iam_role_policy", "vending").policy).toBe(
+      "${module.vending_role_document.policy_json}",
+    );
+    // test/policy/vending-role-policy.test.ts applies the submodule with these arguments: each
+    // must stay a plain reference to a variable, the account, partition, region or boundary.
+    const call = labelled(dir, "module").get("vending_role_document");
+    expect(call?.source).toBe("./vending-role-policy");
+    expect(call?.permissions_boundary_arn).toBe("${module.oidc_provider.permissions_boundary_arn}");
+    for (const [argument, value] of Object.entries(call ?? {})) {
+      if (argument === "source") continue;
+      expect(String(value), argument).toMatch(
+        /^\$\{(var\.[a-z0-9_]+|data\.aws_partition\.current\.partition|data\.aws_caller_identity\.current\.account_id|data\.aws_region\.current\.id|module\.oidc_provider\.permissions_boundary_arn)\}$/,
+      );
+    }
+    expect(allBlocks("modules/target-account/vending-role-policy")).toEqual([]);
+  });
+
+  it("outputs the account's entry of the permissions file", () => {
+    const outputs = labelled(dir, "output");
+    for (const name of ["vending_role_arn", "oidc_provider_arn", "permissions_boundary_arn"]) {
+      expect(outputs.has(name), name).toBe(true);
+    }
+    const entry = String(outputs.get("account_entry")?.value);
+    for (const key of [
+      "id",
+      "vendingRoleArn",
+      "oidcProviderArn",
+      "permissionsBoundaryArn",
+      "externalId",
+    ]) {
+      expect(entry, key).toMatch(new RegExp(`\\b${key}\\s*=`));
+    }
+  });
+
+  it("refuses a trust with neither an external ID nor an organization, or a vending role on the vended path", async () => {
+    const outcome = async (inputs: Record<string, unknown>) =>
+      applyProviderFreeModule(documentDir, inputs).then(
+        () => "applied",
+        (error: Error) => error.message,
+      );
+
+    const results = {
+      valid: await outcome(validInputs),
+      "organization only": await outcome({
+        ...validInputs,
+        external_id: null,
+        organization_id: "o-a1b2c3d4e5",
+      }),
+      neither: await outcome({ ...validInputs, external_id: null }),
+      "vending role on the vended path": await outcome({
+        ...validInputs,
+        vending_role_path: "/spacelift/vending/",
+      }),
+      "a wildcard service role": await outcome({
+        ...validInputs,
+        service_role_arns: ["arn:aws:iam::123456789012:role/*"],
+      }),
+    };
+
+    expect(results.valid).toBe("applied");
+    expect(results["organization only"]).toBe("applied");
+    expect(results.neither).toMatch(/Set external_id or organization_id/);
+    expect(results["vending role on the vended path"]).toMatch(/must not overlap vended_role_path/);
+    expect(results["a wildcard service role"]).toMatch(
+      /service_role_arns must be one or more IAM role ARNs/,
+    );
+  }, 120_000);
+});
+
+describe("examples/target-accounts", () => {
+  const dir = "examples/target-accounts";
+
+  it("applies the module once per account, each through its own provider alias", () => {
+    const aliases = providers(dir, "aws").map((provider) => provider.alias);
+    const modules = [...labelled(dir, "module").values()];
+
+    expect(aliases.length).toBeGreaterThanOrEqual(2);
+    expect(modules.map((call) => call.source)).toEqual(
+      aliases.map(() => "../../modules/target-account"),
+    );
+    expect(modules.map((call) => obj(call.providers, "providers").aws).sort()).toEqual(
+      aliases.map((alias) => `\${aws.${String(alias)}}`).sort(),
+    );
+  });
+
+  it("outputs the accounts section and the service's vendingRoleArns", () => {
+    const outputs = labelled(dir, "output");
+    expect(String(outputs.get("permissions_accounts_yaml")?.value)).toContain("yamlencode");
+    expect(String(outputs.get("vending_role_arns")?.value)).toContain("vendingRoleArn");
   });
 });
 

@@ -37,8 +37,10 @@ import {
   roleStatements,
   SERVICE_DIR,
   STACK_ENVIRONMENT_PARAMS,
+  TARGET_ACCOUNT_PARAMS,
   TEMPLATE_ACCOUNT_ID,
   UNSAFE_NO_BOUNDARY_PARAMS,
+  VENDING_ROLE_ARNS,
 } from "../support/serverless-template.ts";
 
 const PACKAGING_TIMEOUT = 300_000;
@@ -65,13 +67,15 @@ let template: CloudFormationTemplate;
 let minimal: CloudFormationTemplate;
 let unsafe: CloudFormationTemplate;
 let withStackEnvironment: CloudFormationTemplate;
+let withTargetAccounts: CloudFormationTemplate;
 
 beforeAll(async () => {
-  [service, minimal, unsafe, withStackEnvironment] = await Promise.all([
+  [service, minimal, unsafe, withStackEnvironment, withTargetAccounts] = await Promise.all([
     loadPackagedService(PACKAGED_PARAMS),
     loadPackagedService(MINIMAL_PARAMS).then((packaged) => packaged.template),
     loadPackagedService(UNSAFE_NO_BOUNDARY_PARAMS).then((packaged) => packaged.template),
     loadPackagedService(STACK_ENVIRONMENT_PARAMS).then((packaged) => packaged.template),
+    loadPackagedService(TARGET_ACCOUNT_PARAMS).then((packaged) => packaged.template),
   ]);
   template = service.template;
 }, PACKAGING_TIMEOUT);
@@ -907,6 +911,59 @@ describe("IAM: provisioner and reconciler extras", () => {
         `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/spacelift-role-vending/spacelift-api-key`,
       );
     }
+  });
+});
+
+describe.each(["ProvisionerRole", "ReconcilerRole"])("IAM: %s and the target accounts", (role) => {
+  const STS_ASSUME_ACTIONS = [
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:AssumeRoleWithSAML",
+    "sts:TagSession",
+    "sts:SetSourceIdentity",
+  ];
+  const stsStatements = (from: CloudFormationTemplate) =>
+    roleStatements(from, role).filter((s) =>
+      asList(s.Action).some((action) => action.startsWith("sts:")),
+    );
+
+  it("assumes no role at all when vendingRoleArns is empty (the default)", () => {
+    const statements = stsStatements(minimal);
+
+    expect(allows(statements)).toEqual([]);
+    expect(
+      statements
+        .filter((s) => s.Effect === "Deny" && s.Resource === "*")
+        .flatMap((s) => asList(s.Action))
+        .sort(),
+    ).toEqual([...STS_ASSUME_ACTIONS].sort());
+  });
+
+  it("may sts:AssumeRole exactly the listed vending roles, and is denied every other role and STS extra", () => {
+    const statements = stsStatements(withTargetAccounts);
+
+    expect(allows(statements)).toEqual([
+      {
+        Sid: "AssumeVendingRoles",
+        Effect: "Allow",
+        Action: "sts:AssumeRole",
+        Resource: [...VENDING_ROLE_ARNS],
+      },
+    ]);
+    expect(statements.filter((s) => s.Effect === "Deny")).toEqual([
+      {
+        Sid: "DenyAssumingRoles",
+        Effect: "Deny",
+        Action: STS_ASSUME_ACTIONS.filter((action) => action !== "sts:AssumeRole"),
+        Resource: "*",
+      },
+      {
+        Sid: "DenyAssumingOtherRoles",
+        Effect: "Deny",
+        Action: "sts:AssumeRole",
+        NotResource: [...VENDING_ROLE_ARNS],
+      },
+    ]);
   });
 });
 

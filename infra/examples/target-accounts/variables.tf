@@ -7,6 +7,16 @@ variable "region" {
 variable "spacelift_hostname" {
   type        = string
   description = "e.g. acme.app.spacelift.io"
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.spacelift_hostname))
+    error_message = "The spacelift_hostname must be a lower-case DNS name such as acme.app.spacelift.io."
+  }
+
+  validation {
+    condition     = !endswith(var.spacelift_hostname, ".spacelift.io") || can(regex("^[a-z0-9-]+\\.app(\\.us)?\\.spacelift\\.io$", var.spacelift_hostname))
+    error_message = "Spacelift SaaS hostnames look like <account>.app.spacelift.io or <account>.app.us.spacelift.io."
+  }
 }
 
 variable "provisioner_role_arn" {
