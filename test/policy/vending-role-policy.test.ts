@@ -440,3 +440,96 @@ describe("what the vending role may do in its account", () => {
     expect(decisions).toEqual(expectedFor(calls, "deny"));
   });
 });
+
+describe("the vending role against the provisioner's own policy", () => {
+  /** The same calls, made in `account` on its vended roles, carrying `boundaryArn`. */
+  function callsIn(account: string, boundaryArn: string): Record<string, Call> {
+    const role = (path: string, name: string) => `arn:aws:iam::${account}:role${path}${name}`;
+    const parameter = (name: string) => `arn:aws:ssm:${REGION}:${account}:parameter${name}`;
+    const stackRole = role("/spacelift/", "spacelift-stack-payments-api");
+    const bounded = { "iam:PermissionsBoundary": boundaryArn };
+    const otherBoundary = { "iam:PermissionsBoundary": `arn:aws:iam::${account}:policy/wide-open` };
+    const calls: Record<string, Call> = {};
+    for (const action of [
+      "iam:CreateRole",
+      "iam:PutRolePermissionsBoundary",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:UpdateRole",
+      "iam:PutRolePolicy",
+      "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
+      "iam:DeleteRole",
+      "iam:DeleteRolePermissionsBoundary",
+      "iam:TagRole",
+      "iam:UntagRole",
+    ]) {
+      calls[`${action} with the boundary`] = { action, resource: stackRole, context: bounded };
+      calls[`${action} with another boundary`] = {
+        action,
+        resource: stackRole,
+        context: otherBoundary,
+      };
+      calls[`${action} without a boundary`] = { action, resource: stackRole };
+      calls[`${action} off the path`] = {
+        action,
+        resource: role("/admin/", "spacelift-stack-payments-api"),
+        context: bounded,
+      };
+      calls[`${action} without the name prefix`] = {
+        action,
+        resource: role("/spacelift/", "break-glass"),
+        context: bounded,
+      };
+    }
+    for (const policy of [READ_ONLY, ADMIN]) {
+      calls[`AttachRolePolicy ${policy}`] = {
+        action: "iam:AttachRolePolicy",
+        resource: stackRole,
+        context: { "iam:PolicyARN": policy, ...bounded },
+      };
+    }
+    for (const action of ["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy"]) {
+      calls[`${action} on the path`] = { action, resource: role("/spacelift/", "someone-else") };
+      calls[`${action} off the path`] = { action, resource: role("/admin/", "someone-else") };
+    }
+    for (const action of [
+      "ssm:PutParameter",
+      "ssm:GetParameter",
+      "ssm:DeleteParameter",
+      "ssm:AddTagsToResource",
+      "ssm:RemoveTagsFromResource",
+      "ssm:ListTagsForResource",
+    ]) {
+      calls[`${action} under the prefix`] = {
+        action,
+        resource: parameter("/spacelift/acme/stacks/payments-api/role-arn"),
+      };
+      calls[`${action} outside the prefix`] = {
+        action,
+        resource: parameter("/prod/database/password"),
+      };
+    }
+    calls.PassRole = { action: "iam:PassRole", resource: stackRole };
+    calls.CreateUser = { action: "iam:CreateUser", resource: `arn:aws:iam::${account}:user/x` };
+    calls.CreatePolicyVersion = {
+      action: "iam:CreatePolicyVersion",
+      resource: boundaryArn,
+    };
+    return calls;
+  }
+
+  it("decides every call on vended roles and parameters as the provisioner's policy does in its own account", async () => {
+    const provisioner = await decideCalls(
+      functionRole("provisioner", withVendingRoles),
+      callsIn(SERVICE_ACCOUNT, PACKAGED_PARAMS.permissionsBoundaryArn),
+    );
+    const vending = await decideCalls(
+      { arn: VENDING_ROLE, identityPolicies: { vending: withExternalId.permissions } },
+      callsIn(TARGET, TARGET_BOUNDARY),
+    );
+
+    expect(vending).toEqual(provisioner);
+    expect(Object.values(vending)).toContain("allow");
+    expect(Object.values(vending)).toContain("deny");
+  });
+});
