@@ -30,6 +30,15 @@ export class InvalidEventError extends HttpError {
   }
 }
 
+/**
+ * An action we act on whose identifier is in none of the places we look: Spacelift's payload
+ * has drifted from the shapes we know. Not hostile (a present but invalid ID is an
+ * InvalidEventError): the receiver accepts the delivery and the audit-trail catch-up converges it.
+ */
+export class MissingIdentifierError extends Error {
+  override readonly name = "MissingIdentifierError";
+}
+
 /** 403: an event from a Spacelift account other than ours. */
 export class ForeignAccountError extends HttpError {
   override readonly name = "ForeignAccountError";
