@@ -22,7 +22,10 @@ export interface SpaceliftGraphqlClientOptions {
   readonly now?: () => number;
   /** Stacks asked for per `searchStacks` page. Default 50. */
   readonly pageSize?: number;
-  /** Retries of one request on HTTP 429, 5xx or a network failure. Default 5. */
+  /**
+   * Retries of one request on HTTP 429, 5xx, a network failure, or a GraphQL `errors` array
+   * that says throttling or a temporary failure. Default 5.
+   */
   readonly maxRetries?: number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -59,6 +62,11 @@ const SEARCH_STACKS = `query SearchStacks($input: SearchInput!) {
   }
 }`;
 
+/**
+ * Spacelift has no paginated query for spaces: its own clients read `spaces` whole (the
+ * Terraform provider's data_spaces.go, spacectl's space listing). Accounts hold far fewer
+ * spaces than stacks, so one request is the API's own way to list them.
+ */
 const SPACES = `query Spaces {
   spaces { id name parentSpace labels }
 }`;
@@ -111,11 +119,36 @@ const spacesSchema = z.object({
 
 const envelopeSchema = z.object({
   data: z.optional(z.unknown()),
-  errors: z.nullish(z.array(z.looseObject({ message: z.string() }))),
+  errors: z.nullish(
+    z.array(
+      z.looseObject({
+        message: z.string(),
+        extensions: z.nullish(z.looseObject({ code: z.optional(z.unknown()) })),
+      }),
+    ),
+  ),
 });
 
 /** Spacelift reports a missing, invalid or expired bearer token as a GraphQL error or a 401. */
 const AUTH_ERROR = /unauthori[sz]ed|unauthenticated|expired|invalid token|forbidden/i;
+/**
+ * A GraphQL error a later attempt may not meet: throttling or a temporary server failure,
+ * answered with HTTP 200 and an `errors` array instead of a 429/5xx. Spacelift does not
+ * publish the wording, so both the conventional `extensions.code` values and the usual
+ * message phrasings are read. Anything else in `errors` (a validation error, a missing
+ * field, a refused key) is final and thrown at once: retrying it would only repeat it.
+ */
+const TRANSIENT_ERROR =
+  /rate.?limit|too many requests|throttl|temporar(il)?y unavailable|try again later|timed? ?out|service unavailable/i;
+const TRANSIENT_CODES = new Set([
+  "RATE_LIMITED",
+  "RATE_LIMIT_EXCEEDED",
+  "TOO_MANY_REQUESTS",
+  "THROTTLED",
+  "SERVICE_UNAVAILABLE",
+  "UNAVAILABLE",
+  "TIMEOUT",
+]);
 
 interface Token {
   readonly jwt: string;
@@ -126,6 +159,9 @@ interface Token {
 type Attempt =
   | { readonly kind: "data"; readonly data: unknown }
   | { readonly kind: "unauthorized"; readonly error: SpaceliftApiError };
+
+/** What one HTTP exchange gave: an {@link Attempt}, or a throttling/temporary GraphQL error. */
+type Exchange = Attempt | { readonly kind: "transient"; readonly error: SpaceliftApiError };
 
 export class SpaceliftGraphqlClient implements SpaceliftDirectory {
   readonly #endpoint: string;
@@ -273,7 +309,7 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
     return token;
   }
 
-  /** One GraphQL request, retried on 429, 5xx and network failures. */
+  /** One GraphQL request, retried on 429, 5xx, network failures and transient GraphQL errors. */
   async #send(
     operation: string,
     query: string,
@@ -317,11 +353,21 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
         );
       }
 
-      return this.#read(operation, response, jwt);
+      const exchange = await this.#read(operation, response, jwt);
+      if (exchange.kind !== "transient") return exchange;
+      if (retry < this.#maxRetries) {
+        await this.#sleep(backoffDelay(retry));
+        continue;
+      }
+      const { graphqlErrors } = exchange.error;
+      throw new SpaceliftApiError(
+        `${graphqlErrors.join("; ")}, still failing after ${retry + 1} attempts`,
+        { operation, status: response.status, graphqlErrors },
+      );
     }
   }
 
-  async #read(operation: string, response: Response, jwt: string | undefined): Promise<Attempt> {
+  async #read(operation: string, response: Response, jwt: string | undefined): Promise<Exchange> {
     const status = response.status;
     let json: unknown;
     try {
@@ -348,12 +394,22 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
       });
     }
 
-    const messages = (envelope.data.errors ?? []).map(({ message }) => this.#redact(message, jwt));
+    const errors = envelope.data.errors ?? [];
+    const messages = errors.map(({ message }) => this.#redact(message, jwt));
     const described = messages.length > 0 ? messages.join("; ") : `HTTP ${status}`;
     const error = new SpaceliftApiError(described, { operation, status, graphqlErrors: messages });
     const unauthorized = status === 401 || messages.some((message) => AUTH_ERROR.test(message));
     // Only a bearer token can go stale; a rejected API key is final.
     if (unauthorized && jwt !== undefined) return { kind: "unauthorized", error };
+    const transient =
+      !unauthorized &&
+      errors.length > 0 &&
+      errors.every(
+        ({ message, extensions }) =>
+          TRANSIENT_ERROR.test(message) ||
+          (typeof extensions?.code === "string" && TRANSIENT_CODES.has(extensions.code)),
+      );
+    if (transient) return { kind: "transient", error };
     if (messages.length > 0 || status < 200 || status >= 300) throw error;
     return { kind: "data", data: envelope.data.data };
   }

@@ -157,18 +157,27 @@ export class FakeSpaceliftState {
 export type FakeSpaceliftFault =
   | { readonly kind: "rate-limited"; readonly retryAfter: string | undefined }
   | { readonly kind: "server-error"; readonly status: number }
-  | { readonly kind: "graphql-errors"; readonly messages: readonly string[] }
+  | {
+      readonly kind: "graphql-errors";
+      readonly messages: readonly string[];
+      /** `extensions.code` of each error, when given. */
+      readonly code: string | undefined;
+    }
   | { readonly kind: "malformed"; readonly body: unknown };
 
 interface ScheduledFault {
   readonly fault: FakeSpaceliftFault;
   readonly operation: FakeSpaceliftOperation | undefined;
   remaining: number;
+  /** Matching requests still to answer normally before this fault starts. */
+  skip: number;
 }
 
 /** Only requests for this operation are affected (and counted); default: any request. */
 export interface FaultScope {
   readonly operation?: FakeSpaceliftOperation;
+  /** The first `skip` matching requests are answered normally (e.g. 2: the fault hits page 3). */
+  readonly skip?: number;
 }
 
 /**
@@ -193,9 +202,13 @@ export class FakeSpaceliftFaults {
     this.#schedule(times, options, { kind: "server-error", status: options.status ?? 500 });
   }
 
-  /** HTTP 200 with `data: null` and an `errors` array of these messages. */
-  graphqlErrors(times: number, messages: readonly string[], options: FaultScope = {}): void {
-    this.#schedule(times, options, { kind: "graphql-errors", messages });
+  /** HTTP 200 with `data: null` and an `errors` array of these messages (with `extensions.code`). */
+  graphqlErrors(
+    times: number,
+    messages: readonly string[],
+    options: FaultScope & { code?: string } = {},
+  ): void {
+    this.#schedule(times, options, { kind: "graphql-errors", messages, code: options.code });
   }
 
   /** HTTP 200 with exactly this JSON body. */
@@ -220,13 +233,22 @@ export class FakeSpaceliftFaults {
         entry.remaining > 0 && (entry.operation === undefined || entry.operation === operation),
     );
     if (scheduled === undefined) return undefined;
+    if (scheduled.skip > 0) {
+      scheduled.skip -= 1;
+      return undefined;
+    }
     scheduled.remaining -= 1;
     return scheduled.fault;
   }
 
   #schedule(times: number, scope: FaultScope, fault: FakeSpaceliftFault): void {
     if (!(times >= 0)) throw new RangeError("times must be a non-negative number");
-    this.#scheduled.push({ fault, operation: scope.operation, remaining: times });
+    this.#scheduled.push({
+      fault,
+      operation: scope.operation,
+      remaining: times,
+      skip: scope.skip ?? 0,
+    });
   }
 }
 
@@ -488,7 +510,14 @@ function replyWithFault(operation: FakeSpaceliftOperation, fault: FakeSpaceliftF
       return reply(
         operation,
         200,
-        { data: null, errors: fault.messages.map((message) => ({ message, path: [operation] })) },
+        {
+          data: null,
+          errors: fault.messages.map((message) => ({
+            message,
+            path: [operation],
+            ...(fault.code !== undefined && { extensions: { code: fault.code } }),
+          })),
+        },
         fault.kind,
       );
     case "malformed":
