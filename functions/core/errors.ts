@@ -2,6 +2,7 @@
  * The few named errors of the product. HTTP-facing errors carry a status; only messages of
  * errors below 500 are ever shown to a caller.
  */
+import type { CatchUpReport } from "./catch-up.ts";
 
 export class HttpError extends Error {
   override readonly name: string = "HttpError";
@@ -167,6 +168,22 @@ export class SpaceliftApiError extends Error {
     this.operation = details.operation;
     this.status = details.status;
     this.graphqlErrors = details.graphqlErrors ?? [];
+  }
+}
+
+/**
+ * An audit-trail catch-up run that failed part-way (a lookup or an enqueue): the checkpoint was
+ * left after the last change enqueued, so the next run reads the rest again. `report` says what
+ * was done before the failure.
+ */
+export class CatchUpIncompleteError extends Error {
+  override readonly name = "CatchUpIncompleteError";
+  constructor(
+    message: string,
+    readonly report: CatchUpReport,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
   }
 }
 

@@ -8,7 +8,13 @@
  */
 
 import * as z from "zod/mini";
-import type { SpaceliftDirectory, SpaceliftSpace, SpaceliftStack } from "../core/ports.ts";
+import type {
+  AuditTrailEntry,
+  SpaceliftAuditTrail,
+  SpaceliftDirectory,
+  SpaceliftSpace,
+  SpaceliftStack,
+} from "../core/ports.ts";
 import "../core/zod-locale.ts";
 import { SpaceliftApiError } from "../core/errors.ts";
 
@@ -71,6 +77,28 @@ const SPACES = `query Spaces {
   spaces { id name parentSpace labels }
 }`;
 
+/**
+ * Audit-trail entries, newest first: the input spacectl's `audit-trail list` sends (SearchInput
+ * with `orderBy: {field: "createdAt", direction: "DESC"}`, `first`, `after`) and the fields it
+ * reads (internal/cmd/audittrail/list.go). `createdAt` is in seconds since the epoch.
+ */
+const SEARCH_AUDIT_TRAIL_ENTRIES = `query SearchAuditTrailEntries($input: SearchInput!) {
+  searchAuditTrailEntries(input: $input) {
+    edges { cursor node { id action createdAt affectedResource { resourceType resourceId } } }
+    pageInfo { endCursor hasNextPage }
+  }
+}`;
+
+/** One stack; `stack` is null when there is no such stack (as spacectl reads it). */
+const STACK = `query Stack($id: ID!) {
+  stack(id: $id) { id space labels }
+}`;
+
+/** One space; `space` is null when there is no such space (as spacectl reads it). */
+const SPACE = `query Space($id: ID!) {
+  space(id: $id) { id name parentSpace labels }
+}`;
+
 const labelsSchema = z.pipe(
   z.nullish(z.array(z.string())),
   z.transform((labels: string[] | null | undefined) => labels ?? []),
@@ -103,19 +131,56 @@ const searchStacksSchema = z.object({
 
 type StackPage = z.infer<typeof searchStacksSchema>;
 
-const spacesSchema = z.object({
-  spaces: z.array(
+function spaceNodeSchema() {
+  return z.object({
+    id: z.string().check(z.minLength(1)),
+    name: z.string(),
+    parentSpace: z.pipe(
+      z.nullish(z.string()),
+      z.transform((parent: string | null | undefined) => parent ?? null),
+    ),
+    labels: labelsSchema,
+  });
+}
+
+const spacesSchema = z.object({ spaces: z.array(spaceNodeSchema()) });
+
+const auditTrailSchema = z.object({
+  searchAuditTrailEntries: z.object({
+    edges: z.array(
+      z.object({
+        cursor: z.nullish(z.string()),
+        node: z.object({
+          id: z.string(),
+          action: z.string(),
+          createdAt: z.number(),
+          affectedResource: z.object({
+            resourceType: z.string(),
+            resourceId: z.pipe(
+              z.nullish(z.string()),
+              z.transform((id: string | null | undefined) => id ?? null),
+            ),
+          }),
+        }),
+      }),
+    ),
+    pageInfo: z.object({ endCursor: z.nullish(z.string()), hasNextPage: z.boolean() }),
+  }),
+});
+
+type AuditTrailPage = z.infer<typeof auditTrailSchema>;
+
+const stackSchema = z.object({
+  stack: z.nullable(
     z.object({
       id: z.string().check(z.minLength(1)),
-      name: z.string(),
-      parentSpace: z.pipe(
-        z.nullish(z.string()),
-        z.transform((parent: string | null | undefined) => parent ?? null),
-      ),
+      space: z.string().check(z.minLength(1)),
       labels: labelsSchema,
     }),
   ),
 });
+
+const spaceSchema = z.object({ space: z.nullable(spaceNodeSchema()) });
 
 const envelopeSchema = z.object({
   data: z.optional(z.unknown()),
@@ -163,7 +228,7 @@ type Attempt =
 /** What one HTTP exchange gave: an {@link Attempt}, or a throttling/temporary GraphQL error. */
 type Exchange = Attempt | { readonly kind: "transient"; readonly error: SpaceliftApiError };
 
-export class SpaceliftGraphqlClient implements SpaceliftDirectory {
+export class SpaceliftGraphqlClient implements SpaceliftDirectory, SpaceliftAuditTrail {
   readonly #endpoint: string;
   readonly #apiKeyId: string;
   // Private fields: neither `util.inspect` nor `JSON.stringify` of the client shows them.
@@ -242,6 +307,69 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
   async listSpaces(): Promise<readonly SpaceliftSpace[]> {
     const { spaces } = await this.#query("Spaces", SPACES, spacesSchema, {});
     return spaces.map(({ id, name, parentSpace, labels }) => ({ id, name, parentSpace, labels }));
+  }
+
+  /**
+   * Every audit-trail entry created at or after `since` (ms), oldest first. Pages newest first
+   * and stops at the first page that reaches back before `since`; any page failing fails the
+   * whole listing.
+   */
+  async entriesSince(since: number): Promise<readonly AuditTrailEntry[]> {
+    // Keyed by id: an entry that shifts between pages while we read shows up once.
+    const entries = new Map<string, AuditTrailEntry>();
+    let after: string | null = null;
+    for (;;) {
+      const variables = {
+        input: {
+          first: this.#pageSize,
+          after,
+          orderBy: { field: "createdAt", direction: "DESC" },
+        },
+      };
+      const page: AuditTrailPage = await this.#query(
+        "SearchAuditTrailEntries",
+        SEARCH_AUDIT_TRAIL_ENTRIES,
+        auditTrailSchema,
+        variables,
+      );
+      const { edges, pageInfo } = page.searchAuditTrailEntries;
+      let reachedSince = false;
+      for (const { node } of edges) {
+        const createdAt = node.createdAt * 1000;
+        if (createdAt < since) {
+          reachedSince = true;
+          continue;
+        }
+        entries.set(node.id, {
+          id: node.id,
+          action: node.action,
+          resourceType: node.affectedResource.resourceType,
+          resourceId: node.affectedResource.resourceId,
+          createdAt,
+        });
+      }
+      if (reachedSince || !pageInfo.hasNextPage) {
+        return [...entries.values()].sort((a, b) => a.createdAt - b.createdAt);
+      }
+      const next: string | null = pageInfo.endCursor ?? edges.at(-1)?.cursor ?? null;
+      if (next === null || next === after) {
+        throw new SpaceliftApiError("hasNextPage is true but the cursor does not advance", {
+          operation: "SearchAuditTrailEntries",
+        });
+      }
+      after = next;
+    }
+  }
+
+  async stack(id: string): Promise<SpaceliftStack | undefined> {
+    const { stack } = await this.#query("Stack", STACK, stackSchema, { id });
+    return stack === null ? undefined : { id: stack.id, space: stack.space, labels: stack.labels };
+  }
+
+  async space(id: string): Promise<SpaceliftSpace | undefined> {
+    const { space } = await this.#query("Space", SPACE, spaceSchema, { id });
+    if (space === null) return undefined;
+    return { id: space.id, name: space.name, parentSpace: space.parentSpace, labels: space.labels };
   }
 
   /**

@@ -418,6 +418,69 @@ describe("SpaceliftGraphqlClient never returns a partial listing", () => {
   });
 });
 
+describe("SpaceliftGraphqlClient audit trail and lookups", () => {
+  const T = Date.UTC(2026, 11, 6, 12, 0, 0);
+
+  it("lists every entry since a time, oldest first, paging newest first and stopping at the first page that reaches back past it", async () => {
+    const { spacelift, directory } = await startSpacelift({}, { pageSize: 10 });
+    for (let minute = 0; minute < 60; minute++) {
+      spacelift.state.recordAudit("stack.update", `stack-${minute}`, T + minute * 60_000);
+    }
+
+    const entries = await directory.entriesSince(T + 35 * 60_000);
+
+    expect(entries.map(({ resourceId }) => resourceId)).toEqual(
+      Array.from({ length: 25 }, (_, index) => `stack-${index + 35}`),
+    );
+    expect(entries[0]).toEqual({
+      id: expect.any(String),
+      action: "stack.update",
+      resourceType: "STACK",
+      resourceId: "stack-35",
+      createdAt: T + 35 * 60_000,
+    });
+    // 25 entries at 10 a page, newest first: the third page reaches back past the time.
+    expect(count(spacelift.operations(), "searchAuditTrailEntries")).toBe(3);
+  });
+
+  it("throws when a page of the audit trail fails, instead of returning the entries read so far", async () => {
+    const { spacelift, directory } = await startSpacelift({}, { pageSize: 10 });
+    for (let minute = 0; minute < 60; minute++) {
+      spacelift.state.recordAudit("stack.update", `stack-${minute}`, T + minute * 60_000);
+    }
+    spacelift.faults.graphqlErrors(1, ["internal error"], {
+      operation: "searchAuditTrailEntries",
+      skip: 2,
+    });
+
+    await expect(directory.entriesSince(T)).rejects.toThrow(SpaceliftApiError);
+  });
+
+  it("reads one stack's space and labels and one space's name, parent and labels; undefined when Spacelift has none", async () => {
+    const { directory } = await startSpacelift({
+      stacks: [{ id: "payments-api", space: "production-01HX", labels: ["team:payments"] }],
+      spaces: [
+        { id: "root", name: "root", parentSpace: null, labels: [] },
+        { id: "production-01HX", name: "production", parentSpace: "root", labels: ["env:prod"] },
+      ],
+    });
+
+    expect(await directory.stack("payments-api")).toEqual({
+      id: "payments-api",
+      space: "production-01HX",
+      labels: ["team:payments"],
+    });
+    expect(await directory.stack("gone")).toBeUndefined();
+    expect(await directory.space("production-01HX")).toEqual({
+      id: "production-01HX",
+      name: "production",
+      parentSpace: "root",
+      labels: ["env:prod"],
+    });
+    expect(await directory.space("gone-01HX")).toBeUndefined();
+  });
+});
+
 describe("toGraphqlEndpoint", () => {
   it("builds https://<hostname>/graphql and refuses anything but a bare hostname", () => {
     expect(toGraphqlEndpoint("acme.app.spacelift.io")).toBe(
