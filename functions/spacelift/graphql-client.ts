@@ -484,7 +484,9 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory, SpaceliftAudi
       const exchange = await this.#read(operation, response, jwt);
       if (exchange.kind !== "transient") return exchange;
       if (retry < this.#maxRetries) {
-        await this.#sleep(backoffDelay(retry));
+        await this.#sleep(
+          retryAfterDelay(response.headers.get("retry-after"), this.#now()) ?? backoffDelay(retry),
+        );
         continue;
       }
       const { graphqlErrors } = exchange.error;

@@ -355,6 +355,17 @@ describe("SpaceliftGraphqlClient on throttling reported in the errors array", ()
     expect(sleeps).toEqual([500]);
   });
 
+  it("waits for the Retry-After seconds sent with a throttling GraphQL error", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift();
+    spacelift.faults.graphqlErrors(1, ["rate limit exceeded"], {
+      operation: "spaces",
+      retryAfter: "4",
+    });
+
+    await expect(directory.listSpaces()).resolves.toHaveLength(1);
+    expect(sleeps).toEqual([4000]);
+  });
+
   it("gives up on persistent throttling after maxRetries retries, naming the last error", async () => {
     const { spacelift, directory, sleeps } = await startSpacelift({}, { maxRetries: 2 });
     spacelift.faults.graphqlErrors(Number.POSITIVE_INFINITY, ["too many requests"], {

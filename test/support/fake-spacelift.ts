@@ -201,6 +201,8 @@ export type FakeSpaceliftFault =
       readonly messages: readonly string[];
       /** `extensions.code` of each error, when given. */
       readonly code: string | undefined;
+      /** A `Retry-After` header on the answer, when given. */
+      readonly retryAfter: string | undefined;
     }
   | { readonly kind: "malformed"; readonly body: unknown };
 
@@ -245,9 +247,14 @@ export class FakeSpaceliftFaults {
   graphqlErrors(
     times: number,
     messages: readonly string[],
-    options: FaultScope & { code?: string } = {},
+    options: FaultScope & { code?: string; retryAfter?: string } = {},
   ): void {
-    this.#schedule(times, options, { kind: "graphql-errors", messages, code: options.code });
+    this.#schedule(times, options, {
+      kind: "graphql-errors",
+      messages,
+      code: options.code,
+      retryAfter: options.retryAfter,
+    });
   }
 
   /** HTTP 200 with exactly this JSON body. */
@@ -600,19 +607,22 @@ function replyWithFault(operation: FakeSpaceliftOperation, fault: FakeSpaceliftF
     case "server-error":
       return reply(operation, fault.status, "internal server error", fault.kind);
     case "graphql-errors":
-      return reply(
-        operation,
-        200,
-        {
-          data: null,
-          errors: fault.messages.map((message) => ({
-            message,
-            path: [operation],
-            ...(fault.code !== undefined && { extensions: { code: fault.code } }),
-          })),
-        },
-        fault.kind,
-      );
+      return {
+        ...reply(
+          operation,
+          200,
+          {
+            data: null,
+            errors: fault.messages.map((message) => ({
+              message,
+              path: [operation],
+              ...(fault.code !== undefined && { extensions: { code: fault.code } }),
+            })),
+          },
+          fault.kind,
+        ),
+        headers: fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter },
+      };
     case "malformed":
       return reply(operation, 200, fault.body, fault.kind);
   }
