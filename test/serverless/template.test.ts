@@ -1071,13 +1071,23 @@ describe("artefacts", () => {
     name: FunctionName,
     directory: string,
     env: Record<string, string> = {},
+  ): Promise<string> =>
+    importBundle(`${name}.zip`, `functions/${name}.mjs`, fn(name), directory, env);
+
+  /** {@link importFromZip} for any packaged function: its zip, handler file and resource. */
+  const importBundle = async (
+    zip: string,
+    handlerFile: string,
+    resource: CloudFormationTemplate,
+    directory: string,
+    env: Record<string, string> = {},
   ): Promise<string> => {
-    for (const [entry, content] of readZipEntries(join(service.directory, `${name}.zip`))) {
+    for (const [entry, content] of readZipEntries(join(service.directory, zip))) {
       const target = join(directory, entry);
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, content);
     }
-    const bundle = join(directory, `functions/${name}.mjs`);
+    const bundle = join(directory, handlerFile);
     // Under the Lambda runtime's Node.js (24), which the zip must load on; it prints which.
     const { stdout } = await runQuietly(
       lambdaNodeBinary(),
@@ -1094,10 +1104,10 @@ describe("artefacts", () => {
           AWS_ACCESS_KEY_ID: "testing",
           AWS_SECRET_ACCESS_KEY: "testing",
           AWS_SESSION_TOKEN: "testing",
-          AWS_LAMBDA_FUNCTION_NAME: fn(name).Properties.FunctionName,
+          AWS_LAMBDA_FUNCTION_NAME: resource.Properties.FunctionName,
           POWERTOOLS_METRICS_DISABLED: "true",
           POWERTOOLS_LOG_LEVEL: "SILENT",
-          ...resolve<Record<string, string>>(fn(name).Properties.Environment.Variables),
+          ...resolve<Record<string, string>>(resource.Properties.Environment.Variables),
           ...env,
         },
       },
@@ -1111,6 +1121,17 @@ describe("artefacts", () => {
       expect(await importFromZip(name, join(extracted, name))).toBe("function on node 24");
     },
   );
+
+  it("the catch-up's bundle loads as ES module under its deployed environment and exports handler", async () => {
+    expect(
+      await importBundle(
+        "catchUp.zip",
+        "functions/catch-up.mjs",
+        resources().CatchUpLambdaFunction as CloudFormationTemplate,
+        join(extracted, "catch-up"),
+      ),
+    ).toBe("function on node 24");
+  });
 
   it.each(["provisioner", "reconciler"] as const)(
     "%s's zip carries the yaml chunk a YAML permissions configuration loads",
