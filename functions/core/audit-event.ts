@@ -6,7 +6,12 @@
  * carry it. Whatever is found is validated as a Spacelift slug before it goes anywhere.
  */
 import * as z from "zod/mini";
-import { EventOutsideWindowError, ForeignAccountError, InvalidEventError } from "./errors.ts";
+import {
+  EventOutsideWindowError,
+  ForeignAccountError,
+  InvalidEventError,
+  MissingIdentifierError,
+} from "./errors.ts";
 import { isSpaceId, isStackId, resourceKey, type SpaceId, type StackId } from "./identifiers.ts";
 import "./zod-locale.ts";
 
@@ -84,6 +89,13 @@ export interface IgnoredEvent {
   readonly alarm: boolean;
   /** Spacelift's timestamp (ms); undefined for run state payloads, which carry none. */
   readonly timestamp: number | undefined;
+  /**
+   * Set when the action is one we act on (`stack.*`, `space.*`) but its identifier is absent
+   * from every place we look: Spacelift's payload has drifted from the shapes we know. The
+   * body's shape (key paths and value types, never values) is kept for the log, so that we
+   * learn the new shape; the audit-trail catch-up picks the change itself up.
+   */
+  readonly unidentified?: { readonly shape: Readonly<Record<string, string>> };
 }
 
 export type ResourceEvent = StackUpserted | StackDeleted | SpaceUpserted | SpaceDeleted;
@@ -136,8 +148,31 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
   const data = envelope.data ?? {};
   const args = record(data.args);
   const input = record(args.Input);
+  try {
+    return parseResourceEvent(envelope.action, meta, data, args, input, options);
+  } catch (error) {
+    if (!(error instanceof MissingIdentifierError)) throw error;
+    return {
+      type: "ignored",
+      account: meta.account,
+      action: meta.action,
+      reason: error.message,
+      alarm: false,
+      timestamp: meta.timestamp,
+      unidentified: { shape: describeShape(json) },
+    };
+  }
+}
 
-  switch (envelope.action) {
+function parseResourceEvent(
+  action: string,
+  meta: EventMeta,
+  data: Record<string, unknown>,
+  args: Record<string, unknown>,
+  input: Record<string, unknown>,
+  options: ParseOptions,
+): AuditEvent {
+  switch (action) {
     case "stack.create":
       return {
         ...meta,
@@ -166,7 +201,7 @@ export function parseAuditEvent(body: string, options: ParseOptions): AuditEvent
         ...meta,
         type: "space.upserted",
         spaceId: spaceIdFrom(
-          envelope.action === "space.create"
+          action === "space.create"
             ? firstDefined(data.ID, args.ID, args.Space)
             : firstDefined(args.Space, args.ID, data.ID),
         ),
@@ -281,13 +316,13 @@ function firstDefined(...values: unknown[]): unknown {
 }
 
 function stackIdFrom(value: unknown): StackId {
-  if (value === undefined) throw new InvalidEventError("event carries no stack ID");
+  if (value === undefined) throw new MissingIdentifierError("event carries no stack ID");
   if (!isStackId(value)) throw new InvalidEventError("stack ID is not a valid Spacelift slug");
   return value;
 }
 
 function spaceIdFrom(value: unknown): SpaceId {
-  if (value === undefined) throw new InvalidEventError("event carries no space ID");
+  if (value === undefined) throw new MissingIdentifierError("event carries no space ID");
   if (!isSpaceId(value)) throw new InvalidEventError("space ID is not a valid Spacelift space ID");
   return value;
 }
@@ -303,4 +338,49 @@ function labelsFrom(value: unknown): readonly string[] | undefined {
   const parsed = Labels.safeParse(value);
   if (!parsed.success) throw new InvalidEventError("labels must be a list of strings");
   return parsed.data.filter((label) => label.length <= MAX_LABEL_LENGTH);
+}
+
+/** How many key paths a shape lists at most, and how deep it looks: the log line stays small. */
+const MAX_SHAPE_PATHS = 64;
+const MAX_SHAPE_DEPTH = 6;
+
+/**
+ * The shape of a JSON value: each key path (`data.args.Input.Labels[]`) with the JSON type of
+ * what is there. Never a value: labels, names and descriptions may be sensitive.
+ */
+export function describeShape(value: unknown): Readonly<Record<string, string>> {
+  const shape: Record<string, string> = {};
+  const visit = (node: unknown, path: string, depth: number): void => {
+    if (Object.keys(shape).length >= MAX_SHAPE_PATHS) return;
+    const type = jsonType(node);
+    if (path !== "") shape[path] = shape[path] === undefined ? type : mergeTypes(shape[path], type);
+    if (depth >= MAX_SHAPE_DEPTH) return;
+    if (type === "object") {
+      for (const [key, child] of Object.entries(node as Record<string, unknown>)) {
+        visit(child, path === "" ? safeKey(key) : `${path}.${safeKey(key)}`, depth + 1);
+      }
+    } else if (type === "array") {
+      for (const child of (node as unknown[]).slice(0, MAX_SHAPE_PATHS)) {
+        visit(child, `${path}[]`, depth + 1);
+      }
+    }
+  };
+  visit(value, "", 0);
+  return shape;
+}
+
+function jsonType(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}
+
+function mergeTypes(known: string, type: string): string {
+  return known.split("|").includes(type) ? known : `${known}|${type}`;
+}
+
+/** A key is a name, not a value, but a hostile body could put anything there: keep it short and plain. */
+function safeKey(key: string): string {
+  const plain = key.replace(/[^A-Za-z0-9_-]/g, "?");
+  return plain.length > 40 ? `${plain.slice(0, 40)}…` : plain;
 }

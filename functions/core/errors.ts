@@ -2,6 +2,7 @@
  * The few named errors of the product. HTTP-facing errors carry a status; only messages of
  * errors below 500 are ever shown to a caller.
  */
+import type { CatchUpReport } from "./catch-up.ts";
 
 export class HttpError extends Error {
   override readonly name: string = "HttpError";
@@ -28,6 +29,15 @@ export class InvalidEventError extends HttpError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(400, message, options);
   }
+}
+
+/**
+ * An action we act on whose identifier is in none of the places we look: Spacelift's payload
+ * has drifted from the shapes we know. Not hostile (a present but invalid ID is an
+ * InvalidEventError): the receiver accepts the delivery and the audit-trail catch-up converges it.
+ */
+export class MissingIdentifierError extends Error {
+  override readonly name = "MissingIdentifierError";
 }
 
 /** 403: an event from a Spacelift account other than ours. */
@@ -158,6 +168,22 @@ export class SpaceliftApiError extends Error {
     this.operation = details.operation;
     this.status = details.status;
     this.graphqlErrors = details.graphqlErrors ?? [];
+  }
+}
+
+/**
+ * An audit-trail catch-up run that failed part-way (a lookup or an enqueue): the checkpoint was
+ * left after the last change enqueued, so the next run reads the rest again. `report` says what
+ * was done before the failure.
+ */
+export class CatchUpIncompleteError extends Error {
+  override readonly name = "CatchUpIncompleteError";
+  constructor(
+    message: string,
+    readonly report: CatchUpReport,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
   }
 }
 

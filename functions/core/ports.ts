@@ -166,6 +166,45 @@ export interface SpaceliftDirectory {
   listSpaces(): Promise<readonly SpaceliftSpace[]>;
 }
 
+/**
+ * One entry of Spacelift's audit trail (`searchAuditTrailEntries`), as the catch-up reads it:
+ * the action (`stack.create`, `space.update`, …), the resource it affected, and when.
+ */
+export interface AuditTrailEntry {
+  readonly id: string;
+  readonly action: string;
+  /** Spacelift's resource type, e.g. `STACK` or `SPACE`. */
+  readonly resourceType: string;
+  /** The affected resource's ID as Spacelift gives it (unvalidated); null when it has none. */
+  readonly resourceId: string | null;
+  /** When the entry was created, in ms since the epoch. */
+  readonly createdAt: number;
+}
+
+/** Spacelift's audit trail and its current state of one resource, for the catch-up. */
+export interface SpaceliftAuditTrail {
+  /**
+   * Every entry created at or after `since` (ms), oldest first. Throws if any page fails: a
+   * partial list is never returned.
+   */
+  entriesSince(since: number): Promise<readonly AuditTrailEntry[]>;
+  /** The stack as Spacelift has it now; undefined when Spacelift has no such stack. */
+  stack(id: string): Promise<SpaceliftStack | undefined>;
+  /** The space as Spacelift has it now; undefined when Spacelift has no such space. */
+  space(id: string): Promise<SpaceliftSpace | undefined>;
+}
+
+/** Where the catch-up keeps the time of the newest audit entry it has handled. */
+export interface CatchUpCheckpoint {
+  /** The checkpoint (ms since the epoch), or undefined before the first run. */
+  read(): Promise<number | undefined>;
+  /**
+   * Moves the checkpoint to `to`; never backwards (a lower value than the stored one is a
+   * no-op, atomically: two overlapping runs cannot move it back).
+   */
+  advance(to: number): Promise<void>;
+}
+
 /** What is known of a space's place in the hierarchy (from space events), for `{spacePath}`. */
 export interface SpaceNode {
   readonly spaceId: SpaceId;

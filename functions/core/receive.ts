@@ -51,6 +51,11 @@ export interface ReceiverDeps {
 export type ReceiveOutcome =
   | { readonly result: "enqueued"; readonly event: ResourceEvent; readonly group: string }
   | { readonly result: "ignored"; readonly event: IgnoredEvent }
+  | {
+      /** A handled action without its identifier: accepted, nothing enqueued (catch-up's job). */
+      readonly result: "unidentified";
+      readonly event: IgnoredEvent & { readonly unidentified: object };
+    }
   | { readonly result: "refused"; readonly error: HttpError }
   | { readonly result: "failed"; readonly error: unknown };
 
@@ -75,6 +80,14 @@ export async function receiveWebhook(
     // Ignored events too, so a replayed audit_trail_webhook.delete raises no alarm.
     if (event.timestamp !== undefined) {
       assertEventInWindow(event.timestamp, deps.now(), deps.eventWindow);
+    }
+    if (event.type === "ignored" && event.unidentified !== undefined) {
+      // 2xx: a redelivery could not carry the ID either. The audit-trail catch-up finds the
+      // change in Spacelift's audit trail and converges it from the API.
+      return {
+        response: respond(202, { status: "accepted-unidentified", reason: event.reason }),
+        outcome: { result: "unidentified", event: { ...event, unidentified: event.unidentified } },
+      };
     }
     if (event.type === "ignored") {
       return {

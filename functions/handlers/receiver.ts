@@ -67,6 +67,21 @@ function logOutcome(outcome: ReceiveOutcome, status: number): void {
       });
       return;
     }
+    case "unidentified": {
+      count(Metric.EventsIgnored);
+      const { event } = outcome;
+      // The body's shape (key paths and JSON types, no values) is what we need to learn the
+      // drifted payload; the audit-trail catch-up converges the change itself.
+      logger.warn("event accepted without an identifier; the catch-up will converge it", {
+        account: event.account,
+        action: event.action,
+        outcome: "unidentified",
+        reason: event.reason,
+        shape: event.unidentified.shape,
+        status,
+      });
+      return;
+    }
     case "refused":
       count(Metric.EventsRefused);
       logger.warn("event refused", { outcome: "refused", status, reason: outcome.error.message });

@@ -8,7 +8,13 @@
  */
 
 import * as z from "zod/mini";
-import type { SpaceliftDirectory, SpaceliftSpace, SpaceliftStack } from "../core/ports.ts";
+import type {
+  AuditTrailEntry,
+  SpaceliftAuditTrail,
+  SpaceliftDirectory,
+  SpaceliftSpace,
+  SpaceliftStack,
+} from "../core/ports.ts";
 import "../core/zod-locale.ts";
 import { SpaceliftApiError } from "../core/errors.ts";
 
@@ -22,7 +28,10 @@ export interface SpaceliftGraphqlClientOptions {
   readonly now?: () => number;
   /** Stacks asked for per `searchStacks` page. Default 50. */
   readonly pageSize?: number;
-  /** Retries of one request on HTTP 429, 5xx or a network failure. Default 5. */
+  /**
+   * Retries of one request on HTTP 429, 5xx, a network failure, or a GraphQL `errors` array
+   * that says throttling or a temporary failure. Default 5.
+   */
   readonly maxRetries?: number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -59,8 +68,35 @@ const SEARCH_STACKS = `query SearchStacks($input: SearchInput!) {
   }
 }`;
 
+/**
+ * Spacelift has no paginated query for spaces: its own clients read `spaces` whole (the
+ * Terraform provider's data_spaces.go, spacectl's space listing). Accounts hold far fewer
+ * spaces than stacks, so one request is the API's own way to list them.
+ */
 const SPACES = `query Spaces {
   spaces { id name parentSpace labels }
+}`;
+
+/**
+ * Audit-trail entries, newest first: the input spacectl's `audit-trail list` sends (SearchInput
+ * with `orderBy: {field: "createdAt", direction: "DESC"}`, `first`, `after`) and the fields it
+ * reads (internal/cmd/audittrail/list.go). `createdAt` is in seconds since the epoch.
+ */
+const SEARCH_AUDIT_TRAIL_ENTRIES = `query SearchAuditTrailEntries($input: SearchInput!) {
+  searchAuditTrailEntries(input: $input) {
+    edges { cursor node { id action createdAt affectedResource { resourceType resourceId } } }
+    pageInfo { endCursor hasNextPage }
+  }
+}`;
+
+/** One stack; `stack` is null when there is no such stack (as spacectl reads it). */
+const STACK = `query Stack($id: ID!) {
+  stack(id: $id) { id space labels }
+}`;
+
+/** One space; `space` is null when there is no such space (as spacectl reads it). */
+const SPACE = `query Space($id: ID!) {
+  space(id: $id) { id name parentSpace labels }
 }`;
 
 const labelsSchema = z.pipe(
@@ -95,27 +131,89 @@ const searchStacksSchema = z.object({
 
 type StackPage = z.infer<typeof searchStacksSchema>;
 
-const spacesSchema = z.object({
-  spaces: z.array(
+function spaceNodeSchema() {
+  return z.object({
+    id: z.string().check(z.minLength(1)),
+    name: z.string(),
+    parentSpace: z.pipe(
+      z.nullish(z.string()),
+      z.transform((parent: string | null | undefined) => parent ?? null),
+    ),
+    labels: labelsSchema,
+  });
+}
+
+const spacesSchema = z.object({ spaces: z.array(spaceNodeSchema()) });
+
+const auditTrailSchema = z.object({
+  searchAuditTrailEntries: z.object({
+    edges: z.array(
+      z.object({
+        cursor: z.nullish(z.string()),
+        node: z.object({
+          id: z.string(),
+          action: z.string(),
+          createdAt: z.number(),
+          affectedResource: z.object({
+            resourceType: z.string(),
+            resourceId: z.pipe(
+              z.nullish(z.string()),
+              z.transform((id: string | null | undefined) => id ?? null),
+            ),
+          }),
+        }),
+      }),
+    ),
+    pageInfo: z.object({ endCursor: z.nullish(z.string()), hasNextPage: z.boolean() }),
+  }),
+});
+
+type AuditTrailPage = z.infer<typeof auditTrailSchema>;
+
+const stackSchema = z.object({
+  stack: z.nullable(
     z.object({
       id: z.string().check(z.minLength(1)),
-      name: z.string(),
-      parentSpace: z.pipe(
-        z.nullish(z.string()),
-        z.transform((parent: string | null | undefined) => parent ?? null),
-      ),
+      space: z.string().check(z.minLength(1)),
       labels: labelsSchema,
     }),
   ),
 });
 
+const spaceSchema = z.object({ space: z.nullable(spaceNodeSchema()) });
+
 const envelopeSchema = z.object({
   data: z.optional(z.unknown()),
-  errors: z.nullish(z.array(z.looseObject({ message: z.string() }))),
+  errors: z.nullish(
+    z.array(
+      z.looseObject({
+        message: z.string(),
+        extensions: z.nullish(z.looseObject({ code: z.optional(z.unknown()) })),
+      }),
+    ),
+  ),
 });
 
 /** Spacelift reports a missing, invalid or expired bearer token as a GraphQL error or a 401. */
 const AUTH_ERROR = /unauthori[sz]ed|unauthenticated|expired|invalid token|forbidden/i;
+/**
+ * A GraphQL error a later attempt may not meet: throttling or a temporary server failure,
+ * answered with HTTP 200 and an `errors` array instead of a 429/5xx. Spacelift does not
+ * publish the wording, so both the conventional `extensions.code` values and the usual
+ * message phrasings are read. Anything else in `errors` (a validation error, a missing
+ * field, a refused key) is final and thrown at once: retrying it would only repeat it.
+ */
+const TRANSIENT_ERROR =
+  /rate.?limit|too many requests|throttl|temporar(il)?y unavailable|try again later|timed? ?out|service unavailable/i;
+const TRANSIENT_CODES = new Set([
+  "RATE_LIMITED",
+  "RATE_LIMIT_EXCEEDED",
+  "TOO_MANY_REQUESTS",
+  "THROTTLED",
+  "SERVICE_UNAVAILABLE",
+  "UNAVAILABLE",
+  "TIMEOUT",
+]);
 
 interface Token {
   readonly jwt: string;
@@ -127,7 +225,10 @@ type Attempt =
   | { readonly kind: "data"; readonly data: unknown }
   | { readonly kind: "unauthorized"; readonly error: SpaceliftApiError };
 
-export class SpaceliftGraphqlClient implements SpaceliftDirectory {
+/** What one HTTP exchange gave: an {@link Attempt}, or a throttling/temporary GraphQL error. */
+type Exchange = Attempt | { readonly kind: "transient"; readonly error: SpaceliftApiError };
+
+export class SpaceliftGraphqlClient implements SpaceliftDirectory, SpaceliftAuditTrail {
   readonly #endpoint: string;
   readonly #apiKeyId: string;
   // Private fields: neither `util.inspect` nor `JSON.stringify` of the client shows them.
@@ -209,6 +310,69 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
   }
 
   /**
+   * Every audit-trail entry created at or after `since` (ms), oldest first. Pages newest first
+   * and stops at the first page that reaches back before `since`; any page failing fails the
+   * whole listing.
+   */
+  async entriesSince(since: number): Promise<readonly AuditTrailEntry[]> {
+    // Keyed by id: an entry that shifts between pages while we read shows up once.
+    const entries = new Map<string, AuditTrailEntry>();
+    let after: string | null = null;
+    for (;;) {
+      const variables = {
+        input: {
+          first: this.#pageSize,
+          after,
+          orderBy: { field: "createdAt", direction: "DESC" },
+        },
+      };
+      const page: AuditTrailPage = await this.#query(
+        "SearchAuditTrailEntries",
+        SEARCH_AUDIT_TRAIL_ENTRIES,
+        auditTrailSchema,
+        variables,
+      );
+      const { edges, pageInfo } = page.searchAuditTrailEntries;
+      let reachedSince = false;
+      for (const { node } of edges) {
+        const createdAt = node.createdAt * 1000;
+        if (createdAt < since) {
+          reachedSince = true;
+          continue;
+        }
+        entries.set(node.id, {
+          id: node.id,
+          action: node.action,
+          resourceType: node.affectedResource.resourceType,
+          resourceId: node.affectedResource.resourceId,
+          createdAt,
+        });
+      }
+      if (reachedSince || !pageInfo.hasNextPage) {
+        return [...entries.values()].sort((a, b) => a.createdAt - b.createdAt);
+      }
+      const next: string | null = pageInfo.endCursor ?? edges.at(-1)?.cursor ?? null;
+      if (next === null || next === after) {
+        throw new SpaceliftApiError("hasNextPage is true but the cursor does not advance", {
+          operation: "SearchAuditTrailEntries",
+        });
+      }
+      after = next;
+    }
+  }
+
+  async stack(id: string): Promise<SpaceliftStack | undefined> {
+    const { stack } = await this.#query("Stack", STACK, stackSchema, { id });
+    return stack === null ? undefined : { id: stack.id, space: stack.space, labels: stack.labels };
+  }
+
+  async space(id: string): Promise<SpaceliftSpace | undefined> {
+    const { space } = await this.#query("Space", SPACE, spaceSchema, { id });
+    if (space === null) return undefined;
+    return { id: space.id, name: space.name, parentSpace: space.parentSpace, labels: space.labels };
+  }
+
+  /**
    * Any other authenticated operation (the stack environment's adapter uses it): `schema`
    * validates `data`; errors are {@link SpaceliftApiError}s like every other call's.
    */
@@ -273,7 +437,7 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
     return token;
   }
 
-  /** One GraphQL request, retried on 429, 5xx and network failures. */
+  /** One GraphQL request, retried on 429, 5xx, network failures and transient GraphQL errors. */
   async #send(
     operation: string,
     query: string,
@@ -317,11 +481,23 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
         );
       }
 
-      return this.#read(operation, response, jwt);
+      const exchange = await this.#read(operation, response, jwt);
+      if (exchange.kind !== "transient") return exchange;
+      if (retry < this.#maxRetries) {
+        await this.#sleep(
+          retryAfterDelay(response.headers.get("retry-after"), this.#now()) ?? backoffDelay(retry),
+        );
+        continue;
+      }
+      const { graphqlErrors } = exchange.error;
+      throw new SpaceliftApiError(
+        `${graphqlErrors.join("; ")}, still failing after ${retry + 1} attempts`,
+        { operation, status: response.status, graphqlErrors },
+      );
     }
   }
 
-  async #read(operation: string, response: Response, jwt: string | undefined): Promise<Attempt> {
+  async #read(operation: string, response: Response, jwt: string | undefined): Promise<Exchange> {
     const status = response.status;
     let json: unknown;
     try {
@@ -348,12 +524,22 @@ export class SpaceliftGraphqlClient implements SpaceliftDirectory {
       });
     }
 
-    const messages = (envelope.data.errors ?? []).map(({ message }) => this.#redact(message, jwt));
+    const errors = envelope.data.errors ?? [];
+    const messages = errors.map(({ message }) => this.#redact(message, jwt));
     const described = messages.length > 0 ? messages.join("; ") : `HTTP ${status}`;
     const error = new SpaceliftApiError(described, { operation, status, graphqlErrors: messages });
     const unauthorized = status === 401 || messages.some((message) => AUTH_ERROR.test(message));
     // Only a bearer token can go stale; a rejected API key is final.
     if (unauthorized && jwt !== undefined) return { kind: "unauthorized", error };
+    const transient =
+      !unauthorized &&
+      errors.length > 0 &&
+      errors.every(
+        ({ message, extensions }) =>
+          TRANSIENT_ERROR.test(message) ||
+          (typeof extensions?.code === "string" && TRANSIENT_CODES.has(extensions.code)),
+      );
+    if (transient) return { kind: "transient", error };
     if (messages.length > 0 || status < 200 || status >= 300) throw error;
     return { kind: "data", data: envelope.data.data };
   }

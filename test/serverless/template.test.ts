@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRETS_TTL_MS } from "../../functions/adapters/parameters-extension-secrets.ts";
+import { loadCatchUpConfig } from "../../functions/core/catch-up-config.ts";
 import {
   loadLedgerTable,
   loadMaxRolesPerSpace,
@@ -195,6 +196,23 @@ describe("alarms", () => {
       resolve<Record<string, string>>(fn("receiver").Properties.Environment.Variables),
     ).toMatchObject({
       POWERTOOLS_SERVICE_NAME: `spacelift-role-vending-${PACKAGED_STAGE}`,
+    });
+  });
+
+  it("fires when the audit-trail catch-up fails three runs in a row", () => {
+    const { Properties: errorsAlarm } = alarm("CatchUpErrorsAlarm");
+
+    expect(errorsAlarm).toMatchObject({
+      Namespace: "AWS/Lambda",
+      MetricName: "Errors",
+      Dimensions: [
+        { Name: "FunctionName", Value: `spacelift-role-vending-${PACKAGED_STAGE}-catch-up` },
+      ],
+      Period: 300,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
     });
   });
 
@@ -422,17 +440,40 @@ describe("event sources", () => {
     expect(mapping?.Properties.ScalingConfig.MaximumConcurrency).toBeLessThanOrEqual(reserved);
   });
 
-  it("runs the reconciler on a schedule, one at a time, without asynchronous retries", () => {
-    const rules = ofType("AWS::Events::Rule");
-    const [[, rule] = []] = rules;
-
+  /** The schedule rule whose only target is that function. */
+  const scheduleOf = (logicalId: string) => {
+    const rules = ofType("AWS::Events::Rule").filter(([, rule]) =>
+      (rule.Properties.Targets as { Arn: unknown }[]).some(
+        (target) =>
+          JSON.stringify(target.Arn) === JSON.stringify({ "Fn::GetAtt": [logicalId, "Arn"] }),
+      ),
+    );
     expect(rules).toHaveLength(1);
-    expect(rule?.Properties.ScheduleExpression).toBe("rate(1 hour)");
-    expect(rule?.Properties.Targets).toEqual([
-      expect.objectContaining({ Arn: { "Fn::GetAtt": ["ReconcilerLambdaFunction", "Arn"] } }),
-    ]);
+    return rules[0]?.[1];
+  };
+
+  it("runs the reconciler on a schedule, one at a time, without asynchronous retries", () => {
+    // Two schedules: the reconciler's and the audit-trail catch-up's (issue 14).
+    expect(ofType("AWS::Events::Rule")).toHaveLength(2);
+    expect(scheduleOf("ReconcilerLambdaFunction")?.Properties.ScheduleExpression).toBe(
+      "rate(1 hour)",
+    );
     expect(fn("reconciler").Properties.ReservedConcurrentExecutions).toBe(1);
     expect(resources().ReconcilerLambdaEvConf?.Properties.MaximumRetryAttempts).toBe(0);
+  });
+
+  it("runs the audit-trail catch-up every 5 minutes, one at a time, without asynchronous retries, under the reconciler's role", () => {
+    const catchUp = resources().CatchUpLambdaFunction?.Properties;
+
+    expect(scheduleOf("CatchUpLambdaFunction")?.Properties.ScheduleExpression).toBe(
+      "rate(5 minutes)",
+    );
+    expect(catchUp.Handler).toBe("functions/catch-up.handler");
+    expect(catchUp.FunctionName).toBe(`spacelift-role-vending-${PACKAGED_STAGE}-catch-up`);
+    expect(catchUp.Runtime).toBe("nodejs24.x");
+    expect(catchUp.Role).toEqual({ "Fn::GetAtt": ["ReconcilerRole", "Arn"] });
+    expect(catchUp.ReservedConcurrentExecutions).toBe(1);
+    expect(resources().CatchUpLambdaEvConf?.Properties.MaximumRetryAttempts).toBe(0);
   });
 });
 
@@ -552,6 +593,30 @@ describe("environment", () => {
     }
   });
 
+  it("gives the audit-trail catch-up a configuration its loader accepts: queue, ledger table, API key and its defaults", () => {
+    const env = resolve<Record<string, string>>(
+      resources().CatchUpLambdaFunction?.Properties.Environment.Variables,
+    );
+
+    expect(loadCatchUpConfig(env)).toEqual({
+      account: {
+        spaceliftHostname: PACKAGED_PARAMS.spaceliftHostname,
+        spaceliftAccount: "acme",
+        defaultSpaceId: "root",
+      },
+      queueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
+      ledgerTable: `spacelift-role-vending-${PACKAGED_STAGE}-ledger`,
+      apiKeyParameter: "/spacelift-role-vending/spacelift-api-key",
+      spaceliftEndpoint: undefined,
+      settings: {
+        initialWindowMs: 3_600_000,
+        overlapMs: 120_000,
+        maxResourcesPerRun: 500,
+        maxLookbackMs: 7 * 86_400_000,
+      },
+    });
+  });
+
   it("gives the reconciler a configuration its loader accepts, API key parameter included", () => {
     expect(loadReconcilerConfig(environment("reconciler"))).toEqual({
       apiKeyParameter: "/spacelift-role-vending/spacelift-api-key",
@@ -596,15 +661,21 @@ describe("IAM: every role", () => {
     }
   });
 
-  it("writes logs only to the function's own log group", () => {
+  it("writes logs only to the log groups of the functions that run under the role", () => {
+    // The audit-trail catch-up runs under the reconciler's role.
+    const functionsOf = (name: FunctionName) =>
+      name === "reconciler" ? [name, "catch-up"] : [name];
     for (const name of FUNCTION_NAMES) {
       const logs = allows(roleStatements(template, FUNCTIONS[name].role)).filter((s) =>
         asList(s.Action).some((action) => action.startsWith("logs:")),
       );
 
-      expect(logs.flatMap((s) => asList(s.Resource))).toEqual([
-        `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/spacelift-role-vending-${PACKAGED_STAGE}-${name}:*`,
-      ]);
+      expect(logs.flatMap((s) => asList(s.Resource))).toEqual(
+        functionsOf(name).map(
+          (each) =>
+            `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/spacelift-role-vending-${PACKAGED_STAGE}-${each}:*`,
+        ),
+      );
     }
   });
 });
@@ -1057,13 +1128,23 @@ describe("artefacts", () => {
     name: FunctionName,
     directory: string,
     env: Record<string, string> = {},
+  ): Promise<string> =>
+    importBundle(`${name}.zip`, `functions/${name}.mjs`, fn(name), directory, env);
+
+  /** {@link importFromZip} for any packaged function: its zip, handler file and resource. */
+  const importBundle = async (
+    zip: string,
+    handlerFile: string,
+    resource: CloudFormationTemplate,
+    directory: string,
+    env: Record<string, string> = {},
   ): Promise<string> => {
-    for (const [entry, content] of readZipEntries(join(service.directory, `${name}.zip`))) {
+    for (const [entry, content] of readZipEntries(join(service.directory, zip))) {
       const target = join(directory, entry);
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, content);
     }
-    const bundle = join(directory, `functions/${name}.mjs`);
+    const bundle = join(directory, handlerFile);
     // Under the Lambda runtime's Node.js (24), which the zip must load on; it prints which.
     const { stdout } = await runQuietly(
       lambdaNodeBinary(),
@@ -1080,10 +1161,10 @@ describe("artefacts", () => {
           AWS_ACCESS_KEY_ID: "testing",
           AWS_SECRET_ACCESS_KEY: "testing",
           AWS_SESSION_TOKEN: "testing",
-          AWS_LAMBDA_FUNCTION_NAME: fn(name).Properties.FunctionName,
+          AWS_LAMBDA_FUNCTION_NAME: resource.Properties.FunctionName,
           POWERTOOLS_METRICS_DISABLED: "true",
           POWERTOOLS_LOG_LEVEL: "SILENT",
-          ...resolve<Record<string, string>>(fn(name).Properties.Environment.Variables),
+          ...resolve<Record<string, string>>(resource.Properties.Environment.Variables),
           ...env,
         },
       },
@@ -1097,6 +1178,17 @@ describe("artefacts", () => {
       expect(await importFromZip(name, join(extracted, name))).toBe("function on node 24");
     },
   );
+
+  it("the catch-up's bundle loads as ES module under its deployed environment and exports handler", async () => {
+    expect(
+      await importBundle(
+        "catchUp.zip",
+        "functions/catch-up.mjs",
+        resources().CatchUpLambdaFunction as CloudFormationTemplate,
+        join(extracted, "catch-up"),
+      ),
+    ).toBe("function on node 24");
+  });
 
   it.each(["provisioner", "reconciler"] as const)(
     "%s's zip carries the yaml chunk a YAML permissions configuration loads",

@@ -330,6 +330,168 @@ describe("SpaceliftGraphqlClient errors and retries", () => {
   });
 });
 
+describe("SpaceliftGraphqlClient on throttling reported in the errors array", () => {
+  it("retries a rate-limit GraphQL error (HTTP 200) with backoff and returns the listing", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift({ stacks: makeStacks(3) });
+    spacelift.faults.graphqlErrors(2, ["Rate limit exceeded, slow down"], {
+      operation: "searchStacks",
+    });
+
+    const listed = await directory.listStacks();
+
+    expect(listed).toHaveLength(3);
+    expect(sleeps).toEqual([500, 1000]);
+    expect(count(spacelift.operations(), "searchStacks")).toBe(3);
+  });
+
+  it("retries an error whose extensions.code says throttled, whatever its message", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift();
+    spacelift.faults.graphqlErrors(1, ["request refused"], {
+      operation: "spaces",
+      code: "TOO_MANY_REQUESTS",
+    });
+
+    await expect(directory.listSpaces()).resolves.toHaveLength(1);
+    expect(sleeps).toEqual([500]);
+  });
+
+  it("waits for the Retry-After seconds sent with a throttling GraphQL error", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift();
+    spacelift.faults.graphqlErrors(1, ["rate limit exceeded"], {
+      operation: "spaces",
+      retryAfter: "4",
+    });
+
+    await expect(directory.listSpaces()).resolves.toHaveLength(1);
+    expect(sleeps).toEqual([4000]);
+  });
+
+  it("gives up on persistent throttling after maxRetries retries, naming the last error", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift({}, { maxRetries: 2 });
+    spacelift.faults.graphqlErrors(Number.POSITIVE_INFINITY, ["too many requests"], {
+      operation: "spaces",
+    });
+
+    const error = await directory.listSpaces().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect((error as Error).message).toBe(
+      "Spacelift Spaces: too many requests, still failing after 3 attempts",
+    );
+    expect(count(spacelift.operations(), "spaces")).toBe(3);
+    expect(sleeps).toHaveLength(2);
+  });
+
+  it("never retries a validation error: one request, thrown at once", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift();
+    spacelift.faults.graphqlErrors(Number.POSITIVE_INFINITY, ['Unknown argument "first"'], {
+      operation: "searchStacks",
+      code: "GRAPHQL_VALIDATION_FAILED",
+    });
+
+    await expect(directory.listStacks()).rejects.toThrow(SpaceliftApiError);
+    expect(count(spacelift.operations(), "searchStacks")).toBe(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it("never retries an auth error as throttling: one re-authentication, then it throws", async () => {
+    const { spacelift, directory, sleeps } = await startSpacelift();
+    spacelift.faults.graphqlErrors(Number.POSITIVE_INFINITY, ["unauthorized: try again later"], {
+      operation: "spaces",
+    });
+
+    await expect(directory.listSpaces()).rejects.toThrow(SpaceliftApiError);
+    expect(count(spacelift.operations(), "spaces")).toBe(2);
+    expect(sleeps).toEqual([]);
+  });
+});
+
+describe("SpaceliftGraphqlClient never returns a partial listing", () => {
+  it("throws when page 3 of 5 answers an error, instead of returning the 100 stacks read so far", async () => {
+    const { spacelift, directory } = await startSpacelift({ stacks: makeStacks(250) });
+    spacelift.faults.graphqlErrors(1, ["internal error"], { operation: "searchStacks", skip: 2 });
+
+    const error = await directory.listStacks().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect(count(spacelift.operations(), "searchStacks")).toBe(3);
+  });
+
+  it("throws when page 3 stays throttled past the retries", async () => {
+    const { spacelift, directory } = await startSpacelift(
+      { stacks: makeStacks(250) },
+      { maxRetries: 1 },
+    );
+    spacelift.faults.rateLimit(Number.POSITIVE_INFINITY, { operation: "searchStacks", skip: 2 });
+
+    await expect(directory.listStacks()).rejects.toMatchObject({ status: 429 });
+    expect(count(spacelift.operations(), "searchStacks")).toBe(4);
+  });
+});
+
+describe("SpaceliftGraphqlClient audit trail and lookups", () => {
+  const T = Date.UTC(2026, 11, 6, 12, 0, 0);
+
+  it("lists every entry since a time, oldest first, paging newest first and stopping at the first page that reaches back past it", async () => {
+    const { spacelift, directory } = await startSpacelift({}, { pageSize: 10 });
+    for (let minute = 0; minute < 60; minute++) {
+      spacelift.state.recordAudit("stack.update", `stack-${minute}`, T + minute * 60_000);
+    }
+
+    const entries = await directory.entriesSince(T + 35 * 60_000);
+
+    expect(entries.map(({ resourceId }) => resourceId)).toEqual(
+      Array.from({ length: 25 }, (_, index) => `stack-${index + 35}`),
+    );
+    expect(entries[0]).toEqual({
+      id: expect.any(String),
+      action: "stack.update",
+      resourceType: "STACK",
+      resourceId: "stack-35",
+      createdAt: T + 35 * 60_000,
+    });
+    // 25 entries at 10 a page, newest first: the third page reaches back past the time.
+    expect(count(spacelift.operations(), "searchAuditTrailEntries")).toBe(3);
+  });
+
+  it("throws when a page of the audit trail fails, instead of returning the entries read so far", async () => {
+    const { spacelift, directory } = await startSpacelift({}, { pageSize: 10 });
+    for (let minute = 0; minute < 60; minute++) {
+      spacelift.state.recordAudit("stack.update", `stack-${minute}`, T + minute * 60_000);
+    }
+    spacelift.faults.graphqlErrors(1, ["internal error"], {
+      operation: "searchAuditTrailEntries",
+      skip: 2,
+    });
+
+    await expect(directory.entriesSince(T)).rejects.toThrow(SpaceliftApiError);
+  });
+
+  it("reads one stack's space and labels and one space's name, parent and labels; undefined when Spacelift has none", async () => {
+    const { directory } = await startSpacelift({
+      stacks: [{ id: "payments-api", space: "production-01HX", labels: ["team:payments"] }],
+      spaces: [
+        { id: "root", name: "root", parentSpace: null, labels: [] },
+        { id: "production-01HX", name: "production", parentSpace: "root", labels: ["env:prod"] },
+      ],
+    });
+
+    expect(await directory.stack("payments-api")).toEqual({
+      id: "payments-api",
+      space: "production-01HX",
+      labels: ["team:payments"],
+    });
+    expect(await directory.stack("gone")).toBeUndefined();
+    expect(await directory.space("production-01HX")).toEqual({
+      id: "production-01HX",
+      name: "production",
+      parentSpace: "root",
+      labels: ["env:prod"],
+    });
+    expect(await directory.space("gone-01HX")).toBeUndefined();
+  });
+});
+
 describe("toGraphqlEndpoint", () => {
   it("builds https://<hostname>/graphql and refuses anything but a bare hostname", () => {
     expect(toGraphqlEndpoint("acme.app.spacelift.io")).toBe(

@@ -6,6 +6,12 @@
  * - `searchStacks(input: { first, after }) { edges { cursor node } pageInfo }`: stacks
  *   ordered by id, paginated with opaque cursors (`predicates` are ignored);
  * - `spaces { id name parentSpace labels }`;
+ * - `space(id: ID!) { id name parentSpace labels }`: null when there is no such space;
+ * - `stack(id: ID!)` also answers `space` and `labels` (spacectl reads one stack this way);
+ * - `searchAuditTrailEntries(input: { first, after, orderBy })`: the entries of
+ *   {@link FakeSpaceliftState.auditTrail}, ordered by `createdAt` (direction from `orderBy`,
+ *   DESC by default as spacectl asks), paginated with cursors (`predicates` are ignored). No
+ *   audit entry is written by the fake itself: a test records what Spacelift would have.
  * - a stack's environment, modelled on the real operations (shapes read in Spacelift's own
  *   clients: the Terraform provider's `structs.ConfigInput` / `structs.ConfigElement` and
  *   `resource_environment_variable.go`, spacectl's `internal/cmd/stack/environment.go` and
@@ -47,6 +53,8 @@ export type FakeSpaceliftOperation =
   | "apiKeyUser"
   | "searchStacks"
   | "spaces"
+  | "space"
+  | "searchAuditTrailEntries"
   | "stack"
   | "stackConfigAdd"
   | "stackConfigDelete"
@@ -104,12 +112,22 @@ export const ROOT_SPACE: SpaceliftSpace = {
   labels: [],
 };
 
+/** One audit-trail entry, as `searchAuditTrailEntries` answers it (`createdAt` in seconds). */
+export interface FakeAuditTrailEntry {
+  readonly id: string;
+  readonly action: string;
+  readonly createdAt: number;
+  readonly affectedResource: { readonly resourceType: string; readonly resourceId: string | null };
+}
+
 /** What Spacelift holds. Arrays may be edited directly or through the methods. */
 export class FakeSpaceliftState {
   stacks: SpaceliftStack[];
   spaces: SpaceliftSpace[];
   /** Each stack's environment (variables and mounted files), by stack id. */
   readonly config = new Map<string, FakeConfigElement[]>();
+  /** The audit trail, in the order entries were recorded. */
+  auditTrail: FakeAuditTrailEntry[] = [];
 
   constructor(stacks: readonly SpaceliftStack[], spaces: readonly SpaceliftSpace[]) {
     this.stacks = [...stacks];
@@ -140,6 +158,27 @@ export class FakeSpaceliftState {
     return this.stacks.length < before;
   }
 
+  /**
+   * Records an audit entry as Spacelift would for `action` (`stack.create`, `space.delete`, …)
+   * on `resourceId` at `at` (ms; stored in seconds, as Spacelift gives it). The resource type is
+   * the action's prefix in capitals unless `resourceType` says otherwise.
+   */
+  recordAudit(
+    action: string,
+    resourceId: string | null,
+    at: number,
+    resourceType = (action.split(".")[0] ?? "").toUpperCase(),
+  ): FakeAuditTrailEntry {
+    const entry = {
+      id: `01AUDIT${String(this.auditTrail.length + 1).padStart(19, "0")}`,
+      action,
+      createdAt: Math.floor(at / 1000),
+      affectedResource: { resourceType, resourceId },
+    };
+    this.auditTrail = [...this.auditTrail, entry];
+    return entry;
+  }
+
   /** Adds a space, or replaces the space with that id. */
   addSpace(space: SpaceliftSpace): void {
     this.spaces = [...this.spaces.filter(({ id }) => id !== space.id), space];
@@ -157,18 +196,29 @@ export class FakeSpaceliftState {
 export type FakeSpaceliftFault =
   | { readonly kind: "rate-limited"; readonly retryAfter: string | undefined }
   | { readonly kind: "server-error"; readonly status: number }
-  | { readonly kind: "graphql-errors"; readonly messages: readonly string[] }
+  | {
+      readonly kind: "graphql-errors";
+      readonly messages: readonly string[];
+      /** `extensions.code` of each error, when given. */
+      readonly code: string | undefined;
+      /** A `Retry-After` header on the answer, when given. */
+      readonly retryAfter: string | undefined;
+    }
   | { readonly kind: "malformed"; readonly body: unknown };
 
 interface ScheduledFault {
   readonly fault: FakeSpaceliftFault;
   readonly operation: FakeSpaceliftOperation | undefined;
   remaining: number;
+  /** Matching requests still to answer normally before this fault starts. */
+  skip: number;
 }
 
 /** Only requests for this operation are affected (and counted); default: any request. */
 export interface FaultScope {
   readonly operation?: FakeSpaceliftOperation;
+  /** The first `skip` matching requests are answered normally (e.g. 2: the fault hits page 3). */
+  readonly skip?: number;
 }
 
 /**
@@ -193,9 +243,18 @@ export class FakeSpaceliftFaults {
     this.#schedule(times, options, { kind: "server-error", status: options.status ?? 500 });
   }
 
-  /** HTTP 200 with `data: null` and an `errors` array of these messages. */
-  graphqlErrors(times: number, messages: readonly string[], options: FaultScope = {}): void {
-    this.#schedule(times, options, { kind: "graphql-errors", messages });
+  /** HTTP 200 with `data: null` and an `errors` array of these messages (with `extensions.code`). */
+  graphqlErrors(
+    times: number,
+    messages: readonly string[],
+    options: FaultScope & { code?: string; retryAfter?: string } = {},
+  ): void {
+    this.#schedule(times, options, {
+      kind: "graphql-errors",
+      messages,
+      code: options.code,
+      retryAfter: options.retryAfter,
+    });
   }
 
   /** HTTP 200 with exactly this JSON body. */
@@ -220,13 +279,22 @@ export class FakeSpaceliftFaults {
         entry.remaining > 0 && (entry.operation === undefined || entry.operation === operation),
     );
     if (scheduled === undefined) return undefined;
+    if (scheduled.skip > 0) {
+      scheduled.skip -= 1;
+      return undefined;
+    }
     scheduled.remaining -= 1;
     return scheduled.fault;
   }
 
   #schedule(times: number, scope: FaultScope, fault: FakeSpaceliftFault): void {
     if (!(times >= 0)) throw new RangeError("times must be a non-negative number");
-    this.#scheduled.push({ fault, operation: scope.operation, remaining: times });
+    this.#scheduled.push({
+      fault,
+      operation: scope.operation,
+      remaining: times,
+      skip: scope.skip ?? 0,
+    });
   }
 }
 
@@ -339,7 +407,11 @@ export class FakeSpaceliftServer {
             ? { spaces: [] }
             : operation === "stack"
               ? { stack: null }
-              : emptyStackPage();
+              : operation === "space"
+                ? { space: null }
+                : operation === "searchAuditTrailEntries"
+                  ? { searchAuditTrailEntries: emptyPage() }
+                  : { searchStacks: emptyPage() };
         return reply(operation, 200, { data: empty }, "unauthorized");
       }
       const status = this.unauthorizedResponse === "http-401" ? 401 : 200;
@@ -350,6 +422,8 @@ export class FakeSpaceliftServer {
     if (operation === "spaces")
       return reply(operation, 200, { data: { spaces: this.state.spaces } });
     if (operation === "stack") return this.#stack(query, variables);
+    if (operation === "space") return this.#space(query, variables);
+    if (operation === "searchAuditTrailEntries") return this.#searchAuditTrailEntries(variables);
     if (operation === "stackConfigAdd") return this.#stackConfigAdd(query, variables);
     if (operation === "stackConfigDelete") return this.#stackConfigDelete(query, variables);
     return this.#searchStacks(variables);
@@ -371,11 +445,59 @@ export class FakeSpaceliftServer {
 
   #stack(query: string, variables: Record<string, unknown>): Reply {
     const { id } = readArguments(query, "stack", variables);
-    if (typeof id !== "string" || !this.state.stacks.some((stack) => stack.id === id)) {
+    const stack = this.state.stacks.find((candidate) => candidate.id === id);
+    if (typeof id !== "string" || stack === undefined) {
       return reply("stack", 200, { data: { stack: null } });
     }
     const config = (this.state.config.get(id) ?? []).map(visibleElement);
-    return reply("stack", 200, { data: { stack: { id, config } } });
+    return reply("stack", 200, {
+      data: { stack: { id, space: stack.space, labels: stack.labels, config } },
+    });
+  }
+
+  #space(query: string, variables: Record<string, unknown>): Reply {
+    const { id } = readArguments(query, "space", variables);
+    const space = this.state.spaces.find((candidate) => candidate.id === id);
+    return reply("space", 200, { data: { space: space ?? null } });
+  }
+
+  #searchAuditTrailEntries(variables: Record<string, unknown>): Reply {
+    const input = isRecord(variables.input) ? variables.input : {};
+    const first = input.first ?? this.#maxPageSize;
+    const after = input.after ?? null;
+    const orderBy = isRecord(input.orderBy) ? input.orderBy : {};
+    const ascending = orderBy.direction === "ASC";
+    if (
+      typeof first !== "number" ||
+      !Number.isInteger(first) ||
+      first < 1 ||
+      (after !== null && typeof after !== "string") ||
+      (orderBy.field !== undefined && orderBy.field !== "createdAt")
+    ) {
+      return graphqlError("searchAuditTrailEntries", "invalid search input");
+    }
+    const ordered = [...this.state.auditTrail].sort(
+      (a, b) => (a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)) * (ascending ? 1 : -1),
+    );
+    const start =
+      after === null ? 0 : ordered.findIndex(({ id }) => encodeCursor(id) === after) + 1;
+    if (start === 0 && after !== null) {
+      return graphqlError("searchAuditTrailEntries", "invalid cursor");
+    }
+    const page = ordered.slice(start, start + Math.min(first, this.#maxPageSize));
+    const edges = page.map((node) => ({ cursor: encodeCursor(node.id), node }));
+    return reply("searchAuditTrailEntries", 200, {
+      data: {
+        searchAuditTrailEntries: {
+          edges,
+          pageInfo: {
+            endCursor: edges.at(-1)?.cursor ?? null,
+            hasNextPage: start + page.length < ordered.length,
+            hasPreviousPage: start > 0,
+          },
+        },
+      },
+    });
   }
 
   #stackConfigAdd(query: string, variables: Record<string, unknown>): Reply {
@@ -485,12 +607,22 @@ function replyWithFault(operation: FakeSpaceliftOperation, fault: FakeSpaceliftF
     case "server-error":
       return reply(operation, fault.status, "internal server error", fault.kind);
     case "graphql-errors":
-      return reply(
-        operation,
-        200,
-        { data: null, errors: fault.messages.map((message) => ({ message, path: [operation] })) },
-        fault.kind,
-      );
+      return {
+        ...reply(
+          operation,
+          200,
+          {
+            data: null,
+            errors: fault.messages.map((message) => ({
+              message,
+              path: [operation],
+              ...(fault.code !== undefined && { extensions: { code: fault.code } }),
+            })),
+          },
+          fault.kind,
+        ),
+        headers: fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter },
+      };
     case "malformed":
       return reply(operation, 200, fault.body, fault.kind);
   }
@@ -512,7 +644,9 @@ function recogniseOperation(query: string): FakeSpaceliftOperation {
   if (/\bapiKeyUser\s*\(/.test(query)) return "apiKeyUser";
   if (/\bstackConfigAdd\s*\(/.test(query)) return "stackConfigAdd";
   if (/\bstackConfigDelete\s*\(/.test(query)) return "stackConfigDelete";
+  if (/\bsearchAuditTrailEntries\s*\(/.test(query)) return "searchAuditTrailEntries";
   if (/\bstack\s*\(/.test(query)) return "stack";
+  if (/\bspace\s*\(/.test(query)) return "space";
   if (/\bsearchStacks\s*\(/.test(query)) return "searchStacks";
   if (/\bspaces\b/.test(query)) return "spaces";
   return "unknown";
@@ -555,10 +689,8 @@ function readConfigInput(input: unknown): FakeConfigElement | undefined {
   return { id, type, value, writeOnly, description: description ?? null };
 }
 
-function emptyStackPage(): unknown {
-  return {
-    searchStacks: { edges: [], pageInfo: { endCursor: null, hasNextPage: false } },
-  };
+function emptyPage(): unknown {
+  return { edges: [], pageInfo: { endCursor: null, hasNextPage: false } };
 }
 
 function encodeCursor(id: string): string {

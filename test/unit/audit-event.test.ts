@@ -145,13 +145,40 @@ describe("parseAuditEvent refuses what it cannot trust", () => {
     expect(() => parse(body)).toThrow(InvalidEventError);
   });
 
-  it("refuses an action we handle that carries no ID", () => {
-    expect(() => parse({ ...fixture("stack.delete"), data: { args: {} } })).toThrow(
-      "event carries no stack ID",
-    );
-    expect(() => parse({ ...fixture("space.delete"), data: {} })).toThrow(
-      "event carries no space ID",
-    );
+  // Issue 14 goal 5: an absent ID is payload drift, not hostility (it was a 400 and the change
+  // was lost until the next full pass). The shape is kept for the log; the catch-up converges it.
+  it("reads an action we handle that carries no ID as unidentified, with the body's shape and no values", () => {
+    const event = parse({
+      ...fixture("stack.update"),
+      data: { args: { Stack: "payments-api", Input: { Labels: ["secret-label"], Space: null } } },
+    });
+    expect(event).toMatchObject({
+      type: "ignored",
+      action: "stack.update",
+      reason: "event carries no stack ID",
+      unidentified: {
+        shape: {
+          "data.args.Stack": "string",
+          "data.args.Input.Labels": "array",
+          "data.args.Input.Labels[]": "string",
+          "data.args.Input.Space": "null",
+          timestamp: "number",
+        },
+      },
+    });
+    expect(JSON.stringify(event)).not.toContain("secret-label");
+    expect(JSON.stringify(event)).not.toContain("payments-api");
+    expect(parse({ ...fixture("space.delete"), data: {} })).toMatchObject({
+      type: "ignored",
+      reason: "event carries no space ID",
+      unidentified: { shape: { data: "object" } },
+    });
+  });
+
+  it("still refuses a handled action whose ID is present but not a slug", () => {
+    expect(() =>
+      parse({ ...fixture("stack.delete"), data: { args: { ID: "pay ments" } } }),
+    ).toThrow(InvalidEventError);
   });
 
   const hostileStackIds = [

@@ -106,6 +106,23 @@ describe("receiveWebhook", () => {
     expect(queue.messages).toHaveLength(0);
   });
 
+  it("accepts (202) a stack.update whose ID is absent, enqueues nothing and reports its shape", async () => {
+    const { queue, post } = setup();
+    const event = fixture("stack.update", NOW);
+    event.data = { args: { Input: { Labels: ["team:secret"] } } };
+    const { response, outcome } = await post(JSON.stringify(event));
+    expect(response.statusCode).toBe(202);
+    expect(JSON.parse(response.body)).toEqual({
+      status: "accepted-unidentified",
+      reason: "event carries no stack ID",
+    });
+    expect(queue.messages).toHaveLength(0);
+    expect(outcome).toMatchObject({
+      result: "unidentified",
+      event: { unidentified: { shape: { "data.args.Input.Labels[]": "string" } } },
+    });
+  });
+
   it("answers 400 and changes nothing for a hostile stack ID", async () => {
     const { queue, post } = setup();
     const event = fixture("stack.create", NOW);
