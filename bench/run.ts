@@ -6,10 +6,14 @@
  *   npm run bench -- --only receiver,cold-start    some sections (results.json keeps the others)
  *   npm run bench -- --only burst --burst-events 1000 --burst-rate 10   the issue's full burst (~6 min)
  *
- * Sections: receiver, api-economy, cold-start, burst, role-latency. Options: --receiver-events,
+ *   npm run bench -- --only reconcile-scale        the reconciler at 1,000 and 10,000 stacks (long)
+ *
+ * Sections: receiver, api-economy, cold-start, burst, role-latency, reconcile-scale (not in the
+ * default run: it takes many minutes). Options: --receiver-events,
  * --receiver-runs, --reconcile-stacks, --cold-start-runs, --burst-events, --burst-rate,
  * --burst-bucket, --burst-policies, --burst-concurrency, --burst-visibility, --burst-runs,
- * --role-latency-events (see BENCHMARKS.md).
+ * --role-latency-events, --reconcile-scale-sizes (default 1000,10000), --reconcile-scale-spaces
+ * (300), --reconcile-scale-sample (100) (see BENCHMARKS.md).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,7 +23,16 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BenchOptions, renderTable, type SectionResult } from "./lib/report.ts";
 
-const SECTIONS = ["receiver", "api-economy", "cold-start", "burst", "role-latency"] as const;
+const SECTIONS = [
+  "receiver",
+  "api-economy",
+  "cold-start",
+  "burst",
+  "role-latency",
+  "reconcile-scale",
+] as const;
+/** Sections run only when named with --only. */
+const ON_REQUEST: readonly string[] = ["reconcile-scale"];
 const root = fileURLToPath(new URL("..", import.meta.url));
 const resultsFile = join(root, "bench", "results.json");
 
@@ -38,6 +51,9 @@ const { values } = parseArgs({
     "burst-visibility": { type: "string", default: "360" },
     "burst-runs": { type: "string" },
     "role-latency-events": { type: "string", default: "40" },
+    "reconcile-scale-sizes": { type: "string", default: "1000,10000" },
+    "reconcile-scale-spaces": { type: "string", default: "300" },
+    "reconcile-scale-sample": { type: "string", default: "100" },
     help: { type: "boolean", default: false },
   },
 });
@@ -81,10 +97,17 @@ const options: BenchOptions = {
   burstVisibilitySeconds: positive("burst-visibility", values["burst-visibility"]),
   burstRuns: positive("burst-runs", values["burst-runs"] ?? (burstFloorSeconds >= 60 ? "1" : "3")),
   roleLatencyEvents: positive("role-latency-events", values["role-latency-events"]),
+  reconcileScaleSizes: (values["reconcile-scale-sizes"] ?? "")
+    .split(",")
+    .map((size) => positive("reconcile-scale-sizes", size.trim())),
+  reconcileScaleSpaces: positive("reconcile-scale-spaces", values["reconcile-scale-spaces"]),
+  reconcileScaleSample: positive("reconcile-scale-sample", values["reconcile-scale-sample"]),
 };
 
 const selected =
-  values.only === undefined ? [...SECTIONS] : values.only.split(",").map((s) => s.trim());
+  values.only === undefined
+    ? SECTIONS.filter((name) => !ON_REQUEST.includes(name))
+    : values.only.split(",").map((s) => s.trim());
 for (const name of selected) {
   if (!(SECTIONS as readonly string[]).includes(name)) {
     process.stderr.write(`unknown section ${name}; sections: ${SECTIONS.join(", ")}\n`);
@@ -159,10 +182,16 @@ process.stdout.write("\n");
 
 // Sections not run this time keep their last figures, each with its own date.
 const previous = existsSync(resultsFile)
-  ? (JSON.parse(readFileSync(resultsFile, "utf8")) as { sections?: Record<string, unknown> })
+  ? (JSON.parse(readFileSync(resultsFile, "utf8")) as {
+      sections?: Record<string, unknown>;
+      reconcileScale?: unknown;
+    })
   : {};
 const sections: Record<string, unknown> = { ...(previous.sections ?? {}) };
 for (const [index, name] of selected.entries()) sections[name] = results[index];
+// The reconciler's scale figures, also at the top level (issue 14): one entry per size.
+const scale = sections["reconcile-scale"] as { data?: { reconcileScale?: unknown } } | undefined;
+const reconcileScale = scale?.data?.reconcileScale ?? previous.reconcileScale;
 mkdirSync(join(root, "bench"), { recursive: true });
 writeFileSync(
   resultsFile,
@@ -178,6 +207,7 @@ writeFileSync(
         platform: `${process.platform}-${process.arch}`,
       },
       options,
+      ...(reconcileScale !== undefined && { reconcileScale }),
       sections,
     },
     null,

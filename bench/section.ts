@@ -16,6 +16,7 @@ const SECTIONS: Record<
   "cold-start": () => import("./sections/cold-start.ts"),
   burst: () => import("./sections/burst.ts"),
   "role-latency": () => import("./sections/role-latency.ts"),
+  "reconcile-scale": () => import("./sections/reconcile-scale.ts"),
 };
 
 const SECTION_NAMES = Object.keys(SECTIONS);

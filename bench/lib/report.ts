@@ -33,6 +33,12 @@ export interface BenchOptions {
   readonly burstVisibilitySeconds: number;
   readonly burstRuns: number;
   readonly roleLatencyEvents: number;
+  /** Stack counts the reconcile-scale section plans over (ascending, the account grows). */
+  readonly reconcileScaleSizes: readonly number[];
+  /** Spaces besides root in the reconcile-scale section. */
+  readonly reconcileScaleSpaces: number;
+  /** Stacks applied through the throttling proxy to model the backfill. */
+  readonly reconcileScaleSample: number;
 }
 
 export function formatMs(ms: number): string {

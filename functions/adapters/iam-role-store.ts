@@ -16,6 +16,7 @@ import {
   NoSuchEntityException,
   PutRolePermissionsBoundaryCommand,
   PutRolePolicyCommand,
+  paginateGetAccountAuthorizationDetails,
   paginateListAttachedRolePolicies,
   paginateListRolePolicies,
   paginateListRoles,
@@ -25,7 +26,14 @@ import {
   UpdateRoleCommand,
 } from "@aws-sdk/client-iam";
 import { AwsCallError } from "../core/errors.ts";
-import type { ObservedRole, PolicyDocument, RoleSpec, RoleStore, Tags } from "../core/ports.ts";
+import type {
+  ObservedRole,
+  PolicyDocument,
+  RolePage,
+  RoleSpec,
+  RoleStore,
+  Tags,
+} from "../core/ports.ts";
 import { assertTrustPolicyAccepted } from "../core/trust-policy-rules.ts";
 
 export class IamRoleStore implements RoleStore {
@@ -225,6 +233,80 @@ export class IamRoleStore implements RoleStore {
     });
   }
 
+  /**
+   * The reconciler's inventory in bulk: ListRoles under the path (1,000 a page) for what
+   * RoleDetail lacks, then GetAccountAuthorizationDetails (filter Role, 1,000 a page) for the
+   * rest, instead of four reads per role. Its RoleDetail carries the trust policy, inline
+   * policies, attached policies, boundary and tags, but neither Description nor
+   * MaxSessionDuration, which ListRoles returns; it has no path filter, so the account's other
+   * roles come back too and only their names are kept.
+   * https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html
+   * https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoles.html
+   * Checked against moto 5.2.1: RoleDetailList holds boundary, tags, attached policies and
+   * URL-encoded inline documents, but the trust policy as plain JSON (AWS URL-encodes it:
+   * {@link decodePolicy} takes both); MaxItems and Marker are ignored (one page), so paging is
+   * tested with a mocked client. ListRoles honours MaxItems and returns both settings.
+   * A role under the path that ListRoles did not list (created in between) is reported as a
+   * name elsewhere: the inventory has not seen it, and a read of it goes to IAM.
+   */
+  async *describeAllUnder(path: string): AsyncIterable<RolePage> {
+    const settings = await this.call("ListRoles", path, async () => {
+      const byName = new Map<string, { description: string; maxSessionDuration: number }>();
+      const pages = paginateListRoles({ client: this.iam, pageSize: 1000 }, { PathPrefix: path });
+      for await (const page of pages) {
+        for (const role of page.Roles ?? []) {
+          if (role.RoleName === undefined || role.Path !== path) continue;
+          byName.set(role.RoleName, {
+            description: role.Description ?? "",
+            maxSessionDuration: role.MaxSessionDuration ?? 3600,
+          });
+        }
+      }
+      return byName;
+    });
+    const pages = paginateGetAccountAuthorizationDetails(
+      { client: this.iam, pageSize: 1000 },
+      { Filter: ["Role"] },
+    );
+    const iterator = pages[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await this.call("GetAccountAuthorizationDetails", path, () => iterator.next());
+      if (next.done) return;
+      const roles: ObservedRole[] = [];
+      const namesElsewhere: string[] = [];
+      for (const detail of next.value.RoleDetailList ?? []) {
+        const name = detail.RoleName;
+        if (name === undefined) continue;
+        const known = detail.Path === path ? settings.get(name) : undefined;
+        if (known === undefined) {
+          namesElsewhere.push(name);
+          continue;
+        }
+        roles.push({
+          name,
+          arn: detail.Arn ?? "",
+          path,
+          ...known,
+          trustPolicy: decodePolicy(detail.AssumeRolePolicyDocument),
+          permissionsBoundaryArn: detail.PermissionsBoundary?.PermissionsBoundaryArn,
+          managedPolicyArns: (detail.AttachedManagedPolicies ?? [])
+            .flatMap(({ PolicyArn }) => (PolicyArn === undefined ? [] : [PolicyArn]))
+            .sort(),
+          inlinePolicies: Object.fromEntries(
+            (detail.RolePolicyList ?? []).map(({ PolicyName, PolicyDocument }) => [
+              PolicyName ?? "",
+              decodePolicy(PolicyDocument),
+            ]),
+          ),
+          tags: Object.fromEntries(
+            (detail.Tags ?? []).map((tag) => [tag.Key ?? "", tag.Value ?? ""]),
+          ),
+        });
+      }
+      yield { roles, namesElsewhere };
+    }
+  }
+
   private async call<T>(operation: string, target: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
@@ -243,10 +325,14 @@ async function ignoreMissing(call: Promise<unknown>): Promise<void> {
   }
 }
 
-/** IAM returns policy documents URL-encoded. */
+/**
+ * IAM returns policy documents URL-encoded (RFC 3986, so an encoded document starts `%7B`);
+ * moto 5.2's GetAccountAuthorizationDetails returns the trust policy as plain JSON.
+ */
 function decodePolicy(encoded: string | undefined): PolicyDocument {
   if (encoded === undefined || encoded === "") return {};
-  return JSON.parse(decodeURIComponent(encoded)) as PolicyDocument;
+  const json = encoded.startsWith("{") ? encoded : decodeURIComponent(encoded);
+  return JSON.parse(json) as PolicyDocument;
 }
 
 function toTagList(tags: Tags): { Key: string; Value: string }[] {

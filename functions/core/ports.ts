@@ -64,6 +64,20 @@ export interface RoleStore {
   delete(name: string): Promise<"deleted" | "absent">;
   /** Names and ARNs of the roles under a path (for the reconciler). */
   listByPath(path: string): Promise<readonly { name: string; arn: string }[]>;
+  /**
+   * Every role of the account in a few bulk reads (the reconciler's inventory), page by page:
+   * the roles whose path is exactly `path`, each as {@link describe} returns it, and only the
+   * names of the others, which are never described. Memory stays one page plus the path's roles.
+   */
+  describeAllUnder(path: string): AsyncIterable<RolePage>;
+}
+
+/** One page of {@link RoleStore.describeAllUnder}. */
+export interface RolePage {
+  /** Roles whose path is exactly the one asked for (ours or not: their tags say). */
+  readonly roles: readonly ObservedRole[];
+  /** Names of the account's roles under any other path: known to exist, never described. */
+  readonly namesElsewhere: readonly string[];
 }
 
 export interface ObservedParameter {

@@ -481,6 +481,28 @@ describe("the reconciler's own policy", () => {
   });
 });
 
+describe("the reconciler's bulk inventory", () => {
+  it("may list roles and read the account's authorization details, which the provisioner may not", async () => {
+    // Neither action supports resource-level permissions: IAM evaluates them against "*".
+    const calls: Record<string, Call> = {
+      ListRoles: { action: "iam:ListRoles", resource: "*" },
+      GetAccountAuthorizationDetails: {
+        action: "iam:GetAccountAuthorizationDetails",
+        resource: "*",
+      },
+    };
+
+    expect(await decideAll(calls, "ReconcilerRole")).toEqual({
+      ListRoles: "allow",
+      GetAccountAuthorizationDetails: "allow",
+    });
+    expect(await decideAll(calls, "ProvisionerRole")).toEqual({
+      ListRoles: "deny",
+      GetAccountAuthorizationDetails: "deny",
+    });
+  });
+});
+
 describe("the space role counts (MAX_ROLES_PER_SPACE) in the ledger table", () => {
   it("may be read and updated by the provisioner and the reconciler, in the ledger table only", async () => {
     const ledger = String(resolveIntrinsics(template, { "Fn::GetAtt": ["LedgerTable", "Arn"] }));

@@ -61,7 +61,11 @@ const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
 /** IAM actions that change something; every other action the functions hold is a read. */
 const IAM_WRITES =
   /^iam:(Create|Delete|Put|Attach|Detach|Update|Tag|Untag|Add|Remove|Pass|Set|Upload|Change|Reset|Enable|Deactivate)/;
-const READS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS = new Set(["iam:ListRoles"]);
+const READS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS = new Set([
+  "iam:ListRoles",
+  // The reconciler's bulk inventory; it reveals the whole account's IAM (docs/security.md).
+  "iam:GetAccountAuthorizationDetails",
+]);
 
 let service: PackagedService;
 let template: CloudFormationTemplate;
@@ -648,6 +652,16 @@ describe("IAM: every role", () => {
       expect(statement.NotAction).toBeUndefined();
       for (const action of asList(statement.Action)) expect(action).not.toMatch(/\*/);
     }
+  });
+
+  it("lets only the reconciler read the account's IAM in bulk (GetAccountAuthorizationDetails)", () => {
+    const holders = FUNCTION_NAMES.filter((name) =>
+      allows(roleStatements(template, FUNCTIONS[name].role)).some((statement) =>
+        asList(statement.Action).includes("iam:GetAccountAuthorizationDetails"),
+      ),
+    );
+
+    expect(holders).toEqual(["reconciler"]);
   });
 
   it("grants `Resource: *` only for reads that IAM cannot scope", () => {

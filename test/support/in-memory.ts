@@ -9,6 +9,7 @@ import type {
   ParameterStore,
   PolicyDocument,
   ResourceLedger,
+  RolePage,
   RoleSpec,
   RoleStore,
   SpaceQuota,
@@ -30,7 +31,9 @@ export class InMemoryRoleStore implements RoleStore {
   readonly described: string[] = [];
 
   writes(): string[] {
-    return this.calls.filter((call) => !["describe", "isReadable", "listByPath"].includes(call));
+    return this.calls.filter(
+      (call) => !["describe", "isReadable", "listByPath", "describeAllUnder"].includes(call),
+    );
   }
 
   /** Seeds a role as if someone (us or not) had created it. */
@@ -138,6 +141,16 @@ export class InMemoryRoleStore implements RoleStore {
     return [...this.roles.values()]
       .filter((role) => role.path === path)
       .map((role) => ({ name: role.name, arn: role.arn }));
+  }
+
+  /** Like IAM's bulk read: one page (one call) for the whole account. */
+  async *describeAllUnder(path: string): AsyncIterable<RolePage> {
+    this.calls.push("describeAllUnder");
+    const roles = [...this.roles.values()];
+    yield {
+      roles: roles.filter((role) => role.path === path).map((role) => structuredClone(role)),
+      namesElsewhere: roles.filter((role) => role.path !== path).map(({ name }) => name),
+    };
   }
 
   private role(call: string, name: string): MutableRole {

@@ -6,6 +6,7 @@
 import type {
   ObservedRole,
   ParameterStore,
+  RolePage,
   RoleSpec,
   RoleStore,
   SpaceQuota,
@@ -60,6 +61,10 @@ class DryRunRoleStore implements RoleStore {
 
   listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
     return this.inner.listByPath(path);
+  }
+
+  describeAllUnder(path: string): AsyncIterable<RolePage> {
+    return this.inner.describeAllUnder(path);
   }
 
   async updateTrustPolicy(): Promise<void> {}

@@ -7,7 +7,6 @@ import type { SpaceId, StackId } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
 import { isManagedByUs, type RoleOwner, SPACE_TAG, STACK_TAG } from "../role-spec.ts";
 import type { ReconcilerDeps } from "./pass-state.ts";
-import { mapWithConcurrency } from "./pool.ts";
 
 /** Roles and parameters of one Spacelift resource, as found in AWS. */
 export interface ManagedGroup {
@@ -24,13 +23,18 @@ export interface Inventory {
   readonly parameterValues: Map<string, string>;
   readonly managedRoles: number;
   readonly unrecognisedRoles: readonly ObservedRole[];
-  /** Every role listed under the role path (ours or not), as described at the start. */
+  /**
+   * Every role under the role path (ours or not), as described at the start. A name it lacks
+   * and {@link namesElsewhere} lacks too was no role of the account's at the start.
+   */
   readonly snapshot: ReadonlyMap<string, ObservedRole | undefined>;
+  /** Names of the account's roles outside the role path (never described nor touched). */
+  readonly namesElsewhere: ReadonlySet<string>;
 }
 
 /** Our roles (path and tags) and parameters (`<prefix>/<account>/stacks|spaces/<id>/…`). */
 export async function takeInventory(
-  deps: Pick<ReconcilerDeps, "config" | "settings" | "roles" | "parameters">,
+  deps: Pick<ReconcilerDeps, "config" | "roles" | "parameters">,
 ): Promise<Inventory> {
   const { config } = deps;
   const groups = new Map<string, ManagedGroup>();
@@ -44,21 +48,25 @@ export async function takeInventory(
     return group;
   };
 
-  const listed = await deps.roles.listByPath(config.rolePath);
-  const described = await mapWithConcurrency(listed, deps.settings.concurrency, ({ name }) =>
-    deps.roles.describe(name),
-  );
+  // A few bulk reads for the whole account (IAM's read quota is shared with every Terraform
+  // run in it), not four reads per role; pages are consumed as they come.
+  const snapshot = new Map<string, ObservedRole | undefined>();
+  const namesElsewhere = new Set<string>();
   const unrecognisedRoles: ObservedRole[] = [];
   let managedRoles = 0;
-  for (const role of described) {
-    // Gone since the listing, or someone else's role under our path: never ours to touch.
-    if (role === undefined || !isManagedByUs(config, role.tags, role.path)) continue;
-    managedRoles += 1;
-    const stackId = role.tags[STACK_TAG];
-    const spaceId = role.tags[SPACE_TAG];
-    if (stackId !== undefined) groupOf("stack", stackId).roles.push(role);
-    else if (spaceId !== undefined) groupOf("space", spaceId).roles.push(role);
-    else unrecognisedRoles.push(role);
+  for await (const page of deps.roles.describeAllUnder(config.rolePath)) {
+    for (const name of page.namesElsewhere) namesElsewhere.add(name);
+    for (const role of page.roles) {
+      snapshot.set(role.name, role);
+      // Someone else's role under our path: never ours to touch.
+      if (!isManagedByUs(config, role.tags, role.path)) continue;
+      managedRoles += 1;
+      const stackId = role.tags[STACK_TAG];
+      const spaceId = role.tags[SPACE_TAG];
+      if (stackId !== undefined) groupOf("stack", stackId).roles.push(role);
+      else if (spaceId !== undefined) groupOf("space", spaceId).roles.push(role);
+      else unrecognisedRoles.push(role);
+    }
   }
 
   const base = `${config.parameterPrefix}/${config.spaceliftAccount}`;
@@ -69,8 +77,7 @@ export async function takeInventory(
     if (match?.[1] === undefined || match[2] === undefined) continue;
     groupOf(match[1] === "stacks" ? "stack" : "space", match[2]).parameters.push(parameter);
   }
-  const snapshot = new Map(listed.map(({ name }, index) => [name, described[index]]));
-  return { groups, parameterValues, managedRoles, unrecognisedRoles, snapshot };
+  return { groups, parameterValues, managedRoles, unrecognisedRoles, snapshot, namesElsewhere };
 }
 
 /** The stacks whose roles the inventory found, with the space their roles are in. */

@@ -6,16 +6,23 @@ import type {
   ObservedRole,
   ParameterStore,
   PolicyDocument,
+  RolePage,
   RoleSpec,
   RoleStore,
   Tags,
 } from "../ports.ts";
 
 /**
- * Answers `describe` from the inventory taken at the start of the run, until the run writes to
- * that role: converge then needs no second round of reads per resource (IAM's read quota is
- * shared with every Terraform run in the account). A name not listed under the role path was
- * not there a moment ago; if it has appeared since, CreateRole says so and converge reads it.
+ * Answers every read of a role from the inventory taken at the start of the run, until the run
+ * writes to that role: planning a resource then costs no IAM call (IAM's read quota is shared
+ * with every Terraform run in the account). The inventory saw every role of the account: a name
+ * under the role path is answered from it, "not there" included (legacy names too); a name the
+ * inventory saw only outside the path (`namesElsewhere`) is read from IAM, as is any name once
+ * the run has written to it. A role that appears after the inventory is found by CreateRole
+ * ("exists"), and converge then reads it.
+ *
+ * Without `namesElsewhere` (the caller did not say what lies outside the path), `isReadable`
+ * of a name the inventory lacks asks IAM, as before bulk reads.
  */
 export class SnapshotRoleStore implements RoleStore {
   readonly #touched = new Set<string>();
@@ -23,15 +30,22 @@ export class SnapshotRoleStore implements RoleStore {
   constructor(
     private readonly inner: RoleStore,
     private readonly snapshot: ReadonlyMap<string, ObservedRole | undefined>,
+    private readonly namesElsewhere?: ReadonlySet<string>,
   ) {}
 
   async describe(name: string): Promise<ObservedRole | undefined> {
-    if (this.#touched.has(name)) return this.inner.describe(name);
+    if (this.#readsThrough(name)) return this.inner.describe(name);
     return this.snapshot.get(name);
   }
 
-  isReadable(name: string): Promise<boolean> {
-    return this.inner.isReadable(name);
+  async isReadable(name: string): Promise<boolean> {
+    if (this.#readsThrough(name)) return this.inner.isReadable(name);
+    if (this.snapshot.get(name) !== undefined) return true;
+    return this.namesElsewhere === undefined ? this.inner.isReadable(name) : false;
+  }
+
+  describeAllUnder(path: string): AsyncIterable<RolePage> {
+    return this.inner.describeAllUnder(path);
   }
 
   listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
@@ -87,6 +101,10 @@ export class SnapshotRoleStore implements RoleStore {
 
   deleteInlinePolicy(name: string, policyName: string): Promise<void> {
     return this.#write(name, () => this.inner.deleteInlinePolicy(name, policyName));
+  }
+
+  #readsThrough(name: string): boolean {
+    return this.#touched.has(name) || this.namesElsewhere?.has(name) === true;
   }
 
   #write<T>(name: string, write: () => Promise<T>): Promise<T> {
