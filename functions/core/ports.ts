@@ -93,6 +93,24 @@ export interface ParameterStore {
   listByPath(path: string): Promise<readonly { name: string; value: string }[]>;
 }
 
+/** IAM and SSM of one AWS account. */
+export interface AccountStores {
+  readonly roles: RoleStore;
+  readonly parameters: ParameterStore;
+}
+
+/**
+ * The configured target accounts (the permissions file's `accounts`), reached through each
+ * one's vending role. Credentials are kept per account until shortly before they expire.
+ */
+export interface AccountAccess {
+  /**
+   * That account's stores. `resource` (e.g. `stack:api`) names the session when a new one is
+   * needed. Throws AccountUnreachableError (retryable) when the vending role cannot be assumed.
+   */
+  storesFor(accountId: string, resource: string): Promise<AccountStores>;
+}
+
 /** Where the receiver puts accepted events. */
 export interface EventQueue {
   /** Durably enqueues one event body, ordered within `group`. */
