@@ -139,6 +139,18 @@ export interface LedgerEntry {
   readonly shape?: StackShape;
   /** The role naming scheme `shape` was vouched under; another (or none) vouches for nothing. */
   readonly naming?: number;
+  /**
+   * The AWS account that holds the resource's roles (the permissions file's `accounts`);
+   * undefined: the service's own account, so entries written before accounts existed need no
+   * migration. Changed only once the roles exist in that account and are published.
+   */
+  readonly account?: string;
+  /**
+   * Accounts that may still hold roles of the resource: a move between accounts under way (or
+   * about to start). Their roles are removed, after the ownership checks there, by the next
+   * event applied to the resource, before this list is emptied.
+   */
+  readonly formerAccounts?: readonly string[];
 }
 
 /** A stack's roles: one unsplit role, or the read/write split's `-write` and `-read` pair. */
