@@ -9,7 +9,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IAMClient, paginateListRoles } from "@aws-sdk/client-iam";
 import { paginateGetParametersByPath, SSMClient } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
@@ -60,8 +60,8 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-beforeEach(async () => {
-  await moto.reset();
+// One moto state for the file (its first use of an account is slow): each test has its own stack.
+beforeAll(async () => {
   await createLedgerTable(new DynamoDBClient(localClientConfig(moto.endpoint)), TABLE);
   target = await clientsIn(TARGET);
 });
@@ -149,8 +149,6 @@ const inService = (stack = STACK) => ({
   },
   target: { roles: {}, parameters: {} },
 });
-const IN_TARGET = inTarget();
-const IN_SERVICE = inService();
 const NOWHERE = {
   service: { roles: {}, parameters: {} },
   target: { roles: {}, parameters: {} },
@@ -238,52 +236,52 @@ describe("two accounts on moto", () => {
   it("creates a stack's role in the account its space is routed to, trusted by that account's provider, published in both", async () => {
     const { process, deps } = await provisioner();
 
-    const outcome = await process(stackEvent("stack.create", 1_000));
+    const outcome = await process(stackEvent("stack.create", 1_000, PRODUCTION_SPACE, "basic-0"));
 
     expect(outcome).toMatchObject({ result: "applied", outcome: { result: "created" } });
-    expect(await world()).toEqual(IN_TARGET);
-    expect(await deps.ledger.get("stack:payments-api")).toMatchObject({ account: TARGET });
-    expect((await deps.ledger.get("stack:payments-api"))?.formerAccounts).toBeUndefined();
+    expect(await world("basic-0")).toEqual(inTarget("basic-0"));
+    expect(await deps.ledger.get("stack:basic-0")).toMatchObject({ account: TARGET });
+    expect((await deps.ledger.get("stack:basic-0"))?.formerAccounts).toBeUndefined();
   });
 
   it("converges an update in the same space in place in the target account, with one AssumeRole for the batch", async () => {
     const { process, access } = await provisioner();
-    await process(stackEvent("stack.create", 1_000));
+    await process(stackEvent("stack.create", 1_000, PRODUCTION_SPACE, "basic-1"));
 
-    const outcome = await process(stackEvent("stack.update", 2_000, PRODUCTION_SPACE));
+    const outcome = await process(stackEvent("stack.update", 2_000, PRODUCTION_SPACE, "basic-1"));
 
     expect(outcome).toMatchObject({ result: "applied", outcome: { result: "unchanged" } });
-    expect(await world()).toEqual(IN_TARGET);
+    expect(await world("basic-1")).toEqual(inTarget("basic-1"));
     expect(access.assumeRoleCalls).toBe(1);
   });
 
   it("moves the role between accounts and back, re-pointing the service's parameter, then deletes it everywhere", async () => {
     const { process, deps } = await provisioner();
-    await process(stackEvent("stack.create", 1_000));
+    await process(stackEvent("stack.create", 1_000, PRODUCTION_SPACE, "basic-2"));
 
-    await process(stackEvent("stack.update", 2_000, STAGING_SPACE));
-    const afterMove = await world();
-    const ledgerAfterMove = await deps.ledger.get("stack:payments-api");
-    await process(stackEvent("stack.update", 3_000, PRODUCTION_SPACE));
-    const afterMoveBack = await world();
-    await process(stackEvent("stack.delete", 4_000));
+    await process(stackEvent("stack.update", 2_000, STAGING_SPACE, "basic-2"));
+    const afterMove = await world("basic-2");
+    const ledgerAfterMove = await deps.ledger.get("stack:basic-2");
+    await process(stackEvent("stack.update", 3_000, PRODUCTION_SPACE, "basic-2"));
+    const afterMoveBack = await world("basic-2");
+    await process(stackEvent("stack.delete", 4_000, undefined, "basic-2"));
 
-    expect(afterMove).toEqual(IN_SERVICE);
+    expect(afterMove).toEqual(inService("basic-2"));
     expect(ledgerAfterMove?.account).toBeUndefined();
     expect(ledgerAfterMove?.formerAccounts).toBeUndefined();
-    expect(afterMoveBack).toEqual(IN_TARGET);
-    expect(await world()).toEqual(NOWHERE);
-    expect(await deps.ledger.get("stack:payments-api")).toMatchObject({ state: "deleted" });
+    expect(afterMoveBack).toEqual(inTarget("basic-2"));
+    expect(await world("basic-2")).toEqual(NOWHERE);
+    expect(await deps.ledger.get("stack:basic-2")).toMatchObject({ state: "deleted" });
   });
 
   it("a label never moves a role: labels that spell the routed space or account leave it in the service's account", async () => {
     const { process } = await provisioner();
-    const event = JSON.parse(stackEvent("stack.create", 1_000, STAGING_SPACE));
+    const event = JSON.parse(stackEvent("stack.create", 1_000, STAGING_SPACE, "basic-3"));
     event.data.args.Input.Labels = ["production-*", TARGET, `account:${TARGET}`];
 
     await process(JSON.stringify(event));
 
-    expect(await world()).toEqual(IN_SERVICE);
+    expect(await world("basic-3")).toEqual(inService("basic-3"));
   });
 
   it("with defaultAccount none, drops a stack in an unrouted space with a clear reason and creates nothing", async () => {
@@ -294,17 +292,20 @@ describe("two accounts on moto", () => {
       PERMISSIONS_CONFIG: `${PERMISSIONS}\ndefaultAccount: none`,
     });
 
-    const outcome = await processMessage(stackEvent("stack.create", 1_000, STAGING_SPACE), {
-      ...deps,
-      config,
-    });
+    const outcome = await processMessage(
+      stackEvent("stack.create", 1_000, STAGING_SPACE, "basic-4"),
+      {
+        ...deps,
+        config,
+      },
+    );
 
     expect(outcome).toMatchObject({
       result: "dropped",
       reason: `space ${STAGING_SPACE} matches no configured account's spaces and defaultAccount is none: no role is vended for it`,
     });
     expect((outcome as { error: Error }).error).toBeInstanceOf(AccountNotRoutedError);
-    expect(await world()).toEqual(NOWHERE);
+    expect(await world("basic-4")).toEqual(NOWHERE);
   });
 });
 
