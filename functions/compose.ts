@@ -15,6 +15,7 @@ import {
 import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
 import { DynamoDbSpaceQuota } from "./adapters/dynamodb-space-quota.ts";
+import { IamAccountUsage } from "./adapters/iam-account-usage.ts";
 import { IamRoleStore } from "./adapters/iam-role-store.ts";
 import { ssmSpaceliftAccess } from "./adapters/ssm-api-key.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
@@ -26,11 +27,13 @@ import {
   type VendingConfig,
 } from "./core/config.ts";
 import type { Env } from "./core/env.ts";
-import type { AccountAccess, SpaceRoleCap } from "./core/ports.ts";
+import type { AccountAccess, AccountUsage, SpaceRoleCap } from "./core/ports.ts";
 import type { ProvisionerDeps } from "./core/provision.ts";
 import type { ReconcilerDeps } from "./core/reconcile/pass-state.ts";
 import { loadReconcilerConfig } from "./core/reconcile/settings.ts";
+import { AccountRoleQuota } from "./core/role-quota.ts";
 import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
+import { observeRoleQuota, roleQuotaUnreadable } from "./observability.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 
 /**
@@ -44,6 +47,7 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
   return {
     config,
     ...accountAccess(config),
+    roleQuota: roleQuota(config.awsAccountId, new IamAccountUsage(iamClient())),
     roles: new IamRoleStore(iamClient()),
     parameters: new SsmParameterStore(ssmClient()),
     ledger: new DynamoDbLedger(dynamodbClient(), table),
@@ -57,7 +61,18 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
 function accountAccess(config: VendingConfig): { accounts?: AccountAccess } {
   const accounts = config.permissions?.accounts ?? [];
   if (accounts.length === 0) return {};
-  return { accounts: new StsAccountAccess(stsClient(), accounts, accountClients) };
+  return {
+    accounts: new StsAccountAccess(stsClient(), accounts, accountClients, Date.now, roleQuota),
+  };
+}
+
+/** IAM's role quota of an account, read at most once a minute, published as a metric. */
+function roleQuota(accountId: string, usage: AccountUsage): AccountRoleQuota {
+  return new AccountRoleQuota(accountId, usage, {
+    now: Date.now,
+    observe: observeRoleQuota,
+    unreadable: roleQuotaUnreadable,
+  });
 }
 
 /** MAX_ROLES_PER_SPACE over the ledger table; nothing when it is `0` (no cap). */

@@ -15,7 +15,15 @@ import {
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { AccountUnreachableError } from "../core/errors.ts";
 import type { TargetAccount } from "../core/permissions.ts";
-import type { AccountAccess, AccountStores, ParameterStore, RoleStore } from "../core/ports.ts";
+import type {
+  AccountAccess,
+  AccountStores,
+  AccountUsage,
+  ParameterStore,
+  RoleQuotaGate,
+  RoleStore,
+} from "../core/ports.ts";
+import { IamAccountUsage } from "./iam-account-usage.ts";
 import { IamRoleStore } from "./iam-role-store.ts";
 import { SsmParameterStore } from "./ssm-parameter-store.ts";
 
@@ -61,6 +69,8 @@ export class StsAccountAccess implements AccountAccess {
     private readonly accounts: readonly TargetAccount[],
     private readonly clientsFor: AccountClientFactory,
     private readonly now: () => number = Date.now,
+    /** Each account's role quota check, over its usage; undefined: not checked. */
+    private readonly roleQuotaFor?: (accountId: string, usage: AccountUsage) => RoleQuotaGate,
   ) {}
 
   async storesFor(accountId: string, resource: string): Promise<AccountStores> {
@@ -163,6 +173,7 @@ export class StsAccountAccess implements AccountAccess {
       return {
         roles: new IamRoleStore(clients.iam),
         parameters: new SsmParameterStore(clients.ssm),
+        usage: new IamAccountUsage(clients.iam),
       };
     };
     let stores = build();
@@ -171,9 +182,11 @@ export class StsAccountAccess implements AccountAccess {
       // New clients: the SDK memoises credentials per client until their own expiration.
       stores = build();
     };
+    const usage = retryingOnExpiredToken<AccountUsage>(() => stores.usage, renew);
     return {
       roles: retryingOnExpiredToken<RoleStore>(() => stores.roles, renew),
       parameters: retryingOnExpiredToken<ParameterStore>(() => stores.parameters, renew),
+      ...(this.roleQuotaFor !== undefined && { roleQuota: this.roleQuotaFor(account.id, usage) }),
     };
   }
 }

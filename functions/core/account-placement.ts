@@ -108,8 +108,10 @@ export async function depsIn(
   }
   const stores = await deps.accounts.storesFor(accountId, resource);
   const inTarget = permissionsOf(deps.config).publishInTargetAccount;
+  const { roleQuota: _serviceQuota, ...withoutServiceQuota } = base;
   return {
-    ...base,
+    ...withoutServiceQuota,
+    ...(stores.roleQuota !== undefined && { roleQuota: stores.roleQuota }),
     roles: stores.roles,
     parameters:
       use === "clear"

@@ -106,6 +106,14 @@ export class SpaceRoleCapError extends PermanentEventError {
 }
 
 /**
+ * The AWS account already holds as many roles as its IAM quota allows (`RolesQuota`): the role
+ * is not created (AWS would refuse it with LimitExceeded), and the event is dropped.
+ */
+export class AccountRoleQuotaError extends PermanentEventError {
+  override readonly name = "AccountRoleQuotaError";
+}
+
+/**
  * `defaultAccount: none` and no configured account's `spaces` match the resource's space: it
  * gets no role anywhere (labels never choose an account).
  */

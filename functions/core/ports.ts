@@ -93,10 +93,25 @@ export interface ParameterStore {
   listByPath(path: string): Promise<readonly { name: string; value: string }[]>;
 }
 
+/** An account's IAM role count and quota (IAM GetAccountSummary: `Roles`, `RolesQuota`). */
+export interface AccountUsage {
+  roleUsage(): Promise<{ readonly roles: number; readonly quota: number }>;
+}
+
+/** Checked before each CreateRole in an account: refuses one that would exceed its quota. */
+export interface RoleQuotaGate {
+  /** Throws AccountRoleQuotaError when the account has no room for one more role. */
+  admitCreate(roleName: string): Promise<void>;
+  /** A role was created (counted until the usage is read again). */
+  recordCreated(): void;
+}
+
 /** IAM and SSM of one AWS account. */
 export interface AccountStores {
   readonly roles: RoleStore;
   readonly parameters: ParameterStore;
+  /** The account's role quota; undefined: not checked. */
+  readonly roleQuota?: RoleQuotaGate;
 }
 
 /**

@@ -4,7 +4,7 @@
  * Faults (AssumeRole denied or throttled, a token expiring mid-batch) are answered by a
  * middleware in each service's own wire format, so the SDK parses them as it would AWS's.
  */
-import { IAMClient, ListRolesCommand } from "@aws-sdk/client-iam";
+import { CreateRoleCommand, IAMClient, ListRolesCommand } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { STSClient } from "@aws-sdk/client-sts";
 import type { DeserializeMiddleware, MetadataBearer } from "@smithy/types";
@@ -18,6 +18,7 @@ import {
 import { AccountUnreachableError } from "../../functions/core/errors.ts";
 import type { TargetAccount } from "../../functions/core/permissions.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
+import { AccountRoleQuota, type RoleQuotaObservation } from "../../functions/core/role-quota.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 
@@ -222,6 +223,31 @@ describe("StsAccountAccess on moto", () => {
 
     await expect(stores.roles.describe(SPEC.name)).rejects.toThrow("IAM GetRole failed");
     expect(expired.seen.filter((body) => body.includes("Action=GetRole"))).toHaveLength(2);
+  });
+
+  it("checks the target account's own role quota, read with GetAccountSummary in that account", async () => {
+    const observed: RoleQuotaObservation[] = [];
+    const access = new StsAccountAccess(
+      stsClient(),
+      [ACCOUNT],
+      plainClients,
+      Date.now,
+      (accountId, usage) =>
+        new AccountRoleQuota(accountId, usage, {
+          now: Date.now,
+          observe: (observation) => observed.push(observation),
+        }),
+    );
+    await new IAMClient(localClientConfig(moto.endpoint)).send(
+      new CreateRoleCommand({ RoleName: "in-the-service-account", AssumeRolePolicyDocument: "{}" }),
+    );
+    const stores = await access.storesFor(TARGET, "stack:api");
+    await stores.roles.create(SPEC);
+
+    await stores.roleQuota?.admitCreate("next");
+
+    // moto answers GetAccountSummary with Roles and RolesQuota (IAM's default, 1,000), per account.
+    expect(observed).toEqual([{ account: TARGET, roles: 1, quota: 1000, nearQuota: false }]);
   });
 
   it("refuses an account that is not configured", async () => {
