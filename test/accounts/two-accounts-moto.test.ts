@@ -20,6 +20,7 @@ import type { AccountAccess, ResourceLedger } from "../../functions/core/ports.t
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import { fixture, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
 
 const HOST = "acme.app.spacelift.io";
@@ -272,6 +273,41 @@ describe("two accounts on moto", () => {
     expect(afterMoveBack).toEqual(inTarget("basic-2"));
     expect(await world("basic-2")).toEqual(NOWHERE);
     expect(await deps.ledger.get("stack:basic-2")).toMatchObject({ state: "deleted" });
+  });
+
+  it("gives a routed space its role in the target account and removes it from there on space.delete", async () => {
+    const { process } = await provisioner();
+    const space = "production-eu-01J0000000000000000000000A";
+    const name = `spacelift-space-${space}`;
+    const parameter = `/spacelift/acme/spaces/${space}/role-arn`;
+    const body = (action: "space.create" | "space.delete", timestamp: number) =>
+      JSON.stringify(auditEvent(action, { account: "acme", space, timestamp }));
+
+    await process(body("space.create", 1_000));
+    const created = await new IamRoleStore(target.iam).describe(name);
+    const published = {
+      service: (
+        await new SsmParameterStore(service.ssm).listByPath("/spacelift/acme/spaces")
+      ).filter((each) => each.name === parameter),
+      target: (await new SsmParameterStore(target.ssm).listByPath("/spacelift/acme/spaces")).filter(
+        (each) => each.name === parameter,
+      ),
+    };
+    await process(body("space.delete", 2_000));
+
+    expect(created?.arn).toBe(`arn:aws:iam::${TARGET}:role/spacelift/${name}`);
+    expect(created?.permissionsBoundaryArn).toBe(TARGET_BOUNDARY);
+    expect(await new IamRoleStore(service.iam).describe(name)).toBeUndefined();
+    expect(published).toEqual({
+      service: [{ name: parameter, value: created?.arn }],
+      target: [{ name: parameter, value: created?.arn }],
+    });
+    expect(await new IamRoleStore(target.iam).describe(name)).toBeUndefined();
+    expect(
+      (await new SsmParameterStore(service.ssm).listByPath("/spacelift/acme/spaces")).map(
+        (each) => each.name,
+      ),
+    ).not.toContain(parameter);
   });
 
   it("a label never moves a role: labels that spell the routed space or account leave it in the service's account", async () => {
