@@ -24,7 +24,12 @@ import {
 import type { VendingConfig } from "./config.ts";
 import { type ConvergeDeps, convergeSpace, convergeStack } from "./converge.ts";
 import type { OtherShapeRoles, ProvisionOutcome } from "./converge-contract.ts";
-import { ForeignResourceError, HttpError, PermanentEventError } from "./errors.ts";
+import {
+  AccountNotRoutedError,
+  ForeignResourceError,
+  HttpError,
+  PermanentEventError,
+} from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
 import type { LedgerEntry, StackFactsRecord } from "./ports.ts";
 import { removeSpace, removeStack } from "./remove.ts";
@@ -146,11 +151,40 @@ export async function applyEvent(
     // stack's shape still holds if the event touched only that shape's roles. Every account
     // that may hold roles stays recorded.
     if (error instanceof PermanentEventError) {
+      if (error instanceof AccountNotRoutedError && last?.state === "present") {
+        // Moved into a space no account takes (defaultAccount: none): refused, so it keeps no
+        // role anywhere, like a resource that was never routed.
+        atRisk = await removeUnrouted(event, last, deps, atRisk);
+      }
       const shape = otherShapeRoles === "vouched-absent" ? vouchedShape(last) : undefined;
       await deps.ledger.record(placed({ ...entry, ...vouching(shape) }, atRisk, deps));
     }
     throw error;
   }
+}
+
+/**
+ * Removes the roles of a resource that is routed nowhere now from every account that may hold
+ * them; returns what may still hold roles (unchanged if a removal fails: retried by a later event).
+ */
+async function removeUnrouted(
+  event: ResourceEvent,
+  last: LedgerEntry,
+  deps: ProvisionerDeps,
+  atRisk: Placement,
+): Promise<Placement> {
+  const resource = eventResourceKey(event);
+  try {
+    await removeEverywhere(last, undefined, deps, resource, (accountDeps) =>
+      "stackId" in event
+        ? removeStack(event.stackId, accountDeps)
+        : removeSpace(event.spaceId, accountDeps),
+    );
+  } catch (error) {
+    if (error instanceof PermanentEventError) return atRisk;
+    throw error;
+  }
+  return { account: deps.config.awsAccountId, formerAccounts: [] };
 }
 
 /** Removes a stack's roles from its former accounts; its place in its space stays counted. */

@@ -275,6 +275,25 @@ describe("two accounts on moto", () => {
     expect(await deps.ledger.get("stack:basic-2")).toMatchObject({ state: "deleted" });
   });
 
+  it("with defaultAccount none, a stack moved into an unrouted space is refused and keeps no role anywhere", async () => {
+    const { process, deps } = await provisioner();
+    await process(stackEvent("stack.create", 1_000, PRODUCTION_SPACE, "unrouted-move"));
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: HOST,
+      AWS_ACCOUNT_ID: SERVICE,
+      PERMISSIONS_CONFIG: `${PERMISSIONS}\ndefaultAccount: none`,
+    });
+
+    const outcome = await processMessage(
+      stackEvent("stack.update", 2_000, STAGING_SPACE, "unrouted-move"),
+      { ...deps, config },
+    );
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(await world("unrouted-move")).toEqual(NOWHERE);
+    expect((await deps.ledger.get("stack:unrouted-move"))?.account).toBeUndefined();
+  });
+
   it("gives a routed space its role in the target account and removes it from there on space.delete", async () => {
     const { process } = await provisioner();
     const space = "production-eu-01J0000000000000000000000A";
