@@ -5,20 +5,35 @@
  * compose-receiver.ts so that its bundle does not carry the provisioner's configuration.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { dynamodbClient, iamClient, ssmClient } from "./adapters/aws-clients.ts";
+import {
+  accountClients,
+  dynamodbClient,
+  iamClient,
+  ssmClient,
+  stsClient,
+} from "./adapters/aws-clients.ts";
 import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
 import { DynamoDbSpaceQuota } from "./adapters/dynamodb-space-quota.ts";
+import { IamAccountUsage } from "./adapters/iam-account-usage.ts";
 import { IamRoleStore } from "./adapters/iam-role-store.ts";
 import { ssmSpaceliftAccess } from "./adapters/ssm-api-key.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
-import { loadLedgerTable, loadMaxRolesPerSpace, loadVendingConfig } from "./core/config.ts";
+import { StsAccountAccess } from "./adapters/sts-account-access.ts";
+import {
+  loadLedgerTable,
+  loadMaxRolesPerSpace,
+  loadVendingConfig,
+  type VendingConfig,
+} from "./core/config.ts";
 import type { Env } from "./core/env.ts";
-import type { SpaceRoleCap } from "./core/ports.ts";
+import type { AccountAccess, AccountUsage, SpaceRoleCap } from "./core/ports.ts";
 import type { ProvisionerDeps } from "./core/provision.ts";
 import type { ReconcilerDeps } from "./core/reconcile/pass-state.ts";
 import { loadReconcilerConfig } from "./core/reconcile/settings.ts";
+import { AccountRoleQuota } from "./core/role-quota.ts";
 import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
+import { observeRoleQuota, roleQuotaUnreadable } from "./observability.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 
 /**
@@ -28,8 +43,11 @@ import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
  */
 export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
   const table = loadLedgerTable(env);
+  const config = await loadVendingConfig(env);
   return {
-    config: await loadVendingConfig(env),
+    config,
+    ...accountAccess(config),
+    roleQuota: roleQuota(config.awsAccountId, new IamAccountUsage(iamClient())),
     roles: new IamRoleStore(iamClient()),
     parameters: new SsmParameterStore(ssmClient()),
     ledger: new DynamoDbLedger(dynamodbClient(), table),
@@ -37,6 +55,24 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
     ...spaceRoleCap(env, table),
     sleep: (ms) => sleep(ms),
   };
+}
+
+/** The permissions file's target accounts, reached through STS; nothing without any. */
+function accountAccess(config: VendingConfig): { accounts?: AccountAccess } {
+  const accounts = config.permissions?.accounts ?? [];
+  if (accounts.length === 0) return {};
+  return {
+    accounts: new StsAccountAccess(stsClient(), accounts, accountClients, Date.now, roleQuota),
+  };
+}
+
+/** IAM's role quota of an account, read at most once a minute, published as a metric. */
+function roleQuota(accountId: string, usage: AccountUsage): AccountRoleQuota {
+  return new AccountRoleQuota(accountId, usage, {
+    now: Date.now,
+    observe: observeRoleQuota,
+    unreadable: roleQuotaUnreadable,
+  });
 }
 
 /** MAX_ROLES_PER_SPACE over the ledger table; nothing when it is `0` (no cap). */

@@ -28,8 +28,40 @@ export const Metric = {
   DriftRepaired: "DriftRepaired",
   WebhookDisabled: "WebhookDisabled",
   SpaceRoleCapReached: "SpaceRoleCapReached",
+  AccountRoleQuotaReached: "AccountRoleQuotaReached",
 } as const;
 
 export function count(name: (typeof Metric)[keyof typeof Metric], value = 1): void {
   metrics.addMetric(name, MetricUnit.Count, value);
+}
+
+/**
+ * An account's IAM role usage, read before creating roles there: `AccountRoles` and
+ * `AccountRolesQuota` with an `account` dimension (their own EMF document, so the dimension
+ * does not spread to the invocation's other metrics), and a warning from 80% of the quota.
+ */
+export function observeRoleQuota(observation: {
+  readonly account: string;
+  readonly roles: number;
+  readonly quota: number;
+  readonly nearQuota: boolean;
+}): void {
+  const single = metrics.singleMetric();
+  single.addDimension("account", observation.account);
+  single.addMetric("AccountRoles", MetricUnit.Count, observation.roles);
+  single.addMetric("AccountRolesQuota", MetricUnit.Count, observation.quota);
+  if (observation.nearQuota) {
+    logger.warn("AWS account nears its IAM role quota", { ...observation });
+  }
+}
+
+/** An account's role usage could not be read: the quota is not checked there for a minute. */
+export function roleQuotaUnreadable(account: string, error: unknown): void {
+  logger.warn(
+    "cannot read the AWS account's IAM role usage (iam:GetAccountSummary); creates go ahead unchecked",
+    {
+      account,
+      error: error instanceof Error ? error.message : String(error),
+    },
+  );
 }

@@ -11,6 +11,8 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { STSClient } from "@aws-sdk/client-sts";
+import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { AWS_CLIENT_SETTINGS } from "./aws-client-settings.ts";
 
 export { AWS_CLIENT_SETTINGS } from "./aws-client-settings.ts";
@@ -18,6 +20,7 @@ export { AWS_CLIENT_SETTINGS } from "./aws-client-settings.ts";
 let iam: IAMClient | undefined;
 let ssm: SSMClient | undefined;
 let dynamodb: DynamoDBClient | undefined;
+let sts: STSClient | undefined;
 
 // IAM is a global service whose endpoint lives in us-east-1.
 export const iamClient = (): IAMClient => {
@@ -32,3 +35,21 @@ export const dynamodbClient = (): DynamoDBClient => {
   dynamodb ??= new DynamoDBClient(AWS_CLIENT_SETTINGS);
   return dynamodb;
 };
+
+// STS's regional endpoint (the Lambda's region), which AWS recommends over the global one.
+export const stsClient = (): STSClient => {
+  sts ??= new STSClient(AWS_CLIENT_SETTINGS);
+  return sts;
+};
+
+/**
+ * IAM and SSM clients acting in a target account on `credentials` (its vending role's
+ * session); StsAccountAccess creates them once per account and container.
+ */
+export const accountClients = (
+  _accountId: string,
+  credentials: AwsCredentialIdentityProvider,
+): { iam: IAMClient; ssm: SSMClient } => ({
+  iam: new IAMClient({ ...AWS_CLIENT_SETTINGS, region: "us-east-1", credentials }),
+  ssm: new SSMClient({ ...AWS_CLIENT_SETTINGS, credentials }),
+});

@@ -42,6 +42,8 @@ export class DynamoDbLedger implements ResourceLedger {
       const facts = Item.facts?.S === undefined ? undefined : parseFacts(Item.facts.S);
       const shape = Item.shape?.S;
       const naming = Item.naming?.N === undefined ? undefined : Number(Item.naming.N);
+      const account = Item.account?.S;
+      const formerAccounts = Item.formerAccounts?.SS;
       return {
         resource,
         timestamp: Number(Item.timestamp.N),
@@ -50,6 +52,8 @@ export class DynamoDbLedger implements ResourceLedger {
         // Anything else (written by a later version?) counts as not known.
         ...((shape === "unsplit" || shape === "split") && { shape }),
         ...(naming !== undefined && Number.isInteger(naming) && { naming }),
+        ...(account !== undefined && { account }),
+        ...(formerAccounts !== undefined && { formerAccounts: [...formerAccounts].sort() }),
       };
     } catch (error) {
       throw new AwsCallError(`DynamoDB GetItem failed for ${resource}`, { cause: error });
@@ -78,6 +82,12 @@ export class DynamoDbLedger implements ResourceLedger {
             ...(entry.facts && { facts: { S: JSON.stringify(entry.facts) } }),
             ...(entry.shape && { shape: { S: entry.shape } }),
             ...(entry.naming !== undefined && { naming: { N: String(entry.naming) } }),
+            ...(entry.account !== undefined && { account: { S: entry.account } }),
+            // A string set cannot be empty: no former accounts, no attribute.
+            ...(entry.formerAccounts !== undefined &&
+              entry.formerAccounts.length > 0 && {
+                formerAccounts: { SS: [...entry.formerAccounts] },
+              }),
             ...expiresAt,
           },
           ConditionExpression: condition,

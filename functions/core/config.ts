@@ -7,7 +7,13 @@ import * as z from "zod/mini";
 import { accountOfHostname, type Env, parseEnv, SPACELIFT_ACCOUNT_ENV } from "./env.ts";
 import { ConfigurationError, PolicyRenderError } from "./errors.ts";
 import type { SpaceId } from "./identifiers.ts";
-import { defaultPermissions, type Permissions, parsePermissionsConfig } from "./permissions.ts";
+import {
+  accountOfArn,
+  defaultPermissions,
+  type GrantBlock,
+  type Permissions,
+  parsePermissionsConfig,
+} from "./permissions.ts";
 import { DEFAULT_SUBJECT_TEMPLATE, validateSubjectTemplate } from "./subject.ts";
 import { assertSubjectTemplateMeetsSubRule } from "./trust-policy-rules.ts";
 import "./zod-locale.ts";
@@ -133,6 +139,7 @@ export async function loadVendingConfig(
     );
   }
   const permissions = await loadPermissions(raw, readFile);
+  assertAccountsFit(permissions, raw.AWS_ACCOUNT_ID, raw.PERMISSIONS_BOUNDARY_ARN);
   const config: VendingConfig = {
     spaceliftHostname: host,
     spaceliftAccount: accountOfHostname(host),
@@ -171,6 +178,61 @@ export async function loadVendingConfig(
     );
   }
   return config;
+}
+
+/**
+ * What `accounts` must satisfy that only the service's own account (and the environment's
+ * boundary) can tell: no target is the service's account (so no vending role is in it either:
+ * permissions.ts keeps each entry's ARNs in its own account), and every account a rule names
+ * is configured or the service's own.
+ */
+function assertAccountsFit(
+  permissions: Permissions,
+  serviceAccountId: string,
+  environmentBoundary: string | undefined,
+): void {
+  const problems: string[] = [];
+  const known = new Set([serviceAccountId, ...permissions.accounts.map((account) => account.id)]);
+  for (const [index, account] of permissions.accounts.entries()) {
+    if (account.id === serviceAccountId) {
+      problems.push(
+        `accounts[${index}].id: ${account.id} is the service's own account (AWS_ACCOUNT_ID); its roles need no accounts entry`,
+      );
+    }
+    const inheritedOwner =
+      environmentBoundary === undefined ? undefined : accountOfArn(environmentBoundary);
+    if (
+      account.permissionsBoundaryArn === undefined &&
+      inheritedOwner !== undefined &&
+      inheritedOwner !== account.id
+    ) {
+      problems.push(
+        `accounts[${index}].permissionsBoundaryArn: required: PERMISSIONS_BOUNDARY_ARN ${environmentBoundary} is in account ${inheritedOwner}, and a role in account ${account.id} needs one there`,
+      );
+    }
+  }
+  const rules: [string, GrantBlock][] = [
+    ["default", permissions.default],
+    ...permissions.spaces.map((rule, index): [string, GrantBlock] => [`spaces[${index}]`, rule]),
+    ...Object.entries(permissions.labels).map(([label, rule]): [string, GrantBlock] => [
+      `labels[${JSON.stringify(label)}]`,
+      rule,
+    ]),
+  ];
+  for (const [path, rule] of rules) {
+    for (const [index, id] of (rule.accounts ?? []).entries()) {
+      if (!known.has(id)) {
+        problems.push(
+          `${path}.accounts[${index}]: ${id} is neither the service's account nor under accounts`,
+        );
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigurationError(
+      `invalid permissions configuration (${permissions.source}): ${problems.join("; ")}`,
+    );
+  }
 }
 
 async function loadPermissions(

@@ -17,6 +17,7 @@ import { isSpaceId, resourceKey, type SpaceId, type StackId } from "./identifier
 import type {
   ObservedRole,
   ParameterStore,
+  RoleQuotaGate,
   RoleSpec,
   RoleStore,
   SpacePathStore,
@@ -58,6 +59,8 @@ export interface ConvergeDeps {
   readonly sleep: (ms: number) => Promise<void>;
   /** The per-space cap on stack roles (MAX_ROLES_PER_SPACE); undefined: no cap. */
   readonly spaceRoleCap?: SpaceRoleCap;
+  /** The account's IAM role quota, checked before each CreateRole; undefined: not checked. */
+  readonly roleQuota?: RoleQuotaGate;
 }
 
 /**
@@ -312,7 +315,7 @@ async function ensureBinding(
 
 async function ensureRole(
   spec: RoleSpec,
-  deps: Pick<ConvergeDeps, "config" | "roles" | "sleep">,
+  deps: Pick<ConvergeDeps, "config" | "roles" | "sleep" | "roleQuota">,
   options: {
     observed: ObservedRole | undefined | "unread";
     keepPolicies: boolean;
@@ -326,8 +329,11 @@ async function ensureRole(
     throw new PolicyRenderError(`role ${spec.name} lacks the configured permissions boundary`);
   }
   if (observed === undefined || observed === "unread") {
+    // Refused here, with the account's quota named, rather than by IAM's LimitExceeded.
+    await deps.roleQuota?.admitCreate(spec.name);
     const created = await deps.roles.create(spec);
     if (created !== "exists") {
+      deps.roleQuota?.recordCreated();
       // Policies go on after the role exists; if anything below fails, the retry takes the
       // "exists" path and converges from whatever was done.
       for (const arn of spec.managedPolicyArns) await deps.roles.attachPolicy(spec.name, arn);

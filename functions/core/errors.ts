@@ -116,6 +116,37 @@ export class SpaceRoleCapError extends PermanentEventError {
 }
 
 /**
+ * The AWS account already holds as many roles as its IAM quota allows (`RolesQuota`): the role
+ * is not created (AWS would refuse it with LimitExceeded), and the event is dropped.
+ */
+export class AccountRoleQuotaError extends PermanentEventError {
+  override readonly name = "AccountRoleQuotaError";
+}
+
+/**
+ * `defaultAccount: none` and no configured account's `spaces` match the resource's space: it
+ * gets no role anywhere (labels never choose an account).
+ */
+export class AccountNotRoutedError extends PermanentEventError {
+  override readonly name = "AccountNotRoutedError";
+}
+
+/**
+ * A target account's vending role could not be assumed (throttled, denied, or STS down):
+ * retried through the queue, and after the configured receives the event goes to the DLQ.
+ */
+export class AccountUnreachableError extends Error {
+  override readonly name = "AccountUnreachableError";
+  constructor(
+    readonly accountId: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
  * The stack's variables could not be set through Spacelift's API after its role was applied
  * (the role and parameter stand): retried through the queue, never a reason to undo AWS.
  */

@@ -31,6 +31,8 @@ export interface PolicyGrant {
 /** What a rule grants: the top level to write (or unsplit) roles, `read` to read roles. */
 export interface GrantBlock extends PolicyGrant {
   readonly read: PolicyGrant;
+  /** The AWS accounts the rule applies in; undefined: in every account. */
+  readonly accounts?: readonly string[];
 }
 
 export interface SpaceRule extends GrantBlock {
@@ -55,6 +57,29 @@ export interface Permissions {
   /** Trust policies allow `sts:TagSession` with tags tied to the token's stack and space. */
   readonly sessionTagging: boolean;
   readonly permissionsBoundaryArn: string | undefined;
+  /** The AWS accounts roles are routed into by space (besides the service's own account). */
+  readonly accounts: readonly TargetAccount[];
+  /** Where a resource whose space no account's `spaces` match goes: `service`, or refused. */
+  readonly defaultAccount: "service" | "none";
+  /** A routed role's ARN is also published in its own account (under the same names). */
+  readonly publishInTargetAccount: boolean;
+}
+
+/**
+ * An AWS account that roles are routed into: a stack (by its space) or a space (by its own ID)
+ * whose space matches `spaces` gets its roles there, created through `vendingRoleArn`.
+ */
+export interface TargetAccount {
+  readonly id: string;
+  /** The role in that account that the service assumes to vend roles there. */
+  readonly vendingRoleArn: string;
+  /** Space IDs or globs, as in `spaces` rules. */
+  readonly spaces: readonly string[];
+  /** Spacelift's OIDC provider in that account; undefined: `arn:<partition>:iam::<id>:oidc-provider/<hostname>`. */
+  readonly oidcProviderArn: string | undefined;
+  /** The boundary in that account; undefined: the file's top-level one. */
+  readonly permissionsBoundaryArn: string | undefined;
+  readonly externalId: string | undefined;
 }
 
 const EMPTY_GRANT: PolicyGrant = { managedPolicyArns: [], inlinePolicies: {} };
@@ -72,6 +97,9 @@ export function defaultPermissions(
     readWriteSplit: false,
     sessionTagging: false,
     permissionsBoundaryArn,
+    accounts: [],
+    defaultAccount: "service",
+    publishInTargetAccount: true,
   };
 }
 
@@ -169,10 +197,48 @@ const Grant = {
 };
 
 const ReadGrant = z.strictObject(Grant);
+/** An AWS account ID. */
+const ACCOUNT_ID = /^\d{12}$/;
+const AccountId = z.string().check(z.regex(ACCOUNT_ID, "must be a 12-digit AWS account ID"));
+/** IAM role ARNs (any path); the account is checked against the entry's `id`. */
+const ROLE_ARN =
+  /^arn:aws(?:-cn|-us-gov|-iso|-iso-[a-z])?:iam::\d{12}:role\/(?:[\x21-\x7e]+\/)?[\w+=,.@-]{1,64}$/;
+const OIDC_PROVIDER_ARN =
+  /^arn:aws(?:-cn|-us-gov|-iso|-iso-[a-z])?:iam::\d{12}:oidc-provider\/[\x21-\x7e]+$/;
+/** STS external IDs: 2-1224 characters of `[\w+=,.@:/-]`. */
+const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
+
 const Block = {
   ...Grant,
   read: z._default(ReadGrant, { managedPolicyArns: [], inlinePolicies: {} }),
+  accounts: z.optional(
+    z.array(AccountId).check(
+      z.minLength(1),
+      z.refine((ids) => new Set(ids).size === ids.length, "lists an account twice"),
+    ),
+  ),
 };
+
+const SpaceMatch = z
+  .string()
+  .check(z.regex(SPACE_MATCH, "must be a space ID or a glob like production-*"));
+
+const Account = z.strictObject({
+  id: AccountId,
+  vendingRoleArn: z.string().check(z.regex(ROLE_ARN, "must be an IAM role ARN")),
+  spaces: z.array(SpaceMatch).check(z.minLength(1)),
+  oidcProviderArn: z.optional(
+    z.string().check(z.regex(OIDC_PROVIDER_ARN, "must be an IAM OIDC provider ARN")),
+  ),
+  permissionsBoundaryArn: z.optional(
+    z.string().check(z.regex(POLICY_ARN, "must be an IAM policy ARN")),
+  ),
+  externalId: z.optional(
+    z
+      .string()
+      .check(z.regex(EXTERNAL_ID, "must be 2-1224 characters of letters, digits and +=,.@:/-")),
+  ),
+});
 
 const PermissionsFile = z.strictObject({
   version: z.optional(z.literal(1, { error: "must be 1" })),
@@ -186,6 +252,12 @@ const PermissionsFile = z.strictObject({
     inlinePolicies: {},
     read: { managedPolicyArns: [], inlinePolicies: {} },
   }),
+  accounts: z._default(z.array(Account), []),
+  defaultAccount: z._default(
+    z.enum(["service", "none"], { error: "must be service or none" }),
+    "service",
+  ),
+  publishInTargetAccount: z._default(z.boolean(), true),
   spaces: z._default(
     z.array(
       z.strictObject({
@@ -259,6 +331,16 @@ export async function parsePermissionsConfig(text: string, source: string): Prom
     readWriteSplit: file.readWriteSplit,
     sessionTagging: file.sessionTagging,
     permissionsBoundaryArn: file.permissionsBoundaryArn,
+    accounts: file.accounts.map((account) => ({
+      id: account.id,
+      vendingRoleArn: account.vendingRoleArn,
+      spaces: account.spaces,
+      oidcProviderArn: account.oidcProviderArn,
+      permissionsBoundaryArn: account.permissionsBoundaryArn,
+      externalId: account.externalId,
+    })),
+    defaultAccount: file.defaultAccount,
+    publishInTargetAccount: file.publishInTargetAccount,
   };
 }
 
@@ -311,8 +393,10 @@ function block(parsed: {
   managedPolicyArns: string[];
   inlinePolicies: Record<string, unknown>;
   read: { managedPolicyArns: string[]; inlinePolicies: Record<string, unknown> };
+  accounts?: string[] | undefined;
 }): GrantBlock {
   return {
+    ...(parsed.accounts !== undefined && { accounts: parsed.accounts }),
     managedPolicyArns: parsed.managedPolicyArns,
     inlinePolicies: parsed.inlinePolicies as Record<string, PolicyDocument>,
     read: {
@@ -352,6 +436,59 @@ function crossCheck(file: ParsedFile): string[] {
   for (const [index, rule] of file.spaces.entries()) visitBlock(`spaces[${index}]`, rule);
   for (const [label, rule] of Object.entries(file.labels)) {
     visitBlock(`labels${formatKey(label)}`, rule);
+  }
+  problems.push(...checkAccounts(file));
+  return problems;
+}
+
+/** The account of an ARN (`arn:partition:service:region:account:…`); undefined for `aws`. */
+export function accountOfArn(arn: string): string | undefined {
+  const account = arn.split(":")[4];
+  return account !== undefined && ACCOUNT_ID.test(account) ? account : undefined;
+}
+
+/**
+ * Checks on `accounts` that need the whole file: IDs unique, every ARN of an entry in that
+ * entry's account, and every account a rule names configured (the service's own account is
+ * checked in config.ts, which knows it).
+ */
+function checkAccounts(file: ParsedFile): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  for (const [index, account] of file.accounts.entries()) {
+    const path = `accounts[${index}]`;
+    const first = seen.get(account.id);
+    if (first !== undefined) {
+      problems.push(
+        `${path}.id: account ${account.id} is already configured at accounts[${first}]`,
+      );
+    } else {
+      seen.set(account.id, index);
+    }
+    const arns = {
+      vendingRoleArn: account.vendingRoleArn,
+      oidcProviderArn: account.oidcProviderArn,
+      permissionsBoundaryArn: account.permissionsBoundaryArn,
+    };
+    for (const [field, arn] of Object.entries(arns)) {
+      const owner = arn === undefined ? undefined : accountOfArn(arn);
+      if (owner !== undefined && owner !== account.id) {
+        problems.push(
+          `${path}.${field}: ${arn} is in account ${owner}, not in account ${account.id}`,
+        );
+      }
+    }
+    const inherited = file.permissionsBoundaryArn;
+    const inheritedOwner = inherited === undefined ? undefined : accountOfArn(inherited);
+    if (
+      account.permissionsBoundaryArn === undefined &&
+      inheritedOwner !== undefined &&
+      inheritedOwner !== account.id
+    ) {
+      problems.push(
+        `${path}.permissionsBoundaryArn: required: the top-level boundary ${inherited} is in account ${inheritedOwner}, and a role in account ${account.id} needs one there`,
+      );
+    }
   }
   return problems;
 }

@@ -107,6 +107,39 @@ export interface ParameterStore {
   listByPath(path: string): Promise<readonly { name: string; value: string }[]>;
 }
 
+/** An account's IAM role count and quota (IAM GetAccountSummary: `Roles`, `RolesQuota`). */
+export interface AccountUsage {
+  roleUsage(): Promise<{ readonly roles: number; readonly quota: number }>;
+}
+
+/** Checked before each CreateRole in an account: refuses one that would exceed its quota. */
+export interface RoleQuotaGate {
+  /** Throws AccountRoleQuotaError when the account has no room for one more role. */
+  admitCreate(roleName: string): Promise<void>;
+  /** A role was created (counted until the usage is read again). */
+  recordCreated(): void;
+}
+
+/** IAM and SSM of one AWS account. */
+export interface AccountStores {
+  readonly roles: RoleStore;
+  readonly parameters: ParameterStore;
+  /** The account's role quota; undefined: not checked. */
+  readonly roleQuota?: RoleQuotaGate;
+}
+
+/**
+ * The configured target accounts (the permissions file's `accounts`), reached through each
+ * one's vending role. Credentials are kept per account until shortly before they expire.
+ */
+export interface AccountAccess {
+  /**
+   * That account's stores. `resource` (e.g. `stack:api`) names the session when a new one is
+   * needed. Throws AccountUnreachableError (retryable) when the vending role cannot be assumed.
+   */
+  storesFor(accountId: string, resource: string): Promise<AccountStores>;
+}
+
 /** Where the receiver puts accepted events. */
 export interface EventQueue {
   /** Durably enqueues one event body, ordered within `group`. */
@@ -135,6 +168,18 @@ export interface LedgerEntry {
   readonly shape?: StackShape;
   /** The role naming scheme `shape` was vouched under; another (or none) vouches for nothing. */
   readonly naming?: number;
+  /**
+   * The AWS account that holds the resource's roles (the permissions file's `accounts`);
+   * undefined: the service's own account, so entries written before accounts existed need no
+   * migration. Changed only once the roles exist in that account and are published.
+   */
+  readonly account?: string;
+  /**
+   * Accounts that may still hold roles of the resource: a move between accounts under way (or
+   * about to start). Their roles are removed, after the ownership checks there, by the next
+   * event applied to the resource, before this list is emptied.
+   */
+  readonly formerAccounts?: readonly string[];
 }
 
 /** A stack's roles: one unsplit role, or the read/write split's `-write` and `-read` pair. */

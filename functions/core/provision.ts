@@ -3,6 +3,18 @@
  * convergently, in the order the ledger vouches for. Running an event twice, or against a role
  * that is already right, makes no write call.
  */
+
+import {
+  clearFormerAccounts,
+  convergeInDestination,
+  depsIn,
+  destinationOf,
+  everyPlacement,
+  type Placement,
+  type PlacementDeps,
+  placed,
+  placementOf,
+} from "./account-placement.ts";
 import {
   type AuditEvent,
   eventResourceKey,
@@ -12,8 +24,14 @@ import {
 import type { VendingConfig } from "./config.ts";
 import { type ConvergeDeps, convergeSpace, convergeStack } from "./converge.ts";
 import type { OtherShapeRoles, ProvisionOutcome } from "./converge-contract.ts";
-import { ForeignResourceError, HttpError, PermanentEventError } from "./errors.ts";
-import type { ResourceLedger, StackFactsRecord } from "./ports.ts";
+import {
+  AccountNotRoutedError,
+  ForeignResourceError,
+  HttpError,
+  PermanentEventError,
+} from "./errors.ts";
+import type { SpaceId, StackId } from "./identifiers.ts";
+import type { LedgerEntry, StackFactsRecord } from "./ports.ts";
 import { removeSpace, removeStack } from "./remove.ts";
 import { spaceRoleName, stackRoleName, stackScopes, stackShape } from "./role-spec.ts";
 import { recordSpace } from "./space-path.ts";
@@ -27,10 +45,11 @@ import {
   withoutShape,
 } from "./stack-ledger.ts";
 
-/** What applying an event needs: the converge engine's ports, and the ledger of events. */
-export interface ProvisionerDeps extends ConvergeDeps {
-  readonly ledger: ResourceLedger;
-}
+/**
+ * What applying an event needs: the converge engine's ports, the ledger of events, and (with
+ * `accounts` in the permissions file) access to the target accounts.
+ */
+export interface ProvisionerDeps extends PlacementDeps {}
 
 export async function applyEvent(
   event: ResourceEvent,
@@ -52,16 +71,25 @@ export async function applyEvent(
     if (facts === last.facts) return stale;
     if (last.state === "present" && event.type === "stack.upserted") {
       const otherShapeRoles = await stopVouchingForOtherShape(last, deps);
-      const outcome = await convergeStack(factsOf(event.stackId, facts), deps, {
-        fresh: false,
-        otherShapeRoles,
-      });
-      await deps.ledger.record({
-        ...withoutShape(last),
-        ...(facts && { facts }),
-        ...vouching(outcome.shape),
-      });
-      return outcome;
+      const stack = factsOf(event.stackId, facts);
+      const { outcome, placement } = await convergeInDestination(
+        resource,
+        destinationOf(deps, stack.spaceId, last),
+        withoutShape(last),
+        deps,
+        (accountDeps, moving) =>
+          convergeStack(stack, accountDeps, {
+            fresh: false,
+            otherShapeRoles: moving ? "remove-then-vouch" : otherShapeRoles,
+          }),
+      );
+      const recorded = placed(
+        { ...withoutShape(last), ...(facts && { facts }), ...vouching(outcome.shape) },
+        placement,
+        deps,
+      );
+      await deps.ledger.record(recorded);
+      return withChanges(outcome, await clearStackElsewhere(recorded, stack.spaceId, deps));
     }
     await deps.ledger.record({ ...last, ...(facts && { facts }) });
     return stale;
@@ -78,27 +106,104 @@ export async function applyEvent(
     state: event.type.endsWith(".deleted") ? ("deleted" as const) : ("present" as const),
     ...(facts && { facts }),
   };
+  // Every account that may hold the resource's roles if this event fails half-way.
+  let atRisk: Placement = placementOf(deps, last);
   try {
-    const outcome = await applyToAws(
+    const destination =
+      event.type === "stack.upserted"
+        ? destinationOf(deps, factsOf(event.stackId, facts).spaceId, last)
+        : event.type === "space.upserted"
+          ? destinationOf(deps, event.spaceId, last)
+          : undefined;
+    if (destination !== undefined) {
+      atRisk = { ...atRisk, formerAccounts: [...atRisk.formerAccounts, destination] };
+    }
+    const { outcome, placement } = await applyToAws(
       event,
       deps,
       last?.state === "present",
       facts,
       otherShapeRoles,
+      { last, destination },
     );
-    await deps.ledger.record({ ...entry, ...vouching(outcome.shape) });
+    const recorded = placed({ ...entry, ...vouching(outcome.shape) }, placement, deps);
+    await deps.ledger.record(recorded);
+    if (event.type === "stack.upserted") {
+      return withChanges(
+        outcome,
+        await clearStackElsewhere(recorded, factsOf(event.stackId, facts).spaceId, deps),
+      );
+    }
+    if (event.type === "space.upserted") {
+      const cleared = await clearFormerAccounts(
+        recorded,
+        deps,
+        (accountDeps) => removeSpace(event.spaceId, accountDeps),
+        undefined,
+      );
+      return withChanges(outcome, cleared);
+    }
     return outcome;
   } catch (error) {
     // A refusal may come after AWS was already changed (the role written, then its parameter
     // found to be someone else's): the event still counts as the latest, so that an older
     // event delivered later cannot undo what this one did. What the ledger vouched for of the
-    // stack's shape still holds if the event touched only that shape's roles.
+    // stack's shape still holds if the event touched only that shape's roles. Every account
+    // that may hold roles stays recorded.
     if (error instanceof PermanentEventError) {
+      if (error instanceof AccountNotRoutedError && last?.state === "present") {
+        // Moved into a space no account takes (defaultAccount: none): refused, so it keeps no
+        // role anywhere, like a resource that was never routed.
+        atRisk = await removeUnrouted(event, last, deps, atRisk);
+      }
       const shape = otherShapeRoles === "vouched-absent" ? vouchedShape(last) : undefined;
-      await deps.ledger.record({ ...entry, ...vouching(shape) });
+      await deps.ledger.record(placed({ ...entry, ...vouching(shape) }, atRisk, deps));
     }
     throw error;
   }
+}
+
+/**
+ * Removes the roles of a resource that is routed nowhere now from every account that may hold
+ * them; returns what may still hold roles (unchanged if a removal fails: retried by a later event).
+ */
+async function removeUnrouted(
+  event: ResourceEvent,
+  last: LedgerEntry,
+  deps: ProvisionerDeps,
+  atRisk: Placement,
+): Promise<Placement> {
+  const resource = eventResourceKey(event);
+  try {
+    await removeEverywhere(last, undefined, deps, resource, (accountDeps) =>
+      "stackId" in event
+        ? removeStack(event.stackId, accountDeps)
+        : removeSpace(event.spaceId, accountDeps),
+    );
+  } catch (error) {
+    if (error instanceof PermanentEventError) return atRisk;
+    throw error;
+  }
+  return { account: deps.config.awsAccountId, formerAccounts: [] };
+}
+
+/** Removes a stack's roles from its former accounts; its place in its space stays counted. */
+function clearStackElsewhere(
+  recorded: LedgerEntry,
+  spaceId: SpaceId | undefined,
+  deps: ProvisionerDeps,
+): Promise<string[]> {
+  const stackId = recorded.resource.slice("stack:".length) as StackId;
+  return clearFormerAccounts(
+    recorded,
+    deps,
+    (accountDeps) => removeStack(stackId, accountDeps),
+    spaceId,
+  );
+}
+
+function withChanges(outcome: ProvisionOutcome, more: readonly string[]): ProvisionOutcome {
+  return more.length === 0 ? outcome : { ...outcome, changes: [...outcome.changes, ...more] };
 }
 
 function roleNameOf(event: ResourceEvent, config: VendingConfig): string {
@@ -113,17 +218,38 @@ async function applyToAws(
   knownPresent: boolean,
   facts: StackFactsRecord | undefined,
   otherShapeRoles: OtherShapeRoles,
-): Promise<ProvisionOutcome> {
+  where: { last: LedgerEntry | undefined; destination: string | undefined },
+): Promise<{ outcome: ProvisionOutcome; placement: Placement }> {
   // A fresh create tries CreateRole straight away (no read first); anything else reads the
   // role first, since the event may leave the space or labels unsaid.
   const fresh = event.action.endsWith(".create") && !knownPresent;
+  const resource = eventResourceKey(event);
+  const { last, destination } = where;
   switch (event.type) {
     case "stack.upserted":
-      // What the event leaves unsaid comes from the newest event that said it.
-      return convergeStack(factsOf(event.stackId, facts), deps, { fresh, otherShapeRoles });
+      // What the event leaves unsaid comes from the newest event that said it. Moving into
+      // another account, the roles there are looked for (any shape), not assumed absent.
+      return convergeInDestination(
+        resource,
+        destination as string,
+        last,
+        deps,
+        (accountDeps, moving) =>
+          convergeStack(factsOf(event.stackId, facts), accountDeps, {
+            fresh: fresh && !moving,
+            otherShapeRoles: moving ? "remove-then-vouch" : otherShapeRoles,
+          }),
+      );
     case "space.upserted":
       await recordSpace(event, deps, event.timestamp);
-      return convergeSpace({ spaceId: event.spaceId }, deps, { fresh });
+      return convergeInDestination(
+        resource,
+        destination as string,
+        last,
+        deps,
+        (accountDeps, moving) =>
+          convergeSpace({ spaceId: event.spaceId }, accountDeps, { fresh: fresh && !moving }),
+      );
     case "stack.deleted": {
       // A stack admitted to its space whose role was never created: only events know where.
       const admitted = factsOf(event.stackId, facts).spaceId;
@@ -132,21 +258,62 @@ async function applyToAws(
       };
       let outcome: ProvisionOutcome;
       try {
-        outcome = await removeStack(event.stackId, deps, { otherShapeRoles });
+        outcome = await removeEverywhere(
+          last,
+          admitted,
+          deps,
+          resource,
+          (accountDeps, inLedgerAccount) =>
+            removeStack(event.stackId, accountDeps, inLedgerAccount ? { otherShapeRoles } : {}),
+        );
       } catch (error) {
         // Refused for a role at its name that is not ours: its own roles are gone all the same.
         if (error instanceof ForeignResourceError) await release();
         throw error;
       }
       await release();
-      return outcome;
+      return { outcome, placement: { account: deps.config.awsAccountId, formerAccounts: [] } };
     }
     case "space.deleted": {
-      const outcome = await removeSpace(event.spaceId, deps);
+      const outcome = await removeEverywhere(last, event.spaceId, deps, resource, (accountDeps) =>
+        removeSpace(event.spaceId, accountDeps),
+      );
       await deps.spacePaths?.remove(event.spaceId);
-      return outcome;
+      return { outcome, placement: { account: deps.config.awsAccountId, formerAccounts: [] } };
     }
   }
+}
+
+/**
+ * Removes a deleted resource's roles and parameters from every account that may hold them
+ * (the ledger's first, whose outcome is the one reported; the others' changes are added).
+ */
+async function removeEverywhere(
+  last: LedgerEntry | undefined,
+  spaceId: SpaceId | undefined,
+  deps: ProvisionerDeps,
+  resource: string,
+  /** `inLedgerAccount`: what the ledger vouches for holds in that account only. */
+  remove: (accountDeps: ConvergeDeps, inLedgerAccount: boolean) => Promise<ProvisionOutcome>,
+): Promise<ProvisionOutcome> {
+  const ledgerAccount = placementOf(deps, last).account;
+  const [first = deps.config.awsAccountId, ...others] = everyPlacement(deps, last, spaceId);
+  let outcome = await remove(await depsIn(deps, first, resource, "vend"), first === ledgerAccount);
+  for (const account of others) {
+    const more = await remove(
+      await depsIn(deps, account, resource, "vend"),
+      account === ledgerAccount,
+    );
+    outcome = {
+      ...outcome,
+      result: more.result === "deleted" ? "deleted" : outcome.result,
+      changes: [
+        ...outcome.changes,
+        ...more.changes.map((change) => `account ${account}: ${change}`),
+      ],
+    };
+  }
+  return outcome;
 }
 
 export type MessageOutcome =

@@ -118,10 +118,20 @@ export async function recordListed(
   // vouches for a shape, so it cannot bring back a vouching the provisioner just dropped.
   await ledger.record({
     ...(last === undefined || last.timestamp < listedAt
-      ? { resource, timestamp: listedAt, state: "present" as const }
+      ? { resource, timestamp: listedAt, state: "present" as const, ...placementIn(last) }
       : withoutShape(last)),
     ...(facts && { facts }),
   });
+}
+
+/** Which accounts hold the resource's roles, as the entry says (kept by every rewrite). */
+function placementIn(
+  entry: LedgerEntry | undefined,
+): Pick<LedgerEntry, "account" | "formerAccounts"> {
+  return {
+    ...(entry?.account !== undefined && { account: entry.account }),
+    ...(entry?.formerAccounts !== undefined && { formerAccounts: entry.formerAccounts }),
+  };
 }
 
 /** Merges what a stack event says of its space and labels into what is known, newest wins. */

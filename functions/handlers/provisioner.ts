@@ -4,7 +4,7 @@
  */
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { SpaceRoleCapError } from "../core/errors.ts";
+import { AccountRoleQuotaError, SpaceRoleCapError } from "../core/errors.ts";
 import { type ProvisionerDeps, processMessage } from "../core/provision.ts";
 import { decodeQueueMessage } from "../core/queue-message.ts";
 import type { OpenStackEnvironment } from "../core/stack-environment.ts";
@@ -70,6 +70,10 @@ export function createHandler({
           count(Metric.EventsDropped);
           // A space at MAX_ROLES_PER_SPACE: its own metric, so it can be alarmed on apart.
           if (outcome.error instanceof SpaceRoleCapError) count(Metric.SpaceRoleCapReached);
+          // An account at its IAM role quota: likewise.
+          if (outcome.error instanceof AccountRoleQuotaError) {
+            count(Metric.AccountRoleQuotaReached);
+          }
           logger.error("event refused and dropped", {
             account: outcome.event?.account,
             action: outcome.event?.action,

@@ -71,6 +71,7 @@ function evaluate(
   role: RoleSpec,
   action: "sts:AssumeRoleWithWebIdentity" | "sts:TagSession",
   token: Token,
+  accountId: string,
 ): Decision {
   const trust = createValidatedPolicy(role.trustPolicy, validateTrustPolicy, {
     name: "TrustPolicy",
@@ -91,8 +92,8 @@ function evaluate(
         principal: token.provider,
         action,
         resource: {
-          resource: `arn:aws:iam::${ACCOUNT_ID}:role${role.path}${role.name}`,
-          accountId: ACCOUNT_ID,
+          resource: `arn:aws:iam::${accountId}:role${role.path}${role.name}`,
+          accountId,
         },
         contextVariables,
       },
@@ -110,24 +111,31 @@ function evaluate(
  * STS's decision on AssumeRoleWithWebIdentity: the trust policy must allow the action, and,
  * when the token carries session tags, sts:TagSession as well.
  */
-export function decide(role: RoleSpec, token: Token): Decision {
-  if (evaluate(role, "sts:AssumeRoleWithWebIdentity", token) === "deny") return "deny";
+export function decide(role: RoleSpec, token: Token, accountId: string = ACCOUNT_ID): Decision {
+  if (evaluate(role, "sts:AssumeRoleWithWebIdentity", token, accountId) === "deny") return "deny";
   if (token.tags !== undefined && Object.keys(token.tags).length > 0) {
-    return evaluate(role, "sts:TagSession", token);
+    return evaluate(role, "sts:TagSession", token, accountId);
   }
   return "allow";
 }
 
-/** Every token against every role: `{ token: { role: decision } }`. */
+/**
+ * Every token against every role: `{ token: { role: decision } }`. `accountOf` names the AWS
+ * account each role is in (by default the one account of the single-account tests).
+ */
 export function decisionMatrix(
   tokens: Readonly<Record<string, Token>>,
   roles: Readonly<Record<string, RoleSpec>>,
+  accountOf: (roleName: string) => string = () => ACCOUNT_ID,
 ): Record<string, Record<string, Decision>> {
   return Object.fromEntries(
     Object.entries(tokens).map(([tokenName, token]) => [
       tokenName,
       Object.fromEntries(
-        Object.entries(roles).map(([roleName, role]) => [roleName, decide(role, token)]),
+        Object.entries(roles).map(([roleName, role]) => [
+          roleName,
+          decide(role, token, accountOf(roleName)),
+        ]),
       ),
     ]),
   );

@@ -701,11 +701,20 @@ describe("IAM: what the code calls", () => {
     const operations = new Set<string>();
     for (const file of readdirSync(adapters).filter((name) => name.endsWith(".ts"))) {
       const source = readFileSync(join(adapters, file), "utf8");
-      const service = /from "@aws-sdk\/client-([a-z0-9]+)"/.exec(source)?.[1];
-      if (service === undefined) continue;
+      // Each command belongs to the client package it is imported from (a file may use two).
+      const serviceOf = new Map<string, string>();
+      for (const [, names = "", service = ""] of source.matchAll(
+        /import\s*(?:type\s*)?\{([^}]*)\}\s*from "@aws-sdk\/client-([a-z0-9]+)"/g,
+      )) {
+        for (const name of names.split(","))
+          serviceOf.set(name.replace(/^\s*type\s+/, "").trim(), service);
+      }
       for (const [, command, paginated] of source.matchAll(
         /new ([A-Z]\w+)Command\(|paginate([A-Z]\w+)\(/g,
       )) {
+        const service =
+          serviceOf.get(command === undefined ? `paginate${paginated}` : `${command}Command`) ??
+          "unknown";
         operations.add(`${service}:${command ?? paginated}`);
       }
     }

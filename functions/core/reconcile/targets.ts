@@ -1,6 +1,8 @@
 /** The resources a pass converges: every stack and space Spacelift lists, with usable IDs. */
 
+import { accountFor } from "../account-routing.ts";
 import type { convergeStack } from "../converge.ts";
+import { AccountNotRoutedError } from "../errors.ts";
 import { isSpaceId, isStackId, resourceKey, type SpaceId } from "../identifiers.ts";
 import type { DecisionInput } from "./decisions.ts";
 import { addDecision, type Pass } from "./pass-state.ts";
@@ -16,7 +18,9 @@ export type ConvergeTarget =
 
 /**
  * Spaces first, then stacks, in Spacelift's order; one whose ID this product cannot use in IAM
- * names and conditions is reported and skipped. Used by both reconcile and backfill.
+ * names and conditions is reported and skipped, and so is one whose space is routed to another
+ * AWS account (the permissions file's `accounts`): the reconciler works in the service's own
+ * account only, for now. Used by both reconcile and backfill.
  */
 export function listedTargets(
   pass: Pass,
@@ -28,11 +32,21 @@ export function listedTargets(
       addDecision(pass, invalidIdentifier(resourceKey("space", space.id), "space ID"));
       continue;
     }
+    const elsewhere = routedElsewhere(pass, resourceKey("space", space.id), space.id);
+    if (elsewhere !== undefined) {
+      addDecision(pass, elsewhere);
+      continue;
+    }
     targets.push({ key: resourceKey("space", space.id), kind: "space", spaceId: space.id });
   }
   for (const stack of listing.stacks) {
     if (!isStackId(stack.id) || !isSpaceId(stack.space)) {
       addDecision(pass, invalidIdentifier(resourceKey("stack", stack.id), "stack or space ID"));
+      continue;
+    }
+    const elsewhere = routedElsewhere(pass, resourceKey("stack", stack.id), stack.space);
+    if (elsewhere !== undefined) {
+      addDecision(pass, elsewhere);
       continue;
     }
     targets.push({
@@ -42,6 +56,34 @@ export function listedTargets(
     });
   }
   return targets;
+}
+
+/** A report when the space is routed to another account than the service's (or nowhere). */
+function routedElsewhere(
+  pass: Pass,
+  resource: string,
+  spaceId: SpaceId,
+): DecisionInput | undefined {
+  const { config } = pass.deps;
+  let account: string;
+  try {
+    account = accountFor(config, spaceId);
+  } catch (error) {
+    if (!(error instanceof AccountNotRoutedError)) throw error;
+    return {
+      action: "report",
+      resource,
+      reason: `${error.message}; left alone`,
+      outcome: "reported",
+    };
+  }
+  if (account === config.awsAccountId) return undefined;
+  return {
+    action: "report",
+    resource,
+    reason: `space ${spaceId} is routed to AWS account ${account}: the reconciler does not reconcile other accounts yet (the provisioner vends there); left alone`,
+    outcome: "reported",
+  };
 }
 
 function invalidIdentifier(resource: string, what: string): DecisionInput {
