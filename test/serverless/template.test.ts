@@ -65,6 +65,8 @@ const READS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS = new Set([
   "iam:ListRoles",
   // The reconciler's bulk inventory; it reveals the whole account's IAM (docs/security.md).
   "iam:GetAccountAuthorizationDetails",
+  // The role quota check before a create (GetAccountSummary: Roles, RolesQuota).
+  "iam:GetAccountSummary",
 ]);
 
 let service: PackagedService;
@@ -722,9 +724,12 @@ describe("IAM: what the code calls", () => {
   };
 
   it("grants every AWS operation the adapters call to some function", () => {
+    // With target accounts configured (vendingRoleArns): sts:AssumeRole exists only then.
     const granted = new Set(
-      FUNCTION_NAMES.flatMap((name) =>
-        allows(roleStatements(template, FUNCTIONS[name].role)).flatMap((s) => asList(s.Action)),
+      [template, withTargetAccounts].flatMap((each) =>
+        FUNCTION_NAMES.flatMap((name) =>
+          allows(roleStatements(each, FUNCTIONS[name].role)).flatMap((s) => asList(s.Action)),
+        ),
       ),
     );
     const called = operationsCalled();
