@@ -10,6 +10,8 @@ import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
 import { DynamoDbSpaceQuota } from "./adapters/dynamodb-space-quota.ts";
 import { IamRoleStore } from "./adapters/iam-role-store.ts";
+import { sqsClient } from "./adapters/sqs-client.ts";
+import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
 import { ssmSpaceliftAccess } from "./adapters/ssm-api-key.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
 import { loadLedgerTable, loadMaxRolesPerSpace, loadVendingConfig } from "./core/config.ts";
@@ -17,7 +19,7 @@ import type { Env } from "./core/env.ts";
 import type { SpaceRoleCap } from "./core/ports.ts";
 import type { ProvisionerDeps } from "./core/provision.ts";
 import type { ReconcilerDeps } from "./core/reconcile/pass-state.ts";
-import { loadReconcilerConfig } from "./core/reconcile/settings.ts";
+import { loadOrphanGracePeriodHours, loadReconcilerConfig } from "./core/reconcile/settings.ts";
 import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
 import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
 
@@ -35,6 +37,8 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
     ledger: new DynamoDbLedger(dynamodbClient(), table),
     spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
     ...spaceRoleCap(env, table),
+    orphanGracePeriodHours: loadOrphanGracePeriodHours(env),
+    now: () => new Date(),
     sleep: (ms) => sleep(ms),
   };
 }
@@ -51,6 +55,8 @@ function spaceRoleCap(env: Env, table: string): { spaceRoleCap?: SpaceRoleCap } 
 /**
  * The reconciler's dependencies (Lambda and CLI). LEDGER_TABLE is optional here: with it, the
  * space names and parents Spacelift lists are recorded for the provisioner's `{spacePath}`.
+ * EVENT_QUEUE_URL is where the plan goes (the provisioner's queue); without it a pass can only
+ * plan (a dry run, or the CLI's `--apply`, which applies in-process).
  */
 export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
   const config = await loadVendingConfig(env);
@@ -65,6 +71,9 @@ export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
       spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
       ledger: new DynamoDbLedger(dynamodbClient(), table),
       ...spaceRoleCap(env, table),
+    }),
+    ...(env.EVENT_QUEUE_URL?.trim() && {
+      events: new SqsEventQueue(sqsClient(), env.EVENT_QUEUE_URL.trim()),
     }),
     spacelift: ssmSpaceliftAccess(ssmClient(), {
       parameterName: reconciler.apiKeyParameter,

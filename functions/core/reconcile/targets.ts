@@ -1,7 +1,7 @@
 /** The resources a pass converges: every stack and space Spacelift lists, with usable IDs. */
 
-import type { convergeStack } from "../converge.ts";
 import { isSpaceId, isStackId, resourceKey, type SpaceId } from "../identifiers.ts";
+import type { ListedStackState } from "../synthesized-event.ts";
 import type { DecisionInput } from "./decisions.ts";
 import { addDecision, type Pass } from "./pass-state.ts";
 import type { SpaceliftListing } from "./spacelift-listing.ts";
@@ -10,7 +10,7 @@ export type ConvergeTarget =
   | {
       readonly key: string;
       readonly kind: "stack";
-      readonly stack: Parameters<typeof convergeStack>[0];
+      readonly stack: ListedStackState;
     }
   | { readonly key: string; readonly kind: "space"; readonly spaceId: SpaceId };
 
