@@ -88,7 +88,7 @@ export interface OrderOutcome {
 /**
  * Carries out a reconcile order with the reconciler's own steps (revokeRoles, deleteOrphan),
  * after checking it again against what is true now:
- * - the provisioner's ledger: a resource recorded present by an event dated at or after the
+ * - the provisioner's ledger: a resource recorded present by an event dated after the
  *   listing came back (or was created after it): nothing is done;
  * - each named role as IAM describes it now: gone, skipped; not this resource's, refused;
  * - a delete only removes roles revoked (trust and sessions) for at least the grace period, so
@@ -101,7 +101,7 @@ export async function applyReconcileOrder(
 ): Promise<OrderOutcome> {
   const { config, owner } = { config: deps.config, owner: order.owner };
   const last = await deps.ledger.get(order.resource);
-  if (last?.state === "present" && last.timestamp >= order.listedAt) {
+  if (last?.state === "present" && last.timestamp > order.listedAt) {
     return { result: "stale", roles: [], changes: [] };
   }
   const described = await Promise.all(order.roles.map((name) => deps.roles.describe(name)));

@@ -160,6 +160,7 @@ async function deleteGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
   const { group } = plan;
   const changes: string[] = [];
   const base = { action: "delete" as const, resource: group.key, reason: plan.reason };
+  const roles = group.roles.map(({ name }) => name);
   try {
     await deleteOrphan(group, convergeDepsOf(pass), changes);
     if (group.kind === "stack") pass.stackSpaces.delete(group.id);
@@ -168,9 +169,12 @@ async function deleteGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
       ...failedDecision("delete", base, error, pass.deps.settings.dryRun),
       changes,
     });
+    // A role at the resource's name is someone else's: the resource's own roles still go (the
+    // provisioner deletes them, then refuses the rest, as deleteOrphan does here).
+    if (error instanceof ForeignResourceError) enqueueOrder(pass, { ...base, roles });
     return;
   }
-  planOrder(pass, { ...base, roles: group.roles.map(({ name }) => name), changes });
+  planOrder(pass, { ...base, roles, changes });
 }
 
 /** A planned revocation or deletion: the report's decision, and (unless a dry run) its order. */
@@ -181,9 +185,19 @@ function planOrder(
     readonly roles: string[];
   },
 ): void {
-  const { dryRun } = pass.deps.settings;
-  addDecision(pass, { ...decision, outcome: dryRun ? "planned" : "enqueued" });
-  if (dryRun) return;
+  addDecision(pass, { ...decision, outcome: pass.deps.settings.dryRun ? "planned" : "enqueued" });
+  enqueueOrder(pass, decision);
+}
+
+/** The reconcile order of a planned revocation or deletion, unless a dry run. */
+function enqueueOrder(
+  pass: Pass,
+  decision: Pick<DecisionInput, "resource"> & {
+    readonly action: "revoke" | "delete";
+    readonly roles: string[];
+  },
+): void {
+  if (pass.deps.settings.dryRun) return;
   pass.messages.push(
     reconcileOrderMessage({
       resource: decision.resource,
