@@ -88,7 +88,7 @@ describe("MAX_ROLES_PER_SPACE as the reconciler is deployed (ledger table in mot
     // Stacks converge concurrently: which two get the places is not fixed.
     const stacks = report.decisions.filter(({ resource }) => resource.startsWith("stack:"));
     const created = stacks
-      .filter(({ outcome }) => outcome === "applied")
+      .filter(({ outcome }) => outcome === "enqueued")
       .map(({ resource }) => resource.slice(6));
     const refused = stacks.filter(({ outcome }) => outcome === "refused");
     expect(created).toHaveLength(2);

@@ -49,7 +49,7 @@ describe("reconciler and the stacks' variables", () => {
     expect(report.decisions).toContainEqual(
       expect.objectContaining({
         resource: "stack:payments-api",
-        outcome: "enqueued",
+        outcome: "applied",
         changes: expect.arrayContaining(["environment: set AWS_ROLE_ARN"]),
       }),
     );
@@ -66,7 +66,7 @@ describe("reconciler and the stacks' variables", () => {
     const again = await h.reconcile({ env: ON });
 
     expect(repaired.decisions).toContainEqual(
-      expect.objectContaining({ changes: ["environment: set AWS_ROLE_ARN"], outcome: "enqueued" }),
+      expect.objectContaining({ changes: ["environment: set AWS_ROLE_ARN"], outcome: "applied" }),
     );
     expect(variables("payments-api").AWS_ROLE_ARN).toBe(ours.value);
     expect(again.decisions).toEqual([]);
