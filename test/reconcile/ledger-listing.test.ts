@@ -9,12 +9,12 @@ import { EVENT_CLOCK_SKEW_MS } from "../../functions/core/audit-event.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceliftSpace, SpaceliftStack } from "../../functions/core/ports.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
-import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import { REVOKED_SESSIONS_POLICY } from "../../functions/core/revocation.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
+import { reconcileThenApply } from "../support/plan-queue.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
 const MINUTE = 60_000;
@@ -83,7 +83,7 @@ describe("resources the reconciler creates or converges", () => {
   it("are recorded as of the listing (less the clock skew), not as of timestamp 0 or the end of the run", async () => {
     const { ledger, reconciler } = await setup();
 
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
 
     const listedAt = LISTED - EVENT_CLOCK_SKEW_MS;
     expect(ledger.entries.get("stack:payments-api")).toMatchObject({
@@ -100,7 +100,7 @@ describe("resources the reconciler creates or converges", () => {
   it("keep their role when a stack.delete from years ago is delivered", async () => {
     // Prepare: the stack was first seen by the reconciler (no event ever told it).
     const { roles, reconciler, send } = await setup();
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(true);
 
     // Act
@@ -116,7 +116,7 @@ describe("resources the reconciler creates or converges", () => {
 
   it("keep their role against an event dated before the listing, and lose it to one dated after", async () => {
     const { roles, reconciler, send } = await setup();
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
 
     // Dated before the listing was asked for (and beyond the clock skew): superseded by it.
     const before = await send(
@@ -139,7 +139,7 @@ describe("resources the reconciler creates or converges", () => {
     await send("stack.create", { stack: "payments-api", space: PROD }, LISTED - YEAR);
 
     // Act
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
     const late = await send("stack.delete", { stack: "payments-api" }, LISTED - YEAR / 2);
 
     // Assess
@@ -153,7 +153,7 @@ describe("resources the reconciler creates or converges", () => {
     const newer = LISTED + 30 * MINUTE;
     await send("stack.delete", { stack: "payments-api" }, newer);
 
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
 
     expect(ledger.entries.get("stack:payments-api")).toMatchObject({
       timestamp: newer,
@@ -189,7 +189,7 @@ describe("resources the reconciler creates or converges", () => {
       }),
     };
 
-    const report = await reconcile(deps);
+    const report = await reconcileThenApply(deps);
 
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
     expect(roles.roles.has(`spacelift-space-${PROD}`)).toBe(false);
@@ -213,7 +213,7 @@ describe("resources the reconciler creates or converges", () => {
     };
     // The delete runs inside the reconciler's first read, so it finds no role to remove.
 
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
 
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
   });
@@ -268,7 +268,7 @@ describe("resources the reconciler creates or converges", () => {
       }),
     };
 
-    await reconcile(deps);
+    await reconcileThenApply(deps);
 
     expect(spacePaths.nodes.get(PROD)?.node.name).toBe("prod-eu");
   });
@@ -297,7 +297,7 @@ describe("resources the reconciler creates or converges", () => {
       }),
     };
 
-    const report = await reconcile(restricted);
+    const report = await reconcileThenApply(restricted);
 
     expect(roles.roles.get("spacelift-stack-secret-stack")).toEqual(before);
     expect(

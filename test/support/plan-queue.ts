@@ -18,6 +18,9 @@ import {
   type QueueMessageOutcome,
 } from "../../functions/core/provision.ts";
 import { encodeQueueMessage, encodeReconcileOrder } from "../../functions/core/queue-message.ts";
+import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
+import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 
 export type QueueMessageOutcomes = QueueMessageOutcome[];
 
@@ -113,4 +116,34 @@ export async function planThenApply<Report>(
 ): Promise<{ readonly report: Report; readonly applied: QueueMessageOutcome[] }> {
   const report = await plan();
   return { report, applied: await applyQueued(queue, provisioner) };
+}
+
+/**
+ * A reconcile over in-memory deps (which must carry the ledger), then the provisioner, over
+ * the same stores, ledger, space paths and per-space cap, applies what it queued.
+ */
+export async function reconcileThenApply(deps: ReconcilerDeps): Promise<ReconcileReport> {
+  const queue = new InMemoryPlanQueue();
+  const { report } = await planThenApply(
+    () => reconcile({ ...deps, events: queue }),
+    queue,
+    provisionerFor(deps),
+  );
+  return report;
+}
+
+/** The provisioner's deps over the reconciler's stores, ledger and clock. */
+export function provisionerFor(deps: ReconcilerDeps): ProvisionerDeps {
+  if (deps.ledger === undefined) throw new Error("the provisioner needs the reconciler's ledger");
+  return {
+    config: deps.config,
+    roles: deps.roles,
+    parameters: deps.parameters,
+    ledger: deps.ledger,
+    ...(deps.spacePaths !== undefined && { spacePaths: deps.spacePaths }),
+    ...(deps.spaceRoleCap !== undefined && { spaceRoleCap: deps.spaceRoleCap }),
+    orphanGracePeriodHours: deps.settings.orphanGracePeriodHours,
+    now: deps.now,
+    sleep: deps.sleep,
+  };
 }

@@ -45,15 +45,17 @@ export async function planResource(
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
-    if (target.kind === "stack" && target.stack.spaceId !== undefined) {
-      pass.stackSpaces.set(target.stack.stackId, target.stack.spaceId);
-    }
     const decision = decisionFromOutcome(
       outcome,
       base,
       orphanedAt !== undefined,
       dryRun ? "planned" : "enqueued",
     );
+    // A stack in sync has its roles in the listed space; one planned keeps the inventory's
+    // space here (the provisioner counts it in the new one when it applies the plan).
+    if (decision === undefined && target.kind === "stack") {
+      pass.stackSpaces.set(target.stack.stackId, target.stack.spaceId);
+    }
     if (decision === undefined) pass.inSync += 1;
     else {
       addDecision(pass, decision);
