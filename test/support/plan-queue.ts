@@ -123,13 +123,15 @@ export async function planThenApply<Report>(
  * the same stores, ledger, space paths and per-space cap, applies what it queued.
  */
 export async function reconcileThenApply(deps: ReconcilerDeps): Promise<ReconcileReport> {
+  return (await reconcileThenApplyWithOutcomes(deps)).report;
+}
+
+/** Same, with what the provisioner made of each queued message. */
+export async function reconcileThenApplyWithOutcomes(
+  deps: ReconcilerDeps,
+): Promise<{ readonly report: ReconcileReport; readonly applied: QueueMessageOutcome[] }> {
   const queue = new InMemoryPlanQueue();
-  const { report } = await planThenApply(
-    () => reconcile({ ...deps, events: queue }),
-    queue,
-    provisionerFor(deps),
-  );
-  return report;
+  return planThenApply(() => reconcile({ ...deps, events: queue }), queue, provisionerFor(deps));
 }
 
 /** The provisioner's deps over the reconciler's stores, ledger and clock. */
