@@ -174,6 +174,7 @@ export async function startHarness(): Promise<Harness> {
       spacelift.unauthorizedResponse = "graphql-error";
       spacelift.tokenLifetimeSeconds = 3600;
       spacelift.requests.length = 0;
+      spacelift.afterAnswer = undefined;
       await ssm.send(
         new PutParameterCommand({
           Name: API_KEY_PARAMETER,
