@@ -5,9 +5,8 @@ import type { Decision } from "./decisions.ts";
 import { dryRunStores } from "./dry-run-stores.ts";
 import { takeInventory } from "./inventory.ts";
 import { type ReconcilerDeps, startPass } from "./pass-state.ts";
-import { planResource, sendPlan } from "./plan.ts";
+import { PlanningRoleStore, planResource, sendPlan } from "./plan.ts";
 import { runPool } from "./pool.ts";
-import { SnapshotRoleStore } from "./snapshot-stores.ts";
 import { useSpaceliftSpaces } from "./space-paths.ts";
 import { readSpacelift } from "./spacelift-listing.ts";
 import { listedTargets } from "./targets.ts";
@@ -61,7 +60,7 @@ export async function backfill(
   if ("reason" in listing)
     throw new SpaceliftUnavailableError(`backfill needs Spacelift: ${listing.reason}`);
   const stores = dryRunStores(
-    new SnapshotRoleStore(deps.roles, inventory.snapshot),
+    new PlanningRoleStore(deps.roles, inventory.snapshot),
     config.awsAccountId,
     inventory.parameterValues,
   );

@@ -23,7 +23,7 @@ import { type Inventory, stackSpacesOf, takeInventory } from "./inventory.ts";
 import { settleOrphans } from "./orphan-removal.ts";
 import { checkRolesAgainstParameters } from "./parameters-only.ts";
 import { addDecision, type Pass, type ReconcilerDeps, startPass } from "./pass-state.ts";
-import { planResource, sendPlan } from "./plan.ts";
+import { PlanningRoleStore, planResource, sendPlan } from "./plan.ts";
 import { mapWithConcurrency } from "./pool.ts";
 import { SnapshotParameterStore, SnapshotRoleStore } from "./snapshot-stores.ts";
 import { repairSpaceCounts } from "./space-counts.ts";
@@ -39,15 +39,18 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
   // AWS is read before Spacelift: a role created for a new stack after our listing is simply
   // not seen, whereas reading Spacelift first would make such a role look like an orphan.
   const inventory = await takeInventory(deps);
-  const roles = new SnapshotRoleStore(deps.roles, inventory.snapshot);
   const listing = await readSpacelift(deps);
   const planning = "reason" in listing ? settings.dryRun : true;
   // Planning converges against stores that read (the inventory's snapshot) but never write:
   // their outcome says what the provisioner will change when it applies the plan.
   const stores = planning
-    ? dryRunStores(roles, config.awsAccountId, inventory.parameterValues)
+    ? dryRunStores(
+        new PlanningRoleStore(deps.roles, inventory.snapshot),
+        config.awsAccountId,
+        inventory.parameterValues,
+      )
     : {
-        roles,
+        roles: new SnapshotRoleStore(deps.roles, inventory.snapshot),
         parameters: new SnapshotParameterStore(deps.parameters, inventory.parameterValues),
       };
   const pass = startPass(deps, stores, stackSpacesOf(inventory), { planning });

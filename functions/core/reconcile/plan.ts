@@ -5,7 +5,7 @@
 import { convergeSpace, convergeStack } from "../converge.ts";
 import { ConfigurationError } from "../errors.ts";
 import { isSpaceId } from "../identifiers.ts";
-import type { SpaceliftSpace } from "../ports.ts";
+import type { ObservedRole, RoleStore, SpaceliftSpace } from "../ports.ts";
 import { type SynthesizedChange, synthesizedMessage } from "../synthesized-event.ts";
 import {
   type DecisionInput,
@@ -17,8 +17,28 @@ import { describeError } from "./describe-error.ts";
 import { describeFindings, type ManagedGroup } from "./inventory.ts";
 import { orphanedAtOf } from "./orphans.ts";
 import { addDecision, convergeDepsOf, type Pass, type ReconcilerDeps } from "./pass-state.ts";
+import { SnapshotRoleStore } from "./snapshot-stores.ts";
 import { checkStackEnvironment } from "./stack-environment.ts";
 import type { ConvergeTarget } from "./targets.ts";
+
+/**
+ * The inventory's roles as planning reads them: planning never writes, so whether a role
+ * exists is the inventory's answer too (a name it did not list under the role path was not
+ * there), and planning a creation costs no GetRole. If a role of that name appears since, the
+ * provisioner's CreateRole finds it when it applies the plan.
+ */
+export class PlanningRoleStore extends SnapshotRoleStore {
+  readonly #listed: ReadonlyMap<string, ObservedRole | undefined>;
+
+  constructor(inner: RoleStore, listed: ReadonlyMap<string, ObservedRole | undefined>) {
+    super(inner, listed);
+    this.#listed = listed;
+  }
+
+  override async isReadable(name: string): Promise<boolean> {
+    return this.#listed.get(name) !== undefined;
+  }
+}
 
 /**
  * Plans one resource Spacelift lists: converges it against the planning stores (which never
