@@ -102,8 +102,10 @@ export async function backfill(
     },
     options.signal,
   );
-  const queueCalls = await sendPlan(pass, deps, settings.dryRun);
-  if (!settings.dryRun && !pass.decisions.some(({ error }) => error?.includes("enqueue"))) {
+  const sent = await sendPlan(pass, deps, settings.dryRun);
+  // Completed once on the queue: a plan that could not be sent leaves the checkpoint as it was.
+  const failedToSend = sent.enqueued === 0 && pass.messages.length > 0;
+  if (!settings.dryRun && !failedToSend) {
     for (const key of planned) await options.onCompleted?.(key);
   }
   return {
@@ -112,6 +114,6 @@ export async function backfill(
     progress: { ...progress },
     decisions: pass.decisions,
     interrupted: handled < pending.length,
-    queueCalls,
+    queueCalls: sent.calls,
   };
 }

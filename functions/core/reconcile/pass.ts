@@ -64,7 +64,7 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
     });
   }
 
-  let queueCalls = 0;
+  let sent = { enqueued: 0, calls: 0 };
   if ("reason" in listing) {
     addDecision(pass, {
       action: "report",
@@ -75,7 +75,7 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
     await checkRolesAgainstParameters(pass, inventory);
   } else {
     await reconcileWithSpacelift(pass, inventory, listing);
-    queueCalls = await sendPlan(pass, deps, settings.dryRun);
+    sent = await sendPlan(pass, deps, settings.dryRun);
     await repairSpaceCounts(pass, listing, runStart);
   }
   return {
@@ -90,8 +90,8 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
       managedRoles: inventory.managedRoles,
       parameters: [...inventory.groups.values()].reduce((n, g) => n + g.parameters.length, 0),
       inSync: pass.inSync,
-      enqueued: queueCalls > 0 ? pass.messages.length : 0,
-      queueCalls,
+      enqueued: sent.enqueued,
+      queueCalls: sent.calls,
     },
   };
 }

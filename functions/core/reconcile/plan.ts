@@ -119,13 +119,22 @@ function changeOf(
   };
 }
 
+/** What sending the plan did: the messages now on the queue, and the calls that sent them. */
+export interface SentPlan {
+  readonly enqueued: number;
+  readonly calls: number;
+}
+
 /**
- * Sends what the pass planned to the event queue, in batches; returns the calls made. When it
- * cannot (no queue, or SQS refusing), every enqueued decision becomes failed: the next pass
- * plans them again.
+ * Sends what the pass planned to the event queue, in batches. When it cannot (no queue, or SQS
+ * refusing), every enqueued decision becomes failed: the next pass plans them again.
  */
-export async function sendPlan(pass: Pass, deps: ReconcilerDeps, dryRun: boolean): Promise<number> {
-  if (dryRun || pass.messages.length === 0) return 0;
+export async function sendPlan(
+  pass: Pass,
+  deps: ReconcilerDeps,
+  dryRun: boolean,
+): Promise<SentPlan> {
+  if (dryRun || pass.messages.length === 0) return { enqueued: 0, calls: 0 };
   let failure: unknown;
   try {
     if (deps.events === undefined) {
@@ -133,7 +142,8 @@ export async function sendPlan(pass: Pass, deps: ReconcilerDeps, dryRun: boolean
         "EVENT_QUEUE_URL is not set: the reconciler has nowhere to send its plan",
       );
     }
-    return (await deps.events.enqueueBatch(pass.messages)).calls;
+    const { calls } = await deps.events.enqueueBatch(pass.messages);
+    return { enqueued: pass.messages.length, calls };
   } catch (error) {
     failure = error;
   }
@@ -141,5 +151,5 @@ export async function sendPlan(pass: Pass, deps: ReconcilerDeps, dryRun: boolean
     if (decision.outcome !== "enqueued") continue;
     pass.decisions[index] = { ...decision, outcome: "failed", error: describeError(failure) };
   }
-  return 0;
+  return { enqueued: 0, calls: 0 };
 }
