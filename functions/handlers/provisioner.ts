@@ -3,6 +3,7 @@
  * IAM and SSM (SQS FIFO source). functions/provisioner.ts builds it from the environment.
  */
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { SpaceRoleCapError } from "../core/errors.ts";
 import { type ProvisionerDeps, processQueueMessage } from "../core/provision.ts";
@@ -39,6 +40,10 @@ export function createHandler({
           const { order, outcome: done } = outcome;
           if (done.result === "deleted" && done.roles.length > 0) {
             count(Metric.RolesDeleted, done.roles.length);
+          }
+          // Named here, like the reconciler's own metrics, rather than in the shared list.
+          if (done.result === "revoked" && done.roles.length > 0) {
+            metrics.addMetric("RolesRevoked", MetricUnit.Count, done.roles.length);
           }
           logger.info("reconcile order applied", {
             action: order.action,

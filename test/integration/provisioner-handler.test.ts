@@ -332,6 +332,21 @@ describe("what the reconciler enqueued, through the handler", () => {
   it("logs each synthesized event and reconcile order it applies with the reconciler as actor, and drops a malformed order with its reason", async () => {
     const infos = vi.spyOn(logger, "info");
     const errors = vi.spyOn(logger, "error");
+    const added = vi.spyOn(metrics, "addMetric");
+    await clients.iam.send(
+      new CreateRoleCommand({
+        RoleName: "spacelift-stack-never-listed",
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }),
+        PermissionsBoundary: boundaryArn,
+        Tags: [
+          { Key: "managed-by", Value: "spacelift-role-vending" },
+          { Key: "spacelift:account", Value: "acme" },
+          { Key: "spacelift:stack", Value: "never-listed" },
+          { Key: "spacelift:space", Value: "root" },
+        ],
+      }),
+    );
     const synthesized = synthesizedMessage(
       {
         kind: "stack.update",
@@ -346,9 +361,10 @@ describe("what the reconciler enqueued, through the handler", () => {
     const order = reconcileOrderMessage({
       resource: "stack:never-listed",
       action: "revoke",
-      roles: [],
+      roles: ["spacelift-stack-never-listed"],
       listedAt: 9_000,
     });
+    let metricNames: string[] = [];
     let infoCalls: unknown[][] = [];
     let errorCalls: unknown[][] = [];
     let result: SQSBatchResponse = { batchItemFailures: [] };
@@ -362,13 +378,16 @@ describe("what the reconciler enqueued, through the handler", () => {
         context,
       );
     } finally {
+      metricNames = added.mock.calls.map(([name]) => name);
       infoCalls = infos.mock.calls;
       errorCalls = errors.mock.calls;
+      added.mockRestore();
       infos.mockRestore();
       errors.mockRestore();
     }
 
     expect(result.batchItemFailures).toEqual([]);
+    expect(metricNames).toContain("RolesRevoked");
     expect(infoCalls).toContainEqual([
       "event applied",
       expect.objectContaining({
@@ -385,6 +404,7 @@ describe("what the reconciler enqueued, through the handler", () => {
         resource: "stack:never-listed",
         actor: "spacelift-role-vending::reconciler",
         outcome: "revoked",
+        roles: ["spacelift-stack-never-listed"],
       }),
     ]);
     expect(errorCalls).toContainEqual([
