@@ -17,6 +17,8 @@ import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
 import { DynamoDbSpaceQuota } from "./adapters/dynamodb-space-quota.ts";
 import { IamAccountUsage } from "./adapters/iam-account-usage.ts";
 import { IamRoleStore } from "./adapters/iam-role-store.ts";
+import { sqsClient } from "./adapters/sqs-client.ts";
+import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
 import { ssmSpaceliftAccess } from "./adapters/ssm-api-key.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
 import { StsAccountAccess } from "./adapters/sts-account-access.ts";
@@ -30,7 +32,7 @@ import type { Env } from "./core/env.ts";
 import type { AccountAccess, AccountUsage, SpaceRoleCap } from "./core/ports.ts";
 import type { ProvisionerDeps } from "./core/provision.ts";
 import type { ReconcilerDeps } from "./core/reconcile/pass-state.ts";
-import { loadReconcilerConfig } from "./core/reconcile/settings.ts";
+import { loadOrphanGracePeriodHours, loadReconcilerConfig } from "./core/reconcile/settings.ts";
 import { AccountRoleQuota } from "./core/role-quota.ts";
 import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
 import { observeRoleQuota, roleQuotaUnreadable } from "./observability.ts";
@@ -53,6 +55,8 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
     ledger: new DynamoDbLedger(dynamodbClient(), table),
     spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
     ...spaceRoleCap(env, table),
+    orphanGracePeriodHours: loadOrphanGracePeriodHours(env),
+    now: () => new Date(),
     sleep: (ms) => sleep(ms),
   };
 }
@@ -87,6 +91,8 @@ function spaceRoleCap(env: Env, table: string): { spaceRoleCap?: SpaceRoleCap } 
 /**
  * The reconciler's dependencies (Lambda and CLI). LEDGER_TABLE is optional here: with it, the
  * space names and parents Spacelift lists are recorded for the provisioner's `{spacePath}`.
+ * EVENT_QUEUE_URL is where the plan goes (the provisioner's queue); without it a pass can only
+ * plan (a dry run, or the CLI's `--apply`, which applies in-process).
  */
 export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
   const config = await loadVendingConfig(env);
@@ -101,6 +107,9 @@ export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
       spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
       ledger: new DynamoDbLedger(dynamodbClient(), table),
       ...spaceRoleCap(env, table),
+    }),
+    ...(env.EVENT_QUEUE_URL?.trim() && {
+      events: new SqsEventQueue(sqsClient(), env.EVENT_QUEUE_URL.trim()),
     }),
     spacelift: ssmSpaceliftAccess(ssmClient(), {
       parameterName: reconciler.apiKeyParameter,

@@ -3,7 +3,10 @@
  *
  *   --dry-run               print the plan (create / update / restore / revoke / delete, each
  *                           with its reason) and change nothing
- *   --backfill              converge every stack and space Spacelift lists (adoption), with a
+ *   --apply                 apply the plan in this process, through the provisioner's own
+ *                           message processing (needs LEDGER_TABLE), instead of sending it to
+ *                           the event queue at EVENT_QUEUE_URL
+ *   --backfill              plan every stack and space Spacelift lists (adoption), with a
  *                           progress bar on stderr; resumable from a checkpoint file
  *   --checkpoint <path>     backfill checkpoint (default .backfill-checkpoint.json)
  *   --concurrency <n>       resources converged at once (default RECONCILE_CONCURRENCY or 4)
@@ -13,19 +16,22 @@
  *   --json                  one JSON line per decision on stdout instead of text
  *
  * Configuration comes from the same environment variables as the Lambda (docs/operations.md).
+ * Without --dry-run, the plan goes to EVENT_QUEUE_URL (the deployed queue, or the local one
+ * `npm start` drains), or is applied here with --apply; with neither, the run is refused.
  * Exit status: 0 done, 1 some decisions failed or were refused, 2 bad usage or configuration,
  * 130 interrupted (a backfill can be resumed by running the same command again).
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { composeReconciler } from "../functions/compose.ts";
+import { composeProvisioner, composeReconciler } from "../functions/compose.ts";
 import { ConfigurationError, SpaceliftUnavailableError } from "../functions/core/errors.ts";
 import { type BackfillProgress, backfill } from "../functions/core/reconcile/backfill.ts";
 import type { Decision } from "../functions/core/reconcile/decisions.ts";
 import { describeError } from "../functions/core/reconcile/describe-error.ts";
 import { reconcile } from "../functions/core/reconcile/pass.ts";
 import { type ReconcileSettings, SETTING_BOUNDS } from "../functions/core/reconcile/settings.ts";
+import { InProcessQueue } from "./lib/in-process-queue.ts";
 
 export const DEFAULT_CHECKPOINT = ".backfill-checkpoint.json";
 
@@ -41,7 +47,7 @@ class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-const USAGE = `usage: npm run reconcile -- [--dry-run] [--backfill [--checkpoint PATH]] [--concurrency N]
+const USAGE = `usage: npm run reconcile -- [--dry-run | --apply] [--backfill [--checkpoint PATH]] [--concurrency N]
                               [--max-deletions N] [--max-revocations N] [--grace-hours H] [--json]
 `;
 
@@ -61,7 +67,16 @@ export async function runReconcileCli(argv: readonly string[], io: CliIo): Promi
   let deps: Deps;
   try {
     const composed = await composeReconciler(io.env);
-    deps = { ...composed, settings: { ...composed.settings, ...options.settings } };
+    const settings = { ...composed.settings, ...options.settings };
+    deps = { ...composed, settings };
+    if (options.apply) {
+      const provisioner = await composeProvisioner(io.env);
+      deps = { ...deps, events: new InProcessQueue(provisioner, settings.concurrency) };
+    } else if (!settings.dryRun && composed.events === undefined) {
+      throw new ConfigurationError(
+        "EVENT_QUEUE_URL is not set: pass --apply to apply the plan in this process, or --dry-run",
+      );
+    }
   } catch (error) {
     if (!(error instanceof ConfigurationError)) throw error;
     io.stderr.write(`${error.message}\n`);
@@ -80,6 +95,7 @@ export async function runReconcileCli(argv: readonly string[], io: CliIo): Promi
 
 interface CliOptions {
   readonly help: boolean;
+  readonly apply: boolean;
   readonly backfill: boolean;
   readonly json: boolean;
   readonly checkpoint: string;
@@ -120,11 +136,15 @@ function parseOptions(argv: readonly string[]): CliOptions {
     }
     settings.orphanGracePeriodHours = hours;
   }
+  if (values.apply && values["dry-run"]) {
+    throw new UsageError("--apply and --dry-run exclude each other");
+  }
   if (values.checkpoint !== undefined && !values.backfill) {
     throw new UsageError("--checkpoint only applies to --backfill");
   }
   return {
     help: values.help === true,
+    apply: values.apply === true,
     backfill: values.backfill === true,
     json: values.json === true,
     checkpoint: values.checkpoint ?? DEFAULT_CHECKPOINT,
@@ -139,6 +159,7 @@ function parse(argv: readonly string[]) {
     strict: true,
     options: {
       "dry-run": { type: "boolean" },
+      apply: { type: "boolean" },
       backfill: { type: "boolean" },
       checkpoint: { type: "string" },
       concurrency: { type: "string" },
@@ -178,12 +199,17 @@ async function runReconcile(deps: Deps, options: CliOptions, io: CliIo): Promise
         ? `Spacelift lists ${plural(counts.spaceliftStacks, "stack")} and ${plural(counts.spaceliftSpaces, "space")}`
         : "Spacelift not consulted: roles checked against parameters only";
     io.stdout.write(
-      `${report.dryRun ? "DRY RUN, nothing was changed. Plan" : "Reconciled"} for Spacelift account ${report.account}: ${source}; AWS holds ${plural(counts.managedRoles, "managed role")} and ${plural(counts.parameters, "parameter")}.\n`,
+      `${report.dryRun ? "DRY RUN, nothing was changed. Plan" : options.apply ? "Planned and applied" : "Planned and enqueued"} for Spacelift account ${report.account}: ${source}; AWS holds ${plural(counts.managedRoles, "managed role")} and ${plural(counts.parameters, "parameter")}.\n`,
     );
     io.stdout.write(formatDecisions(report.decisions));
     io.stdout.write(`${summaryLine(report.decisions, counts.inSync)}\n`);
+    if (!report.dryRun && !options.apply && counts.enqueued > 0) {
+      io.stdout.write(
+        `${plural(counts.enqueued, "message")} enqueued in ${plural(counts.queueCalls, "call")}; the provisioner applies them.\n`,
+      );
+    }
   }
-  return exitStatus(report.decisions);
+  return exitStatus(report.decisions) || droppedStatus(deps, io);
 }
 
 async function runBackfill(deps: Deps, options: CliOptions, io: CliIo): Promise<number> {
@@ -226,13 +252,15 @@ async function runBackfill(deps: Deps, options: CliOptions, io: CliIo): Promise<
     }
   } else {
     io.stdout.write(
-      formatDecisions(report.decisions.filter(({ outcome }) => outcome !== "applied")),
+      formatDecisions(
+        report.decisions.filter(({ outcome }) => outcome !== "applied" && outcome !== "enqueued"),
+      ),
     );
   }
   const parts = [
     `${dryRun ? "Backfill plan (dry run, nothing changed)" : "Backfill"} for Spacelift account ${report.account}: ${progress.done}/${progress.total} resources`,
-    `${progress.created} ${dryRun ? "to create" : "created"}`,
-    `${progress.updated} ${dryRun ? "to repair" : "repaired"}`,
+    `${progress.created} ${dryRun ? "to create" : options.apply ? "created" : "to create (enqueued)"}`,
+    `${progress.updated} ${dryRun ? "to repair" : options.apply ? "repaired" : "to repair (enqueued)"}`,
     `${progress.unchanged} already right`,
     `${progress.skipped} skipped (already in checkpoint)`,
     `${progress.failed} failed`,
@@ -252,7 +280,18 @@ async function runBackfill(deps: Deps, options: CliOptions, io: CliIo): Promise<
       `Failed resources are not in ${options.checkpoint}; run the same command again to retry them.\n`,
     );
   }
-  return exitStatus(report.decisions);
+  return exitStatus(report.decisions) || droppedStatus(deps, io);
+}
+
+/** With --apply: 1 when the provisioner refused and dropped messages (each printed). */
+function droppedStatus(deps: Deps, io: CliIo): number {
+  if (!(deps.events instanceof InProcessQueue)) return 0;
+  const dropped = deps.events.outcomes.filter(({ result }) => result === "dropped");
+  for (const outcome of dropped) {
+    if (outcome.result === "dropped")
+      io.stdout.write(`  dropped by the provisioner: ${outcome.reason}\n`);
+  }
+  return dropped.length > 0 ? 1 : 0;
 }
 
 function plural(count: number, noun: string): string {
@@ -269,7 +308,9 @@ export function formatDecisions(decisions: readonly Decision[]): string {
   return decisions
     .map((decision) => {
       const flag =
-        decision.outcome === "planned" || decision.outcome === "applied"
+        decision.outcome === "planned" ||
+        decision.outcome === "applied" ||
+        decision.outcome === "enqueued"
           ? ""
           : ` [${decision.outcome}]`;
       const lines = [
@@ -285,7 +326,10 @@ export function formatDecisions(decisions: readonly Decision[]): string {
 function summaryLine(decisions: readonly Decision[], inSync: number): string {
   const tally = new Map<string, number>();
   for (const { action, outcome } of decisions) {
-    const key = outcome === "planned" || outcome === "applied" ? action : `${action} ${outcome}`;
+    const key =
+      outcome === "planned" || outcome === "applied" || outcome === "enqueued"
+        ? action
+        : `${action} ${outcome}`;
     tally.set(key, (tally.get(key) ?? 0) + 1);
   }
   return [`${inSync} in sync`, ...[...tally].map(([key, n]) => `${n} ${key}`)].join(" · ");

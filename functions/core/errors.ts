@@ -227,3 +227,18 @@ export class ReconcileIncompleteError extends Error {
 export class SpaceliftUnavailableError extends Error {
   override readonly name = "SpaceliftUnavailableError";
 }
+
+/** A message in the reconcile order's envelope that is not a valid order: logged and dropped. */
+export class InvalidReconcileOrderError extends PermanentEventError {
+  override readonly name = "InvalidReconcileOrderError";
+}
+
+/** Some of a plan's messages could not be sent to the event queue, even after retrying them. */
+export class PlanEnqueueError extends Error {
+  override readonly name = "PlanEnqueueError";
+}
+
+/** A reconcile order that what is true now forbids (a delete before the grace period is over). */
+export class OrderRefusedError extends PermanentEventError {
+  override readonly name = "OrderRefusedError";
+}

@@ -5,6 +5,7 @@
  */
 
 import type { SpaceId } from "./identifiers.ts";
+import type { ReconcileOrder } from "./queue-message.ts";
 
 export type Tags = Readonly<Record<string, string>>;
 
@@ -144,6 +145,23 @@ export interface AccountAccess {
 export interface EventQueue {
   /** Durably enqueues one event body, ordered within `group`. */
   enqueue(message: { body: string; group: string; deduplicationId: string }): Promise<void>;
+}
+
+/**
+ * A message the reconciler plans: a synthesized webhook body (core/synthesized-event.ts) or a
+ * reconcile order (core/queue-message.ts), each in its resource's own FIFO group.
+ */
+export type PlannedMessage =
+  | { readonly body: string; readonly group: string; readonly deduplicationId: string }
+  | { readonly order: ReconcileOrder; readonly group: string; readonly deduplicationId: string };
+
+/** Where the reconciler puts what it planned: the event queue, in batches. */
+export interface PlanQueue {
+  /**
+   * Durably enqueues every message (SQS SendMessageBatch, 10 a call; entries that failed are
+   * sent again, alone); throws when some could still not be sent. Returns the calls it made.
+   */
+  enqueueBatch(messages: readonly PlannedMessage[]): Promise<{ readonly calls: number }>;
 }
 
 /** What the provisioner last applied to a resource, so that older events cannot undo newer ones. */

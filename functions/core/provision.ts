@@ -28,10 +28,18 @@ import {
   AccountNotRoutedError,
   ForeignResourceError,
   HttpError,
+  InvalidReconcileOrderError,
   PermanentEventError,
 } from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
 import type { LedgerEntry, StackFactsRecord } from "./ports.ts";
+import { decodeQueueMessage, isReconcileEnvelope } from "./queue-message.ts";
+import {
+  applyReconcileOrder,
+  type OrderOutcome,
+  type ParsedReconcileOrder,
+  parseReconcileOrder,
+} from "./reconcile-order.ts";
 import { removeSpace, removeStack } from "./remove.ts";
 import { spaceRoleName, stackRoleName, stackScopes, stackShape } from "./role-spec.ts";
 import { recordSpace } from "./space-path.ts";
@@ -46,10 +54,22 @@ import {
 } from "./stack-ledger.ts";
 
 /**
- * What applying an event needs: the converge engine's ports, the ledger of events, and (with
- * `accounts` in the permissions file) access to the target accounts.
+ * What applying an event needs: the converge engine's ports, the ledger of events, (with
+ * `accounts` in the permissions file) access to the target accounts, and what reconcile
+ * orders are checked with.
  */
-export interface ProvisionerDeps extends PlacementDeps {}
+export interface ProvisionerDeps extends PlacementDeps {
+  /**
+   * Hours a role must have been revoked before a reconcile order may delete it
+   * (ORPHAN_GRACE_PERIOD_HOURS, the reconciler's own setting); 72 when not given.
+   */
+  readonly orphanGracePeriodHours?: number;
+  /** The clock reconcile orders are checked and revocations dated with; the system's when not given. */
+  readonly now?: () => Date;
+}
+
+/** ORPHAN_GRACE_PERIOD_HOURS's default, the reconciler's and the provisioner's. */
+export const DEFAULT_ORPHAN_GRACE_PERIOD_HOURS = 72;
 
 export async function applyEvent(
   event: ResourceEvent,
@@ -329,6 +349,49 @@ export type MessageOutcome =
       readonly event?: ResourceEvent;
     }
   | { readonly result: "ignored"; readonly reason: string };
+
+/** What became of a message off the queue: an event's outcome, or a reconcile order's. */
+export type QueueMessageOutcome =
+  | MessageOutcome
+  | {
+      readonly result: "ordered";
+      readonly order: ParsedReconcileOrder;
+      readonly outcome: OrderOutcome;
+    };
+
+/**
+ * One message off the event queue: a reconcile order (its own envelope, which the receiver
+ * never writes) or a webhook event, the receiver's or a synthesized one (processMessage).
+ * A malformed order, or one that what is true now forbids, is reported as dropped.
+ */
+export async function processQueueMessage(
+  message: string,
+  deps: ProvisionerDeps,
+): Promise<QueueMessageOutcome> {
+  if (!isReconcileEnvelope(message)) return processMessage(decodeQueueMessage(message), deps);
+  let order: ParsedReconcileOrder;
+  try {
+    order = parseReconcileOrder(message);
+  } catch (error) {
+    if (error instanceof InvalidReconcileOrderError) {
+      return { result: "dropped", reason: error.message, error };
+    }
+    throw error;
+  }
+  try {
+    const outcome = await applyReconcileOrder(order, {
+      ...deps,
+      orphanGracePeriodHours: deps.orphanGracePeriodHours ?? DEFAULT_ORPHAN_GRACE_PERIOD_HOURS,
+      now: deps.now ?? (() => new Date()),
+    });
+    return { result: "ordered", order, outcome };
+  } catch (error) {
+    if (error instanceof PermanentEventError) {
+      return { result: "dropped", reason: error.message, error };
+    }
+    throw error;
+  }
+}
 
 /**
  * One queued message. What can never succeed (an invalid event, a role we must not touch) is

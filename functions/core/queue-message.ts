@@ -75,3 +75,67 @@ export function decodeQueueMessage(message: string): string {
   }
   return message;
 }
+
+/**
+ * A reconcile order: what the reconciler decided for a resource Spacelift no longer lists
+ * (revoke its roles' trust, or delete them once the grace period is over), applied by the
+ * provisioner in the resource's own message group. It is not a webhook event and has its own
+ * envelope, `{"v":2,"reconcile":{...}}`, which the receiver never writes (it always writes
+ * `{"v":2,"body":...}`, whatever the webhook's body holds).
+ */
+export interface ReconcileOrder {
+  /** `stack:<id>` or `space:<id>`. */
+  readonly resource: string;
+  readonly action: "revoke" | "delete";
+  /** The resource's roles as the reconciler's inventory found them (each checked again). */
+  readonly roles: readonly string[];
+  /** When Spacelift's listing that did not list the resource was read (ms). */
+  readonly listedAt: number;
+}
+
+/** The queue message of a reconcile order (printable ASCII: every field is a checked name). */
+export function encodeReconcileOrder(order: ReconcileOrder): string {
+  return JSON.stringify({
+    v: QUEUE_MESSAGE_VERSION,
+    reconcile: {
+      resource: order.resource,
+      action: order.action,
+      roles: [...order.roles],
+      listedAt: order.listedAt,
+    },
+  });
+}
+
+/**
+ * A reconcile order as the planner hands it to the queue: its resource's own group, and a
+ * deduplication ID that is the message's SHA-256 (the same order sent twice within SQS's
+ * 5-minute window is sent once).
+ */
+export function reconcileOrderMessage(order: ReconcileOrder): {
+  readonly order: ReconcileOrder;
+  readonly group: string;
+  readonly deduplicationId: string;
+} {
+  return {
+    order,
+    group: messageGroupOf(order.resource),
+    deduplicationId: createHash("sha256").update(encodeReconcileOrder(order)).digest("hex"),
+  };
+}
+
+/** Whether a queue message is in the reconcile order's envelope (valid or not). */
+export function isReconcileEnvelope(message: string): boolean {
+  if (!message.startsWith("{")) return false;
+  try {
+    const parsed: unknown = JSON.parse(message);
+    return (
+      typeof parsed === "object" &&
+      parsed !== null &&
+      !Array.isArray(parsed) &&
+      (parsed as { v?: unknown }).v === QUEUE_MESSAGE_VERSION &&
+      "reconcile" in parsed
+    );
+  } catch {
+    return false;
+  }
+}

@@ -3,13 +3,17 @@
  * IAM and SSM (SQS FIFO source). functions/provisioner.ts builds it from the environment.
  */
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { AccountRoleQuotaError, SpaceRoleCapError } from "../core/errors.ts";
-import { type ProvisionerDeps, processMessage } from "../core/provision.ts";
-import { decodeQueueMessage } from "../core/queue-message.ts";
+import { type ProvisionerDeps, processQueueMessage } from "../core/provision.ts";
+import { isReconcileEnvelope } from "../core/queue-message.ts";
 import type { OpenStackEnvironment } from "../core/stack-environment.ts";
 import { count, logger, Metric, metrics } from "../observability.ts";
 import { syncStackEnvironment } from "./stack-environment-step.ts";
+
+/** The actor of what the reconciler enqueues (synthesized-event.ts writes it into its events). */
+const RECONCILER_ACTOR = "spacelift-role-vending::reconciler";
 
 export interface ProvisionerHandlerDeps {
   readonly provisioner: ProvisionerDeps;
@@ -28,15 +32,37 @@ export function createHandler({
   async function handleRecord(record: SQSRecord): Promise<void> {
     const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? "1");
     try {
-      // The receiver's envelope, or a raw body enqueued before it (core/queue-message.ts).
-      const outcome = await processMessage(decodeQueueMessage(record.body), deps);
+      // The receiver's envelope (or a raw body enqueued before it), a synthesized event, or a
+      // reconcile order (core/queue-message.ts).
+      const outcome = await processQueueMessage(record.body, deps);
       switch (outcome.result) {
+        case "ordered": {
+          const { order, outcome: done } = outcome;
+          if (done.result === "deleted" && done.roles.length > 0) {
+            count(Metric.RolesDeleted, done.roles.length);
+          }
+          // Named here, like the reconciler's own metrics, rather than in the shared list.
+          if (done.result === "revoked" && done.roles.length > 0) {
+            metrics.addMetric("RolesRevoked", MetricUnit.Count, done.roles.length);
+          }
+          logger.info("reconcile order applied", {
+            action: order.action,
+            resource: order.resource,
+            actor: RECONCILER_ACTOR,
+            outcome: done.result,
+            roles: done.roles,
+            changes: done.changes,
+            listedAt: new Date(order.listedAt).toISOString(),
+          });
+          return;
+        }
         case "applied": {
           const { event, outcome: applied } = outcome;
           if (applied.result === "created") count(Metric.RolesCreated);
           if (applied.result === "updated") count(Metric.RolesUpdated);
           if (applied.result === "deleted") count(Metric.RolesDeleted);
           if (applied.result === "stale") count(Metric.EventsStale);
+          // Synthesized events (the reconciler's, the catch-up's) carry their writer as actor.
           logger.info("event applied", {
             account: event.account,
             action: event.action,
@@ -77,7 +103,7 @@ export function createHandler({
           logger.error("event refused and dropped", {
             account: outcome.event?.account,
             action: outcome.event?.action,
-            actor: outcome.event?.actor,
+            actor: outcome.event?.actor ?? (outcome.event ? undefined : orderActor(record.body)),
             outcome: "refused",
             reason: outcome.reason,
             messageId: record.messageId,
@@ -110,4 +136,9 @@ export function createHandler({
       metrics.publishStoredMetrics();
     }
   };
+}
+
+/** The reconciler, for a message in the reconcile order's envelope (which only it writes). */
+function orderActor(body: string): string | undefined {
+  return isReconcileEnvelope(body) ? RECONCILER_ACTOR : undefined;
 }

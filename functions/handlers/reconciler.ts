@@ -1,6 +1,7 @@
 /**
- * The reconciler's Lambda handler over its dependencies (scheduled): reconciles the vended
- * roles and parameters with Spacelift's API. One JSON log line per decision; the run fails (so
+ * The reconciler's Lambda handler over its dependencies (scheduled): plans what makes the
+ * vended roles and parameters match Spacelift's API and enqueues it for the provisioner. One
+ * JSON log line per decision (planned, enqueued, refused...); the run fails (so
  * the Lambda Errors metric and EventBridge's retry see it) when any decision failed or a safety
  * rule refused to act. functions/reconciler.ts builds it from the environment.
  */
@@ -25,7 +26,7 @@ export function createHandler(deps: ReconcilerDeps): ReconcilerHandler {
         throw error;
       });
       for (const decision of report.decisions) logDecision(decision, report.dryRun);
-      if (!report.dryRun) countDecisions(report.decisions);
+      if (!report.dryRun) countDecisions(report.decisions, report.counts.enqueued);
       const summary = summarise(report);
       logger.info("reconcile finished", { ...summary });
       const incomplete = summary.failed + summary.refused;
@@ -49,6 +50,9 @@ export interface ReconcileSummary {
   readonly spaceliftSpaces: number;
   readonly managedRoles: number;
   readonly inSync: number;
+  /** Messages the pass sent to the event queue for the provisioner, and the calls that sent them. */
+  readonly enqueued: number;
+  readonly queueCalls: number;
   readonly decisions: Readonly<Record<string, number>>;
   readonly failed: number;
   readonly refused: number;
@@ -86,7 +90,11 @@ function logDecision(decision: Decision, dryRun: boolean): void {
   }
 }
 
-function countDecisions(decisions: readonly Decision[]): void {
+/**
+ * What the pass did itself (the check without Spacelift applies its repairs) and what it
+ * planned: the roles it enqueued are counted by the provisioner when it applies them.
+ */
+function countDecisions(decisions: readonly Decision[], enqueued: number): void {
   const applied = decisions.filter(({ outcome }) => outcome === "applied");
   const created = applied.filter(({ action }) => action === "create").length;
   const repaired = applied.filter(({ action }) => action === "update" || action === "restore");
@@ -103,4 +111,5 @@ function countDecisions(decisions: readonly Decision[]): void {
   if (revoked > 0) metrics.addMetric("RolesRevoked", MetricUnit.Count, revoked);
   if (failed > 0) metrics.addMetric("ReconcileFailures", MetricUnit.Count, failed);
   if (refused > 0) metrics.addMetric("ReconcileRefused", MetricUnit.Count, refused);
+  if (enqueued > 0) metrics.addMetric("ReconcileEnqueued", MetricUnit.Count, enqueued);
 }

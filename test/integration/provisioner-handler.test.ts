@@ -14,8 +14,14 @@ import { iamClient } from "../../functions/adapters/aws-clients.ts";
 import { composeProvisioner } from "../../functions/compose.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { Env } from "../../functions/core/env.ts";
-import type { StackId } from "../../functions/core/identifiers.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
+import {
+  encodeQueueMessage,
+  encodeReconcileOrder,
+  reconcileOrderMessage,
+} from "../../functions/core/queue-message.ts";
 import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
+import { synthesizedMessage } from "../../functions/core/synthesized-event.ts";
 import { createHandler, type ProvisionerHandler } from "../../functions/handlers/provisioner.ts";
 import { logger, metrics } from "../../functions/observability.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
@@ -318,6 +324,95 @@ describe("MAX_ROLES_PER_SPACE through the handler", () => {
           ),
         }),
       ],
+    ]);
+  });
+});
+
+describe("what the reconciler enqueued, through the handler", () => {
+  it("logs each synthesized event and reconcile order it applies with the reconciler as actor, and drops a malformed order with its reason", async () => {
+    const infos = vi.spyOn(logger, "info");
+    const errors = vi.spyOn(logger, "error");
+    const added = vi.spyOn(metrics, "addMetric");
+    await clients.iam.send(
+      new CreateRoleCommand({
+        RoleName: "spacelift-stack-never-listed",
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }),
+        PermissionsBoundary: boundaryArn,
+        Tags: [
+          { Key: "managed-by", Value: "spacelift-role-vending" },
+          { Key: "spacelift:account", Value: "acme" },
+          { Key: "spacelift:stack", Value: "never-listed" },
+          { Key: "spacelift:space", Value: "root" },
+        ],
+      }),
+    );
+    const synthesized = synthesizedMessage(
+      {
+        kind: "stack.update",
+        stack: {
+          stackId: "from-reconciler" as StackId,
+          spaceId: "root" as SpaceId,
+          labels: [],
+        },
+      },
+      { account: "acme", timestamp: 9_000, source: "reconciler" },
+    );
+    const order = reconcileOrderMessage({
+      resource: "stack:never-listed",
+      action: "revoke",
+      roles: ["spacelift-stack-never-listed"],
+      listedAt: 9_000,
+    });
+    let metricNames: string[] = [];
+    let infoCalls: unknown[][] = [];
+    let errorCalls: unknown[][] = [];
+    let result: SQSBatchResponse = { batchItemFailures: [] };
+    try {
+      result = await handler(
+        sqsEvent([
+          { body: encodeQueueMessage(synthesized.body), group: synthesized.group },
+          { body: encodeReconcileOrder(order.order), group: order.group },
+          { body: '{"v":2,"reconcile":{"resource":"stack:*"}}', group: "stack:x" },
+        ]),
+        context,
+      );
+    } finally {
+      metricNames = added.mock.calls.map(([name]) => name);
+      infoCalls = infos.mock.calls;
+      errorCalls = errors.mock.calls;
+      added.mockRestore();
+      infos.mockRestore();
+      errors.mockRestore();
+    }
+
+    expect(result.batchItemFailures).toEqual([]);
+    expect(metricNames).toContain("RolesRevoked");
+    expect(infoCalls).toContainEqual([
+      "event applied",
+      expect.objectContaining({
+        action: "stack.update",
+        resource: "stack:from-reconciler",
+        actor: "spacelift-role-vending::reconciler",
+        outcome: "created",
+      }),
+    ]);
+    expect(infoCalls).toContainEqual([
+      "reconcile order applied",
+      expect.objectContaining({
+        action: "revoke",
+        resource: "stack:never-listed",
+        actor: "spacelift-role-vending::reconciler",
+        outcome: "revoked",
+        roles: ["spacelift-stack-never-listed"],
+      }),
+    ]);
+    expect(errorCalls).toContainEqual([
+      "event refused and dropped",
+      expect.objectContaining({
+        actor: "spacelift-role-vending::reconciler",
+        reason: expect.stringMatching(/^reconcile order: /),
+      }),
     ]);
   });
 });

@@ -155,6 +155,46 @@ describe("the queues and the ledger", () => {
     expect(decisions).toEqual(expectedFor(decisions, "allow"));
   });
 
+  it("let the reconciler send its plan to the event queue and do nothing else new with the queues", async () => {
+    const reconciler = functionRole("reconciler");
+    const allowed = withResourcePolicy({
+      "sqs:SendMessage to the event queue": { action: "sqs:SendMessage", resource: QUEUE },
+    });
+    const denied = withResourcePolicy({
+      "sqs:SendMessage to the dead-letter queue": { action: "sqs:SendMessage", resource: DLQ },
+      "sqs:ReceiveMessage": { action: "sqs:ReceiveMessage", resource: QUEUE },
+      "sqs:DeleteMessage": { action: "sqs:DeleteMessage", resource: QUEUE },
+      "sqs:PurgeQueue": { action: "sqs:PurgeQueue", resource: QUEUE },
+      "sqs:ChangeMessageVisibility": { action: "sqs:ChangeMessageVisibility", resource: QUEUE },
+      "sqs:StartMessageMoveTask": { action: "sqs:StartMessageMoveTask", resource: DLQ },
+      "sqs:SetQueueAttributes": { action: "sqs:SetQueueAttributes", resource: QUEUE },
+    });
+
+    const decisions = {
+      ...(await decideCalls(reconciler, allowed)),
+      ...(await decideCalls(reconciler, denied)),
+    };
+
+    expect(decisions).toEqual({
+      ...expectedFor(allowed, "allow"),
+      ...expectedFor(denied, "deny"),
+    });
+  });
+
+  it("refuse a vended stack role with AdministratorAccess a message on the event queue", async () => {
+    const vended: Principal = {
+      arn: `arn:aws:iam::${ACCOUNT}:role/spacelift/payments-api`,
+      identityPolicies: { AdministratorAccess: awsManagedPolicy("AdministratorAccess") },
+    };
+    const calls = withResourcePolicy({
+      "sqs:SendMessage to the event queue": { action: "sqs:SendMessage", resource: QUEUE },
+    });
+
+    const decisions = await decideCalls(vended, calls);
+
+    expect(decisions).toEqual(expectedFor(calls, "deny"));
+  });
+
   it("let the listed operators redrive the dead-letter queue and read the ledger", async () => {
     const calls = withResourcePolicy({
       "sqs:StartMessageMoveTask": { action: "sqs:StartMessageMoveTask", resource: DLQ },

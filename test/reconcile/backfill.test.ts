@@ -12,7 +12,8 @@ import { paginateListRoles } from "@aws-sdk/client-iam";
 import { paginateGetParametersByPath } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createProgressBar, runReconcileCli } from "../../scripts/reconcile.ts";
-import { type Harness, PRODUCTION, startHarness, writeCommands } from "./harness.ts";
+import { applyQueued } from "../support/plan-queue.ts";
+import { type Harness, LEDGER_TABLE, PRODUCTION, startHarness, writeCommands } from "./harness.ts";
 
 let h: Harness;
 let directory: string;
@@ -78,6 +79,9 @@ async function countRolesAndParameters(): Promise<{ roles: number; parameters: n
   return { roles, parameters };
 }
 
+/** `--apply` runs the provisioner in-process: it needs the ledger table (the harness's). */
+const applying = () => ({ ...h.env, LEDGER_TABLE });
+
 const count = (commands: readonly string[], name: string) =>
   commands.filter((command) => command === name).length;
 
@@ -94,12 +98,15 @@ describe("npm run reconcile -- --backfill", () => {
     });
     const interruptedOut = captureStream();
 
-    const interrupted = await runReconcileCli(["--backfill", "--checkpoint", checkpoint], {
-      env: h.env,
-      stdout: interruptedOut,
-      stderr: interruptedErr,
-      signal: controller.signal,
-    });
+    const interrupted = await runReconcileCli(
+      ["--backfill", "--apply", "--checkpoint", checkpoint],
+      {
+        env: applying(),
+        stdout: interruptedOut,
+        stderr: interruptedErr,
+        signal: controller.signal,
+      },
+    );
 
     expect(interrupted).toBe(130);
     expect(interruptedOut.text()).toMatch(/Interrupted: run the same command again to resume/);
@@ -112,8 +119,8 @@ describe("npm run reconcile -- --backfill", () => {
     h.commands.length = 0;
     const resumedOut = captureStream();
     const resumedErr = captureStream();
-    const resumed = await runReconcileCli(["--backfill", "--checkpoint", checkpoint], {
-      env: h.env,
+    const resumed = await runReconcileCli(["--backfill", "--apply", "--checkpoint", checkpoint], {
+      env: applying(),
       stdout: resumedOut,
       stderr: resumedErr,
     });
@@ -150,6 +157,41 @@ describe("npm run reconcile -- --backfill", () => {
 
     expect(status).toBe(2);
     expect(stderr.text()).toMatch(/belongs to other\.app\.spacelift\.io/);
+    expect(writeCommands(h.commands)).toEqual([]);
+  });
+});
+
+describe("npm run reconcile (the plan's destination)", () => {
+  it("sends the plan to EVENT_QUEUE_URL without writing to IAM or SSM, and the provisioner applies it", async () => {
+    h.spacelift.state.addStack({ id: "payments-api", space: "root", labels: [] });
+    const stdout = captureStream();
+
+    const status = await runReconcileCli([], { env: h.env, stdout, stderr: captureStream() });
+    const planned = [...h.commands];
+    const before = await countRolesAndParameters();
+    const applied = await applyQueued(h.queue, await h.provisionerDeps());
+
+    expect(status).toBe(0);
+    expect(stdout.text()).toMatch(/^Planned and enqueued for Spacelift account acme/);
+    expect(stdout.text()).toContain("2 messages enqueued in 1 call; the provisioner applies them.");
+    expect(writeCommands(planned)).toEqual([]);
+    expect(before).toEqual({ roles: 0, parameters: 0 });
+    expect(applied.map(({ result }) => result)).toEqual(["applied", "applied"]);
+    expect(await countRolesAndParameters()).toEqual({ roles: 2, parameters: 2 });
+  });
+
+  it("refuses a real run with neither EVENT_QUEUE_URL nor --apply (status 2), writing nothing", async () => {
+    h.spacelift.state.addStack({ id: "payments-api", space: "root", labels: [] });
+    const stderr = captureStream();
+
+    const status = await runReconcileCli([], {
+      env: { ...h.env, EVENT_QUEUE_URL: undefined },
+      stdout: captureStream(),
+      stderr,
+    });
+
+    expect(status).toBe(2);
+    expect(stderr.text()).toMatch(/EVENT_QUEUE_URL is not set: pass --apply/);
     expect(writeCommands(h.commands)).toEqual([]);
   });
 });

@@ -6,7 +6,6 @@
  */
 import { DeleteRolePermissionsBoundaryCommand } from "@aws-sdk/client-iam";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { type Harness, readResource, startHarness, writeCommands } from "./harness.ts";
 
 let h: Harness;
@@ -28,7 +27,7 @@ const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
 
 async function reconcileAt(now: Date): Promise<string[]> {
   h.commands.length = 0;
-  await reconcile(await h.deps({ now }));
+  await h.reconcile({ now });
   return writeCommands(h.commands);
 }
 

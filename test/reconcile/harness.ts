@@ -3,7 +3,12 @@
  * same `composeReconciler` the Lambda and the CLI use. The product's SDK clients (module
  * singletons pointed at moto through AWS_ENDPOINT_URL) record every command they send, so a
  * test can assert that a dry run sent no write; the test's own clients are separate.
+ * The reconciler plans onto moto's FIFO event queue; `reconcile` then applies what it queued
+ * through the provisioner's own message processing (composeProvisioner, the ledger table in
+ * moto), as the deployed provisioner would (test/support/plan-queue.ts).
  */
+
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   DeleteRoleCommand,
   DetachRolePolicyCommand,
@@ -13,6 +18,7 @@ import {
   NoSuchEntityException,
   paginateListRoles,
 } from "@aws-sdk/client-iam";
+import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import {
   GetParameterCommand,
   ParameterNotFound,
@@ -23,16 +29,32 @@ import {
 import { createValidatedPolicy, validateTrustPolicy } from "@cloud-copilot/iam-policy";
 import { runUnsafeSimulation } from "@cloud-copilot/iam-simulate";
 import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
-import { composeReconciler } from "../../functions/compose.ts";
+import { composeProvisioner, composeReconciler } from "../../functions/compose.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
+import type { BackfillOptions, BackfillReport } from "../../functions/core/reconcile/backfill.ts";
+import { backfill } from "../../functions/core/reconcile/backfill.ts";
+import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
+import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import type { ReconcileSettings } from "../../functions/core/reconcile/settings.ts";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import {
   type FakeSpaceliftServer,
   ROOT_SPACE,
   startFakeSpacelift,
 } from "../support/fake-spacelift.ts";
+import { planThenApply, type QueueMessageOutcomes, SqsQueueDrain } from "../support/plan-queue.ts";
+
+/** The provisioner's ledger table in moto (the reconciler gets it only when a test sets LEDGER_TABLE). */
+export const LEDGER_TABLE = "spacelift-role-vending-ledger";
+const EVENT_QUEUE = "spacelift-role-vending-events.fifo";
+
+export interface DepsOptions {
+  env?: Record<string, string | undefined>;
+  now?: Date;
+  settings?: Partial<ReconcileSettings>;
+}
 
 export const HOSTNAME = "acme.app.spacelift.io";
 export const ACCOUNT = "acme";
@@ -56,11 +78,20 @@ export interface Harness {
   /** Fresh moto state, Spacelift back to only its root space, API key parameter in place. */
   reset(): Promise<void>;
   /** Reconciler deps as composed for the Lambda, with the clock and settings overridable. */
-  deps(options?: {
-    env?: Record<string, string | undefined>;
-    now?: Date;
-    settings?: Partial<ReconcileSettings>;
-  }): Promise<ReconcilerDeps>;
+  deps(options?: DepsOptions): Promise<ReconcilerDeps>;
+  /** Provisioner deps as composed for the Lambda (ledger table in moto), same env and clock. */
+  provisionerDeps(options?: DepsOptions): Promise<ProvisionerDeps>;
+  /** A reconcile pass (it plans onto the event queue), then the provisioner applies the plan. */
+  reconcile(options?: DepsOptions): Promise<ReconcileReport>;
+  /** Same, with what the provisioner made of each queued message. */
+  reconcileAndApplied(
+    options?: DepsOptions,
+  ): Promise<{ report: ReconcileReport; applied: QueueMessageOutcomes }>;
+  /** A backfill (it plans onto the event queue), then the provisioner applies the plan. */
+  backfill(options?: DepsOptions, backfillOptions?: BackfillOptions): Promise<BackfillReport>;
+  /** The event queue as the provisioner reads it. */
+  readonly queue: SqsQueueDrain;
+  readonly sqs: SQSClient;
   stop(): Promise<void>;
 }
 
@@ -71,6 +102,10 @@ export async function startHarness(): Promise<Harness> {
   const spacelift = await startFakeSpacelift();
   const iam = new IAMClient(localClientConfig(moto.endpoint));
   const ssm = new SSMClient(localClientConfig(moto.endpoint));
+  const sqs = new SQSClient(localClientConfig(moto.endpoint));
+  const dynamodb = new DynamoDBClient(localClientConfig(moto.endpoint));
+  const queueUrl = `${moto.endpoint}/${"123456789012"}/${EVENT_QUEUE}`;
+  const queue = new SqsQueueDrain(sqs, queueUrl);
   const commands: string[] = [];
   for (const client of [iamClient(), ssmClient(), dynamodbClient()]) {
     client.middlewareStack.add(
@@ -89,6 +124,30 @@ export async function startHarness(): Promise<Harness> {
     PERMISSIONS_BOUNDARY_ARN: BOUNDARY,
     SPACELIFT_API_KEY_PARAMETER: API_KEY_PARAMETER,
     SPACELIFT_API_ENDPOINT: spacelift.endpoint,
+    EVENT_QUEUE_URL: queueUrl,
+  };
+  const deps = async (options: DepsOptions = {}): Promise<ReconcilerDeps> => {
+    const composed = await composeReconciler({ ...env, ...options.env });
+    return {
+      ...composed,
+      settings: { ...composed.settings, ...options.settings },
+      ...(options.now !== undefined && { now: () => options.now as Date }),
+    };
+  };
+  const provisionerDeps = async (options: DepsOptions = {}): Promise<ProvisionerDeps> => {
+    const composed = await composeProvisioner({ LEDGER_TABLE, ...env, ...options.env });
+    return {
+      ...composed,
+      ...(options.now !== undefined && { now: () => options.now as Date }),
+    };
+  };
+  const reconcileAndApplied = async (options: DepsOptions = {}) => {
+    const { report, applied } = await planThenApply(
+      async () => reconcile(await deps(options)),
+      queue,
+      await provisionerDeps(options),
+    );
+    return { report, applied };
   };
   return {
     moto,
@@ -97,8 +156,17 @@ export async function startHarness(): Promise<Harness> {
     ssm,
     commands,
     env,
+    queue,
+    sqs,
     async reset() {
       await moto.reset();
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: EVENT_QUEUE,
+          Attributes: { FifoQueue: "true", DeduplicationScope: "messageGroup" },
+        }),
+      );
+      await createLedgerTable(dynamodb, LEDGER_TABLE);
       spacelift.state.stacks = [];
       spacelift.state.spaces = [ROOT_SPACE];
       spacelift.state.config.clear();
@@ -106,6 +174,7 @@ export async function startHarness(): Promise<Harness> {
       spacelift.unauthorizedResponse = "graphql-error";
       spacelift.tokenLifetimeSeconds = 3600;
       spacelift.requests.length = 0;
+      spacelift.afterAnswer = undefined;
       await ssm.send(
         new PutParameterCommand({
           Name: API_KEY_PARAMETER,
@@ -115,17 +184,25 @@ export async function startHarness(): Promise<Harness> {
       );
       commands.length = 0;
     },
-    async deps(options = {}) {
-      const composed = await composeReconciler({ ...env, ...options.env });
-      return {
-        ...composed,
-        settings: { ...composed.settings, ...options.settings },
-        ...(options.now !== undefined && { now: () => options.now as Date }),
-      };
+    deps,
+    provisionerDeps,
+    reconcileAndApplied,
+    async reconcile(options = {}) {
+      return (await reconcileAndApplied(options)).report;
+    },
+    async backfill(options = {}, backfillOptions = {}) {
+      const { report } = await planThenApply(
+        async () => backfill(await deps(options), backfillOptions),
+        queue,
+        await provisionerDeps(options),
+      );
+      return report;
     },
     async stop() {
       iam.destroy();
       ssm.destroy();
+      sqs.destroy();
+      dynamodb.destroy();
       await spacelift.close();
       await moto.stop();
     },

@@ -67,8 +67,9 @@ afterAll(async () => {
 // Each test drifts what it needs; a real pass puts it back for the next.
 afterEach(repair);
 
+/** A real pass: the reconciler plans, the provisioner applies what it queued. */
 async function repair(): Promise<void> {
-  await reconcile(await h.deps({ now: T0, env: { LEDGER_TABLE: LEDGER } }));
+  await h.reconcile({ now: T0, env: { LEDGER_TABLE: LEDGER } });
 }
 
 async function dryRunCalls() {
@@ -113,16 +114,23 @@ describe("the inventory's cost against moto", () => {
     expect(dynamodb.writes).toEqual({});
   });
 
-  it("reads IAM only in bulk in a real in-sync pass too (the parameters' tags are still read one by one)", async () => {
+  it("a real in-sync pass makes the same bulk reads, no read per resource, no write, and enqueues nothing", async () => {
     const deps = await h.deps({ now: T0, env: { LEDGER_TABLE: LEDGER } });
-    const { tally } = await counter.measure(() => reconcile(deps));
+    const { result, tally } = await counter.measure(() => reconcile(deps));
     const iam = callsOf(tally, "IAM");
     const ssm = callsOf(tally, "SSM");
+    const dynamodb = callsOf(tally, "DynamoDB");
 
+    expect(result.counts).toMatchObject({ inSync: RESOURCES, enqueued: 0 });
     expect(iam.reads).toEqual({ ListRoles: 1, GetAccountAuthorizationDetails: 1 });
+    expect(ssm.reads).toEqual({
+      GetParametersByPath: Math.ceil((RESOURCES + 1) / 10),
+      GetParameter: 1,
+    });
     expect(iam.writeCount + ssm.writeCount).toBe(0);
-    // GetParametersByPath lists no tags, and a parameter's tags say whose it is.
-    expect(ssm.reads.ListTagsForResource).toBe(RESOURCES);
+    // The ledger table: one read per space (its recorded path and count), none per stack.
+    expect(dynamodb.reads).toEqual({ GetItem: SPACES + 1 });
+    expect(dynamodb.writeCount).toBe(0);
   });
 
   it("with 1% drift (one stack's role), reads nothing per resource and plans that stack's update", async () => {

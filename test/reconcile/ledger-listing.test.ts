@@ -15,6 +15,13 @@ import { REVOKED_SESSIONS_POLICY } from "../../functions/core/revocation.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
+import {
+  applyQueued,
+  InMemoryPlanQueue,
+  provisionerFor,
+  reconcileThenApply,
+  reconcileThenApplyWithOutcomes,
+} from "../support/plan-queue.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
 const MINUTE = 60_000;
@@ -83,7 +90,7 @@ describe("resources the reconciler creates or converges", () => {
   it("are recorded as of the listing (less the clock skew), not as of timestamp 0 or the end of the run", async () => {
     const { ledger, reconciler } = await setup();
 
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
 
     const listedAt = LISTED - EVENT_CLOCK_SKEW_MS;
     expect(ledger.entries.get("stack:payments-api")).toMatchObject({
@@ -100,7 +107,7 @@ describe("resources the reconciler creates or converges", () => {
   it("keep their role when a stack.delete from years ago is delivered", async () => {
     // Prepare: the stack was first seen by the reconciler (no event ever told it).
     const { roles, reconciler, send } = await setup();
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(true);
 
     // Act
@@ -116,7 +123,7 @@ describe("resources the reconciler creates or converges", () => {
 
   it("keep their role against an event dated before the listing, and lose it to one dated after", async () => {
     const { roles, reconciler, send } = await setup();
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
 
     // Dated before the listing was asked for (and beyond the clock skew): superseded by it.
     const before = await send(
@@ -133,19 +140,21 @@ describe("resources the reconciler creates or converges", () => {
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
   });
 
-  it("move an older entry forward to the listing, so an event between the two no longer applies", async () => {
-    // Prepare: the provisioner applied a stack.create a year ago; Spacelift lists the stack now.
+  it("leave an in-sync resource's older entry as the provisioner wrote it: planning writes no ledger", async () => {
+    // Contract change (issue 14): the planner no longer moves every listed resource's entry
+    // forward to the listing (a ledger write per resource); only what it enqueues is dated at
+    // the listing, by the provisioner. Events that old are refused by the receiver's window.
     const { roles, ledger, reconciler, send } = await setup();
     await send("stack.create", { stack: "payments-api", space: PROD }, LISTED - YEAR);
+    const entry = ledger.entries.get("stack:payments-api");
 
-    // Act
-    await reconcile(reconciler);
-    const late = await send("stack.delete", { stack: "payments-api" }, LISTED - YEAR / 2);
+    const report = await reconcileThenApply(reconciler);
 
-    // Assess
-    expect(late).toMatchObject({ outcome: { result: "stale" } });
+    expect(report.decisions.filter(({ resource }) => resource === "stack:payments-api")).toEqual(
+      [],
+    );
+    expect(ledger.entries.get("stack:payments-api")).toEqual(entry);
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(true);
-    expect(ledger.entries.get("stack:payments-api")?.timestamp).toBe(LISTED - EVENT_CLOCK_SKEW_MS);
   });
 
   it("leave a newer entry's timestamp and state alone", async () => {
@@ -153,7 +162,7 @@ describe("resources the reconciler creates or converges", () => {
     const newer = LISTED + 30 * MINUTE;
     await send("stack.delete", { stack: "payments-api" }, newer);
 
-    await reconcile(reconciler);
+    await reconcileThenApply(reconciler);
 
     expect(ledger.entries.get("stack:payments-api")).toMatchObject({
       timestamp: newer,
@@ -189,32 +198,45 @@ describe("resources the reconciler creates or converges", () => {
       }),
     };
 
-    const report = await reconcile(deps);
+    const { report, applied } = await reconcileThenApplyWithOutcomes(deps);
 
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
     expect(roles.roles.has(`spacelift-space-${PROD}`)).toBe(false);
+    // The plan still says create (it reads no ledger); the provisioner finds the tombstone
+    // newer than the listing the events are dated with, and skips them.
     expect(report.decisions).toContainEqual(
-      expect.objectContaining({ resource: "stack:payments-api", outcome: "reported" }),
+      expect.objectContaining({ resource: "stack:payments-api", outcome: "enqueued" }),
     );
+    const outcomeOf = (resource: string) =>
+      applied.find((each) => each.result === "applied" && each.outcome.resource === resource);
+    expect(outcomeOf("stack:payments-api")).toMatchObject({ outcome: { result: "stale" } });
+    expect(outcomeOf(`space:${PROD}`)).toMatchObject({ outcome: { result: "stale" } });
   });
 
-  it("remove what they created when the resource's deletion is applied while they converge it", async () => {
-    // The same race, one step later: the delete is applied after the reconciler checked the
-    // ledger but before it created the role; it looks again once the role exists.
+  it("plan without reading the ledger, so a deletion applied while they plan is ordered by the provisioner", async () => {
+    // Contract change (issue 14): the race this replaced (the reconciler checking the ledger,
+    // then creating the role while the provisioner applied the delete) cannot happen: the
+    // reconciler writes nothing, and the provisioner applies its event and the delete one
+    // after the other in the stack's own message group.
     const { roles, ledger, reconciler, send } = await setup();
     const get = ledger.get.bind(ledger);
-    let reads = 0;
+    let planning = true;
+    let readsWhilePlanning = 0;
     ledger.get = async (resource) => {
-      const entry = await get(resource);
-      if (resource === "stack:payments-api" && ++reads === 1) {
-        await send("stack.delete", { stack: "payments-api" }, LISTED + MINUTE);
-      }
-      return entry;
+      if (planning) readsWhilePlanning += 1;
+      return get(resource);
     };
-    // The delete runs inside the reconciler's first read, so it finds no role to remove.
+    const queue = new InMemoryPlanQueue();
 
-    await reconcile(reconciler);
+    await reconcile({ ...reconciler, events: queue });
+    planning = false;
+    await send("stack.delete", { stack: "payments-api" }, LISTED + MINUTE);
+    const applied = await applyQueued(queue, provisionerFor(reconciler));
 
+    expect(readsWhilePlanning).toBe(0);
+    expect(applied).toContainEqual(
+      expect.objectContaining({ outcome: expect.objectContaining({ result: "stale" }) }),
+    );
     expect(roles.roles.has("spacelift-stack-payments-api")).toBe(false);
   });
 
@@ -268,7 +290,7 @@ describe("resources the reconciler creates or converges", () => {
       }),
     };
 
-    await reconcile(deps);
+    await reconcileThenApply(deps);
 
     expect(spacePaths.nodes.get(PROD)?.node.name).toBe("prod-eu");
   });
@@ -297,7 +319,7 @@ describe("resources the reconciler creates or converges", () => {
       }),
     };
 
-    const report = await reconcile(restricted);
+    const report = await reconcileThenApply(restricted);
 
     expect(roles.roles.get("spacelift-stack-secret-stack")).toEqual(before);
     expect(

@@ -27,6 +27,7 @@ import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { applyQueued } from "../support/plan-queue.ts";
 import {
   API_KEY_PARAMETER,
   deleteRoleByHand,
@@ -94,7 +95,7 @@ async function reconcileAt(
   options: Omit<NonNullable<Parameters<Harness["deps"]>[0]>, "now"> = {},
 ): Promise<ReconcileReport> {
   h.commands.length = 0;
-  return reconcile(await h.deps({ ...options, now }));
+  return h.reconcile({ ...options, now });
 }
 
 async function rolesOf(stackId: string) {
@@ -109,10 +110,10 @@ describe("reconcile against Spacelift", () => {
     const first = await reconcileAt(T0);
 
     expect(summary(first)).toEqual([
-      `create space:${PRODUCTION} applied`,
-      "create space:root applied",
-      "create stack:billing applied",
-      "create stack:payments-api applied",
+      `create space:${PRODUCTION} enqueued`,
+      "create space:root enqueued",
+      "create stack:billing enqueued",
+      "create stack:payments-api enqueued",
     ]);
     const payments = await readResource(h, "stack", "payments-api");
     expect(payments.roles.length).toBeGreaterThan(0);
@@ -139,7 +140,7 @@ describe("reconcile against Spacelift", () => {
     expect(writeCommands(h.commands)).toEqual([]);
   });
 
-  it("does not read again a parameter its inventory listed: an in-sync pass only lists each one's tags", async () => {
+  it("plans an in-sync pass without reading any parameter or tag beyond its inventory", async () => {
     listProductionSpace();
     listStacks({ id: "payments-api", space: PRODUCTION, labels: [] }, "billing");
     await reconcileAt(T0);
@@ -147,27 +148,34 @@ describe("reconcile against Spacelift", () => {
     const report = await reconcileAt(T0);
 
     expect(report.counts.inSync).toBe(4);
+    expect(report.counts).toMatchObject({ enqueued: 0, queueCalls: 0 });
     expect(writeCommands(h.commands)).toEqual([]);
     // The one GetParameter left is the Spacelift API key's.
     expect(h.commands.filter((name) => name === "GetParameterCommand")).toHaveLength(1);
-    expect(h.commands.filter((name) => name === "ListTagsForResourceCommand")).toHaveLength(4);
+    expect(h.commands.filter((name) => name === "ListTagsForResourceCommand")).toHaveLength(0);
   });
 
-  it("recreates a parameter deleted by hand without reading it first", async () => {
+  it("plans the re-creation of a parameter deleted by hand without reading it, and the provisioner writes it", async () => {
     listStacks("payments-api");
     await reconcileAt(T0);
     const before = await readResource(h, "stack", "payments-api");
     const [parameter] = Object.keys(before.parameters);
     if (parameter === undefined) throw new Error("no parameter was published");
     await h.ssm.send(new DeleteParameterCommand({ Name: parameter }));
+    h.commands.length = 0;
 
-    const report = await reconcileAt(T0);
+    const report = await reconcile(await h.deps({ now: T0 }));
+    const planned = [...h.commands];
+    h.commands.length = 0;
+    await applyQueued(h.queue, await h.provisionerDeps({ now: T0 }));
 
-    expect(summary(report)).toEqual(["update stack:payments-api applied"]);
+    expect(summary(report)).toEqual(["update stack:payments-api enqueued"]);
     expect(decisionFor(report, "stack:payments-api").changes).toEqual(["parameter created"]);
     expect(await readResource(h, "stack", "payments-api")).toEqual(before);
-    expect(h.commands.filter((name) => name === "GetParameterCommand")).toHaveLength(1);
-    expect(writeCommands(h.commands)).toEqual(["PutParameterCommand"]);
+    // Planning: the API key only, no write; applying: one write.
+    expect(planned.filter((name) => name === "GetParameterCommand")).toHaveLength(1);
+    expect(writeCommands(planned)).toEqual([]);
+    expect(writeCommands(h.commands)).toEqual(["PutParameterCommand", "PutItemCommand"]);
   });
 
   it("repairs a drifted trust policy, tags, boundary, detached policy and parameter value, keeping people's own tags", async () => {
@@ -237,7 +245,7 @@ describe("reconcile against Spacelift", () => {
     );
     const repaired = await reconcileAt(T0);
 
-    expect(summary(repaired)).toEqual(["update stack:payments-api applied"]);
+    expect(summary(repaired)).toEqual(["update stack:payments-api enqueued"]);
     expect(decisionFor(repaired, "stack:payments-api").changes).toEqual(
       expect.arrayContaining([
         "updateTrustPolicy",
@@ -265,7 +273,7 @@ describe("reconcile against Spacelift", () => {
 
     const report = await reconcileAt(T0);
 
-    expect(summary(report)).toEqual(["create stack:payments-api applied"]);
+    expect(summary(report)).toEqual(["create stack:payments-api enqueued"]);
     expect(decisionFor(report, "stack:payments-api").reason).toMatch(/role is gone/);
     const after = await readResource(h, "stack", "payments-api");
     expect(after.roles.map(({ name }) => name)).toEqual(before.roles.map(({ name }) => name));
@@ -286,7 +294,7 @@ describe("reconcile against Spacelift", () => {
 
     const revoked = await reconcileAt(T0);
 
-    expect(summary(revoked)).toEqual(["revoke stack:gone applied"]);
+    expect(summary(revoked)).toEqual(["revoke stack:gone enqueued"]);
     expect(decisionFor(revoked, "stack:gone").reason).toMatch(
       /no longer lists this stack: trust revoked now, role deleted after 2026-11-23T12:00:00.000Z/,
     );
@@ -307,7 +315,7 @@ describe("reconcile against Spacelift", () => {
 
     const deleted = await reconcileAt(at(72));
 
-    expect(summary(deleted)).toEqual(["delete stack:gone applied"]);
+    expect(summary(deleted)).toEqual(["delete stack:gone enqueued"]);
     expect(await readResource(h, "stack", "gone")).toEqual({ roles: [], parameters: {} });
     expect(await readResource(h, "stack", "kept")).toEqual(kept);
     expect((await reconcileAt(at(73))).decisions).toEqual([]);
@@ -323,7 +331,7 @@ describe("reconcile against Spacelift", () => {
 
     const report = await reconcileAt(at(10));
 
-    expect(summary(report)).toEqual(["restore stack:flaky applied"]);
+    expect(summary(report)).toEqual(["restore stack:flaky enqueued"]);
     expect(decisionFor(report, "stack:flaky").reason).toMatch(
       /lists this stack again; restoring the trust revoked at 2026-11-20T12:00:00.000Z/,
     );
@@ -390,19 +398,19 @@ describe("reconcile against Spacelift", () => {
     const third = await reconcileAt(at(72.5), caps);
 
     expect(summary(first)).toEqual([
-      "revoke stack:s1 applied",
-      "revoke stack:s2 applied",
+      "revoke stack:s1 enqueued",
+      "revoke stack:s2 enqueued",
       "revoke stack:s3 deferred",
     ]);
     expect(decisionFor(first, "stack:s3").reason).toMatch(/MAX_REVOCATIONS_PER_RUN=2 reached/);
     expect(summary(second)).toEqual([
       "hold stack:s1 reported",
       "hold stack:s2 reported",
-      "revoke stack:s3 applied",
+      "revoke stack:s3 enqueued",
     ]);
     expect(summary(third)).toEqual([
-      "delete stack:s1 applied",
-      "delete stack:s2 applied",
+      "delete stack:s1 enqueued",
+      "delete stack:s2 enqueued",
       "hold stack:s3 reported",
     ]);
     const fourth = await reconcileAt(at(80), { settings: { maxDeletionsPerRun: 0 } });
@@ -449,7 +457,7 @@ describe("reconcile against Spacelift", () => {
     const applied = await reconcileAt(at(73));
 
     expect(summary(applied)).toEqual(
-      summary(plan).map((line) => line.replace("planned", "applied")),
+      summary(plan).map((line) => line.replace("planned", "enqueued")),
     );
     expect(applied.decisions.map(({ changes }) => changes)).toEqual(
       plan.decisions.map(({ changes }) => changes),
@@ -550,12 +558,13 @@ describe("the scheduled handler", () => {
     const context = { functionName: "reconciler", awsRequestId: "test" } as Context;
 
     const summaryOfRun = await handler({}, context);
+    await applyQueued(h.queue, await h.provisionerDeps());
 
     expect(summaryOfRun).toMatchObject({
       account: "acme",
       mode: "spacelift",
       dryRun: false,
-      decisions: { "create:applied": 2 },
+      decisions: { "create:enqueued": 2 },
       failed: 0,
       refused: 0,
     });
@@ -594,7 +603,7 @@ describe("reconcile with the account's role shapes", () => {
     const roles = await rolesOf("split");
     const deleted = await reconcileAt(at(72), { env });
 
-    expect(summary(revoked)).toEqual(["revoke stack:split applied"]);
+    expect(summary(revoked)).toEqual(["revoke stack:split enqueued"]);
     expect(summary(held)).toEqual(["hold stack:split reported"]);
     expect(roles).toHaveLength(2);
     for (const role of roles) {
@@ -603,7 +612,7 @@ describe("reconcile with the account's role shapes", () => {
         false,
       );
     }
-    expect(summary(deleted)).toEqual(["delete stack:split applied"]);
+    expect(summary(deleted)).toEqual(["delete stack:split enqueued"]);
     expect(await readResource(h, "stack", "split")).toEqual({ roles: [], parameters: {} });
   });
 
@@ -639,11 +648,12 @@ describe("reconcile with the account's role shapes", () => {
 
     expect(inSync.decisions).toEqual([]);
     expect(stillVouched?.shape).toBe("unsplit");
-    expect(summary(switched)).toContain("create stack:payments-api applied");
+    expect(summary(switched)).toContain("create stack:payments-api enqueued");
     expect(
       (await rolesOf("payments-api")).map(({ tags }) => tags["spacelift:scope"]).sort(),
     ).toEqual(["read", "write"]);
-    expect(after).toEqual(entry);
+    // The provisioner applied the plan: it removed the unsplit role, then vouched for the split.
+    expect(after).toEqual({ ...entry, shape: "split" });
   });
 
   it("renders {spacePath} trust from the space names and parents Spacelift lists, and records them for the provisioner", async () => {
@@ -663,7 +673,7 @@ describe("reconcile with the account's role shapes", () => {
 
     expect(summary(plan)).toContain("create stack:payments-api planned");
     expect(planWrites).toEqual([]);
-    expect(summary(report)).toContain("create stack:payments-api applied");
+    expect(summary(report)).toContain("create stack:payments-api enqueued");
     const [role] = await rolesOf("payments-api");
     if (role === undefined) throw new Error("no role was created");
     expect(
@@ -748,9 +758,9 @@ describe("reconcile with roles named under the previous scheme, or held by anoth
     const report = await reconcileAt(T0);
 
     expect(summary(report)).toEqual([
-      "create space:root applied",
-      `create stack:${LONG} applied`,
-      `revoke stack:${LONG}-gone applied`,
+      "create space:root enqueued",
+      `create stack:${LONG} enqueued`,
+      `revoke stack:${LONG}-gone enqueued`,
     ]);
     const migrated = await readResource(h, "stack", LONG);
     expect(migrated.roles.map(({ name }) => name)).toEqual([
@@ -776,15 +786,15 @@ describe("reconcile with roles named under the previous scheme, or held by anoth
     const first = await reconcileAt(T0, { settings: { concurrency: 1 } });
 
     expect(summary(first)).toEqual([
-      "create space:root applied",
+      "create space:root enqueued",
       `create stack:${squatter} refused`,
-      `create stack:${LONG} applied`,
+      `create stack:${LONG} enqueued`,
     ]);
     expect(decisionFor(first, `stack:${squatter}`).reason).toMatch(
       `role ${legacyName} belongs to stack ${LONG}, not to stack ${squatter}`,
     );
     const second = await reconcileAt(T0, { settings: { concurrency: 1 } });
-    expect(summary(second)).toEqual([`create stack:${squatter} applied`]);
+    expect(summary(second)).toEqual([`create stack:${squatter} enqueued`]);
     expect((await rolesOf(squatter)).map(({ name }) => name)).toEqual([legacyName]);
     expect((await rolesOf(LONG)).map(({ name }) => name)).toEqual([
       stackRoleName(config, LONG as StackId),

@@ -7,7 +7,6 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetRolePolicyCommand, ListRolePoliciesCommand } from "@aws-sdk/client-iam";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbSpaceQuota } from "../../functions/adapters/dynamodb-space-quota.ts";
-import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { REVOKED_SESSIONS_POLICY, revokedSessionsPolicy } from "../../functions/core/revocation.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type Harness, readResource, spaceliftRunMayAssume, startHarness } from "./harness.ts";
@@ -45,16 +44,16 @@ async function inlinePolicies(roleName: string): Promise<Record<string, unknown>
 describe("revocation through IAM (moto)", () => {
   it("puts the sessions policy on the revoked role and takes it off when the stack comes back", async () => {
     h.spacelift.state.addStack({ id: "flaky", space: "root", labels: [] });
-    await reconcile(await h.deps({ now: T0 }));
+    await h.reconcile({ now: T0 });
     const [role] = (await readResource(h, "stack", "flaky")).roles;
     if (role === undefined) throw new Error("no role");
     h.spacelift.state.removeStack("flaky");
 
-    await reconcile(await h.deps({ now: T0 }));
+    await h.reconcile({ now: T0 });
     const revoked = await inlinePolicies(role.name);
     const [afterRevoke] = (await readResource(h, "stack", "flaky")).roles;
     h.spacelift.state.addStack({ id: "flaky", space: "root", labels: [] });
-    await reconcile(await h.deps({ now: T0 }));
+    await h.reconcile({ now: T0 });
 
     expect(revoked).toEqual({ [REVOKED_SESSIONS_POLICY]: revokedSessionsPolicy(T0) });
     expect(
@@ -79,16 +78,17 @@ describe("MAX_ROLES_PER_SPACE as the reconciler is deployed (ledger table in mot
     );
     for (const id of ["a", "b", "c"]) h.spacelift.state.addStack({ id, space: "root", labels: [] });
 
-    const report = await reconcile(
-      await h.deps({ now: T0, env: { LEDGER_TABLE: table, MAX_ROLES_PER_SPACE: "2" } }),
-    );
+    const report = await h.reconcile({
+      now: T0,
+      env: { LEDGER_TABLE: table, MAX_ROLES_PER_SPACE: "2" },
+    });
     const counted = await new DynamoDbSpaceQuota(dynamodb, table).members("root");
     dynamodb.destroy();
 
     // Stacks converge concurrently: which two get the places is not fixed.
     const stacks = report.decisions.filter(({ resource }) => resource.startsWith("stack:"));
     const created = stacks
-      .filter(({ outcome }) => outcome === "applied")
+      .filter(({ outcome }) => outcome === "enqueued")
       .map(({ resource }) => resource.slice(6));
     const refused = stacks.filter(({ outcome }) => outcome === "refused");
     expect(created).toHaveLength(2);

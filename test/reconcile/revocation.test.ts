@@ -8,7 +8,6 @@ import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
-import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import {
   LEGACY_REVOKED_TRUST_POLICY,
@@ -18,7 +17,8 @@ import {
 } from "../../functions/core/revocation.ts";
 import { diffRole } from "../../functions/core/role-diff.ts";
 import { LABELS_TAG, stackBindings } from "../../functions/core/role-spec.ts";
-import { InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
+import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
+import { reconcileThenApply } from "../support/plan-queue.ts";
 
 const HOST = "acme.app.spacelift.io";
 const ROLE = "spacelift-stack-payments-api";
@@ -28,6 +28,7 @@ const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
 async function setup() {
   const roles = new InMemoryRoleStore();
   const parameters = new InMemoryParameterStore();
+  const ledger = new InMemoryLedger();
   const config = await loadVendingConfig({
     SPACELIFT_HOSTNAME: HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
@@ -46,6 +47,7 @@ async function setup() {
     },
     roles,
     parameters,
+    ledger,
     spacelift: async () => ({
       available: true,
       directory: {
@@ -67,15 +69,15 @@ async function setup() {
 describe("revoking an orphan", () => {
   it("replaces the trust with one IAM accepts, ends the sessions issued so far, then tags the role", async () => {
     const { stacks, deps, role, config, roles } = await setup();
-    await reconcile(deps(T0));
+    await reconcileThenApply(deps(T0));
     const trusted = structuredClone(role());
     stacks.length = 0;
     roles.calls.length = 0;
 
-    const report = await reconcile(deps(at(1)));
+    const report = await reconcileThenApply(deps(at(1)));
 
     expect(report.decisions.map(({ action, outcome }) => `${action} ${outcome}`)).toEqual([
-      "revoke applied",
+      "revoke enqueued",
     ]);
     expect(role().trustPolicy).toEqual(revokedTrustPolicy(config));
     expect(role().inlinePolicies).toEqual({
@@ -88,32 +90,32 @@ describe("revoking an orphan", () => {
 
   it("restores a stack that comes back: its trust back, the sessions policy and the tag gone", async () => {
     const { stacks, deps, role } = await setup();
-    await reconcile(deps(T0));
+    await reconcileThenApply(deps(T0));
     const trusted = structuredClone(role());
     const listed = [...stacks];
     stacks.length = 0;
-    await reconcile(deps(at(1)));
+    await reconcileThenApply(deps(at(1)));
     stacks.push(...listed);
 
-    const report = await reconcile(deps(at(2)));
+    const report = await reconcileThenApply(deps(at(2)));
 
     expect(report.decisions.map(({ action, outcome }) => `${action} ${outcome}`)).toEqual([
-      "restore applied",
+      "restore enqueued",
     ]);
     expect(role()).toEqual(trusted);
   });
 
   it("finishes a revocation cut short after the trust, and does not restart the grace period", async () => {
     const { stacks, deps, role, config, roles } = await setup();
-    await reconcile(deps(T0));
+    await reconcileThenApply(deps(T0));
     stacks.length = 0;
     // The first run revoked the trust, then failed before the sessions policy and the tag.
     await roles.updateTrustPolicy(ROLE, revokedTrustPolicy(config));
 
-    await reconcile(deps(at(1)));
+    await reconcileThenApply(deps(at(1)));
     const revoked = structuredClone(role());
     roles.calls.length = 0;
-    const held = await reconcile(deps(at(2)));
+    const held = await reconcileThenApply(deps(at(2)));
 
     expect(revoked.inlinePolicies[REVOKED_SESSIONS_POLICY]).toEqual(revokedSessionsPolicy(at(1)));
     expect(revoked.tags[ORPHANED_AT_TAG]).toBe(at(1).toISOString());
@@ -123,20 +125,20 @@ describe("revoking an orphan", () => {
 
   it("re-revokes a role revoked with the legacy Deny-* document, keeping its orphaned-at date", async () => {
     const { stacks, deps, role } = await setup();
-    await reconcile(deps(T0));
+    await reconcileThenApply(deps(T0));
     stacks.length = 0;
     const role0 = role();
     role0.trustPolicy = structuredClone(LEGACY_REVOKED_TRUST_POLICY);
     role0.tags = { ...role0.tags, [ORPHANED_AT_TAG]: T0.toISOString() };
 
-    const report = await reconcile(deps(at(5)));
-    const deleted = await reconcile(deps(at(72)));
+    const report = await reconcileThenApply(deps(at(5)));
+    const deleted = await reconcileThenApply(deps(at(72)));
 
     expect(report.decisions.map(({ action, reason }) => [action, reason])).toEqual([
       ["revoke", expect.stringMatching(/legacy form.*deleted after 2026-11-23T12:00:00.000Z/)],
     ]);
     expect(deleted.decisions.map(({ action, outcome }) => `${action} ${outcome}`)).toEqual([
-      "delete applied",
+      "delete enqueued",
     ]);
     expect(report.decisions[0]?.changes).toEqual([
       `updateTrustPolicy ${ROLE} (revoked)`,
@@ -146,9 +148,9 @@ describe("revoking an orphan", () => {
 
   it("without Spacelift, holds a role whose revocation was cut short before its tag rather than restoring it", async () => {
     const { stacks, deps, role, parameters, config } = await setup();
-    await reconcile(deps(T0));
+    await reconcileThenApply(deps(T0));
     stacks.length = 0;
-    await reconcile(deps(at(1)));
+    await reconcileThenApply(deps(at(1)));
     const revoked = role();
     const { [ORPHANED_AT_TAG]: _dropped, ...untagged } = revoked.tags;
     revoked.tags = untagged;
@@ -158,7 +160,7 @@ describe("revoking an orphan", () => {
       spacelift: async () => ({ available: false, reason: "no API key" }),
     });
 
-    const report = await reconcile(unavailable(at(2)));
+    const report = await reconcileThenApply(unavailable(at(2)));
 
     expect(report.decisions.map(({ action, resource }) => `${action} ${resource}`)).toContain(
       "hold stack:payments-api",
@@ -171,9 +173,9 @@ describe("revoking an orphan", () => {
 describe("converging a revoked role (an event for the stack arrives)", () => {
   it("removes the sessions policy after restoring the trust, even when the role's other policies are kept", async () => {
     const { stacks, deps, role, roles, config, parameters } = await setup();
-    await reconcile(deps(T0));
+    await reconcileThenApply(deps(T0));
     stacks.length = 0;
-    await reconcile(deps(at(1)));
+    await reconcileThenApply(deps(at(1)));
     // A role from before the labels tag: labels unknown, so its policies are kept as they are.
     const { [LABELS_TAG]: _labels, ...rest } = role().tags;
     role().tags = rest;
@@ -194,9 +196,9 @@ describe("converging a revoked role (an event for the stack arrives)", () => {
 
   it("keeps the sessions policy while the trust is still revoked: a converge whose trust update fails removes nothing", async () => {
     const { stacks, deps, role, roles, config, parameters } = await setup();
-    await reconcile(deps(T0));
+    await reconcileThenApply(deps(T0));
     stacks.length = 0;
-    await reconcile(deps(at(1)));
+    await reconcileThenApply(deps(at(1)));
     roles.updateTrustPolicy = async () => {
       throw new Error("IAM throttled");
     };

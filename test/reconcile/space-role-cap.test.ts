@@ -7,7 +7,6 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
-import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import {
@@ -16,6 +15,7 @@ import {
   InMemoryRoleStore,
   InMemorySpaceQuota,
 } from "../support/in-memory.ts";
+import { reconcileThenApply } from "../support/plan-queue.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
 const T0 = new Date("2026-11-20T12:00:00.000Z");
@@ -23,6 +23,7 @@ const T0 = new Date("2026-11-20T12:00:00.000Z");
 async function setup(maxRolesPerSpace: number) {
   const roles = new InMemoryRoleStore();
   const parameters = new InMemoryParameterStore();
+  const ledger = new InMemoryLedger();
   const quota = new InMemorySpaceQuota();
   quota.clock = T0.getTime() - 3_600_000;
   const config = await loadVendingConfig({
@@ -42,6 +43,7 @@ async function setup(maxRolesPerSpace: number) {
     },
     roles,
     parameters,
+    ledger,
     spaceRoleCap: { quota, maxRolesPerSpace },
     spacelift: async () => ({
       available: true,
@@ -64,7 +66,7 @@ async function setup(maxRolesPerSpace: number) {
   return { roles, quota, deps, list, stacks, stacksWithRoles };
 }
 
-const summary = (report: Awaited<ReturnType<typeof reconcile>>) =>
+const summary = (report: Awaited<ReturnType<typeof reconcileThenApply>>) =>
   report.decisions.map(({ action, resource, outcome }) => `${action} ${resource} ${outcome}`);
 
 describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
@@ -72,13 +74,13 @@ describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
     const { deps, list, quota, stacksWithRoles } = await setup(2);
     list("a", "b", "c");
 
-    const report = await reconcile(deps());
+    const report = await reconcileThenApply(deps());
 
     expect(summary(report)).toEqual([
-      `create space:${PROD} applied`,
-      "create space:root applied",
-      "create stack:a applied",
-      "create stack:b applied",
+      `create space:${PROD} enqueued`,
+      "create space:root enqueued",
+      "create stack:a enqueued",
+      "create stack:b enqueued",
       "create stack:c refused",
     ]);
     expect(report.decisions.at(-1)?.reason).toMatch(/MAX_ROLES_PER_SPACE=2/);
@@ -89,18 +91,18 @@ describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
   it("counts stacks whose roles predate the cap, and uncounts one counted before the run that has no role and is not listed", async () => {
     const { deps, list, quota, stacks } = await setup(10);
     list("a", "b");
-    await reconcile(deps());
+    await reconcileThenApply(deps());
     quota.spaces.clear(); // roles from before the cap existed
     await quota.admit(PROD, "crashed", 10); // counted, then the provisioner failed for good
     stacks.push({ id: "listed-no-role-yet", space: PROD, labels: [] });
     await quota.admit(PROD, "listed-no-role-yet", 10);
 
-    const report = await reconcile(deps());
+    const report = await reconcileThenApply(deps());
 
     expect(quota.counted(PROD)).toEqual(["a", "b", "listed-no-role-yet"]);
     expect(summary(report)).toEqual([
       `update space:${PROD} applied`,
-      "create stack:listed-no-role-yet applied",
+      "create stack:listed-no-role-yet enqueued",
     ]);
     expect(report.decisions[0]?.changes).toEqual(
       expect.arrayContaining([
@@ -118,7 +120,7 @@ describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
     // space until the next run.
     const { deps, list, quota, roles, stacks } = await setup(10);
     list("gone", "kept");
-    await reconcile(deps());
+    await reconcileThenApply(deps());
     const ledger = new InMemoryLedger();
     const provisioner: ProvisionerDeps = {
       config: deps().config,
@@ -157,7 +159,7 @@ describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
       }),
     };
 
-    await reconcile(withDelete);
+    await reconcileThenApply(withDelete);
 
     expect([...roles.roles.keys()].filter((name) => name.includes("gone"))).toEqual([]);
     expect(quota.counted(PROD)).toEqual(["kept"]);
@@ -168,7 +170,7 @@ describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
     quota.clock = T0.getTime() + 1_000; // admitted by a provisioner after the run started
 
     await quota.admit(PROD, "new-stack", 10);
-    const report = await reconcile(deps());
+    const report = await reconcileThenApply(deps());
 
     expect(quota.counted(PROD)).toEqual(["new-stack"]);
     expect(summary(report)).not.toContain(`update space:${PROD} applied`);
@@ -178,7 +180,7 @@ describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
     const { deps, list, quota, roles } = await setup(1);
     list("a", "b");
 
-    const report = await reconcile(deps({ dryRun: true }));
+    const report = await reconcileThenApply(deps({ dryRun: true }));
 
     expect(summary(report)).toContain("create stack:a planned");
     expect(summary(report)).toContain("create stack:b refused");

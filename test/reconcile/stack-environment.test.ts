@@ -3,7 +3,6 @@
  * (and plans them in a dry run), against moto and the fake Spacelift API.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { SPACELIFT_TOKEN_FILE } from "../../functions/core/stack-environment.ts";
 import { type Harness, PRODUCTION, readRole, startHarness } from "./harness.ts";
 
@@ -38,7 +37,7 @@ function variables(stack: string): Record<string, string> {
 
 describe("reconciler and the stacks' variables", () => {
   it("sets a listed stack's variables on its role", async () => {
-    const report = await reconcile(await h.deps({ env: ON }));
+    const report = await h.reconcile({ env: ON });
 
     const role = await readRole(h, "spacelift-stack-payments-api");
     expect(variables("payments-api")).toEqual({
@@ -57,14 +56,14 @@ describe("reconciler and the stacks' variables", () => {
   });
 
   it("repairs drift of ours, and a second run finds nothing to do", async () => {
-    await reconcile(await h.deps({ env: ON }));
+    await h.reconcile({ env: ON });
     const ours = h.spacelift.state.configElement("payments-api", "AWS_ROLE_ARN");
     if (ours === undefined) throw new Error("AWS_ROLE_ARN was not set");
     h.spacelift.state.putConfig("payments-api", { ...ours, value: "arn:aws:iam::1:role/x" });
 
-    const repaired = await reconcile(await h.deps({ env: ON }));
+    const repaired = await h.reconcile({ env: ON });
     h.spacelift.requests.length = 0;
-    const again = await reconcile(await h.deps({ env: ON }));
+    const again = await h.reconcile({ env: ON });
 
     expect(repaired.decisions).toContainEqual(
       expect.objectContaining({ changes: ["environment: set AWS_ROLE_ARN"], outcome: "applied" }),
@@ -75,7 +74,7 @@ describe("reconciler and the stacks' variables", () => {
   });
 
   it("plans the variables in a dry run without writing them", async () => {
-    const report = await reconcile(await h.deps({ env: ON, settings: { dryRun: true } }));
+    const report = await h.reconcile({ env: ON, settings: { dryRun: true } });
 
     expect(report.decisions).toContainEqual(
       expect.objectContaining({
@@ -98,7 +97,7 @@ describe("reconciler and the stacks' variables", () => {
     };
     h.spacelift.state.putConfig("payments-api", theirs);
 
-    const report = await reconcile(await h.deps({ env: ON }));
+    const report = await h.reconcile({ env: ON });
 
     expect(h.spacelift.state.configElement("payments-api", "AWS_ROLE_ARN")).toEqual(theirs);
     expect(report.decisions).toContainEqual(
@@ -111,7 +110,7 @@ describe("reconciler and the stacks' variables", () => {
   });
 
   it("with the option off, never reads nor writes a stack's environment", async () => {
-    await reconcile(await h.deps());
+    await h.reconcile();
 
     expect(h.spacelift.operations()).not.toContain("stack");
     expect(h.spacelift.operations()).not.toContain("stackConfigAdd");
@@ -121,7 +120,7 @@ describe("reconciler and the stacks' variables", () => {
   it("a Spacelift failure on the variables is its own failed decision; the role stands", async () => {
     h.spacelift.faults.graphqlErrors(1, ["internal error"], { operation: "stack" });
 
-    const report = await reconcile(await h.deps({ env: ON }));
+    const report = await h.reconcile({ env: ON });
 
     expect(await readRole(h, "spacelift-stack-payments-api")).toBeDefined();
     expect(report.decisions).toContainEqual(
@@ -131,7 +130,7 @@ describe("reconciler and the stacks' variables", () => {
       expect.objectContaining({
         resource: "stack:payments-api",
         action: "create",
-        outcome: "applied",
+        outcome: "enqueued",
       }),
     );
   });

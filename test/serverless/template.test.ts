@@ -698,6 +698,12 @@ describe("IAM: every role", () => {
 
 describe("IAM: what the code calls", () => {
   /** `service:Operation` for every SDK command and paginator the adapters use. */
+  // SQS authorises a batch call with its single action's permission (SQS developer guide,
+  // "Amazon SQS API permissions": "SendMessageBatch ... sqs:SendMessage"); there is no
+  // sqs:SendMessageBatch action to grant.
+  const IAM_ACTION_OF_BATCH: Readonly<Record<string, string>> = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+  };
   const operationsCalled = () => {
     const adapters = join(SERVICE_DIR, "functions", "adapters");
     const operations = new Set<string>();
@@ -717,7 +723,8 @@ describe("IAM: what the code calls", () => {
         const service =
           serviceOf.get(command === undefined ? `paginate${paginated}` : `${command}Command`) ??
           "unknown";
-        operations.add(`${service}:${command ?? paginated}`);
+        const operation = `${service}:${command ?? paginated}`;
+        operations.add(IAM_ACTION_OF_BATCH[operation] ?? operation);
       }
     }
     return [...operations].sort();
@@ -969,7 +976,10 @@ describe("IAM: provisioner and reconciler extras", () => {
     expect(consume[0]?.Resource).toBe(
       `arn:aws:sqs:${REGION}:${ACCOUNT}:spacelift-role-vending-${PACKAGED_STAGE}-events.fifo`,
     );
-    expect(granted("ReconcilerRole").filter((action) => action.startsWith("sqs:"))).toEqual([]);
+    // The reconciler only sends its plan (issue 14); it never consumes.
+    expect(granted("ReconcilerRole").filter((action) => action.startsWith("sqs:"))).toEqual([
+      "sqs:SendMessage",
+    ]);
   });
 
   it.each([

@@ -358,9 +358,16 @@ export class FakeSpaceliftServer {
     });
   }
 
+  /**
+   * Called with each operation once its answer is built, before it is sent: a test changes
+   * Spacelift here to model a change made while a reconcile runs (after it read the listing).
+   */
+  afterAnswer: ((operation: FakeSpaceliftOperation) => void | Promise<void>) | undefined;
+
   /** Answers, logs and sends. */
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const reply = await this.#answer(request);
+    await this.afterAnswer?.(reply.operation);
     this.requests.push({
       operation: reply.operation,
       status: reply.status,

@@ -1,25 +1,20 @@
 /** The backfill use case (adoption, `npm run reconcile -- --backfill`). */
 
-import { convergeSpace, convergeStack } from "../converge.ts";
 import { SpaceliftUnavailableError } from "../errors.ts";
-import { type Decision, decisionFromOutcome, failedDecision } from "./decisions.ts";
+import type { Decision } from "./decisions.ts";
 import { dryRunStores } from "./dry-run-stores.ts";
-import { beforeCreatingRoles, rememberStackFacts } from "./ledger-listing.ts";
-import {
-  addDecision,
-  convergeDepsOf,
-  type PassStores,
-  type ReconcilerDeps,
-  startPass,
-} from "./pass-state.ts";
+import { takeInventory } from "./inventory.ts";
+import { type ReconcilerDeps, startPass } from "./pass-state.ts";
+import { planResource, sendPlan } from "./plan.ts";
 import { runPool } from "./pool.ts";
+import { SnapshotRoleStore } from "./snapshot-stores.ts";
 import { useSpaceliftSpaces } from "./space-paths.ts";
 import { readSpacelift } from "./spacelift-listing.ts";
 import { listedTargets } from "./targets.ts";
 
 export interface BackfillProgress {
   readonly total: number;
-  /** Converged this run (whatever the result), plus skipped. */
+  /** Planned this run (whatever the result), plus skipped. */
   readonly done: number;
   /** Already completed according to the checkpoint. */
   readonly skipped: number;
@@ -32,7 +27,7 @@ export interface BackfillProgress {
 export interface BackfillOptions {
   /** Resources (`stack:<id>`, `space:<id>`) a previous, interrupted run completed. */
   readonly completed?: ReadonlySet<string>;
-  /** Called after each resource converged, before the next is reported as progress. */
+  /** Called for each resource once its message is on the queue (or it needed nothing). */
   readonly onCompleted?: (resource: string) => void | Promise<void>;
   readonly onProgress?: (progress: BackfillProgress) => void;
   /** Stops handing out new resources; those in flight finish. */
@@ -46,31 +41,34 @@ export interface BackfillReport {
   readonly decisions: readonly Decision[];
   /** True when the signal stopped the run before every resource was handled. */
   readonly interrupted: boolean;
+  /** SendMessageBatch calls that enqueued the plan. */
+  readonly queueCalls: number;
 }
 
 /**
- * Adoption: converges every stack and space Spacelift lists (creating most of them), with
- * bounded concurrency and a resumable record of what is done. Never revokes or deletes.
+ * Adoption: plans every stack and space Spacelift lists (creating most of them) as reconcile
+ * does, from the inventory, with a resumable record of what is done, and enqueues each that
+ * needs a write for the provisioner. Never revokes or deletes. A resource counts as completed
+ * once its message is on the queue (or it needed nothing).
  */
 export async function backfill(
   deps: ReconcilerDeps,
   options: BackfillOptions = {},
 ): Promise<BackfillReport> {
   const { config, settings } = deps;
+  const inventory = await takeInventory(deps);
   const listing = await readSpacelift(deps);
   if ("reason" in listing)
     throw new SpaceliftUnavailableError(`backfill needs Spacelift: ${listing.reason}`);
-  let stores: PassStores = deps;
-  if (settings.dryRun) {
-    const base = `${config.parameterPrefix}/${config.spaceliftAccount}`;
-    const known = new Map(
-      (await deps.parameters.listByPath(base)).map(({ name, value }) => [name, value]),
-    );
-    stores = dryRunStores(deps.roles, config.awsAccountId, known);
-  }
-  const pass = startPass(deps, stores, new Map());
+  const stores = dryRunStores(
+    new SnapshotRoleStore(deps.roles, inventory.snapshot, inventory.namesElsewhere),
+    config.awsAccountId,
+    inventory.parameterValues,
+  );
+  const pass = startPass(deps, stores, new Map(), { planning: true });
   pass.listedAt = listing.listedAt;
   await useSpaceliftSpaces(pass, listing.spaces);
+  const spaces = new Map(listing.spaces.map((space) => [space.id, space]));
 
   const targets = listedTargets(pass, listing);
   const completed = options.completed ?? new Set<string>();
@@ -86,45 +84,37 @@ export async function backfill(
   };
   options.onProgress?.({ ...progress });
 
-  const convergeDeps = convergeDepsOf(pass);
+  const planned: string[] = [];
   const handled = await runPool(
     pending,
     settings.concurrency,
     async (target) => {
-      const base = { resource: target.key, reason: `Spacelift lists this ${target.kind}` };
-      try {
-        // Most resources have no role yet when adopting: try CreateRole first, read only if
-        // it already exists.
-        if (target.kind === "stack") {
-          await beforeCreatingRoles(pass, target.stack.stackId, undefined);
-        }
-        const outcome =
-          target.kind === "stack"
-            ? await convergeStack(target.stack, convergeDeps, { fresh: true })
-            : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh: true });
-        await rememberStackFacts(pass, target);
-        const decision = decisionFromOutcome(outcome, base, false, settings.dryRun);
-        if (decision === undefined) progress.unchanged += 1;
-        else {
-          addDecision(pass, decision);
-          if (decision.action === "create") progress.created += 1;
-          else progress.updated += 1;
-        }
-        if (!settings.dryRun) await options.onCompleted?.(target.key);
-      } catch (error) {
+      const decision = await planResource(pass, target, inventory.groups.get(target.key), spaces, {
+        checkEnvironment: false,
+      });
+      if (decision === undefined) progress.unchanged += 1;
+      else if (decision.outcome === "failed" || decision.outcome === "refused")
         progress.failed += 1;
-        addDecision(pass, failedDecision("create", base, error, settings.dryRun));
-      }
+      else if (decision.action === "create") progress.created += 1;
+      else progress.updated += 1;
+      if (decision === undefined || decision.outcome === "enqueued") planned.push(target.key);
       progress.done += 1;
       options.onProgress?.({ ...progress });
     },
     options.signal,
   );
+  const sent = await sendPlan(pass, deps, settings.dryRun);
+  // Completed once on the queue: a plan that could not be sent leaves the checkpoint as it was.
+  const failedToSend = sent.enqueued === 0 && pass.messages.length > 0;
+  if (!settings.dryRun && !failedToSend) {
+    for (const key of planned) await options.onCompleted?.(key);
+  }
   return {
     account: config.spaceliftAccount,
     dryRun: settings.dryRun,
     progress: { ...progress },
     decisions: pass.decisions,
     interrupted: handled < pending.length,
+    queueCalls: sent.calls,
   };
 }

@@ -17,7 +17,8 @@ export type ReconcileAction =
   | "report";
 
 /**
- * - `planned`: a dry run would do it; `applied`: done;
+ * - `planned`: a dry run would do it; `enqueued`: sent to the event queue, for the provisioner
+ *   to apply in the resource's own group; `applied`: done (the checks without Spacelift);
  * - `deferred`: due, but held back by a per-run cap; a later run does it;
  * - `refused`: a safety rule forbids it (a role that is not ours, an empty Spacelift answer);
  * - `reported`: an inconsistency or a waiting orphan, for a human to read;
@@ -25,6 +26,7 @@ export type ReconcileAction =
  */
 export type DecisionOutcome =
   | "planned"
+  | "enqueued"
   | "applied"
   | "deferred"
   | "refused"
@@ -57,6 +59,10 @@ export interface ReconcileReport {
     readonly parameters: number;
     /** Resources that needed nothing. */
     readonly inSync: number;
+    /** Messages sent to the event queue (0 in a dry run). */
+    readonly enqueued: number;
+    /** SendMessageBatch calls that sent them (besides the inventory's reads). */
+    readonly queueCalls: number;
   };
 }
 
@@ -67,12 +73,16 @@ export type DecisionInput = Omit<Decision, "account" | "roles" | "changes"> &
 /** Which resource a decision is about, and why it was looked at. */
 export type DecisionSubject = Pick<DecisionInput, "resource" | "reason">;
 
-/** What a converge did (or would do), as a decision; undefined when it changed nothing. */
+/**
+ * What a converge did (or would do), as a decision; undefined when it changed nothing.
+ * `outcome`'s decision is `planned` in a dry run, else `applied` (written here) or `enqueued`
+ * (planned for the provisioner).
+ */
 export function decisionFromOutcome(
   outcome: ProvisionOutcome,
   base: DecisionSubject,
   restoring: boolean,
-  dryRun: boolean,
+  done: "planned" | "applied" | "enqueued",
 ): DecisionInput | undefined {
   const parameterChanged = outcome.parameter === "created" || outcome.parameter === "updated";
   if (outcome.result === "unchanged" && !parameterChanged) return undefined;
@@ -81,7 +91,7 @@ export function decisionFromOutcome(
   return {
     ...base,
     action: outcome.result === "created" ? "create" : restoring ? "restore" : "update",
-    outcome: dryRun ? "planned" : "applied",
+    outcome: done,
     roles: [outcome.roleName],
     changes,
   };

@@ -1,23 +1,14 @@
 /**
- * The provisioner's ledger as a pass reads and writes it: Spacelift's listing is recorded there
- * (a resource exists, a stack's space and labels) so that late or silent webhook events cannot
- * undo a repair, and a delete the provisioner applied since the listing is not undone by it.
+ * The provisioner's ledger as a pass still reads and writes it. Planning does not: what a pass
+ * enqueues is ordered against the ledger by the provisioner (synthesized events dated at the
+ * listing). What is left: the count repair's check for deletes applied since the inventory,
+ * and the parameters-only check's converge (no listing to date an event with).
  */
-import { EVENT_CLOCK_SKEW_MS } from "../audit-event.ts";
 import type { StackId } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
 import { stackRoleName, stackScopes } from "../role-spec.ts";
-import { beforeCreatingStackRoles, recordListed, recordStackFacts } from "../stack-ledger.ts";
+import { beforeCreatingStackRoles } from "../stack-ledger.ts";
 import type { Pass } from "./pass-state.ts";
-import type { ConvergeTarget } from "./targets.ts";
-
-/**
- * Whether the provisioner's ledger records the resource as deleted by an event dated at or
- * after Spacelift's listing (less the clock skew): the listing is then out of date for it.
- */
-export async function deletedSinceListing(pass: Pass, resource: string): Promise<boolean> {
-  return deletedSince(pass, resource, pass.listedAt);
-}
 
 /** Whether the provisioner's ledger records the resource as deleted by an event dated at or after `since`. */
 export async function deletedSince(
@@ -51,21 +42,4 @@ export async function beforeCreatingRoles(
     if (names.every((name) => present.has(name))) return;
   }
   await beforeCreatingStackRoles(ledger, stackId, config);
-}
-
-/**
- * Spacelift's word, as of its listing, for the provisioner's ledger: the resource exists, and a
- * stack's space and labels. An event older than the listing then cannot undo the converge.
- */
-export async function rememberStackFacts(pass: Pass, target: ConvergeTarget): Promise<void> {
-  const { ledger, settings, now } = pass.deps;
-  if (ledger === undefined || settings.dryRun) return;
-  const listedAt = pass.listedAt ?? now().getTime() - EVENT_CLOCK_SKEW_MS;
-  if (target.kind === "space") {
-    await recordListed(ledger, target.key, listedAt, await ledger.get(target.key));
-    return;
-  }
-  const { stackId, spaceId, labels } = target.stack;
-  if (spaceId === undefined || labels === undefined) return;
-  await recordStackFacts(ledger, { stackId, spaceId, labels }, listedAt);
 }

@@ -1,13 +1,22 @@
 /**
- * Carries out the orphan protocol (orphans.ts decides): revokes the trust of roles whose stack
- * or space Spacelift no longer lists, and deletes them once their grace period is over, within
- * the per-run caps.
+ * Plans the orphan protocol (orphans.ts decides): the revocation of the trust of roles whose
+ * stack or space Spacelift no longer lists, and their deletion once their grace period is
+ * over, within the per-run caps. Each becomes a reconcile order on the event queue, in the
+ * resource's own group; the provisioner carries it out with revokeRoles and deleteOrphan.
  */
 
 import type { ProvisionOutcome } from "../converge-contract.ts";
 import { ForeignResourceError } from "../errors.ts";
 import { isSpaceId, isStackId, resourceKey } from "../identifiers.ts";
-import { removeRoleNamed, removeSpace, removeStack, restoreBoundary } from "../remove.ts";
+import type { ObservedRole } from "../ports.ts";
+import { reconcileOrderMessage } from "../queue-message.ts";
+import {
+  type RemoveDeps,
+  removeRoleNamed,
+  removeSpace,
+  removeStack,
+  restoreBoundary,
+} from "../remove.ts";
 import {
   REVOKED_SESSIONS_POLICY,
   revokedSessionsPolicy,
@@ -15,8 +24,8 @@ import {
 } from "../revocation.ts";
 import { canonicalJson } from "../role-diff.ts";
 import { assertTrustPolicy } from "../role-spec.ts";
-import { failedDecision } from "./decisions.ts";
-import { type Inventory, ownerOf } from "./inventory.ts";
+import { type DecisionInput, failedDecision } from "./decisions.ts";
+import { type Inventory, type ManagedGroup, ownerOf } from "./inventory.ts";
 import {
   emptyListingRefusal,
   isOurRoleArn,
@@ -88,41 +97,15 @@ async function actWithinCap(
 }
 
 /**
- * Revokes each role of an orphan: its trust is replaced with one no token meets, then an inline
- * policy ends the sessions issued before now, then the role is tagged with when. A role revoked
- * with the legacy document is brought to the current form; its tag (the grace period) stays.
+ * Plans the revocation of an orphan's roles: the changes it makes (found by running the steps
+ * over the pass's stores, which never write), and the reconcile order the provisioner carries
+ * out.
  */
 async function revokeGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
-  const { roles } = pass.stores;
-  const { config } = pass.deps;
-  const now = pass.deps.now();
-  const stamp = now.toISOString();
   const changes: string[] = [];
   const base = { action: "revoke" as const, resource: plan.group.key, reason: plan.reason };
   try {
-    const trust = revokedTrustPolicy(config);
-    // What IAM would refuse, and our own rules (the provider, aud, a sub without wildcard).
-    assertTrustPolicy(config, trust, []);
-    for (const role of plan.group.roles) {
-      changes.push(...perRole(role.name, await restoreBoundary(role, removalDepsOf(pass))));
-      // Trust first, sessions second, tag last: if a step fails, the next run finds the role
-      // not fully revoked and finishes; never a dated role that can still be assumed.
-      const trustChanged = canonicalJson(role.trustPolicy) !== canonicalJson(trust);
-      if (trustChanged) {
-        await roles.updateTrustPolicy(role.name, trust);
-        changes.push(`updateTrustPolicy ${role.name} (revoked)`);
-      }
-      // Sessions issued while the old trust held must end too; written after the trust, with
-      // a cut-off after it, so no session slips in between.
-      if (trustChanged || !(REVOKED_SESSIONS_POLICY in role.inlinePolicies)) {
-        await roles.putInlinePolicy(role.name, REVOKED_SESSIONS_POLICY, revokedSessionsPolicy(now));
-        changes.push(`putInlinePolicy ${role.name} ${REVOKED_SESSIONS_POLICY}`);
-      }
-      if (Number.isNaN(Date.parse(role.tags[ORPHANED_AT_TAG] ?? ""))) {
-        await roles.tag(role.name, { [ORPHANED_AT_TAG]: stamp });
-        changes.push(`tag ${role.name} ${ORPHANED_AT_TAG}=${stamp}`);
-      }
-    }
+    await revokeRoles(plan.group.roles, removalDepsOf(pass), pass.deps.now(), changes);
   } catch (error) {
     addDecision(pass, {
       ...failedDecision("revoke", base, error, pass.deps.settings.dryRun),
@@ -130,80 +113,150 @@ async function revokeGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
     });
     return;
   }
-  addDecision(pass, {
-    ...base,
-    outcome: pass.deps.settings.dryRun ? "planned" : "applied",
-    roles: plan.group.roles.map(({ name }) => name),
-    changes,
-  });
+  planOrder(pass, { ...base, roles: plan.group.roles.map(({ name }) => name), changes });
 }
 
 /**
- * Deletes an orphan through the provisioner's own removal, then whatever of it that removal
- * did not name (a role or parameter named under an older naming configuration).
+ * Revokes each role: its trust is replaced with one no token meets, then an inline policy ends
+ * the sessions issued before `now`, then the role is tagged with when. A role revoked with the
+ * legacy document is brought to the current form; its tag (the grace period) stays. Each
+ * change is pushed onto `changes` as it is made, so a failure still says what was done.
  */
+export async function revokeRoles(
+  observed: readonly ObservedRole[],
+  deps: Pick<RemoveDeps, "config" | "roles">,
+  now: Date,
+  changes: string[],
+): Promise<void> {
+  const { config, roles } = deps;
+  const stamp = now.toISOString();
+  const trust = revokedTrustPolicy(config);
+  // What IAM would refuse, and our own rules (the provider, aud, a sub without wildcard).
+  assertTrustPolicy(config, trust, []);
+  for (const role of observed) {
+    changes.push(...perRole(role.name, await restoreBoundary(role, deps)));
+    // Trust first, sessions second, tag last: if a step fails, the next run finds the role
+    // not fully revoked and finishes; never a dated role that can still be assumed.
+    const trustChanged = canonicalJson(role.trustPolicy) !== canonicalJson(trust);
+    if (trustChanged) {
+      await roles.updateTrustPolicy(role.name, trust);
+      changes.push(`updateTrustPolicy ${role.name} (revoked)`);
+    }
+    // Sessions issued while the old trust held must end too; written after the trust, with
+    // a cut-off after it, so no session slips in between.
+    if (trustChanged || !(REVOKED_SESSIONS_POLICY in role.inlinePolicies)) {
+      await roles.putInlinePolicy(role.name, REVOKED_SESSIONS_POLICY, revokedSessionsPolicy(now));
+      changes.push(`putInlinePolicy ${role.name} ${REVOKED_SESSIONS_POLICY}`);
+    }
+    if (Number.isNaN(Date.parse(role.tags[ORPHANED_AT_TAG] ?? ""))) {
+      await roles.tag(role.name, { [ORPHANED_AT_TAG]: stamp });
+      changes.push(`tag ${role.name} ${ORPHANED_AT_TAG}=${stamp}`);
+    }
+  }
+}
+
+/** Plans the deletion of an orphan (see deleteOrphan), as a decision and a reconcile order. */
 async function deleteGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
   const { group } = plan;
-  const { config } = pass.deps;
-  const removalDeps = convergeDepsOf(pass);
   const changes: string[] = [];
   const base = { action: "delete" as const, resource: group.key, reason: plan.reason };
+  const roles = group.roles.map(({ name }) => name);
   try {
-    let refusal: ForeignResourceError | undefined;
-    if (group.roles.length > 0) {
-      let outcome: ProvisionOutcome | undefined;
-      try {
-        if (group.kind === "stack" && isStackId(group.id)) {
-          outcome = await removeStack(group.id, removalDeps);
-          pass.stackSpaces.delete(group.id);
-        } else if (group.kind === "space" && isSpaceId(group.id)) {
-          outcome = await removeSpace(group.id, removalDeps);
-        }
-      } catch (error) {
-        // A role of the resource's name is someone else's: the resource's own roles (found by
-        // their tags below) still go; the refusal is recorded once they have.
-        if (!(error instanceof ForeignResourceError)) throw error;
-        refusal = error;
-      }
-      if (outcome !== undefined) {
-        changes.push(...outcome.changes.map((change) => `${outcome.roleName}: ${change}`));
-        if (outcome.parameter === "deleted") changes.push("parameter deleted");
-      }
-      for (const role of group.roles) {
-        if (role.name === outcome?.roleName) continue;
-        changes.push(
-          ...perRole(
-            role.name,
-            await removeRoleNamed(role.name, removalDepsOf(pass), ownerOf(group)),
-          ),
-        );
-      }
-    }
-    if (refusal !== undefined) throw refusal;
-    for (const parameter of group.parameters) {
-      // Only what points at one of our roles: the namespace is ours, but be sure.
-      if (!isOurRoleArn(config, parameter.value)) continue;
-      if ((await pass.stores.parameters.remove(parameter.name)) === "deleted") {
-        changes.push(`deleteParameter ${parameter.name}`);
-      }
-    }
+    await deleteOrphan(group, convergeDepsOf(pass), changes);
+    if (group.kind === "stack") pass.stackSpaces.delete(group.id);
   } catch (error) {
     addDecision(pass, {
       ...failedDecision("delete", base, error, pass.deps.settings.dryRun),
       changes,
     });
+    // A role at the resource's name is someone else's: the resource's own roles still go (the
+    // provisioner deletes them, then refuses the rest, as deleteOrphan does here).
+    if (error instanceof ForeignResourceError) enqueueOrder(pass, { ...base, roles });
     return;
   }
-  addDecision(pass, {
-    ...base,
-    outcome: pass.deps.settings.dryRun ? "planned" : "applied",
-    roles: group.roles.map(({ name }) => name),
-    changes,
-  });
+  planOrder(pass, { ...base, roles, changes });
+}
+
+/** A planned revocation or deletion: the report's decision, and (unless a dry run) its order. */
+function planOrder(
+  pass: Pass,
+  decision: Omit<DecisionInput, "outcome"> & {
+    readonly action: "revoke" | "delete";
+    readonly roles: string[];
+  },
+): void {
+  addDecision(pass, { ...decision, outcome: pass.deps.settings.dryRun ? "planned" : "enqueued" });
+  enqueueOrder(pass, decision);
+}
+
+/** The reconcile order of a planned revocation or deletion, unless a dry run. */
+function enqueueOrder(
+  pass: Pass,
+  decision: Pick<DecisionInput, "resource"> & {
+    readonly action: "revoke" | "delete";
+    readonly roles: string[];
+  },
+): void {
+  if (pass.deps.settings.dryRun) return;
+  pass.messages.push(
+    reconcileOrderMessage({
+      resource: decision.resource,
+      action: decision.action,
+      roles: decision.roles,
+      listedAt: pass.listedAt ?? pass.deps.now().getTime(),
+    }),
+  );
+}
+
+/**
+ * Deletes an orphan through the provisioner's own removal, then whatever of it that removal
+ * did not name (a role or parameter named under an older naming configuration). Each change is
+ * pushed onto `changes` as it is made.
+ */
+export async function deleteOrphan(
+  group: ManagedGroup,
+  removalDeps: RemoveDeps,
+  changes: string[],
+): Promise<void> {
+  const { config } = removalDeps;
+  let refusal: ForeignResourceError | undefined;
+  if (group.roles.length > 0) {
+    let outcome: ProvisionOutcome | undefined;
+    try {
+      if (group.kind === "stack" && isStackId(group.id)) {
+        outcome = await removeStack(group.id, removalDeps);
+      } else if (group.kind === "space" && isSpaceId(group.id)) {
+        outcome = await removeSpace(group.id, removalDeps);
+      }
+    } catch (error) {
+      // A role of the resource's name is someone else's: the resource's own roles (found by
+      // their tags below) still go; the refusal is recorded once they have.
+      if (!(error instanceof ForeignResourceError)) throw error;
+      refusal = error;
+    }
+    if (outcome !== undefined) {
+      changes.push(...outcome.changes.map((change) => `${outcome.roleName}: ${change}`));
+      if (outcome.parameter === "deleted") changes.push("parameter deleted");
+    }
+    for (const role of group.roles) {
+      if (role.name === outcome?.roleName) continue;
+      changes.push(
+        ...perRole(role.name, await removeRoleNamed(role.name, removalDeps, ownerOf(group))),
+      );
+    }
+  }
+  if (refusal !== undefined) throw refusal;
+  for (const parameter of group.parameters) {
+    // Only what points at one of our roles: the namespace is ours, but be sure.
+    if (!isOurRoleArn(config, parameter.value)) continue;
+    if ((await removalDeps.parameters.remove(parameter.name)) === "deleted") {
+      changes.push(`deleteParameter ${parameter.name}`);
+    }
+  }
 }
 
 /** The ports the one removal path (remove.ts) needs, as this pass's stores. */
-function removalDepsOf(pass: Pass) {
+function removalDepsOf(pass: Pass): Pick<RemoveDeps, "config" | "roles"> {
   return { config: pass.deps.config, roles: pass.stores.roles };
 }
 

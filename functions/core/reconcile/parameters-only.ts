@@ -80,7 +80,7 @@ export async function checkRolesAgainstParameters(pass: Pass, inventory: Invento
         addDecision(pass, { ...base, action: "report", outcome: "reported" });
         return;
       }
-      const decision = decisionFromOutcome(outcome, base, false, dryRun);
+      const decision = decisionFromOutcome(outcome, base, false, dryRun ? "planned" : "applied");
       if (decision === undefined) pass.inSync += 1;
       else addDecision(pass, decision);
     } catch (error) {

@@ -7,6 +7,8 @@ import type { VendingConfig } from "../config.ts";
 import type { ConvergeDeps } from "../converge.ts";
 import type {
   ParameterStore,
+  PlannedMessage,
+  PlanQueue,
   ResourceLedger,
   RoleStore,
   SpacePathStore,
@@ -32,10 +34,16 @@ export type ReconcilerDeps = ConvergeDeps & {
   /** Injected so tests never sleep. */
   readonly sleep: (ms: number) => Promise<void>;
   /**
-   * The provisioner's ledger: what Spacelift lists of a stack (space, labels) is recorded
-   * there after each converge, so late or silent webhook events cannot undo a repair.
+   * The provisioner's ledger. A pass does not read it per resource: the provisioner's
+   * applyEvent orders what the pass planned against it. Kept for the parameters-only check.
    */
   readonly ledger?: ResourceLedger;
+  /**
+   * The event queue the plan goes to (EVENT_QUEUE_URL): each resource that needs a write gets
+   * one message in its own group. Undefined: a real pass that has something to enqueue fails
+   * that decision (a dry run needs no queue).
+   */
+  readonly events?: PlanQueue;
 };
 
 /** The stores a pass's writes go through: the real ones, or the dry run's. */
@@ -57,12 +65,19 @@ export interface Pass {
   readonly spaceRoleCap: SpaceRoleCap | undefined;
   /** Each stack with roles, and the space they are in, as the pass leaves them. */
   readonly stackSpaces: Map<string, string>;
+  /** What the pass planned for the provisioner, sent when planning is over (not in a dry run). */
+  readonly messages: PlannedMessage[];
 }
 
+/**
+ * A pass over `stores`. `planning`: its converges only plan (the stores never write), so the
+ * per-space cap is read but never changed either; the provisioner admits when it applies.
+ */
 export function startPass(
   deps: ReconcilerDeps,
   stores: PassStores,
   stackSpaces: Map<string, string>,
+  options: { readonly planning: boolean },
 ): Pass {
   return {
     deps,
@@ -70,8 +85,9 @@ export function startPass(
     spacePaths: deps.spacePaths,
     decisions: [],
     inSync: 0,
-    spaceRoleCap: spaceRoleCapFor(deps.spaceRoleCap, deps.settings.dryRun),
+    spaceRoleCap: spaceRoleCapFor(deps.spaceRoleCap, options.planning || deps.settings.dryRun),
     stackSpaces,
+    messages: [],
   };
 }
 

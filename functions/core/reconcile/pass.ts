@@ -1,55 +1,35 @@
 /**
- * The reconcile use case: makes the vended roles and parameters converge to what Spacelift's
- * own API says exists, whatever webhooks were missed. Shared by the scheduled Lambda and the
- * `npm run reconcile` CLI.
+ * The reconcile use case: plans what makes the vended roles and parameters converge to what
+ * Spacelift's own API says exists, whatever webhooks were missed, for the provisioner to
+ * apply. Shared by the scheduled Lambda and the `npm run reconcile` CLI.
  *
  * One run: read what we manage in AWS (roles under the role path carrying our tags, parameters
  * under `<prefix>/<account>/`), then ask Spacelift which stacks and spaces exist, then
- * - converge every stack and space Spacelift lists (create what is missing, repair drift,
- *   restore the trust of an orphan whose stack came back) through the provisioner's
- *   `convergeStack`/`convergeSpace`;
- * - revoke the trust of roles whose stack or space is gone and tag them `spacelift:orphaned-at`;
- * - delete them once the grace period has passed, at most a few per run.
- * Without Spacelift (no API key, or its API failing) it only checks roles against parameters.
- *
- * A dry run goes through exactly the same code with stores that read but never write, so the
- * plan it prints is the one a real run would carry out.
+ * - for every stack and space Spacelift lists, converge it against stores that read the
+ *   inventory but never write (the provisioner's own `convergeStack`/`convergeSpace`): when
+ *   that would change anything, enqueue the resource as Spacelift listed it, a synthesized
+ *   `stack.update`/`space.update` event dated at the listing, in the resource's own group;
+ * - for roles whose stack or space is gone, decide (caps, grace period) to revoke or delete
+ *   them, and enqueue a reconcile order for each.
+ * The messages go out in batches once planning is over; the provisioner applies them in order
+ * with the resource's webhook events, so a webhook Spacelift dated after the listing wins.
+ * Planning makes no IAM or SSM call beyond the inventory. A dry run plans the same and enqueues
+ * nothing. Without Spacelift (no API key, or its API failing) it only checks roles against
+ * parameters, and that check writes itself (there is no listing to date an event with).
  */
-import { convergeSpace, convergeStack } from "../converge.ts";
-import { removeSpace, removeStack } from "../remove.ts";
-import {
-  byResource,
-  type DecisionSubject,
-  decisionFromOutcome,
-  failedDecision,
-  type ReconcileReport,
-} from "./decisions.ts";
+import { byResource, type ReconcileReport } from "./decisions.ts";
 import { dryRunStores } from "./dry-run-stores.ts";
-import {
-  describeFindings,
-  type Inventory,
-  type ManagedGroup,
-  stackSpacesOf,
-  takeInventory,
-} from "./inventory.ts";
-import { beforeCreatingRoles, deletedSinceListing, rememberStackFacts } from "./ledger-listing.ts";
+import { type Inventory, stackSpacesOf, takeInventory } from "./inventory.ts";
 import { settleOrphans } from "./orphan-removal.ts";
-import { orphanedAtOf } from "./orphans.ts";
 import { checkRolesAgainstParameters } from "./parameters-only.ts";
-import {
-  addDecision,
-  convergeDepsOf,
-  type Pass,
-  type ReconcilerDeps,
-  startPass,
-} from "./pass-state.ts";
+import { addDecision, type Pass, type ReconcilerDeps, startPass } from "./pass-state.ts";
+import { planResource, sendPlan } from "./plan.ts";
 import { mapWithConcurrency } from "./pool.ts";
 import { SnapshotParameterStore, SnapshotRoleStore } from "./snapshot-stores.ts";
 import { repairSpaceCounts } from "./space-counts.ts";
 import { useSpaceliftSpaces } from "./space-paths.ts";
 import { readSpacelift, type SpaceliftListing } from "./spacelift-listing.ts";
-import { checkStackEnvironment } from "./stack-environment.ts";
-import { type ConvergeTarget, listedTargets } from "./targets.ts";
+import { listedTargets } from "./targets.ts";
 
 /** One reconciliation run; see the module documentation. Never throws for one resource's failure. */
 export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> {
@@ -59,14 +39,21 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
   // AWS is read before Spacelift: a role created for a new stack after our listing is simply
   // not seen, whereas reading Spacelift first would make such a role look like an orphan.
   const inventory = await takeInventory(deps);
-  const roles = new SnapshotRoleStore(deps.roles, inventory.snapshot);
-  const stores = settings.dryRun
-    ? dryRunStores(roles, config.awsAccountId, inventory.parameterValues)
+  const listing = await readSpacelift(deps);
+  const planning = "reason" in listing ? settings.dryRun : true;
+  // Planning converges against stores that read (the inventory's snapshot) but never write:
+  // their outcome says what the provisioner will change when it applies the plan.
+  const stores = planning
+    ? dryRunStores(
+        new SnapshotRoleStore(deps.roles, inventory.snapshot, inventory.namesElsewhere),
+        config.awsAccountId,
+        inventory.parameterValues,
+      )
     : {
-        roles,
+        roles: new SnapshotRoleStore(deps.roles, inventory.snapshot, inventory.namesElsewhere),
         parameters: new SnapshotParameterStore(deps.parameters, inventory.parameterValues),
       };
-  const pass = startPass(deps, stores, stackSpacesOf(inventory));
+  const pass = startPass(deps, stores, stackSpacesOf(inventory), { planning });
   for (const role of inventory.unrecognisedRoles) {
     addDecision(pass, {
       action: "report",
@@ -77,7 +64,7 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
     });
   }
 
-  const listing = await readSpacelift(deps);
+  let sent = { enqueued: 0, calls: 0 };
   if ("reason" in listing) {
     addDecision(pass, {
       action: "report",
@@ -88,6 +75,7 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
     await checkRolesAgainstParameters(pass, inventory);
   } else {
     await reconcileWithSpacelift(pass, inventory, listing);
+    sent = await sendPlan(pass, deps, settings.dryRun);
     await repairSpaceCounts(pass, listing, runStart);
   }
   return {
@@ -102,6 +90,8 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
       managedRoles: inventory.managedRoles,
       parameters: [...inventory.groups.values()].reduce((n, g) => n + g.parameters.length, 0),
       inSync: pass.inSync,
+      enqueued: sent.enqueued,
+      queueCalls: sent.calls,
     },
   };
 }
@@ -114,72 +104,12 @@ async function reconcileWithSpacelift(
   pass.listedAt = listing.listedAt;
   pass.environment = listing.environment;
   await useSpaceliftSpaces(pass, listing.spaces);
+  const spaces = new Map(listing.spaces.map((space) => [space.id, space]));
   const targets = listedTargets(pass, listing);
   await mapWithConcurrency(targets, pass.deps.settings.concurrency, (target) =>
-    convergeTarget(pass, target, inventory.groups.get(target.key)),
+    planResource(pass, target, inventory.groups.get(target.key), spaces, {
+      checkEnvironment: true,
+    }),
   );
   await settleOrphans(pass, inventory, listing);
-}
-
-/** Converges one resource Spacelift lists; records a decision when something was (or would be) done. */
-async function convergeTarget(
-  pass: Pass,
-  target: ConvergeTarget,
-  group: ManagedGroup | undefined,
-): Promise<void> {
-  const convergeDeps = convergeDepsOf(pass);
-  const { dryRun } = pass.deps.settings;
-  const fresh = group === undefined || group.roles.length === 0;
-  const orphanedAt = group === undefined ? undefined : orphanedAtOf(group);
-  const base: DecisionSubject = {
-    resource: target.key,
-    reason: describeFindings(target.kind, group, orphanedAt),
-  };
-  try {
-    // A resource with no role here that Spacelift deleted after listing it (the provisioner
-    // applied its delete already) must not get its role back from the listing.
-    if (fresh && (await deletedSinceListing(pass, target.key))) {
-      addDecision(pass, {
-        ...base,
-        action: "report",
-        reason: `${base.reason}; but it was deleted after Spacelift listed it (the provisioner applied the delete): not created`,
-        outcome: "reported",
-      });
-      return;
-    }
-    if (target.kind === "stack") {
-      await beforeCreatingRoles(pass, target.stack.stackId, group?.roles ?? []);
-    }
-    const outcome =
-      target.kind === "stack"
-        ? await convergeStack(target.stack, convergeDeps, { fresh })
-        : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
-    // The delete may have been applied while the role was being created (it found nothing to
-    // remove then): look again once the role exists, and remove what this run created.
-    if (outcome.result === "created" && (await deletedSinceListing(pass, target.key))) {
-      const removed =
-        target.kind === "stack"
-          ? await removeStack(target.stack.stackId, convergeDeps)
-          : await removeSpace(target.spaceId, convergeDeps);
-      addDecision(pass, {
-        ...base,
-        action: "delete",
-        reason: `${base.reason}; but it was deleted after Spacelift listed it (the provisioner applied the delete while this run created its role): removed again`,
-        outcome: "applied",
-        roles: [outcome.roleName],
-        changes: [...outcome.changes, ...removed.changes],
-      });
-      return;
-    }
-    await rememberStackFacts(pass, target);
-    if (target.kind === "stack" && target.stack.spaceId !== undefined) {
-      pass.stackSpaces.set(target.stack.stackId, target.stack.spaceId);
-    }
-    const decision = decisionFromOutcome(outcome, base, orphanedAt !== undefined, dryRun);
-    if (decision === undefined) pass.inSync += 1;
-    else addDecision(pass, decision);
-    await checkStackEnvironment(pass, target, outcome);
-  } catch (error) {
-    addDecision(pass, failedDecision(fresh ? "create" : "update", base, error, dryRun));
-  }
 }

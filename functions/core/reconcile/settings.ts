@@ -101,3 +101,11 @@ export function loadReconcilerConfig(env: Readonly<Record<string, string | undef
   };
   return config;
 }
+
+/** ORPHAN_GRACE_PERIOD_HOURS alone: the provisioner checks reconcile orders' deletions with it. */
+export function loadOrphanGracePeriodHours(
+  env: Readonly<Record<string, string | undefined>>,
+): number {
+  return parseEnv(z.pick(Reconciler, { ORPHAN_GRACE_PERIOD_HOURS: true }), env)
+    .ORPHAN_GRACE_PERIOD_HOURS;
+}

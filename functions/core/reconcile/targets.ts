@@ -1,9 +1,9 @@
 /** The resources a pass converges: every stack and space Spacelift lists, with usable IDs. */
 
 import { accountFor } from "../account-routing.ts";
-import type { convergeStack } from "../converge.ts";
 import { AccountNotRoutedError } from "../errors.ts";
 import { isSpaceId, isStackId, resourceKey, type SpaceId } from "../identifiers.ts";
+import type { ListedStackState } from "../synthesized-event.ts";
 import type { DecisionInput } from "./decisions.ts";
 import { addDecision, type Pass } from "./pass-state.ts";
 import type { SpaceliftListing } from "./spacelift-listing.ts";
@@ -12,7 +12,7 @@ export type ConvergeTarget =
   | {
       readonly key: string;
       readonly kind: "stack";
-      readonly stack: Parameters<typeof convergeStack>[0];
+      readonly stack: ListedStackState;
     }
   | { readonly key: string; readonly kind: "space"; readonly spaceId: SpaceId };
 

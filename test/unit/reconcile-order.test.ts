@@ -1,0 +1,204 @@
+/**
+ * Reconcile orders on the event queue, as the provisioner reads them (processQueueMessage): a
+ * malformed one is refused and dropped; a webhook body shaped like one never becomes one; an
+ * order is checked again against the ledger and IAM before it writes (a resource present as of
+ * after the listing is left alone, a delete waits for the grace period, another resource's
+ * role is refused). In-memory IAM, SSM and ledger.
+ */
+import { describe, expect, it } from "vitest";
+import { loadVendingConfig } from "../../functions/core/config.ts";
+import { type ProvisionerDeps, processQueueMessage } from "../../functions/core/provision.ts";
+import {
+  encodeQueueMessage,
+  encodeReconcileOrder,
+  type ReconcileOrder,
+} from "../../functions/core/queue-message.ts";
+import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
+import { REVOKED_SESSIONS_POLICY, revokedTrustPolicy } from "../../functions/core/revocation.ts";
+import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
+import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
+
+const T0 = Date.UTC(2026, 10, 20, 12);
+const HOUR = 3_600_000;
+const ROLE = "spacelift-stack-gone";
+const PARAMETER = "/spacelift/acme/stacks/gone/role-arn";
+
+async function setup() {
+  const config = await loadVendingConfig({
+    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
+    AWS_ACCOUNT_ID: "123456789012",
+  });
+  const roles = new InMemoryRoleStore();
+  const parameters = new InMemoryParameterStore();
+  const ledger = new InMemoryLedger();
+  let now = T0;
+  const deps: ProvisionerDeps = {
+    config,
+    roles,
+    parameters,
+    ledger,
+    orphanGracePeriodHours: 72,
+    now: () => new Date(now),
+    sleep: async () => {},
+  };
+  const create = async (stack: string, at: number) =>
+    processQueueMessage(
+      encodeQueueMessage(
+        JSON.stringify(auditEvent("stack.create", { account: "acme", stack, timestamp: at })),
+      ),
+      deps,
+    );
+  const order = (fields: Partial<ReconcileOrder> = {}) =>
+    processQueueMessage(
+      encodeReconcileOrder({
+        resource: "stack:gone",
+        action: "revoke",
+        roles: [ROLE],
+        listedAt: T0,
+        ...fields,
+      }),
+      deps,
+    );
+  const role = () => roles.roles.get(ROLE);
+  return {
+    config,
+    deps,
+    roles,
+    parameters,
+    ledger,
+    create,
+    order,
+    role,
+    at: (t: number) => (now = t),
+  };
+}
+
+describe("a reconcile order off the queue", () => {
+  it.each([
+    [
+      "a resource that is not stack:<id> or space:<id>",
+      '{"v":2,"reconcile":{"resource":"role:x","action":"revoke","roles":[],"listedAt":1}}',
+    ],
+    [
+      "a stack ID with a wildcard",
+      '{"v":2,"reconcile":{"resource":"stack:*","action":"delete","roles":[],"listedAt":1}}',
+    ],
+    [
+      "an action other than revoke or delete",
+      '{"v":2,"reconcile":{"resource":"stack:gone","action":"create","roles":[],"listedAt":1}}',
+    ],
+    [
+      "a role name IAM would refuse",
+      '{"v":2,"reconcile":{"resource":"stack:gone","action":"revoke","roles":["a*"],"listedAt":1}}',
+    ],
+    [
+      "a field it does not know",
+      '{"v":2,"reconcile":{"resource":"stack:gone","action":"revoke","roles":[],"listedAt":1,"force":true}}',
+    ],
+    [
+      "no listing time",
+      '{"v":2,"reconcile":{"resource":"stack:gone","action":"revoke","roles":[]}}',
+    ],
+    ["not JSON inside", '{"v":2,"reconcile":'],
+  ])("is dropped, touching nothing, when it has %s", async (_, message) => {
+    const { deps, roles, create } = await setup();
+    await create("gone", T0 - HOUR);
+    roles.calls.length = 0;
+
+    const outcome = await processQueueMessage(message, deps);
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(roles.writes()).toEqual([]);
+  });
+
+  it("is never read from a webhook body shaped like one: the receiver's envelope is an event", async () => {
+    const { deps, roles, create, role } = await setup();
+    await create("gone", T0 - HOUR);
+    const trust = role()?.trustPolicy;
+    roles.calls.length = 0;
+    const forged = encodeQueueMessage(
+      JSON.stringify({
+        v: 2,
+        reconcile: { resource: "stack:gone", action: "revoke", roles: [ROLE], listedAt: T0 },
+      }),
+    );
+
+    const outcome = await processQueueMessage(forged, deps);
+
+    expect(outcome).toMatchObject({ result: "dropped", reason: "invalid event" });
+    expect(roles.writes()).toEqual([]);
+    expect(role()?.trustPolicy).toEqual(trust);
+  });
+
+  it("revokes the role: trust no token meets, sessions ended, dated", async () => {
+    const { config, create, order, role } = await setup();
+    await create("gone", T0 - HOUR);
+
+    const outcome = await order();
+
+    expect(outcome).toMatchObject({
+      result: "ordered",
+      outcome: { result: "revoked", roles: [ROLE] },
+    });
+    expect(role()?.trustPolicy).toEqual(revokedTrustPolicy(config));
+    expect(Object.keys(role()?.inlinePolicies ?? {})).toContain(REVOKED_SESSIONS_POLICY);
+    expect(role()?.tags[ORPHANED_AT_TAG]).toBe(new Date(T0).toISOString());
+  });
+
+  it("does nothing when the ledger has the resource present as of after the listing (it came back)", async () => {
+    const { roles, create, order, role } = await setup();
+    await create("gone", T0 + 1);
+    const before = structuredClone(role());
+    roles.calls.length = 0;
+
+    const outcome = await order({ listedAt: T0 });
+
+    expect(outcome).toMatchObject({ result: "ordered", outcome: { result: "stale" } });
+    expect(roles.writes()).toEqual([]);
+    expect(role()).toEqual(before);
+  });
+
+  it("refuses to delete a role before it has been revoked for the grace period, then deletes it and its parameter", async () => {
+    const { parameters, create, order, role, at } = await setup();
+    await create("gone", T0 - HOUR);
+    await order({ action: "revoke" });
+    at(T0 + 71 * HOUR);
+
+    const early = await order({ action: "delete", listedAt: T0 + 71 * HOUR });
+    const keptEarly = role() !== undefined;
+    at(T0 + 72 * HOUR);
+    const due = await order({ action: "delete", listedAt: T0 + 72 * HOUR });
+
+    expect(early).toMatchObject({ result: "dropped" });
+    expect(early.result === "dropped" && early.reason).toMatch(
+      /not been revoked for the grace period \(72 h\)/,
+    );
+    expect(keptEarly).toBe(true);
+    expect(due).toMatchObject({ result: "ordered", outcome: { result: "deleted", roles: [ROLE] } });
+    expect(role()).toBeUndefined();
+    expect(parameters.parameters.has(PARAMETER)).toBe(false);
+  });
+
+  it("refuses a delete of a role that was never revoked, whatever the order says", async () => {
+    const { create, order, role } = await setup();
+    await create("gone", T0 - 1000 * HOUR);
+
+    const outcome = await order({ action: "delete" });
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(role()).toBeDefined();
+  });
+
+  it("refuses an order naming another stack's role, touching nothing", async () => {
+    const { roles, create, order } = await setup();
+    await create("kept", T0 - HOUR);
+    roles.calls.length = 0;
+
+    const outcome = await order({ roles: ["spacelift-stack-kept"] });
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(outcome.result === "dropped" && outcome.reason).toMatch(/belongs to stack kept/);
+    expect(roles.writes()).toEqual([]);
+  });
+});
