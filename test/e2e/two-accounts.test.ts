@@ -106,41 +106,58 @@ const send = (action: "stack.create" | "stack.update" | "stack.delete", space?: 
     ),
   );
 
+/** Both accounts' role and parameter, read at once. */
+const accountsState = async () => ({
+  targetRole: await readRole(target.iam, ROLE),
+  serviceRole: await readRole(service.iam, ROLE),
+  serviceParameter: (await readParameter(service.ssm, PARAMETER))?.value,
+  targetParameter: (await readParameter(target.ssm, PARAMETER))?.value,
+});
+
 describe("npm start with two AWS accounts, over HTTP", () => {
   it("creates, moves between accounts and deletes a stack's role from signed webhooks", async () => {
     // Create in a production space: the role appears in 222222222222, trusted by its provider.
+    // Each step waits for its last write (the provisioner works on after the role appears).
     expect((await send("stack.create", PRODUCTION_SPACE)).status).toBe(202);
-    const created = await eventually(
-      () => readRole(target.iam, ROLE),
-      (role) => role !== undefined,
+    const afterCreate = await eventually(accountsState, (state) =>
+      [state.serviceParameter, state.targetParameter].every(
+        (value) => value !== undefined && value === state.targetRole?.arn,
+      ),
     );
+    const created = afterCreate.targetRole;
     expect(created?.arn).toBe(`arn:aws:iam::${TARGET}:role/spacelift/${ROLE}`);
     expect(created?.boundary).toBe(TARGET_BOUNDARY);
     expect(created?.trust.Statement[0].Principal.Federated).toBe(
       `arn:aws:iam::${TARGET}:oidc-provider/${HOST}`,
     );
-    expect((await readParameter(service.ssm, PARAMETER))?.value).toBe(created?.arn);
-    expect((await readParameter(target.ssm, PARAMETER))?.value).toBe(created?.arn);
-    expect(await readRole(service.iam, ROLE)).toBeUndefined();
+    expect(afterCreate.serviceParameter).toBe(created?.arn);
+    expect(afterCreate.targetParameter).toBe(created?.arn);
+    expect(afterCreate.serviceRole).toBeUndefined();
 
     // Move to staging: the role moves to the service's account, the target's copy goes.
     expect((await send("stack.update", STAGING_SPACE)).status).toBe(202);
-    await eventually(
-      () => readRole(target.iam, ROLE),
-      (role) => role === undefined,
+    const afterMove = await eventually(
+      accountsState,
+      (state) =>
+        state.targetRole === undefined &&
+        state.targetParameter === undefined &&
+        state.serviceRole !== undefined &&
+        state.serviceParameter === state.serviceRole.arn,
     );
-    const moved = await readRole(service.iam, ROLE);
-    expect(moved?.arn).toBe(`arn:aws:iam::123456789012:role/spacelift/${ROLE}`);
-    expect((await readParameter(service.ssm, PARAMETER))?.value).toBe(moved?.arn);
-    expect(await readParameter(target.ssm, PARAMETER)).toBeUndefined();
+    expect(afterMove.serviceRole?.arn).toBe(`arn:aws:iam::123456789012:role/spacelift/${ROLE}`);
+    expect(afterMove.serviceParameter).toBe(afterMove.serviceRole?.arn);
 
     // Delete: nothing left in either account.
     expect((await send("stack.delete")).status).toBe(202);
-    await eventually(
-      () => readRole(service.iam, ROLE),
-      (role) => role === undefined,
-    );
-    expect(await readParameter(service.ssm, PARAMETER)).toBeUndefined();
-    expect(await readRole(target.iam, ROLE)).toBeUndefined();
+    expect(
+      await eventually(accountsState, (state) =>
+        Object.values(state).every((value) => value === undefined),
+      ),
+    ).toEqual({
+      targetRole: undefined,
+      serviceRole: undefined,
+      serviceParameter: undefined,
+      targetParameter: undefined,
+    });
   });
 });

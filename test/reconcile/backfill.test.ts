@@ -86,6 +86,9 @@ const count = (commands: readonly string[], name: string) =>
   commands.filter((command) => command === name).length;
 
 describe("npm run reconcile -- --backfill", () => {
+  // 300 stacks applied through the provisioner: about 25 s alone, far longer when the machine
+  // runs other suites; the default 60 s cut it off mid-run and its writes then landed in the
+  // next test.
   it("provisions 300 stacks and their spaces, and a rerun after an interruption skips what the checkpoint lists", async () => {
     listManyStacks();
     const total = STACKS + 2;
@@ -133,7 +136,7 @@ describe("npm run reconcile -- --backfill", () => {
     expect(resumedErr.text()).toContain(`backfill ${total}/${total} (100%)`);
     expect(await countRolesAndParameters()).toEqual({ roles: total, parameters: total });
     expect(existsSync(checkpoint)).toBe(false);
-  });
+  }, 240_000);
 
   it("refuses a checkpoint written for another Spacelift account", async () => {
     listManyStacks();
