@@ -7,13 +7,9 @@
  */
 import type { VendingConfig } from "./config.ts";
 import { AccountNotRoutedError } from "./errors.ts";
+import { matchesSpace } from "./glob.ts";
 import type { SpaceId } from "./identifiers.ts";
-import {
-  type GrantBlock,
-  matchesSpace,
-  type Permissions,
-  type TargetAccount,
-} from "./permissions.ts";
+import type { GrantBlock, Permissions, TargetAccount } from "./permissions.ts";
 import { permissionsOf } from "./role-spec.ts";
 
 /** The configured target account that `spaceId` is routed to; undefined: the service's own. */

@@ -7,13 +7,8 @@ import * as z from "zod/mini";
 import { accountOfHostname, type Env, parseEnv, SPACELIFT_ACCOUNT_ENV } from "./env.ts";
 import { ConfigurationError, PolicyRenderError } from "./errors.ts";
 import type { SpaceId } from "./identifiers.ts";
-import {
-  accountOfArn,
-  defaultPermissions,
-  type GrantBlock,
-  type Permissions,
-  parsePermissionsConfig,
-} from "./permissions.ts";
+import { defaultPermissions, type GrantBlock, type Permissions } from "./permissions.ts";
+import { accountOfArn, parsePermissionsConfig } from "./permissions-file.ts";
 import { DEFAULT_SUBJECT_TEMPLATE, validateSubjectTemplate } from "./subject.ts";
 import { assertSubjectTemplateMeetsSubRule } from "./trust-policy-rules.ts";
 import "./zod-locale.ts";

@@ -4,14 +4,14 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { ConfigurationError, PolicyRenderError } from "../../functions/core/errors.ts";
+import { matchesSpace } from "../../functions/core/glob.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import {
   allowedPolicyArns,
   grantsForSpace,
   grantsForStack,
-  matchesSpace,
-  parsePermissionsConfig,
 } from "../../functions/core/permissions.ts";
+import { parsePermissionsConfig } from "../../functions/core/permissions-file.ts";
 import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;

@@ -9,7 +9,7 @@ import { parseAuditEvent } from "../../functions/core/audit-event.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { ConfigurationError, InvalidEventError } from "../../functions/core/errors.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
-import { parsePermissionsConfig } from "../../functions/core/permissions.ts";
+import { parsePermissionsConfig } from "../../functions/core/permissions-file.ts";
 import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
 import { loadReconcilerConfig } from "../../functions/core/reconcile/settings.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { matchesSpace, matchGlob } from "../../functions/core/permissions.ts";
+import { matchesSpace, matchGlob } from "../../functions/core/glob.ts";
 
 /** The regular-expression translation matchesSpace used before: the semantics to keep. */
 function regexGlob(pattern: string, text: string): boolean {
