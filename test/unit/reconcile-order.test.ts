@@ -202,3 +202,42 @@ describe("a reconcile order off the queue", () => {
     expect(roles.writes()).toEqual([]);
   });
 });
+
+describe("a delete order cannot skip the grace period by naming fewer roles", () => {
+  it("refuses a delete naming no role while the stack's live role exists: role and parameter stay", async () => {
+    const { parameters, create, order, role } = await setup();
+    await create("gone", T0 - 1000 * HOUR);
+
+    const outcome = await order({ action: "delete", roles: [] });
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(outcome.result === "dropped" && outcome.reason).toMatch(
+      /not been revoked for the grace period/,
+    );
+    expect(role()).toBeDefined();
+    expect(parameters.parameters.has(PARAMETER)).toBe(true);
+  });
+
+  it("refuses a delete naming only a role that does not exist while the live role does", async () => {
+    const { parameters, create, order, role } = await setup();
+    await create("gone", T0 - 1000 * HOUR);
+
+    const outcome = await order({ action: "delete", roles: ["spacelift-stack-gone-read"] });
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(role()).toBeDefined();
+    expect(parameters.parameters.has(PARAMETER)).toBe(true);
+  });
+
+  it("still deletes the parameters of a resource that has no role left (nothing to wait for)", async () => {
+    const { parameters, roles, create, order, at } = await setup();
+    await create("gone", T0 - HOUR);
+    roles.roles.delete(ROLE);
+    at(T0 + HOUR);
+
+    const outcome = await order({ action: "delete", roles: [], listedAt: T0 + HOUR });
+
+    expect(outcome).toMatchObject({ result: "ordered", outcome: { result: "deleted" } });
+    expect(parameters.parameters.has(PARAMETER)).toBe(false);
+  });
+});
