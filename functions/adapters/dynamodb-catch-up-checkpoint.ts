@@ -39,7 +39,7 @@ export class DynamoDbCatchUpCheckpoint implements CatchUpCheckpoint {
     }
   }
 
-  async advance(to: number): Promise<void> {
+  async advance(to: number, replacing?: number): Promise<void> {
     try {
       await this.dynamodb.send(
         new PutItemCommand({
@@ -48,9 +48,20 @@ export class DynamoDbCatchUpCheckpoint implements CatchUpCheckpoint {
             resource: { S: CATCH_UP_CHECKPOINT_KEY },
             checkpointAt: { N: String(to) },
           },
-          ConditionExpression: "attribute_not_exists(#resource) OR #at < :at",
-          ExpressionAttributeNames: { "#resource": "resource", "#at": "checkpointAt" },
-          ExpressionAttributeValues: { ":at": { N: String(to) } },
+          ...(replacing === undefined
+            ? {
+                ConditionExpression: "attribute_not_exists(#resource) OR #at < :at",
+                ExpressionAttributeValues: { ":at": { N: String(to) } },
+              }
+            : {
+                // A checkpoint found in the future: replaced only if no one changed it since.
+                ConditionExpression: "#at = :replacing",
+                ExpressionAttributeValues: { ":replacing": { N: String(replacing) } },
+              }),
+          ExpressionAttributeNames:
+            replacing === undefined
+              ? { "#resource": "resource", "#at": "checkpointAt" }
+              : { "#at": "checkpointAt" },
         }),
       );
     } catch (error) {

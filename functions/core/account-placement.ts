@@ -150,9 +150,9 @@ export async function convergeInDestination(
 }
 
 /**
- * Steps 4 and 5: removes the resource's roles from its former accounts (an account no longer
- * configured cannot be reached: its roles are left there, and said so), then records that none
- * holds any. `entry` is what the ledger holds now. Returns the changes made.
+ * Steps 4 and 5: removes the resource's roles from its former accounts, then records that none
+ * holds any (an account no longer configured cannot be reached: its roles are left there, said
+ * so, and it stays recorded). `entry` is what the ledger holds now. Returns the changes made.
  */
 export async function clearFormerAccounts(
   entry: LedgerEntry,
@@ -163,16 +163,22 @@ export async function clearFormerAccounts(
   const placement = placementOf(deps, entry);
   if (placement.formerAccounts.length === 0) return [];
   const changes: string[] = [];
+  // An account no longer configured keeps its roles (still trusting the resource's runs): it
+  // stays recorded, so that configuring it again removes them instead of their being forgotten.
+  const unreachable: string[] = [];
   for (const former of placement.formerAccounts) {
     if (former !== deps.config.awsAccountId && targetAccount(deps.config, former) === undefined) {
       changes.push(`account ${former}: no longer configured; its roles are left there`);
+      unreachable.push(former);
       continue;
     }
     const accountDeps = await depsIn(deps, former, entry.resource, "clear", keepSpace);
     const removed = await remove(accountDeps);
     changes.push(...removed.changes.map((change) => `account ${former}: ${change}`));
   }
-  await deps.ledger.record(placed(entry, { ...placement, formerAccounts: [] }, deps));
+  if (unreachable.length < placement.formerAccounts.length) {
+    await deps.ledger.record(placed(entry, { ...placement, formerAccounts: unreachable }, deps));
+  }
   return changes;
 }
 

@@ -9,6 +9,7 @@
  * already applied, so a catch-up never undoes a newer event. A change read twice (the overlap)
  * is harmless: the second is stale or unchanged at the provisioner.
  */
+import { EVENT_CLOCK_SKEW_MS } from "./audit-event.ts";
 import { CatchUpIncompleteError } from "./errors.ts";
 import { isSpaceId, isStackId, resourceKey, type SpaceId, type StackId } from "./identifiers.ts";
 import type {
@@ -71,6 +72,11 @@ export interface CatchUpReport {
   readonly since: number;
   /** Set when the checkpoint was older than maxLookbackMs: what it was. */
   readonly lookbackCappedFrom: number | undefined;
+  /**
+   * Set when the checkpoint was more than the clock skew ahead of now (no run writes one: only
+   * someone writing the ledger table): what it was. It is read as no checkpoint and replaced.
+   */
+  readonly futureCheckpointFrom?: number;
   readonly entriesRead: number;
   readonly enqueued: readonly CatchUpEnqueued[];
   /** Entries about a stack or space that could not be acted on, with why (for the log). */
@@ -95,7 +101,11 @@ interface ResourceEntries {
 export async function catchUp(deps: CatchUpDeps): Promise<CatchUpReport> {
   const { settings } = deps;
   const now = deps.now();
-  const stored = await deps.checkpoint.read();
+  const read = await deps.checkpoint.read();
+  // A checkpoint ahead of the clock would make every run read nothing after it, for ever.
+  const futureCheckpointFrom =
+    read !== undefined && read > now + EVENT_CLOCK_SKEW_MS ? read : undefined;
+  const stored = futureCheckpointFrom === undefined ? read : undefined;
   const earliest = now - settings.maxLookbackMs;
   const wanted =
     stored === undefined ? now - settings.initialWindowMs : stored - settings.overlapMs;
@@ -146,6 +156,7 @@ export async function catchUp(deps: CatchUpDeps): Promise<CatchUpReport> {
   const report = (checkpoint: number | undefined): CatchUpReport => ({
     since,
     lookbackCappedFrom,
+    ...(futureCheckpointFrom !== undefined && { futureCheckpointFrom }),
     entriesRead: entries.length,
     enqueued,
     skipped,
@@ -176,7 +187,7 @@ export async function catchUp(deps: CatchUpDeps): Promise<CatchUpReport> {
       handledUpTo = entriesOf.newest;
     }
   } catch (error) {
-    const checkpoint = await advance(deps.checkpoint, stored, handledUpTo);
+    const checkpoint = await advance(deps.checkpoint, stored, handledUpTo, futureCheckpointFrom);
     throw new CatchUpIncompleteError(
       `catch-up failed after ${enqueued.length} of ${due.length} resources; the checkpoint stays after the last one enqueued`,
       report(checkpoint),
@@ -189,17 +200,23 @@ export async function catchUp(deps: CatchUpDeps): Promise<CatchUpReport> {
   // read and no checkpoint yet, the window's start is kept, so the window does not slide.
   const upTo =
     deferred > 0 ? handledUpTo : (newestRead ?? (stored === undefined ? since : undefined));
-  return report(await advance(deps.checkpoint, stored, upTo));
+  return report(await advance(deps.checkpoint, stored, upTo, futureCheckpointFrom));
 }
 
-/** Advances the checkpoint when there is somewhere to go; returns where it now is. */
+/**
+ * Advances the checkpoint when there is somewhere to go; returns where it now is. A checkpoint
+ * found in the future (`replacing`) is replaced, backwards, if it still holds that value.
+ */
 async function advance(
   checkpoint: CatchUpCheckpoint,
   stored: number | undefined,
   to: number | undefined,
+  replacing: number | undefined,
 ): Promise<number | undefined> {
-  if (to === undefined || (stored !== undefined && to <= stored)) return stored;
-  await checkpoint.advance(to);
+  if (to === undefined || (stored !== undefined && to <= stored)) {
+    return replacing === undefined ? stored : replacing;
+  }
+  await checkpoint.advance(to, replacing);
   return to;
 }
 

@@ -277,9 +277,10 @@ export interface CatchUpCheckpoint {
   read(): Promise<number | undefined>;
   /**
    * Moves the checkpoint to `to`; never backwards (a lower value than the stored one is a
-   * no-op, atomically: two overlapping runs cannot move it back).
+   * no-op, atomically: two overlapping runs cannot move it back). With `replacing` (a stored
+   * value found in the future), it is set to `to` only if it still holds exactly that value.
    */
-  advance(to: number): Promise<void>;
+  advance(to: number, replacing?: number): Promise<void>;
 }
 
 /** What is known of a space's place in the hierarchy (from space events), for `{spacePath}`. */

@@ -17,6 +17,7 @@ import {
 } from "./account-placement.ts";
 import {
   type AuditEvent,
+  EVENT_CLOCK_SKEW_MS,
   eventResourceKey,
   parseAuditEvent,
   type ResourceEvent,
@@ -26,6 +27,7 @@ import { type ConvergeDeps, convergeSpace, convergeStack } from "./converge.ts";
 import type { OtherShapeRoles, ProvisionOutcome } from "./converge-contract.ts";
 import {
   AccountNotRoutedError,
+  EventOutsideWindowError,
   ForeignResourceError,
   HttpError,
   InvalidReconcileOrderError,
@@ -410,6 +412,16 @@ export async function processMessage(body: string, deps: ProvisionerDeps): Promi
     throw error;
   }
   if (event.type === "ignored") return { result: "ignored", reason: event.reason };
+  // The receiver refuses a webhook dated ahead of its clock, but synthesized events (and
+  // anything else a queue sender writes) are not checked there: one dated far ahead would be
+  // recorded as the resource's latest and make every genuine event after it stale for ever.
+  const now = (deps.now ?? (() => new Date()))().getTime();
+  if (event.timestamp > now + EVENT_CLOCK_SKEW_MS) {
+    const error = new EventOutsideWindowError(
+      `event timestamp ${event.timestamp} is more than ${EVENT_CLOCK_SKEW_MS / 1000} s ahead of the provisioner's clock; refused`,
+    );
+    return { result: "dropped", reason: "event dated in the future", error, event };
+  }
   try {
     return { result: "applied", event, outcome: await applyEvent(event, deps) };
   } catch (error) {

@@ -9,11 +9,23 @@ import * as z from "zod/mini";
 import type { VendingConfig } from "./config.ts";
 import { ForeignResourceError, InvalidReconcileOrderError, OrderRefusedError } from "./errors.ts";
 import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
-import type { ParameterStore, ResourceLedger, RoleStore, SpaceRoleCap } from "./ports.ts";
+import type {
+  ObservedRole,
+  ParameterStore,
+  ResourceLedger,
+  RoleStore,
+  SpaceRoleCap,
+} from "./ports.ts";
 import type { ReconcileOrder } from "./queue-message.ts";
 import { deleteOrphan, revokeRoles } from "./reconcile/orphan-removal.ts";
 import { isFullyRevoked, ORPHANED_AT_TAG } from "./reconcile/orphans.ts";
-import { describeHolder, isRoleOf } from "./role-spec.ts";
+import {
+  describeHolder,
+  everyStackRoleName,
+  isRoleOf,
+  legacySpaceRoleName,
+  spaceRoleName,
+} from "./role-spec.ts";
 import "./zod-locale.ts";
 
 /** IAM's own pattern for role names (`[\w+=,.@-]+`, at most 64 characters). */
@@ -118,7 +130,18 @@ export async function applyReconcileOrder(
     return { result: "revoked", roles: roles.map(({ name }) => name), changes };
   }
   const graceMs = deps.orphanGracePeriodHours * 3_600_000;
-  for (const role of roles) {
+  // Every role of the resource the removal would touch, not only those the order names: an
+  // order naming none (or a name that does not exist) must not delete the parameters of a
+  // resource whose live role is still there, nor its other roles along with a revoked one.
+  const named = new Set(roles.map(({ name }) => name));
+  const others = (
+    await Promise.all(
+      ownRoleNames(config, owner)
+        .filter((name) => !named.has(name))
+        .map((name) => deps.roles.describe(name)),
+    )
+  ).filter((role): role is ObservedRole => role !== undefined && isRoleOf(config, role, owner));
+  for (const role of [...roles, ...others]) {
     const since = Date.parse(role.tags[ORPHANED_AT_TAG] ?? "");
     if (!isFullyRevoked(config, role) || Number.isNaN(since) || since + graceMs > now.getTime()) {
       throw new OrderRefusedError(
@@ -137,4 +160,11 @@ export async function applyReconcileOrder(
     changes,
   );
   return { result: "deleted", roles: roles.map(({ name }) => name), changes };
+}
+
+/** Every name the removal of the resource looks at (remove.ts removeStack / removeSpace). */
+function ownRoleNames(config: VendingConfig, owner: OrderOwner): readonly string[] {
+  return owner.kind === "stack"
+    ? everyStackRoleName(config, owner.id)
+    : [spaceRoleName(config, owner.id), legacySpaceRoleName(config, owner.id)];
 }

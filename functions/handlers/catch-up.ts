@@ -70,6 +70,13 @@ function logReport(report: CatchUpReport): void {
       },
     );
   }
+  if (report.futureCheckpointFrom !== undefined) {
+    logger.warn("catch-up checkpoint was in the future; read as none and replaced", {
+      actor: "catch-up",
+      checkpoint: String(report.futureCheckpointFrom),
+      since: new Date(report.since).toISOString(),
+    });
+  }
   for (const enqueued of report.enqueued) {
     logger.info("catch-up enqueued", {
       ...enqueued,

@@ -265,4 +265,16 @@ describe("DynamoDbCatchUpCheckpoint on moto", () => {
     await checkpoint.advance(3_000);
     expect(await checkpoint.read()).toBe(3_000);
   });
+
+  it("replaces a checkpoint found in the future, backwards, only if it still holds that value", async () => {
+    const checkpoint = new DynamoDbCatchUpCheckpoint(dynamodb, ledgerTable);
+    await checkpoint.advance(9_000_000);
+
+    await checkpoint.advance(1_000, 8_000_000);
+    const whenChanged = await checkpoint.read();
+    await checkpoint.advance(1_000, 9_000_000);
+
+    expect(whenChanged).toBe(9_000_000);
+    expect(await checkpoint.read()).toBe(1_000);
+  });
 });

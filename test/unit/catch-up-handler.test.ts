@@ -88,6 +88,44 @@ describe("the catch-up handler", () => {
       expect.objectContaining({ resource: "stack:a", change: "stack.update" }),
     );
   });
+
+  it("warns when the checkpoint was in the future, naming it", async () => {
+    const warnings = vi.spyOn(logger, "warn");
+    const written: number[] = [];
+    const handler = createCatchUpHandler(async () => ({
+      available: true,
+      deps: {
+        account: "acme",
+        auditTrail: {
+          entriesSince: async () => [],
+          stack: async () => undefined,
+          space: async () => undefined,
+        },
+        queue: new InMemoryQueue(),
+        checkpoint: {
+          read: async () => 10 ** 13,
+          advance: async (to) => {
+            written.push(to);
+          },
+        },
+        settings: {
+          initialWindowMs: 1_000_000,
+          overlapMs: 0,
+          maxResourcesPerRun: 10,
+          maxLookbackMs: 10 ** 12,
+        },
+        now: () => 3_000_000,
+      },
+    }));
+
+    await handler({}, lambdaContext("catch-up"));
+
+    expect(warnings).toHaveBeenCalledWith(
+      "catch-up checkpoint was in the future; read as none and replaced",
+      expect.objectContaining({ checkpoint: String(10 ** 13), actor: "catch-up" }),
+    );
+    expect(written).toEqual([2_000_000]);
+  });
 });
 
 describe("the receiver handler on a webhook without an ID", () => {

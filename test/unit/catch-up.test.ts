@@ -65,8 +65,12 @@ class InMemoryCheckpoint implements CatchUpCheckpoint {
   async read(): Promise<number | undefined> {
     return this.value;
   }
-  async advance(to: number): Promise<void> {
+  async advance(to: number, replacing?: number): Promise<void> {
     this.writes.push(to);
+    if (replacing !== undefined) {
+      if (this.value === replacing) this.value = to;
+      return;
+    }
     if (this.value === undefined || to > this.value) this.value = to;
   }
 }
@@ -321,5 +325,35 @@ describe("catchUp", () => {
     await expect(catchUp(deps)).rejects.toThrow("page 3 failed");
     expect(checkpoint.writes).toEqual([]);
     expect(queue.messages).toEqual([]);
+  });
+});
+
+describe("catchUp with a checkpoint in the future (someone wrote the ledger table)", () => {
+  it("does not stall: reads the initial window, enqueues, and moves the checkpoint back to what it handled", async () => {
+    const { auditTrail, queue, checkpoint, deps } = setup();
+    checkpoint.value = NOW + 365 * 24 * 60 * MINUTE;
+    auditTrail.stacks.set("payments-api", { id: "payments-api", space: PRODUCTION, labels: [] });
+    auditTrail.record("stack.create", "payments-api", NOW - 10 * MINUTE);
+
+    const report = await catchUp(deps);
+
+    expect(auditTrail.sinces).toEqual([NOW - 60 * MINUTE]);
+    expect(queue.messages.map(({ group }) => group)).toEqual(["stack:payments-api"]);
+    expect(report).toMatchObject({
+      futureCheckpointFrom: NOW + 365 * 24 * 60 * MINUTE,
+      checkpoint: NOW - 10 * MINUTE,
+    });
+    expect(checkpoint.value).toBe(NOW - 10 * MINUTE);
+  });
+
+  it("trusts a checkpoint within the clock skew ahead (Spacelift's clock may run ahead)", async () => {
+    const { auditTrail, checkpoint, deps } = setup();
+    checkpoint.value = NOW + 4 * MINUTE;
+
+    const report = await catchUp(deps);
+
+    expect(auditTrail.sinces).toEqual([NOW + 2 * MINUTE]);
+    expect(report.futureCheckpointFrom).toBeUndefined();
+    expect(checkpoint.value).toBe(NOW + 4 * MINUTE);
   });
 });

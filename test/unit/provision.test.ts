@@ -459,3 +459,43 @@ describe("processMessage after the reconciler repaired a stack", () => {
     });
   });
 });
+
+describe("processMessage: an event dated in the future (only a queue sender can write one)", () => {
+  // The receiver refuses a signed body dated more than 5 minutes ahead; a synthesized event
+  // (reconciler, catch-up) or any other queue sender is not checked there. A tombstone dated
+  // year 2100 would make every later event of the stack stale: frozen until someone edits the
+  // ledger by hand.
+  const NOW = 1764080000000;
+  const YEAR_2100 = Date.UTC(2100, 0, 1);
+
+  it("is dropped, and does not freeze the stack: a genuine create later still applies", async () => {
+    const { roles, ledger, deps } = await setup();
+    const clocked: ProvisionerDeps = { ...deps, now: () => new Date(NOW) };
+    const delete2100 = await processMessage(
+      JSON.stringify({ ...fixture("stack.delete"), timestamp: YEAR_2100 }),
+      clocked,
+    );
+    const create = await processMessage(
+      JSON.stringify({ ...fixture("stack.create"), timestamp: NOW - 1000 }),
+      clocked,
+    );
+
+    expect(delete2100).toMatchObject({ result: "dropped", reason: "event dated in the future" });
+    expect(create).toMatchObject({ result: "applied", outcome: { result: "created" } });
+    expect(roles.roles.has(ROLE)).toBe(true);
+    expect((await ledger.get("stack:payments-api"))?.timestamp).toBe(NOW - 1000);
+  });
+
+  it("is accepted within the receiver's clock skew (5 minutes ahead)", async () => {
+    const { roles, deps } = await setup();
+    const clocked: ProvisionerDeps = { ...deps, now: () => new Date(NOW) };
+
+    const outcome = await processMessage(
+      JSON.stringify({ ...fixture("stack.create"), timestamp: NOW + 5 * 60_000 }),
+      clocked,
+    );
+
+    expect(outcome).toMatchObject({ result: "applied", outcome: { result: "created" } });
+    expect(roles.roles.has(ROLE)).toBe(true);
+  });
+});

@@ -23,11 +23,12 @@ const HOUR = 3_600_000;
 const ROLE = "spacelift-stack-gone";
 const PARAMETER = "/spacelift/acme/stacks/gone/role-arn";
 
-async function setup() {
+async function setup(env: Record<string, string> = {}) {
   const config = await loadVendingConfig({
     SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
+    ...env,
   });
   const roles = new InMemoryRoleStore();
   const parameters = new InMemoryParameterStore();
@@ -200,5 +201,68 @@ describe("a reconcile order off the queue", () => {
     expect(outcome).toMatchObject({ result: "dropped" });
     expect(outcome.result === "dropped" && outcome.reason).toMatch(/belongs to stack kept/);
     expect(roles.writes()).toEqual([]);
+  });
+});
+
+describe("a delete order cannot skip the grace period by naming fewer roles", () => {
+  it("refuses a delete naming no role while the stack's live role exists: role and parameter stay", async () => {
+    const { parameters, create, order, role } = await setup();
+    await create("gone", T0 - 1000 * HOUR);
+
+    const outcome = await order({ action: "delete", roles: [] });
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(outcome.result === "dropped" && outcome.reason).toMatch(
+      /not been revoked for the grace period/,
+    );
+    expect(role()).toBeDefined();
+    expect(parameters.parameters.has(PARAMETER)).toBe(true);
+  });
+
+  it("refuses a delete naming only a role that does not exist while the live role does", async () => {
+    const { parameters, create, order, role } = await setup();
+    await create("gone", T0 - 1000 * HOUR);
+
+    const outcome = await order({ action: "delete", roles: ["spacelift-stack-gone-read"] });
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(role()).toBeDefined();
+    expect(parameters.parameters.has(PARAMETER)).toBe(true);
+  });
+
+  it("refuses a delete naming a split stack's revoked read role while its write role is live", async () => {
+    const { roles, create, order, at } = await setup({
+      PERMISSIONS_CONFIG: JSON.stringify({ readWriteSplit: true }),
+    });
+    await create("gone", T0 - HOUR);
+    const names = [...roles.roles.keys()].sort();
+    const read = names.find((name) => name.endsWith("read"));
+    const write = names.find((name) => name.endsWith("write"));
+    await order({ action: "revoke", roles: read === undefined ? [] : [read] });
+    at(T0 + 100 * HOUR);
+
+    const outcome = await order({
+      action: "delete",
+      roles: read === undefined ? [] : [read],
+      listedAt: T0 + 100 * HOUR,
+    });
+
+    expect(names).toHaveLength(2);
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(outcome.result === "dropped" && outcome.reason).toContain(`role ${write}`);
+    expect(roles.roles.has(write ?? "")).toBe(true);
+    expect(roles.roles.has(read ?? "")).toBe(true);
+  });
+
+  it("still deletes the parameters of a resource that has no role left (nothing to wait for)", async () => {
+    const { parameters, roles, create, order, at } = await setup();
+    await create("gone", T0 - HOUR);
+    roles.roles.delete(ROLE);
+    at(T0 + HOUR);
+
+    const outcome = await order({ action: "delete", roles: [], listedAt: T0 + HOUR });
+
+    expect(outcome).toMatchObject({ result: "ordered", outcome: { result: "deleted" } });
+    expect(parameters.parameters.has(PARAMETER)).toBe(false);
   });
 });
