@@ -139,8 +139,10 @@ describe("StsAccountAccess on moto", () => {
     await access.storesFor(TARGET, "stack:b");
     await stores.roles.describe("two");
     const afterTwo = access.assumeRoleCalls;
-    // moto's credentials last an hour (AssumeRole's default DurationSeconds).
-    now += 3_600_000 - CREDENTIALS_REFRESH_MARGIN_MS + 1_000;
+    // moto's credentials last an hour (AssumeRole's default DurationSeconds) from moto's own
+    // clock when it answered, which may run behind `now` by the time the answer took under load:
+    // a minute inside the refresh margin (still 4 minutes before they expire).
+    now += 3_600_000 - CREDENTIALS_REFRESH_MARGIN_MS + 60_000;
     await access.storesFor(TARGET, "stack:c");
 
     expect(afterTwo).toBe(1);
