@@ -276,10 +276,23 @@ export function report(measured: AccountsMeasurement): SectionResult {
     title: `Target accounts (issue 13): calls per create in a second AWS account (${POLICIES} attached policies, boundary set)`,
     rows,
     notes: [
-      "A create in a target account makes its IAM and SSM calls with that account's clients (the vending role's session) and publishes the ARN in both accounts, so it costs the service-account create's calls plus the target's parameter; the SDK counts of the two accounts are kept apart.",
+      "A create in a target account makes its IAM and SSM calls there with that account's clients (the vending role's session) and publishes the ARN in both accounts; the two accounts' SDK calls are counted apart. It costs 3× a create in the service's account: with no ledger entry yet, the stack is placed in the service's account by default, so the create also looks for (and would remove) its roles there (GetRole for the unsplit, read and write names, and their parameters) and, in the target account, for the read/write split's shapes (functions/core/account-placement.ts everyPlacement). A stack created in a routed space never had roles elsewhere; the ledger could say so and save these reads (not changed here).",
       "AssumeRole is made once per account and kept until 5 minutes before the session expires (functions/adapters/sts-account-access.ts); every later create in that account reuses it. The simulated-clock scenario steps the adapter's clock one minute per create and dates each session an hour after that clock (moto dates them by the wall clock), so the sessions expire and are renewed during the run.",
-      "Each account's IAM role quota (GetAccountSummary) is read at most once a minute per account: the cold create pays it in both accounts.",
+      "Each account's IAM role quota (GetAccountSummary) is read at most once a minute per account: the cold create pays the target's (the service's was read by the baseline create just before).",
     ],
-    data: { attachedPolicies: POLICIES, ...measured },
+    data: {
+      attachedPolicies: POLICIES,
+      serviceCreate,
+      cold,
+      // The first warm create in full; the others only as whether they cost the same.
+      warm: {
+        creates: warm.length,
+        first: firstWarm,
+        sameCallsEveryTime: warmStable,
+        assumeRole: warm.reduce((sum, calls) => sum + calls.assumeRole, 0),
+      },
+      lifetime,
+      clock,
+    },
   };
 }

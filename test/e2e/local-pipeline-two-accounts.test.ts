@@ -230,3 +230,26 @@ describe("npm start with a permissions file the product refuses", () => {
     expect(run.output()).not.toContain("Receiver:");
   });
 });
+
+describe("npm run send --wait with what it cannot wait for", () => {
+  // Port 1 refuses connections: a post would fail with another message and exit code 1.
+  const nowhere = { SPACELIFT_WEBHOOK_SECRET: SECRET, RECEIVER_URL: "http://127.0.0.1:1/x" };
+
+  it.each([
+    [["stack.update", "--stack", "a", "--wait"], "--wait applies to stack.create"],
+    [["stack.create", "--stack", "a", "--wait", "--wait-seconds", "0"], "--wait-seconds must be"],
+  ])("%j exits 2 before posting: %s", async (args, message) => {
+    const sent = await runSend(args, { ...nowhere, AWS_ENDPOINT_URL: "http://127.0.0.1:1" });
+    expect(sent.output).toContain(message);
+    expect(sent.code).toBe(2);
+  });
+
+  it("needs AWS_ENDPOINT_URL to read the published ARN", async () => {
+    const sent = await runSend(["stack.create", "--stack", "a", "--wait"], {
+      ...nowhere,
+      AWS_ENDPOINT_URL: "",
+    });
+    expect(sent.output).toContain("set AWS_ENDPOINT_URL");
+    expect(sent.code).toBe(2);
+  });
+});
