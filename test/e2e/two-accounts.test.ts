@@ -110,10 +110,15 @@ describe("npm start with two AWS accounts, over HTTP", () => {
   it("creates, moves between accounts and deletes a stack's role from signed webhooks", async () => {
     // Create in a production space: the role appears in 222222222222, trusted by its provider.
     expect((await send("stack.create", PRODUCTION_SPACE)).status).toBe(202);
-    const created = await eventually(
-      () => readRole(target.iam, ROLE),
-      (role) => role !== undefined,
+    // The role is created before its ARN is published: wait for both parameters, then read it.
+    await eventually(
+      async () => [
+        await readParameter(service.ssm, PARAMETER),
+        await readParameter(target.ssm, PARAMETER),
+      ],
+      (published) => published.every((parameter) => parameter !== undefined),
     );
+    const created = await readRole(target.iam, ROLE);
     expect(created?.arn).toBe(`arn:aws:iam::${TARGET}:role/spacelift/${ROLE}`);
     expect(created?.boundary).toBe(TARGET_BOUNDARY);
     expect(created?.trust.Statement[0].Principal.Federated).toBe(
@@ -125,22 +130,25 @@ describe("npm start with two AWS accounts, over HTTP", () => {
 
     // Move to staging: the role moves to the service's account, the target's copy goes.
     expect((await send("stack.update", STAGING_SPACE)).status).toBe(202);
+    // The old account's role goes before its parameter: once the parameter is gone, both are.
     await eventually(
-      () => readRole(target.iam, ROLE),
-      (role) => role === undefined,
+      () => readParameter(target.ssm, PARAMETER).catch(() => "being deleted"),
+      (parameter) => parameter === undefined,
     );
+    expect(await readRole(target.iam, ROLE)).toBeUndefined();
     const moved = await readRole(service.iam, ROLE);
     expect(moved?.arn).toBe(`arn:aws:iam::123456789012:role/spacelift/${ROLE}`);
     expect((await readParameter(service.ssm, PARAMETER))?.value).toBe(moved?.arn);
-    expect(await readParameter(target.ssm, PARAMETER)).toBeUndefined();
 
     // Delete: nothing left in either account.
     expect((await send("stack.delete")).status).toBe(202);
+    // The role is deleted before its parameter (read while it is being deleted, its tags may
+    // already be gone): once the parameter is gone, both are.
     await eventually(
-      () => readRole(service.iam, ROLE),
-      (role) => role === undefined,
+      () => readParameter(service.ssm, PARAMETER).catch(() => "being deleted"),
+      (parameter) => parameter === undefined,
     );
-    expect(await readParameter(service.ssm, PARAMETER)).toBeUndefined();
+    expect(await readRole(service.iam, ROLE)).toBeUndefined();
     expect(await readRole(target.iam, ROLE)).toBeUndefined();
   });
 });
