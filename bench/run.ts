@@ -8,12 +8,12 @@
  *
  *   npm run bench -- --only reconcile-scale        the reconciler at 1,000 and 10,000 stacks (long)
  *
- * Sections: receiver, api-economy, cold-start, burst, role-latency, reconcile-scale (not in the
- * default run: it takes many minutes). Options: --receiver-events,
+ * Sections: receiver, api-economy, cold-start, burst, role-latency, accounts, reconcile-scale (not
+ * in the default run: it takes many minutes). Options: --receiver-events,
  * --receiver-runs, --reconcile-stacks, --cold-start-runs, --burst-events, --burst-rate,
  * --burst-bucket, --burst-policies, --burst-concurrency, --burst-visibility, --burst-runs,
  * --role-latency-events, --reconcile-scale-sizes (default 1000,10000), --reconcile-scale-spaces
- * (300), --reconcile-scale-sample (100) (see BENCHMARKS.md).
+ * (300), --reconcile-scale-sample (100), --account-creates (50) (see BENCHMARKS.md).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -29,6 +29,7 @@ const SECTIONS = [
   "cold-start",
   "burst",
   "role-latency",
+  "accounts",
   "reconcile-scale",
 ] as const;
 /** Sections run only when named with --only. */
@@ -54,6 +55,7 @@ const { values } = parseArgs({
     "reconcile-scale-sizes": { type: "string", default: "1000,10000" },
     "reconcile-scale-spaces": { type: "string", default: "300" },
     "reconcile-scale-sample": { type: "string", default: "100" },
+    "account-creates": { type: "string", default: "50" },
     help: { type: "boolean", default: false },
   },
 });
@@ -102,6 +104,7 @@ const options: BenchOptions = {
     .map((size) => positive("reconcile-scale-sizes", size.trim())),
   reconcileScaleSpaces: positive("reconcile-scale-spaces", values["reconcile-scale-spaces"]),
   reconcileScaleSample: positive("reconcile-scale-sample", values["reconcile-scale-sample"]),
+  accountCreates: positive("account-creates", values["account-creates"]),
 };
 
 const selected =

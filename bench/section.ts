@@ -17,6 +17,7 @@ const SECTIONS: Record<
   burst: () => import("./sections/burst.ts"),
   "role-latency": () => import("./sections/role-latency.ts"),
   "reconcile-scale": () => import("./sections/reconcile-scale.ts"),
+  accounts: () => import("./sections/accounts.ts"),
 };
 
 const SECTION_NAMES = Object.keys(SECTIONS);

@@ -5,9 +5,15 @@
  * With STACK_ENVIRONMENT=true, SPACELIFT_API_ENDPOINT and SPACELIFT_API_KEY_ID /
  * SPACELIFT_API_KEY_SECRET (a Spacelift API, e.g. the tests' local fake), the provisioner also
  * sets each stack's variables there: the key is stored in the local SSM like the deployed one.
+ *
+ * With a permissions file (PERMISSIONS_CONFIG_FILE or PERMISSIONS_CONFIG) that has `accounts`,
+ * each target account gets in the emulator what infra/modules/target-account gives it (its OIDC
+ * provider, boundary and vending role), and the provisioner reaches it through STS as deployed.
  */
 import { randomBytes } from "node:crypto";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { ConfigurationError } from "../functions/core/errors.ts";
+import { describeTargetAccounts, prepareLocalTargetAccounts } from "./lib/local-accounts.ts";
 import { createLocalAwsResources, localClientConfig } from "./lib/local-aws.ts";
 import { startLocalPipeline } from "./lib/local-pipeline.ts";
 import { type MotoServer, startMotoServer } from "./lib/moto.ts";
@@ -56,6 +62,17 @@ Object.assign(process.env, {
 
 const stackEnvironment = await storeSpaceliftApiKey(endpoint, spaceliftKey);
 
+let targetAccounts: Awaited<ReturnType<typeof prepareLocalTargetAccounts>>;
+try {
+  targetAccounts = await prepareLocalTargetAccounts(process.env, { endpoint });
+} catch (error) {
+  // A bad permissions file: its message names the offending entry; nothing else is started.
+  if (!(error instanceof ConfigurationError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  await moto?.stop();
+  process.exit(2);
+}
+
 const pipeline = await startLocalPipeline({ endpoint, queueUrl: resources.queueUrl, port });
 const account = hostname.split(".")[0];
 process.stdout.write(
@@ -68,6 +85,12 @@ process.stdout.write(
     `  Queue:           ${resources.queueUrl}`,
     `  Stack variables: ${stackEnvironment}`,
     `  Dead letters:    ${resources.deadLetterQueueUrl}`,
+    ...describeTargetAccounts(targetAccounts, {
+      receiverUrl: pipeline.url,
+      secret,
+      endpoint,
+      spaceliftAccount: account ?? "",
+    }),
     "",
     "Send a signed test event from another terminal:",
     `  RECEIVER_URL=${pipeline.url} SPACELIFT_WEBHOOK_SECRET=${secret} npm run send -- stack.create --stack payments-api --space production-01HND497T9JKR76MR3KA2CDJHP`,

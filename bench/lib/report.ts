@@ -39,6 +39,8 @@ export interface BenchOptions {
   readonly reconcileScaleSpaces: number;
   /** Stacks applied through the throttling proxy to model the backfill. */
   readonly reconcileScaleSample: number;
+  /** Creates in one target account, in one credential lifetime (the accounts section). */
+  readonly accountCreates: number;
 }
 
 export function formatMs(ms: number): string {

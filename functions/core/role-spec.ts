@@ -183,9 +183,12 @@ export function spaceRoleName(config: VendingConfig, spaceId: SpaceId): string {
   return fitRoleName(`${config.roleNamePrefix}space-${spaceId}`);
 }
 
+/** What a parameter's name is made of (all a caller outside the service, such as `npm run send`, needs). */
+export type ParameterNaming = Pick<VendingConfig, "parameterPrefix" | "spaceliftAccount">;
+
 /** `…/role-arn` holds the unsplit or write role; `…/read-role-arn` the read role. */
 export function stackParameterName(
-  config: VendingConfig,
+  config: ParameterNaming,
   stackId: StackId,
   scope: RoleScope = "any",
 ): string {
@@ -193,7 +196,7 @@ export function stackParameterName(
   return `${config.parameterPrefix}/${config.spaceliftAccount}/stacks/${stackId}/${leaf}`;
 }
 
-export function spaceParameterName(config: VendingConfig, spaceId: SpaceId): string {
+export function spaceParameterName(config: ParameterNaming, spaceId: SpaceId): string {
   return `${config.parameterPrefix}/${config.spaceliftAccount}/spaces/${spaceId}/role-arn`;
 }
 

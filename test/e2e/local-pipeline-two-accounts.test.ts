@@ -1,0 +1,255 @@
+/**
+ * End to end, the README's local two-account run: `npm start`'s program in a child process with
+ * examples/permissions.two-accounts.yaml, then `npm run send`'s program (a signed HTTP webhook)
+ * for a stack in a routed space. Asserted by reading moto through the SDK, in the second
+ * account too (moto keeps per-account state; AssumeRole into an account's role returns
+ * credentials acting there).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import {
+  CreateOpenIDConnectProviderCommand,
+  GetOpenIDConnectProviderCommand,
+  GetPolicyCommand,
+  GetRoleCommand,
+  IAMClient,
+  ListOpenIDConnectProvidersCommand,
+} from "@aws-sdk/client-iam";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { eventually, readRole, testClients } from "../support/aws.ts";
+
+const HOST = "acme.app.spacelift.io";
+const SECRET = "e2e-webhook-secret-0123456789";
+const EXAMPLE = "examples/permissions.two-accounts.yaml";
+const TARGET = "222222222222";
+const VENDING_ROLE = `arn:aws:iam::${TARGET}:role/spacelift-role-vending/spacelift-role-vending`;
+const PROVIDER = `arn:aws:iam::${TARGET}:oidc-provider/${HOST}`;
+const BOUNDARY = `arn:aws:iam::${TARGET}:policy/spacelift-role-vending/spacelift-role-vending-boundary`;
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  read(label: string): string;
+}
+
+/** Starts `npm start`'s program; resolves once it printed its banner, or once it exited. */
+async function startLocalRun(env: Record<string, string>): Promise<Running> {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/local.ts"], {
+    env: {
+      ...process.env,
+      AWS_ENDPOINT_URL: "",
+      PORT: "0",
+      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_WEBHOOK_SECRET: SECRET,
+      PERMISSIONS_CONFIG_FILE: EXAMPLE,
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const read = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output)?.[1] ?? "";
+  await eventually(
+    async () => read("Dead letters"),
+    (value) => value !== "" || child.exitCode !== null,
+    30_000,
+  );
+  return { child, output: () => output, read };
+}
+
+async function stopLocalRun(running: Running | undefined): Promise<void> {
+  if (running === undefined) return;
+  const { child } = running;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGINT");
+  await exited;
+}
+
+/** `npm run send`'s program with these arguments and environment; its exit code and output. */
+async function runSend(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/send.ts", ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  return { code, output };
+}
+
+/** An IAM client acting in `account`, the way moto lets one: through an assumed role. */
+async function iamIn(endpoint: string, account: string): Promise<IAMClient> {
+  const sts = new STSClient(localClientConfig(endpoint));
+  const { Credentials: credentials } = await sts.send(
+    new AssumeRoleCommand({
+      RoleArn: `arn:aws:iam::${account}:role/e2e-inspector`,
+      RoleSessionName: "e2e",
+    }),
+  );
+  sts.destroy();
+  return new IAMClient({
+    ...localClientConfig(endpoint),
+    credentials: {
+      accessKeyId: credentials?.AccessKeyId ?? "",
+      secretAccessKey: credentials?.SecretAccessKey ?? "",
+      sessionToken: credentials?.SessionToken ?? "",
+    },
+  });
+}
+
+describe("npm start with the two-account example, then npm run send", () => {
+  let running: Running;
+  let endpoint: string;
+  let target: IAMClient;
+
+  beforeAll(async () => {
+    running = await startLocalRun({});
+    if (running.child.exitCode !== null) throw new Error(`npm start exited: ${running.output()}`);
+    endpoint = running.read("AWS endpoint");
+    target = await iamIn(endpoint, TARGET);
+  });
+  afterAll(() => stopLocalRun(running));
+
+  it("sets up the target account in moto and prints its vending role, provider and boundary", async () => {
+    expect(running.output()).toContain(`Account ${TARGET} (spaces production-*)`);
+    expect(running.read("Vending role")).toBe(VENDING_ROLE);
+    expect(running.read("OIDC provider")).toBe(PROVIDER);
+    expect(running.read("Boundary")).toBe(BOUNDARY);
+
+    const vending = await target.send(new GetRoleCommand({ RoleName: "spacelift-role-vending" }));
+    expect(vending.Role?.Arn).toBe(VENDING_ROLE);
+    const trust = JSON.parse(decodeURIComponent(vending.Role?.AssumeRolePolicyDocument ?? "{}"));
+    expect(trust.Statement[0].Condition).toEqual({
+      StringEquals: { "sts:ExternalId": "local-two-accounts" },
+    });
+    const provider = await target.send(
+      new GetOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: PROVIDER }),
+    );
+    expect(provider.ClientIDList).toEqual([HOST]);
+    expect((await target.send(new GetPolicyCommand({ PolicyArn: BOUNDARY }))).Policy?.Arn).toBe(
+      BOUNDARY,
+    );
+  });
+
+  it("gives a stack in a routed space its role in 222222222222, trusted by that account's provider", async () => {
+    const example = /npm run send -- (stack\.create .* --wait)/.exec(running.output())?.[1];
+    expect(example).toBe(
+      "stack.create --stack orders-api --space production-01HND497T9JKR76MR3KA2CDJHP --wait",
+    );
+
+    const sent = await runSend((example ?? "").split(" "), {
+      RECEIVER_URL: running.read("Receiver"),
+      SPACELIFT_WEBHOOK_SECRET: SECRET,
+      AWS_ENDPOINT_URL: endpoint,
+      SPACELIFT_HOSTNAME: HOST,
+    });
+
+    const arn = `arn:aws:iam::${TARGET}:role/spacelift/spacelift-stack-orders-api`;
+    expect(sent.output).toContain(`role ${arn} (AWS account ${TARGET})`);
+    expect(sent.code).toBe(0);
+    const role = await readRole(target, "spacelift-stack-orders-api");
+    expect(role?.arn).toBe(arn);
+    expect(role?.boundary).toBe(BOUNDARY);
+    expect(role?.trust.Statement[0].Principal.Federated).toBe(PROVIDER);
+    expect(await readRole(testClients(endpoint).iam, "spacelift-stack-orders-api")).toBeUndefined();
+  });
+});
+
+describe("npm start against an emulator where the target account is already set up", () => {
+  let moto: MotoServer;
+  const runs: Running[] = [];
+
+  beforeAll(async () => {
+    moto = await startMotoServer();
+  });
+  afterAll(async () => {
+    for (const run of runs) await stopLocalRun(run);
+    await moto?.stop();
+  });
+
+  it("accepts the provider it finds, and a second start accepts everything the first set up", async () => {
+    const iam = await iamIn(moto.endpoint, TARGET);
+    await iam.send(
+      new CreateOpenIDConnectProviderCommand({
+        Url: `https://${HOST}`,
+        ClientIDList: [HOST],
+        ThumbprintList: ["0000000000000000000000000000000000000000"],
+      }),
+    );
+
+    for (let start = 0; start < 2; start += 1) {
+      const run = await startLocalRun({ AWS_ENDPOINT_URL: moto.endpoint });
+      runs.push(run);
+      expect(run.child.exitCode, run.output()).toBeNull();
+      expect(run.read("Vending role")).toBe(VENDING_ROLE);
+      await stopLocalRun(run);
+    }
+
+    const providers = await iam.send(new ListOpenIDConnectProvidersCommand({}));
+    expect(providers.OpenIDConnectProviderList?.map((entry) => entry.Arn)).toEqual([PROVIDER]);
+    const vending = await iam.send(new GetRoleCommand({ RoleName: "spacelift-role-vending" }));
+    expect(vending.Role?.Arn).toBe(VENDING_ROLE);
+  });
+});
+
+describe("npm start with a permissions file the product refuses", () => {
+  it("exits with the loader's message (code 2) before starting the receiver", async () => {
+    const run = await startLocalRun({
+      PERMISSIONS_CONFIG_FILE: "",
+      PERMISSIONS_CONFIG: JSON.stringify({
+        accounts: [
+          {
+            id: "123456789012",
+            vendingRoleArn: "arn:aws:iam::123456789012:role/vending",
+            spaces: ["production-*"],
+          },
+        ],
+      }),
+    });
+    const [code] =
+      run.child.exitCode === null ? await once(run.child, "exit") : [run.child.exitCode];
+
+    expect(code).toBe(2);
+    expect(run.output()).toContain("accounts[0].id: 123456789012 is the service's own account");
+    expect(run.output()).not.toContain("Receiver:");
+  });
+});
+
+describe("npm run send --wait with what it cannot wait for", () => {
+  // Port 1 refuses connections: a post would fail with another message and exit code 1.
+  const nowhere = { SPACELIFT_WEBHOOK_SECRET: SECRET, RECEIVER_URL: "http://127.0.0.1:1/x" };
+
+  it.each([
+    [["stack.update", "--stack", "a", "--wait"], "--wait applies to stack.create"],
+    [["stack.create", "--stack", "a", "--wait", "--wait-seconds", "0"], "--wait-seconds must be"],
+  ])("%j exits 2 before posting: %s", async (args, message) => {
+    const sent = await runSend(args, { ...nowhere, AWS_ENDPOINT_URL: "http://127.0.0.1:1" });
+    expect(sent.output).toContain(message);
+    expect(sent.code).toBe(2);
+  });
+
+  it("needs AWS_ENDPOINT_URL to read the published ARN", async () => {
+    const sent = await runSend(["stack.create", "--stack", "a", "--wait"], {
+      ...nowhere,
+      AWS_ENDPOINT_URL: "",
+    });
+    expect(sent.output).toContain("set AWS_ENDPOINT_URL");
+    expect(sent.code).toBe(2);
+  });
+});
