@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { GetParameterCommand, ParameterNotFound, SSMClient } from "@aws-sdk/client-ssm";
 import { isSpaceId, isStackId } from "../functions/core/identifiers.ts";
-import { accountOfArn } from "../functions/core/permissions.ts";
+import { accountOfArn } from "../functions/core/permissions-file.ts";
 import {
   type ParameterNaming,
   spaceParameterName,
