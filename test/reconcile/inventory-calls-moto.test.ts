@@ -33,6 +33,7 @@ let h: Harness;
 let config: VendingConfig;
 const counter = new ApiCallCounter();
 
+// 100 stacks created by a real pass (planned, then applied): slow when the machine is busy.
 beforeAll(async () => {
   h = await startHarness();
   await h.reset();
@@ -58,7 +59,7 @@ beforeAll(async () => {
   // Everything created by the product itself, so that the next pass finds it in sync.
   await repair();
   config = (await h.deps()).config;
-});
+}, 180_000);
 
 afterAll(async () => {
   await h?.stop();
