@@ -1061,6 +1061,19 @@ function describeOutcome(outcome: QueueMessageOutcome): string {
   }
 }
 
+/** The root space as a history event: no webhook names it, but Spacelift lists it. */
+function rootSpaceEvent(timestamp: number): HistoryEvent {
+  return {
+    index: -1,
+    timestamp,
+    group: "space:root",
+    action: "space.create",
+    body: JSON.stringify(
+      auditEvent("space.create", { account: ACCOUNT, space: "root", labels: [], timestamp }),
+    ),
+  };
+}
+
 /** A Lambda container's worth of time with AssumeRole throttled at its start, now and then. */
 const ASSUME_ROLE_THROTTLE_RATE = 0.25;
 /** Longest a pass takes, in minutes of the history's clock, once it has read its listing. */
@@ -1286,7 +1299,10 @@ export async function runConvergenceSeed(
       await queue.drain(handle, drainOptions);
       await redrive();
     }
-    const expected = expectedState(config, [...history, ...touches]);
+    // Spacelift's root space exists from the start: once a pass has listed it, it has a role.
+    const rootListed = (): HistoryEvent[] =>
+      passReports.length > 0 ? [rootSpaceEvent((history[0]?.timestamp ?? 0) - 1000)] : [];
+    const expected = () => expectedState(config, [...rootListed(), ...history, ...touches]);
     const deadLettered = () =>
       queue.deadLetters.map(
         (message) =>
@@ -1296,7 +1312,7 @@ export async function runConvergenceSeed(
     if (world !== undefined) {
       // Every delivery is in: the passes so far must not have undone any newer webhook.
       faults.enabled = false;
-      const before = [...deadLettered(), ...(await findProblems(env, expected, decoys, targets))];
+      const before = [...deadLettered(), ...(await findProblems(env, expected(), decoys, targets))];
       problems.push(...before.map((problem) => `before the final reconcile pass: ${problem}`));
       faults.enabled = true;
       // One last pass, well after the last event, over Spacelift's final state.
@@ -1315,7 +1331,7 @@ export async function runConvergenceSeed(
       ...(poisonDeadLettered === 0
         ? [`poison resource ${poison} never reached the dead-letter queue`]
         : []),
-      ...(await findProblems(env, expected, decoys, targets)),
+      ...(await findProblems(env, expected(), decoys, targets)),
     );
     return {
       seed: options.seed,
