@@ -1253,7 +1253,14 @@ export async function runConvergenceSeed(
     };
     faults.enabled = true;
     // Where passes start (after that many deliveries) and how long each plans, in history time.
+    // The last one comes in the final tenth of the deliveries: a pass that undid a webhook
+    // there leaves the damage for the model to see, with no later event of the resource to
+    // mend it.
     const points = new Set<number>();
+    const tail = Math.max(1, Math.floor(deliveries.length / 10));
+    if (passes > 0 && deliveries.length > 1) {
+      points.add(deliveries.length - 1 - extraRandom.int(Math.min(tail, deliveries.length - 1)));
+    }
     while (points.size < Math.min(passes, deliveries.length - 1)) {
       points.add(1 + extraRandom.int(deliveries.length - 1));
     }
