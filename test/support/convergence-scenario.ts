@@ -206,6 +206,8 @@ export interface SeedReport {
   };
   /** AssumeRole calls into the second account (with `accounts: 2`). */
   readonly assumeRoleCalls: number;
+  /** Stack events of the history that move a stack into a space of another AWS account. */
+  readonly crossAccountMoves: number;
   /** Differences between AWS and the model, and decoys touched; empty when converged. */
   readonly problems: readonly string[];
   readonly durationMs: number;
@@ -1061,6 +1063,24 @@ function describeOutcome(outcome: QueueMessageOutcome): string {
   }
 }
 
+/** Stack events that put a living stack in a space of another account than its last one. */
+function countCrossAccountMoves(config: VendingConfig, history: readonly HistoryEvent[]): number {
+  const accounts = new Map<string, string>();
+  let moves = 0;
+  for (const { change } of history) {
+    if (change?.kind !== "stack") continue;
+    if (change.stack === undefined) {
+      accounts.delete(change.id);
+      continue;
+    }
+    const account = accountFor(config, change.stack.space as SpaceId);
+    const before = accounts.get(change.id);
+    if (before !== undefined && before !== account) moves++;
+    accounts.set(change.id, account);
+  }
+  return moves;
+}
+
 /** The root space as a history event: no webhook names it, but Spacelift lists it. */
 function rootSpaceEvent(timestamp: number): HistoryEvent {
   return {
@@ -1258,9 +1278,11 @@ export async function runConvergenceSeed(
     // mend it.
     const points = new Set<number>();
     const tail = Math.max(1, Math.floor(deliveries.length / 10));
-    if (passes > 0 && deliveries.length > 1) {
-      points.add(deliveries.length - 1 - extraRandom.int(Math.min(tail, deliveries.length - 1)));
-    }
+    const tailPoint =
+      passes > 0 && deliveries.length > 1
+        ? deliveries.length - 1 - extraRandom.int(Math.min(tail, deliveries.length - 1))
+        : undefined;
+    if (tailPoint !== undefined) points.add(tailPoint);
     while (points.size < Math.min(passes, deliveries.length - 1)) {
       points.add(1 + extraRandom.int(deliveries.length - 1));
     }
@@ -1277,7 +1299,9 @@ export async function runConvergenceSeed(
       // The provisioner works through part of what is queued while the pass runs.
       await Promise.all([
         queue.drain(handle, { ...drainOptions, receiveLimit: segment }),
-        reconcilePass((1 + extraRandom.int(MAX_PASS_MINUTES)) * 60_000),
+        reconcilePass(
+          (point === tailPoint ? MAX_PASS_MINUTES : 1 + extraRandom.int(MAX_PASS_MINUTES)) * 60_000,
+        ),
       ]);
     }
     for (; sent < deliveries.length; sent++) {
@@ -1360,6 +1384,7 @@ export async function runConvergenceSeed(
         passesThatEnqueued: passReports.filter((report) => report.counts.enqueued > 0).length,
       },
       assumeRoleCalls: accesses.reduce((sum, access) => sum + access.assumeRoleCalls, 0),
+      crossAccountMoves: countCrossAccountMoves(config, history),
       problems,
       durationMs: Date.now() - started,
     };
@@ -1406,7 +1431,7 @@ export function summarize(reports: readonly SeedReport[]): string {
         : "";
     const assumed =
       report.assumeRoleCalls > 0
-        ? `, ${report.assumeRoleCalls} AssumeRole into the second account`
+        ? `, ${report.crossAccountMoves} moves between accounts, ${report.assumeRoleCalls} AssumeRole into the second account`
         : "";
     return `seed ${report.seed}: ${report.events} events, ${report.deliveries} deliveries, ${report.receives} receives (${report.redeliveries} failed, ${report.deadLettered} dead-lettered), ${seedFaults} faults injected, ${report.sdk.calls} SDK calls / ${report.sdk.attempts} attempts${passed}${assumed}${report.halfWayFailures > 0 ? `, ${report.halfWayFailures} split switches failed half-way` : ""}, ${report.problems.length} problems, ${(report.durationMs / 1000).toFixed(1)} s`;
   });
