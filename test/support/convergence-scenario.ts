@@ -2,10 +2,13 @@
  * The convergence scenario shared by test/faults/convergence.test.ts (bounded, in `npm test`)
  * and scripts/fault-soak.ts (larger): a seeded history of Spacelift stack and space events is
  * delivered with duplicates and reordering through a simulated SQS FIFO queue (one ordered lane
- * per resource, redelivery on failure, a dead-letter queue) into `processMessage` with the real
- * adapters and the product's own SDK clients against moto_server, with faults injected into
- * every IAM, SSM and DynamoDB call. Afterwards the AWS state is compared with what a simple
+ * per resource, redelivery on failure, a dead-letter queue) into `processQueueMessage` with the
+ * real adapters and the product's own SDK clients against moto_server, with faults injected into
+ * every IAM, SSM, DynamoDB and STS call. Afterwards the AWS state is compared with what a simple
  * model of the history says, and roles and parameters we did not create must be untouched.
+ * Optionally a second AWS account takes the spaces routed to it (test/support/
+ * convergence-accounts.ts), and reconcile passes run between deliveries against a Spacelift
+ * that follows the history (test/support/convergence-reconcile.ts).
  */
 import {
   AttachRolePolicyCommand,
@@ -1094,7 +1097,7 @@ function rootSpaceEvent(timestamp: number): HistoryEvent {
   };
 }
 
-/** A Lambda container's worth of time with AssumeRole throttled at its start, now and then. */
+/** How often a new container's first AssumeRole calls are throttled (1 to 10 in a row). */
 const ASSUME_ROLE_THROTTLE_RATE = 0.25;
 /** Longest a pass takes, in minutes of the history's clock, once it has read its listing. */
 const MAX_PASS_MINUTES = 20;
