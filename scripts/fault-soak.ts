@@ -7,8 +7,12 @@
  * --spaces N, --concurrency N, --no-faults, --rates kind=p,... (per-attempt probabilities that
  * replace the defaults' for those kinds, e.g. `--rates throttling=0.02,answerLost=0.05`),
  * --switch-split (the read/write split is switched on, then off, during each seed; see
- * ScenarioOptions.switchSplit). Prints one line per seed and the totals; exits 1 if
- * any seed did not converge, listing its problems.
+ * ScenarioOptions.switchSplit), --accounts 1|2 (2: a second AWS account that every
+ * odd-numbered space is routed to, reached through AssumeRole; see ScenarioOptions.accounts),
+ * --reconcile-passes N (reconcile passes interleaved with the deliveries, against a Spacelift
+ * that follows the history, plus one after the last; see ScenarioOptions.reconcilePasses).
+ * Prints one line per seed and the totals; exits 1 if any seed did not converge, listing its
+ * problems.
  */
 import { parseArgs } from "node:util";
 import {
@@ -31,6 +35,8 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "4" },
     "no-faults": { type: "boolean", default: false },
     "switch-split": { type: "boolean", default: false },
+    accounts: { type: "string", default: "1" },
+    "reconcile-passes": { type: "string", default: "0" },
     rates: { type: "string" },
   },
 });
@@ -58,6 +64,17 @@ const spaces =
     ? Math.max(4, Math.round(stacks / 3))
     : positive("spaces", values.spaces);
 const concurrency = positive("concurrency", values.concurrency);
+const accounts = positive("accounts", values.accounts);
+if (accounts > 2) {
+  console.error(`--accounts must be 1 or 2, not ${accounts}`);
+  process.exit(2);
+}
+const reconcilePasses =
+  values["reconcile-passes"] === "0" ? 0 : positive("reconcile-passes", values["reconcile-passes"]);
+if (values["switch-split"] && (accounts > 1 || reconcilePasses > 0)) {
+  console.error("--switch-split runs with one account and without reconcile passes");
+  process.exit(2);
+}
 const faults = values["no-faults"] ? {} : withRates(values.rates);
 
 /** The default fault plan, with the per-attempt probabilities given on the command line. */
@@ -84,7 +101,7 @@ const reports: SeedReport[] = [];
 let failed = false;
 try {
   console.log(
-    `fault soak: ${seeds.length} seeds × ${events} events, ${stacks} stacks, ${spaces} spaces, concurrency ${concurrency}${values["no-faults"] ? ", no faults" : ""}${values["switch-split"] ? ", read/write split switched on then off" : ""}`,
+    `fault soak: ${seeds.length} seeds × ${events} events, ${stacks} stacks, ${spaces} spaces, concurrency ${concurrency}${values["no-faults"] ? ", no faults" : ""}${values["switch-split"] ? ", read/write split switched on then off" : ""}${accounts === 2 ? ", 2 AWS accounts" : ""}${reconcilePasses > 0 ? `, ${reconcilePasses} reconcile passes interleaved (+1 at the end)` : ""}`,
   );
   for (const seed of seeds) {
     const report = await runConvergenceSeed(env, {
@@ -95,6 +112,8 @@ try {
       concurrency,
       faults,
       switchSplit: values["switch-split"],
+      accounts: accounts === 2 ? 2 : 1,
+      reconcilePasses,
     });
     reports.push(report);
     console.log(summarize([report]).split("\n")[0]);

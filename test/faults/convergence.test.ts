@@ -5,6 +5,9 @@
  * with throttling, 500s, timeouts, connection resets, lost answers, unretried conflicts, calls
  * the SDK gives up on and IAM eventual consistency injected below the SDK's retries. Afterwards
  * AWS must hold exactly what the model of the history says, and the decoys must be untouched.
+ * A further seed runs with two AWS accounts (stacks moving between spaces of both and back,
+ * AssumeRole throttled now and then) and reconcile passes interleaved with the deliveries,
+ * while the fake Spacelift follows the history and moves on under each pass.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
@@ -33,6 +36,29 @@ afterAll(async () => {
   env?.close();
   await moto?.stop();
 });
+
+it("converges with two AWS accounts and reconcile passes interleaved with the deliveries, before and after a final pass", async () => {
+  const report = await runConvergenceSeed(env, {
+    seed: 5,
+    events: 120,
+    stacks: 10,
+    spaces: 4,
+    faults: TEST_FAULTS,
+    accounts: 2,
+    reconcilePasses: 3,
+  });
+  console.log(summarize([report]));
+
+  expect(report.problems).toEqual([]);
+  expect(report.crossAccountMoves, "stacks moved between accounts").toBeGreaterThan(0);
+  expect(report.assumeRoleCalls, "the second account reached through STS").toBeGreaterThan(0);
+  expect(report.reconcile.passes).toBe(4);
+  expect(report.reconcile.passes - report.reconcile.failed, "passes that planned").toBeGreaterThan(
+    0,
+  );
+  expect(report.reconcile.enqueued, "pass messages in the FIFO queue").toBeGreaterThan(0);
+  expect(report.poisonDeadLettered, "poison message dead-lettered").toBeGreaterThan(0);
+}, 240_000);
 
 it(`converges to the model of the event history for ${SEEDS.length} seeds × ${EVENTS} events under injected faults`, async () => {
   const reports: SeedReport[] = [];

@@ -6,12 +6,14 @@
  */
 import { GetRoleCommand, ServiceFailureException } from "@aws-sdk/client-iam";
 import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
+import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   AWS_CLIENT_SETTINGS,
   dynamodbClient,
   iamClient,
   ssmClient,
+  stsClient,
 } from "../../functions/adapters/aws-clients.ts";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
@@ -98,7 +100,7 @@ async function callOnce(service: "ssm" | "dynamodb"): Promise<number | undefined
 }
 
 describe("transient faults are retried by the SDK", () => {
-  const cases: [AwsService, AttemptFaultKind, number][] = [];
+  const cases: [Exclude<AwsService, "sts">, AttemptFaultKind, number][] = [];
   for (const service of ["iam", "ssm", "dynamodb"] as const) {
     // Throttling backs off from a 1 s base (the SDK's), so it is injected once; the others twice.
     cases.push([service, "throttling", 1]);
@@ -134,6 +136,31 @@ describe("transient faults are retried by the SDK", () => {
       attempts: times + 1,
       failures: 0,
     });
+  });
+});
+
+describe("AssumeRole into a target account", () => {
+  it("sts: throttling ×1 on AssumeRole, answered in STS's protocol, is retried by the product's STS client", async () => {
+    counter.attach(stsClient(), "sts");
+    faults.attach(stsClient(), "sts");
+    counter.reset();
+    const roleArn = "arn:aws:iam::222222222222:role/spacelift-vending";
+    faults.force({
+      service: "sts",
+      operation: "AssumeRole",
+      target: roleArn,
+      kind: "throttling",
+      times: 1,
+    });
+
+    const answer = await stsClient().send(
+      new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: "probe" }),
+    );
+
+    expect(answer.Credentials?.AccessKeyId).toBeTruthy();
+    expect(answer.$metadata.attempts).toBe(2);
+    expect(faults.injected().throttling).toBe(1);
+    expect(counter.byOperation()["sts.AssumeRole"]).toEqual({ calls: 1, attempts: 2, failures: 0 });
   });
 });
 

@@ -22,7 +22,8 @@ import type {
   MiddlewareStack,
 } from "@smithy/types";
 
-export type AwsService = "iam" | "ssm" | "dynamodb";
+/** `sts`: AssumeRole into target accounts; it speaks IAM's wire protocol (awsQuery, XML errors). */
+export type AwsService = "iam" | "ssm" | "dynamodb" | "sts";
 
 export const FAULT_KINDS = [
   "throttling",
@@ -438,6 +439,7 @@ function bodyOf(request: unknown): string {
 /** The role, parameter or ledger item a call is about. */
 function targetOf(service: AwsService, body: string): string {
   if (service === "iam") return new URLSearchParams(body).get("RoleName") ?? "";
+  if (service === "sts") return new URLSearchParams(body).get("RoleArn") ?? "";
   try {
     const input = JSON.parse(body) as Record<string, unknown>;
     if (service === "ssm") {
@@ -482,7 +484,7 @@ type AnsweredFault = "throttling" | "serverError" | "unretried" | "notYetReadabl
 
 /** The answer each service gives for these faults, in its own wire protocol. */
 function errorResponse(service: AwsService, fault: AnsweredFault, target: string): RawResponse {
-  if (service === "iam") {
+  if (service === "iam" || service === "sts") {
     const [status, type, code, message] = {
       throttling: [400, "Sender", "Throttling", "Rate exceeded"],
       serverError: [
@@ -508,7 +510,7 @@ function errorResponse(service: AwsService, fault: AnsweredFault, target: string
       statusCode: status,
       headers: { "content-type": "text/xml", "x-amzn-requestid": requestId() },
       body: new TextEncoder().encode(
-        `<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${requestId()}</RequestId></ErrorResponse>`,
+        `<ErrorResponse xmlns="https://${service}.amazonaws.com/doc/${service === "iam" ? "2010-05-08" : "2011-06-15"}/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${requestId()}</RequestId></ErrorResponse>`,
       ),
     };
   }
