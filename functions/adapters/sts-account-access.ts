@@ -187,6 +187,7 @@ export class StsAccountAccess implements AccountAccess {
       roles: retryingOnExpiredToken<RoleStore>(() => stores.roles, renew),
       parameters: retryingOnExpiredToken<ParameterStore>(() => stores.parameters, renew),
       ...(this.roleQuotaFor !== undefined && { roleQuota: this.roleQuotaFor(account.id, usage) }),
+      usage,
     };
   }
 }

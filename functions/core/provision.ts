@@ -15,6 +15,7 @@ import {
   placed,
   placementOf,
 } from "./account-placement.ts";
+import { targetAccount } from "./account-routing.ts";
 import {
   type AuditEvent,
   eventResourceKey,
@@ -29,6 +30,7 @@ import {
   ForeignResourceError,
   HttpError,
   InvalidReconcileOrderError,
+  OrderRefusedError,
   PermanentEventError,
 } from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
@@ -380,7 +382,8 @@ export async function processQueueMessage(
   }
   try {
     const outcome = await applyReconcileOrder(order, {
-      ...deps,
+      ...(await orderDepsIn(order, deps)),
+      ledger: deps.ledger,
       orphanGracePeriodHours: deps.orphanGracePeriodHours ?? DEFAULT_ORPHAN_GRACE_PERIOD_HOURS,
       now: deps.now ?? (() => new Date()),
     });
@@ -391,6 +394,25 @@ export async function processQueueMessage(
     }
     throw error;
   }
+}
+
+/**
+ * Where an order is carried out: in the account whose inventory found the roles (that account's
+ * configuration, so the ownership checks are that account's, its roles, and the role's
+ * parameters in the service's account and the target's), or the service's own. An account that
+ * is not configured (any more) refuses the order.
+ */
+async function orderDepsIn(
+  order: ParsedReconcileOrder,
+  deps: ProvisionerDeps,
+): Promise<ConvergeDeps> {
+  if (order.account === undefined || order.account === deps.config.awsAccountId) return deps;
+  if (targetAccount(deps.config, order.account) === undefined) {
+    throw new OrderRefusedError(
+      `reconcile order: AWS account ${order.account} is not configured under accounts; nothing done`,
+    );
+  }
+  return depsIn(deps, order.account, order.resource, "vend");
 }
 
 /**

@@ -91,6 +91,11 @@ export interface ReconcileOrder {
   readonly roles: readonly string[];
   /** When Spacelift's listing that did not list the resource was read (ms). */
   readonly listedAt: number;
+  /**
+   * The AWS account whose inventory holds the roles (a configured target account); absent:
+   * the service's own account (orders written before accounts were reconciled have none).
+   */
+  readonly account?: string;
 }
 
 /** The queue message of a reconcile order (printable ASCII: every field is a checked name). */
@@ -102,6 +107,7 @@ export function encodeReconcileOrder(order: ReconcileOrder): string {
       action: order.action,
       roles: [...order.roles],
       listedAt: order.listedAt,
+      ...(order.account !== undefined && { account: order.account }),
     },
   });
 }

@@ -26,6 +26,8 @@ const Order = z.strictObject({
     action: z.enum(["revoke", "delete"]),
     roles: z.array(z.string().check(z.regex(ROLE_NAME))).check(z.maxLength(8)),
     listedAt: z.number().check(z.int(), z.nonnegative()),
+    // A 12-digit AWS account ID; the provisioner applies the order there only if it is configured.
+    account: z.optional(z.string().check(z.regex(/^\d{12}$/))),
   }),
 });
 
@@ -64,7 +66,8 @@ export function parseReconcileOrder(message: string): ParsedReconcileOrder {
       "reconcile order: resource must be stack:<stack ID> or space:<space ID>",
     );
   }
-  return { ...order, owner };
+  const { account, ...rest } = order;
+  return { ...rest, ...(account !== undefined && { account }), owner };
 }
 
 export interface OrderDeps {
