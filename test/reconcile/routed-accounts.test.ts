@@ -292,18 +292,22 @@ describe("reconcile over every configured account", () => {
   });
 });
 
-/** Answers STS AssumeRole with `Throttling` (every attempt, so the SDK gives up) while `on`. */
-function throttleAssumeRole() {
+/**
+ * Answers STS AssumeRole with `AccessDenied` while `on`: what STS answers when the vending
+ * role's trust no longer names the service's role (moto never evaluates trust policies).
+ * Throttling after the SDK's retries takes the same path (any AssumeRole failure), slower.
+ */
+function denyAssumeRole() {
   const fault = { on: true };
   const middleware: DeserializeMiddleware<object, MetadataBearer> = (next) => async (args) => {
     const raw = (args.request as { body?: unknown }).body;
     if (fault.on && typeof raw === "string" && raw.includes("Action=AssumeRole")) {
       return {
         response: {
-          statusCode: 400,
+          statusCode: 403,
           headers: { "content-type": "text/xml", "x-amzn-requestid": "req" },
           body: new TextEncoder().encode(
-            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>req</RequestId></ErrorResponse>",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform: sts:AssumeRole</Message></Error><RequestId>req</RequestId></ErrorResponse>",
           ),
         },
         output: {} as MetadataBearer,
@@ -314,7 +318,7 @@ function throttleAssumeRole() {
   stsClient().middlewareStack.add(middleware as never, {
     step: "deserialize",
     priority: "low",
-    name: "throttleAssumeRole",
+    name: "denyAssumeRole",
     override: true,
   });
   return fault;
@@ -322,7 +326,7 @@ function throttleAssumeRole() {
 
 describe("an unreachable target account", () => {
   afterEach(() => {
-    stsClient().middlewareStack.remove("throttleAssumeRole");
+    stsClient().middlewareStack.remove("denyAssumeRole");
   });
 
   it("is reported, nothing is planned for it, nothing anywhere is revoked or deleted, and the service's account is reconciled", async () => {
@@ -339,7 +343,7 @@ describe("an unreachable target account", () => {
       target: { roles: await rolesIn(target), parameters: await parametersIn(target) },
       serviceParameters: await parametersIn(service),
     };
-    const fault = throttleAssumeRole();
+    const fault = denyAssumeRole();
 
     const { report, applied } = await h.reconcileAndApplied(
       options(permissions("production-*", "staging-*"), {
@@ -355,7 +359,7 @@ describe("an unreachable target account", () => {
     expect(decision?.reason).toBe(
       `AWS account ${TARGET} could not be inventoried: skipped, never taken as holding no roles; 4 listed resources routed there were not planned (no creates either: they would fail and be retried), and nothing anywhere was revoked or deleted because of it`,
     );
-    expect(decision?.error).toMatch(/Throttling/);
+    expect(decision?.error).toMatch(/AccessDenied/);
     expect(report.accounts).toMatchObject({ reconciled: [SERVICE], unreachable: [TARGET] });
     // Only the service's own stack was planned and applied.
     expect(
