@@ -16,7 +16,8 @@ import {
 import { paginateGetParametersByPath, SSMClient } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import type { DeserializeMiddleware, MetadataBearer } from "@smithy/types";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Context } from "aws-lambda";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiCallCounter, callsOf } from "../../bench/lib/api-calls.ts";
 import {
   accountClients,
@@ -25,9 +26,12 @@ import {
   stsClient,
 } from "../../functions/adapters/aws-clients.ts";
 import { StsAccountAccess } from "../../functions/adapters/sts-account-access.ts";
+import { ReconcileIncompleteError } from "../../functions/core/errors.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
+import { createHandler } from "../../functions/handlers/reconciler.ts";
+import { logger, metrics } from "../../functions/observability.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import {
   ACCOUNT,
@@ -422,5 +426,78 @@ describe("the cost of an in-sync pass over two accounts", () => {
       GetAccountSummary: 2,
     });
     expect(accounts.assumeRoleCalls).toBe(1);
+  });
+});
+
+describe("the reconciler handler over two accounts", () => {
+  /** What the handler published with an `account` dimension, and what it logged about accounts. */
+  function observe() {
+    const published: { account: string; metric: string; value: number }[] = [];
+    vi.spyOn(metrics, "singleMetric").mockImplementation(() => {
+      let account = "";
+      const single = {
+        addDimension: (name: string, value: string) => {
+          if (name === "account") account = value;
+        },
+        addMetric: (metric: string, _unit: unknown, value: number) => {
+          published.push({ account, metric, value });
+        },
+      };
+      return single as unknown as ReturnType<typeof metrics.singleMetric>;
+    });
+    const warnings = vi.spyOn(logger, "warn");
+    const errors = vi.spyOn(logger, "error");
+    const messages = (spy: typeof warnings) =>
+      spy.mock.calls.map(([message, fields]) => ({
+        message,
+        account: (fields as { account?: string })?.account,
+      }));
+    return { published, warnings: () => messages(warnings), errors: () => messages(errors) };
+  }
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+    stsClient().middlewareStack.remove("denyAssumeRole");
+  });
+
+  it("publishes each account's role usage with the account dimension, warning from 80%", async () => {
+    h.spacelift.state.addStack({ id: "payments-api", space: PRODUCTION, labels: [] });
+    await h.reconcile(options());
+    const deps = await h.deps(options());
+    const seen = observe();
+    const handler = createHandler({
+      ...deps,
+      usage: { roleUsage: async () => ({ roles: 800, quota: 1000 }) },
+    });
+
+    await handler({}, {} as Context);
+
+    expect(seen.published.filter(({ metric }) => metric.startsWith("AccountRoles"))).toEqual([
+      { account: SERVICE, metric: "AccountRoles", value: 800 },
+      { account: SERVICE, metric: "AccountRolesQuota", value: 1000 },
+      // moto's own count in the target account: the stack's and the space's roles.
+      { account: TARGET, metric: "AccountRoles", value: 2 },
+      { account: TARGET, metric: "AccountRolesQuota", value: 1000 },
+    ]);
+    expect(seen.warnings()).toEqual([
+      { message: "AWS account nears its IAM role quota", account: SERVICE },
+    ]);
+  });
+
+  it("reports an unreachable account in a log line and a metric with its account dimension, and fails the run", async () => {
+    const deps = await h.deps(options());
+    denyAssumeRole();
+    const seen = observe();
+    const handler = createHandler(deps);
+
+    await expect(handler({}, {} as Context)).rejects.toThrow(ReconcileIncompleteError);
+
+    expect(seen.published.filter(({ metric }) => metric === "ReconcileAccountUnreachable")).toEqual(
+      [{ account: TARGET, metric: "ReconcileAccountUnreachable", value: 1 }],
+    );
+    expect(seen.errors()).toContainEqual({
+      message: "AWS account unreachable: skipped by this reconcile",
+      account: TARGET,
+    });
   });
 });
