@@ -86,7 +86,12 @@ export function decodeQueueMessage(message: string): string {
 export interface ReconcileOrder {
   /** `stack:<id>` or `space:<id>`. */
   readonly resource: string;
-  readonly action: "revoke" | "delete";
+  /**
+   * `revoke`/`delete`: an orphan's roles; `misplaced`: roles of a resource Spacelift lists,
+   * found in `account` although its space is routed elsewhere (the provisioner records that
+   * account as one that may hold its roles, so the next converge removes them there).
+   */
+  readonly action: "revoke" | "delete" | "misplaced";
   /** The resource's roles as the reconciler's inventory found them (each checked again). */
   readonly roles: readonly string[];
   /** When Spacelift's listing that did not list the resource was read (ms). */

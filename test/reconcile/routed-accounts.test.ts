@@ -6,6 +6,8 @@
  * applies the plan through the provisioner. An unreachable target account is skipped and
  * reported, never taken as "no roles there".
  */
+
+import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   DetachRolePolicyCommand,
   IAMClient,
@@ -32,12 +34,13 @@ import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { createHandler } from "../../functions/handlers/reconciler.ts";
 import { logger, metrics } from "../../functions/observability.ts";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import {
   ACCOUNT,
   AWS_ACCOUNT_ID,
   type DepsOptions,
   type Harness,
+  LEDGER_TABLE,
   PRODUCTION,
   READ_ONLY,
   startHarness,
@@ -291,6 +294,58 @@ describe("reconcile over every configured account", () => {
     );
 
     const again = await h.reconcile(options(ROUTED));
+
+    expect(again.decisions).toEqual([]);
+  });
+});
+
+describe("roles found in an account the ledger never recorded", () => {
+  const OTHER = "333333333333";
+  /** Production routed to `account`, with a third account configured for another space. */
+  const threeAccounts = (production: string) => `
+accounts:
+  - id: "${TARGET}"
+    vendingRoleArn: arn:aws:iam::${TARGET}:role/spacelift-vending
+    spaces: [${production === TARGET ? '"production-*"' : '"nothing-*"'}]
+    permissionsBoundaryArn: arn:aws:iam::${TARGET}:policy/spacelift-boundary
+  - id: "${OTHER}"
+    vendingRoleArn: arn:aws:iam::${OTHER}:role/spacelift-vending
+    spaces: [${production === OTHER ? '"production-*"' : '"nothing-*"'}]
+    permissionsBoundaryArn: arn:aws:iam::${OTHER}:policy/spacelift-boundary
+permissionsBoundaryArn: arn:aws:iam::${SERVICE}:policy/spacelift-boundary
+default:
+  managedPolicyArns: [${READ_ONLY}]
+`;
+
+  it("converges the stack where it is routed and removes its roles from that account too (the ledger lost)", async () => {
+    h.spacelift.state.addStack({ id: "payments-api", space: PRODUCTION, labels: [] });
+    await h.reconcile(options(threeAccounts(OTHER)));
+    const other = await clientsIn(OTHER);
+    expect(Object.keys(await rolesIn(other))).toEqual(["payments-api"]);
+    // The ledger table lost (recreated empty): it no longer says the roles are in OTHER.
+    const dynamodb = new DynamoDBClient(localClientConfig(h.moto.endpoint));
+    await dynamodb.send(new DeleteTableCommand({ TableName: LEDGER_TABLE }));
+    await createLedgerTable(dynamodb, LEDGER_TABLE);
+    dynamodb.destroy();
+
+    const { report, applied } = await h.reconcileAndApplied(options(threeAccounts(TARGET)));
+
+    expect(lines(report)).toEqual(
+      [`create space:${PRODUCTION} enqueued`, "create stack:payments-api enqueued"].sort(),
+    );
+    expect(
+      applied.flatMap((outcome) =>
+        outcome.result === "ordered" ? [`${outcome.order.action} ${outcome.outcome.result}`] : [],
+      ),
+    ).toEqual(["misplaced recorded", "misplaced recorded"]);
+    expect(Object.keys(await rolesIn(target))).toEqual(["payments-api"]);
+    expect(await rolesIn(other)).toEqual({});
+    expect(await parametersIn(other)).toEqual({});
+    expect((await parametersIn(service))[parameterOf("payments-api")]).toBe(
+      arnIn(TARGET, "payments-api"),
+    );
+
+    const again = await h.reconcile(options(threeAccounts(TARGET)));
 
     expect(again.decisions).toEqual([]);
   });

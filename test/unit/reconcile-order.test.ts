@@ -105,6 +105,10 @@ describe("a reconcile order off the queue", () => {
       "an account that is not a 12-digit AWS account ID",
       '{"v":2,"reconcile":{"resource":"stack:gone","action":"revoke","roles":[],"listedAt":1,"account":"*"}}',
     ],
+    [
+      "a misplaced resource without the account holding it",
+      '{"v":2,"reconcile":{"resource":"stack:gone","action":"misplaced","roles":[],"listedAt":1}}',
+    ],
     ["not JSON inside", '{"v":2,"reconcile":'],
   ])("is dropped, touching nothing, when it has %s", async (_, message) => {
     const { deps, roles, create } = await setup();
@@ -316,6 +320,24 @@ describe("a reconcile order for a target account", () => {
 
     expect(outcome).toMatchObject({ result: "dropped" });
     expect(target.roles.writes()).toEqual([]);
+  });
+
+  it("records a misplaced resource's account in the ledger, once, writing nothing in IAM", async () => {
+    const { deps, service, target, create, order } = await twoAccounts();
+    await create("gone", PRODUCTION);
+    target.roles.calls.length = 0;
+    service.roles.calls.length = 0;
+
+    const first = await order({ action: "misplaced", account: "123456789012" });
+    const second = await order({ action: "misplaced", account: "123456789012" });
+
+    expect(first).toMatchObject({ result: "ordered", outcome: { result: "recorded" } });
+    expect(second).toMatchObject({ result: "ordered", outcome: { result: "stale" } });
+    expect(await deps.ledger.get("stack:gone")).toMatchObject({
+      account: TARGET,
+      formerAccounts: ["123456789012"],
+    });
+    expect([...target.roles.writes(), ...service.roles.writes()]).toEqual([]);
   });
 
   it("is dropped, touching nothing, when the account is not configured", async () => {

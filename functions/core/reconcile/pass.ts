@@ -192,12 +192,11 @@ async function reconcileWithSpacelift(
     return false;
   });
   await mapWithConcurrency(targets, pass.deps.settings.concurrency, (target) => {
-    const foundIn = [...inventories]
-      .filter(([account, held]) => {
-        if (account === target.account) return false;
-        return (held.groups.get(target.key)?.roles.length ?? 0) > 0;
-      })
-      .map(([account]) => account);
+    const foundIn = [...inventories].flatMap(([account, held]) => {
+      const roles = held.groups.get(target.key)?.roles ?? [];
+      if (account === target.account || roles.length === 0) return [];
+      return [{ account, roles: roles.map(({ name }) => name) }];
+    });
     return planResource(
       pass,
       target,

@@ -6,6 +6,7 @@ import { convergeSpace, convergeStack } from "../converge.ts";
 import { ConfigurationError } from "../errors.ts";
 import { isSpaceId } from "../identifiers.ts";
 import type { SpaceliftSpace } from "../ports.ts";
+import { reconcileOrderMessage } from "../queue-message.ts";
 import { type SynthesizedChange, synthesizedMessage } from "../synthesized-event.ts";
 import {
   type DecisionInput,
@@ -37,16 +38,17 @@ export async function planResource(
      * one not finished): the resource is planned even when in sync in its own account, so the
      * provisioner converges it there and removes it from where it was.
      */
-    readonly foundIn?: readonly string[];
+    readonly foundIn?: readonly { readonly account: string; readonly roles: readonly string[] }[];
   },
 ): Promise<DecisionInput | undefined> {
   const { dryRun } = pass.deps.settings;
   const fresh = group === undefined || group.roles.length === 0;
   const orphanedAt = group === undefined ? undefined : orphanedAtOf(group);
   const foundIn = options.foundIn ?? [];
+  const elsewhere = foundIn.map(({ account }) => account).join(", ");
   const findings =
     group === undefined && foundIn.length > 0
-      ? `Spacelift lists this ${target.kind}; its roles are in AWS account ${foundIn.join(", ")} while its space is routed to AWS account ${target.account}: the provisioner moves them`
+      ? `Spacelift lists this ${target.kind}; its roles are in AWS account ${elsewhere} while its space is routed to AWS account ${target.account}: the provisioner moves them`
       : describeFindings(target.kind, group, orphanedAt);
   const base: DecisionSubject = {
     resource: target.key,
@@ -73,7 +75,7 @@ export async function planResource(
         : {
             action: "update" as const,
             ...base,
-            reason: `in sync in AWS account ${target.account}, but roles remain in AWS account ${foundIn.join(", ")} (a move not finished): the provisioner removes them there`,
+            reason: `in sync in AWS account ${target.account}, but roles remain in AWS account ${elsewhere} (a move not finished): the provisioner removes them there`,
             outcome: dryRun ? ("planned" as const) : ("enqueued" as const),
           });
     // A stack in sync has its roles in the listed space; one planned keeps the inventory's
@@ -84,11 +86,26 @@ export async function planResource(
     if (decision === undefined) pass.inSync += 1;
     else {
       addDecision(pass, decision);
+      const listedAt = pass.listedAt ?? pass.deps.now().getTime();
+      // First, in the resource's group, the accounts that hold its roles although it is not
+      // routed there: recorded by the provisioner before the event, so the event's converge
+      // removes them there even when the ledger never knew of them.
+      for (const { account, roles } of dryRun ? [] : foundIn) {
+        pass.messages.push(
+          reconcileOrderMessage({
+            resource: target.key,
+            action: "misplaced",
+            roles: roles.slice(0, MAX_ORDER_ROLES),
+            listedAt,
+            account,
+          }),
+        );
+      }
       if (!dryRun)
         pass.messages.push(
           synthesizedMessage(changeOf(target, spaces), {
             account: pass.deps.config.spaceliftAccount,
-            timestamp: pass.listedAt ?? pass.deps.now().getTime(),
+            timestamp: listedAt,
             source: "reconciler",
           }),
         );
@@ -101,6 +118,9 @@ export async function planResource(
     return failed;
   }
 }
+
+/** An order names at most this many roles (the order's schema); they are only reported. */
+const MAX_ORDER_ROLES = 8;
 
 /** What Spacelift lists of a resource, as the synthesized event that carries it. */
 function changeOf(
