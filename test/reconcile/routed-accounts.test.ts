@@ -481,7 +481,8 @@ describe("the cost of an in-sync pass over two accounts", () => {
       GetAccountSummary: 2,
     });
     expect(accounts.assumeRoleCalls).toBe(1);
-  });
+    // Setting up 200 stacks' roles in two accounts on moto takes a while on a shared machine.
+  }, 240_000);
 });
 
 describe("the reconciler handler over two accounts", () => {
