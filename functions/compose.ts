@@ -61,9 +61,14 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
   };
 }
 
+/** The permissions file's target accounts. */
+function accountList(config: VendingConfig) {
+  return config.permissions?.accounts ?? [];
+}
+
 /** The permissions file's target accounts, reached through STS; nothing without any. */
 function accountAccess(config: VendingConfig): { accounts?: AccountAccess } {
-  const accounts = config.permissions?.accounts ?? [];
+  const accounts = accountList(config);
   if (accounts.length === 0) return {};
   return {
     accounts: new StsAccountAccess(stsClient(), accounts, accountClients, Date.now, roleQuota),
@@ -103,6 +108,12 @@ export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
     settings: reconciler.settings,
     roles: new IamRoleStore(iamClient()),
     parameters: new SsmParameterStore(ssmClient()),
+    // Every configured account is inventoried through its vending role; no quota gate (the
+    // reconciler creates nothing), but each account's usage is read once a pass.
+    ...(accountList(config).length > 0 && {
+      accounts: new StsAccountAccess(stsClient(), accountList(config), accountClients, Date.now),
+    }),
+    usage: new IamAccountUsage(iamClient()),
     ...(table !== undefined && {
       spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),
       ledger: new DynamoDbLedger(dynamodbClient(), table),

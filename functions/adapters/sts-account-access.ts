@@ -187,6 +187,7 @@ export class StsAccountAccess implements AccountAccess {
       roles: retryingOnExpiredToken<RoleStore>(() => stores.roles, renew),
       parameters: retryingOnExpiredToken<ParameterStore>(() => stores.parameters, renew),
       ...(this.roleQuotaFor !== undefined && { roleQuota: this.roleQuotaFor(account.id, usage) }),
+      usage,
     };
   }
 }
@@ -205,30 +206,67 @@ export function isExpiredToken(error: unknown): boolean {
 
 /**
  * A store whose every method is retried once, after `renew`, when it fails with an expired
- * token. A Proxy, so that a method added to the port is covered without a line here.
+ * token. A Proxy, so that a method added to the port is covered without a line here. A method
+ * that returns pages (an async iterable, e.g. describeAllUnder) is retried the same way when
+ * its first page fails; once a page was handed out it is not started again.
  */
 function retryingOnExpiredToken<T extends object>(current: () => T, renew: () => void): T {
   return new Proxy({} as T, {
     get(_target, property) {
       // Not a thenable: `await` on the store must not take it for a promise.
       if (property === "then") return undefined;
-      return async (...args: unknown[]) => {
-        const call = () => {
-          const store = current() as Record<PropertyKey, (...args: unknown[]) => Promise<unknown>>;
+      return (...args: unknown[]) => {
+        const call = (): unknown => {
+          const store = current() as Record<PropertyKey, (...args: unknown[]) => unknown>;
           const method = store[property];
           if (typeof method !== "function") {
             throw new TypeError(`no method ${String(property)} on the account's store`);
           }
           return method.apply(store, args);
         };
+        let first: unknown;
         try {
-          return await call();
+          first = call();
         } catch (error) {
-          if (!isExpiredToken(error)) throw error;
-          renew();
-          return call();
+          return Promise.reject(error);
         }
+        if (isAsyncIterable(first)) return pagesRetried(first, call, renew);
+        return (async () => {
+          try {
+            return await first;
+          } catch (error) {
+            if (!isExpiredToken(error)) throw error;
+            renew();
+            return call();
+          }
+        })();
       };
     },
   });
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function"
+  );
+}
+
+async function* pagesRetried(
+  first: AsyncIterable<unknown>,
+  again: () => unknown,
+  renew: () => void,
+): AsyncGenerator<unknown> {
+  let handedOut = false;
+  try {
+    for await (const page of first) {
+      handedOut = true;
+      yield page;
+    }
+  } catch (error) {
+    if (handedOut || !isExpiredToken(error)) throw error;
+    renew();
+    yield* again() as AsyncIterable<unknown>;
+  }
 }

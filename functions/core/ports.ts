@@ -127,6 +127,8 @@ export interface AccountStores {
   readonly parameters: ParameterStore;
   /** The account's role quota; undefined: not checked. */
   readonly roleQuota?: RoleQuotaGate;
+  /** The account's role count and quota, as read now (the reconciler's once-a-pass read). */
+  readonly usage?: AccountUsage;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   placed,
   placementOf,
 } from "./account-placement.ts";
+import { targetAccount } from "./account-routing.ts";
 import {
   type AuditEvent,
   EVENT_CLOCK_SKEW_MS,
@@ -31,6 +32,7 @@ import {
   ForeignResourceError,
   HttpError,
   InvalidReconcileOrderError,
+  OrderRefusedError,
   PermanentEventError,
 } from "./errors.ts";
 import type { SpaceId, StackId } from "./identifiers.ts";
@@ -381,8 +383,12 @@ export async function processQueueMessage(
     throw error;
   }
   try {
+    if (order.action === "misplaced") {
+      return { result: "ordered", order, outcome: await recordMisplaced(order, deps) };
+    }
     const outcome = await applyReconcileOrder(order, {
-      ...deps,
+      ...(await orderDepsIn(order, deps)),
+      ledger: deps.ledger,
       orphanGracePeriodHours: deps.orphanGracePeriodHours ?? DEFAULT_ORPHAN_GRACE_PERIOD_HOURS,
       now: deps.now ?? (() => new Date()),
     });
@@ -393,6 +399,59 @@ export async function processQueueMessage(
     }
     throw error;
   }
+}
+
+/**
+ * Where an order is carried out: in the account whose inventory found the roles (that account's
+ * configuration, so the ownership checks are that account's, its roles, and the role's
+ * parameters in the service's account and the target's), or the service's own. An account that
+ * is not configured (any more) refuses the order.
+ */
+async function orderDepsIn(
+  order: ParsedReconcileOrder,
+  deps: ProvisionerDeps,
+): Promise<ConvergeDeps> {
+  if (order.account === undefined || order.account === deps.config.awsAccountId) return deps;
+  if (targetAccount(deps.config, order.account) === undefined) {
+    throw new OrderRefusedError(
+      `reconcile order: AWS account ${order.account} is not configured under accounts; nothing done`,
+    );
+  }
+  return depsIn(deps, order.account, order.resource, "vend");
+}
+
+/**
+ * A resource's roles were found in an account its space is not routed to (a move webhooks
+ * missed, or a ledger that lost its record): that account is recorded as one that may hold
+ * them. Always safe (a former account is only cleared after converging in the destination,
+ * with the ownership checks there); the reconciler's event for the resource, right behind in
+ * its group, converges it where it is routed and then removes them there.
+ */
+async function recordMisplaced(
+  order: ParsedReconcileOrder,
+  deps: ProvisionerDeps,
+): Promise<OrderOutcome> {
+  const account = order.account ?? deps.config.awsAccountId;
+  if (account !== deps.config.awsAccountId && targetAccount(deps.config, account) === undefined) {
+    throw new OrderRefusedError(
+      `reconcile order: AWS account ${account} is not configured under accounts; nothing recorded`,
+    );
+  }
+  const last = await deps.ledger.get(order.resource);
+  const placement = placementOf(deps, last);
+  if ([placement.account, ...placement.formerAccounts].includes(account)) {
+    return { result: "stale", roles: [], changes: [] };
+  }
+  // No entry yet: a tombstone dated 0, older than any event, so nothing counts as applied.
+  const entry = last ?? { resource: order.resource, timestamp: 0, state: "deleted" as const };
+  await deps.ledger.record(
+    placed(entry, { ...placement, formerAccounts: [...placement.formerAccounts, account] }, deps),
+  );
+  return {
+    result: "recorded",
+    roles: order.roles,
+    changes: [`account ${account}: recorded as holding roles of ${order.resource}`],
+  };
 }
 
 /**

@@ -86,11 +86,21 @@ export function decodeQueueMessage(message: string): string {
 export interface ReconcileOrder {
   /** `stack:<id>` or `space:<id>`. */
   readonly resource: string;
-  readonly action: "revoke" | "delete";
+  /**
+   * `revoke`/`delete`: an orphan's roles; `misplaced`: roles of a resource Spacelift lists,
+   * found in `account` although its space is routed elsewhere (the provisioner records that
+   * account as one that may hold its roles, so the next converge removes them there).
+   */
+  readonly action: "revoke" | "delete" | "misplaced";
   /** The resource's roles as the reconciler's inventory found them (each checked again). */
   readonly roles: readonly string[];
   /** When Spacelift's listing that did not list the resource was read (ms). */
   readonly listedAt: number;
+  /**
+   * The AWS account whose inventory holds the roles (a configured target account); absent:
+   * the service's own account (orders written before accounts were reconciled have none).
+   */
+  readonly account?: string;
 }
 
 /** The queue message of a reconcile order (printable ASCII: every field is a checked name). */
@@ -102,6 +112,7 @@ export function encodeReconcileOrder(order: ReconcileOrder): string {
       action: order.action,
       roles: [...order.roles],
       listedAt: order.listedAt,
+      ...(order.account !== undefined && { account: order.account }),
     },
   });
 }

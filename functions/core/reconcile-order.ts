@@ -35,9 +35,11 @@ const Order = z.strictObject({
   v: z.literal(2),
   reconcile: z.strictObject({
     resource: z.string().check(z.maxLength(140)),
-    action: z.enum(["revoke", "delete"]),
+    action: z.enum(["revoke", "delete", "misplaced"]),
     roles: z.array(z.string().check(z.regex(ROLE_NAME))).check(z.maxLength(8)),
     listedAt: z.number().check(z.int(), z.nonnegative()),
+    // A 12-digit AWS account ID; the provisioner applies the order there only if it is configured.
+    account: z.optional(z.string().check(z.regex(/^\d{12}$/))),
   }),
 });
 
@@ -76,7 +78,11 @@ export function parseReconcileOrder(message: string): ParsedReconcileOrder {
       "reconcile order: resource must be stack:<stack ID> or space:<space ID>",
     );
   }
-  return { ...order, owner };
+  if (order.action === "misplaced" && order.account === undefined) {
+    throw new InvalidReconcileOrderError("reconcile order: misplaced: account is required");
+  }
+  const { account, ...rest } = order;
+  return { ...rest, ...(account !== undefined && { account }), owner };
 }
 
 export interface OrderDeps {
@@ -91,8 +97,11 @@ export interface OrderDeps {
 }
 
 export interface OrderOutcome {
-  /** `stale`: the ledger says the resource exists as of after the listing; nothing was done. */
-  readonly result: "revoked" | "deleted" | "stale";
+  /**
+   * `stale`: the ledger says the resource exists as of after the listing; nothing was done.
+   * `recorded`: (misplaced) the account is recorded as one that may hold the resource's roles.
+   */
+  readonly result: "revoked" | "deleted" | "stale" | "recorded";
   readonly roles: readonly string[];
   readonly changes: readonly string[];
 }
@@ -111,6 +120,9 @@ export async function applyReconcileOrder(
   order: ParsedReconcileOrder,
   deps: OrderDeps,
 ): Promise<OrderOutcome> {
+  if (order.action === "misplaced") {
+    throw new InvalidReconcileOrderError("reconcile order: misplaced is recorded, never applied");
+  }
   const { config, owner } = { config: deps.config, owner: order.owner };
   const last = await deps.ledger.get(order.resource);
   if (last?.state === "present" && last.timestamp > order.listedAt) {

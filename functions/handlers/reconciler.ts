@@ -11,7 +11,15 @@ import { ReconcileIncompleteError } from "../core/errors.ts";
 import type { Decision, ReconcileReport } from "../core/reconcile/decisions.ts";
 import { reconcile } from "../core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../core/reconcile/pass-state.ts";
-import { count, logger, Metric, metrics } from "../observability.ts";
+import { ROLE_QUOTA_WARNING_RATIO } from "../core/role-quota.ts";
+import {
+  count,
+  logger,
+  Metric,
+  metrics,
+  observeRoleQuota,
+  roleQuotaUnreadable,
+} from "../observability.ts";
 
 export type ReconcilerHandler = (_event: unknown, context: Context) => Promise<ReconcileSummary>;
 
@@ -26,6 +34,7 @@ export function createHandler(deps: ReconcilerDeps): ReconcilerHandler {
         throw error;
       });
       for (const decision of report.decisions) logDecision(decision, report.dryRun);
+      observeAccounts(report);
       if (!report.dryRun) countDecisions(report.decisions, report.counts.enqueued);
       const summary = summarise(report);
       logger.info("reconcile finished", { ...summary });
@@ -112,4 +121,29 @@ function countDecisions(decisions: readonly Decision[], enqueued: number): void 
   if (failed > 0) metrics.addMetric("ReconcileFailures", MetricUnit.Count, failed);
   if (refused > 0) metrics.addMetric("ReconcileRefused", MetricUnit.Count, refused);
   if (enqueued > 0) metrics.addMetric("ReconcileEnqueued", MetricUnit.Count, enqueued);
+}
+
+/**
+ * Per AWS account: its IAM role usage (the AccountRoles/AccountRolesQuota metrics with the
+ * `account` dimension, a warning from 80%), and for an account the pass could not reach, the
+ * ReconcileAccountUnreachable metric with the same dimension and an error line (its decision,
+ * `report account:<id> failed`, is logged with the others).
+ */
+function observeAccounts(report: ReconcileReport): void {
+  for (const usage of report.accounts.usage) {
+    if ("error" in usage) {
+      roleQuotaUnreadable(usage.account, new Error(usage.error));
+      continue;
+    }
+    observeRoleQuota({
+      ...usage,
+      nearQuota: usage.roles >= usage.quota * ROLE_QUOTA_WARNING_RATIO,
+    });
+  }
+  for (const account of report.accounts.unreachable) {
+    logger.error("AWS account unreachable: skipped by this reconcile", { account });
+    const single = metrics.singleMetric();
+    single.addDimension("account", account);
+    single.addMetric("ReconcileAccountUnreachable", MetricUnit.Count, 1);
+  }
 }

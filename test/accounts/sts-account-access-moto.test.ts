@@ -210,6 +210,35 @@ describe("StsAccountAccess on moto", () => {
     expect(access.assumeRoleCalls).toBe(2);
   });
 
+  it("the account's roles read in bulk (pages): an expired token before the first page is retried on a session assumed afresh", async () => {
+    const expired = queryError(
+      "ExpiredToken",
+      403,
+      (body) => body.includes("Action=GetAccountAuthorizationDetails"),
+      1,
+    );
+    const clients: AccountClientFactory = (account, credentials) => {
+      const built = plainClients(account, credentials);
+      built.iam.middlewareStack.add(expired.middleware as never, {
+        step: "deserialize",
+        priority: "low",
+      });
+      return built;
+    };
+    const access = new StsAccountAccess(stsClient(), [ACCOUNT], clients);
+    const stores = await access.storesFor(TARGET, "reconciler");
+    await stores.roles.create(SPEC);
+
+    const names: string[] = [];
+    for await (const page of stores.roles.describeAllUnder("/spacelift/")) {
+      names.push(...page.roles.map(({ name }) => name));
+    }
+
+    expect(names).toEqual([SPEC.name]);
+    expect(expired.left()).toBe(0);
+    expect(access.assumeRoleCalls).toBe(2);
+  });
+
   it("a token refused as expired twice in a row: the error goes to the queue (retried once only)", async () => {
     const expired = queryError("ExpiredToken", 403, (body) => body.includes("Action=GetRole"));
     const clients: AccountClientFactory = (account, credentials) => {

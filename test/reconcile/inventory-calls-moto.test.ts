@@ -108,6 +108,8 @@ describe("the inventory's cost against moto", () => {
     expect(awsReads).toEqual({
       ListRoles: 1,
       GetAccountAuthorizationDetails: 1,
+      // The account's role usage and quota, read once a pass for the quota metric.
+      GetAccountSummary: 1,
       GetParametersByPath: Math.ceil((RESOURCES + 1) / 10),
       GetParameter: 1,
     });
@@ -123,7 +125,11 @@ describe("the inventory's cost against moto", () => {
     const dynamodb = callsOf(tally, "DynamoDB");
 
     expect(result.counts).toMatchObject({ inSync: RESOURCES, enqueued: 0 });
-    expect(iam.reads).toEqual({ ListRoles: 1, GetAccountAuthorizationDetails: 1 });
+    expect(iam.reads).toEqual({
+      ListRoles: 1,
+      GetAccountAuthorizationDetails: 1,
+      GetAccountSummary: 1,
+    });
     expect(ssm.reads).toEqual({
       GetParametersByPath: Math.ceil((RESOURCES + 1) / 10),
       GetParameter: 1,

@@ -6,6 +6,7 @@
  * role is refused). In-memory IAM, SSM and ledger.
  */
 import { describe, expect, it } from "vitest";
+import { configForAccount } from "../../functions/core/account-routing.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { type ProvisionerDeps, processQueueMessage } from "../../functions/core/provision.ts";
 import {
@@ -100,6 +101,14 @@ describe("a reconcile order off the queue", () => {
     [
       "no listing time",
       '{"v":2,"reconcile":{"resource":"stack:gone","action":"revoke","roles":[]}}',
+    ],
+    [
+      "an account that is not a 12-digit AWS account ID",
+      '{"v":2,"reconcile":{"resource":"stack:gone","action":"revoke","roles":[],"listedAt":1,"account":"*"}}',
+    ],
+    [
+      "a misplaced resource without the account holding it",
+      '{"v":2,"reconcile":{"resource":"stack:gone","action":"misplaced","roles":[],"listedAt":1}}',
     ],
     ["not JSON inside", '{"v":2,"reconcile":'],
   ])("is dropped, touching nothing, when it has %s", async (_, message) => {
@@ -264,5 +273,149 @@ describe("a delete order cannot skip the grace period by naming fewer roles", ()
 
     expect(outcome).toMatchObject({ result: "ordered", outcome: { result: "deleted" } });
     expect(parameters.parameters.has(PARAMETER)).toBe(false);
+  });
+});
+
+describe("a reconcile order for a target account", () => {
+  const TARGET = "222222222222";
+  const PRODUCTION = "production-01HND497T9JKR76MR3KA2CDJHP";
+
+  async function twoAccounts() {
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      AWS_ACCOUNT_ID: "123456789012",
+      PERMISSIONS_CONFIG: JSON.stringify({
+        permissionsBoundaryArn: "arn:aws:iam::123456789012:policy/spacelift-boundary",
+        accounts: [
+          {
+            id: TARGET,
+            vendingRoleArn: `arn:aws:iam::${TARGET}:role/vending`,
+            spaces: ["production-*"],
+            permissionsBoundaryArn: `arn:aws:iam::${TARGET}:policy/spacelift-boundary`,
+          },
+        ],
+      }),
+    });
+    const service = { roles: new InMemoryRoleStore(), parameters: new InMemoryParameterStore() };
+    const target = { roles: new InMemoryRoleStore(), parameters: new InMemoryParameterStore() };
+    const deps: ProvisionerDeps = {
+      config,
+      ...service,
+      ledger: new InMemoryLedger(),
+      accounts: { storesFor: async () => target },
+      orphanGracePeriodHours: 72,
+      now: () => new Date(T0),
+      sleep: async () => {},
+    };
+    const create = (stack: string, space: string) =>
+      processQueueMessage(
+        encodeQueueMessage(
+          JSON.stringify(
+            auditEvent("stack.create", { account: "acme", stack, space, timestamp: T0 - HOUR }),
+          ),
+        ),
+        deps,
+      );
+    const order = (fields: Partial<ReconcileOrder> = {}) =>
+      processQueueMessage(
+        encodeReconcileOrder({
+          resource: "stack:gone",
+          action: "revoke",
+          roles: [ROLE],
+          listedAt: T0,
+          account: TARGET,
+          ...fields,
+        }),
+        deps,
+      );
+    return { config, deps, service, target, create, order };
+  }
+
+  it("revokes the role in that account, not the service's", async () => {
+    const { config, service, target, create, order } = await twoAccounts();
+    await create("gone", PRODUCTION);
+    // A role of the same name in the service's account (an older placement), left as it is.
+    const vended = target.roles.roles.get(ROLE);
+    if (vended === undefined) throw new Error("the create vended no role in the target account");
+    await service.roles.create(vended);
+    service.roles.calls.length = 0;
+
+    const outcome = await order();
+
+    expect(outcome).toMatchObject({
+      result: "ordered",
+      outcome: { result: "revoked", roles: [ROLE] },
+    });
+    expect(target.roles.roles.get(ROLE)?.trustPolicy).toEqual(
+      revokedTrustPolicy(configForAccount(config, TARGET)),
+    );
+    expect(service.roles.writes()).toEqual([]);
+  });
+
+  it("deletes the role there after the grace period, with its parameters in both accounts", async () => {
+    const { deps, service, target, create, order } = await twoAccounts();
+    await create("gone", PRODUCTION);
+    expect(service.parameters.parameters.has(PARAMETER)).toBe(true);
+    await order();
+    const later = T0 + 73 * HOUR;
+    const deleting = await processQueueMessage(
+      encodeReconcileOrder({
+        resource: "stack:gone",
+        action: "delete",
+        roles: [ROLE],
+        listedAt: later,
+        account: TARGET,
+      }),
+      { ...deps, now: () => new Date(later) },
+    );
+
+    expect(deleting).toMatchObject({ result: "ordered", outcome: { result: "deleted" } });
+    expect(target.roles.roles.has(ROLE)).toBe(false);
+    expect(target.parameters.parameters.has(PARAMETER)).toBe(false);
+    expect(service.parameters.parameters.has(PARAMETER)).toBe(false);
+  });
+
+  it("refuses, in that account, a role that is another stack's, touching nothing", async () => {
+    const { target, create, order } = await twoAccounts();
+    await create("kept", PRODUCTION);
+    target.roles.calls.length = 0;
+
+    const outcome = await order({ roles: ["spacelift-stack-kept"] });
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(target.roles.writes()).toEqual([]);
+  });
+
+  it("records a misplaced resource's account in the ledger, once, writing nothing in IAM", async () => {
+    const { deps, service, target, create, order } = await twoAccounts();
+    await create("gone", PRODUCTION);
+    target.roles.calls.length = 0;
+    service.roles.calls.length = 0;
+
+    const first = await order({ action: "misplaced", account: "123456789012" });
+    const second = await order({ action: "misplaced", account: "123456789012" });
+
+    expect(first).toMatchObject({ result: "ordered", outcome: { result: "recorded" } });
+    expect(second).toMatchObject({ result: "ordered", outcome: { result: "stale" } });
+    expect(await deps.ledger.get("stack:gone")).toMatchObject({
+      account: TARGET,
+      formerAccounts: ["123456789012"],
+    });
+    expect([...target.roles.writes(), ...service.roles.writes()]).toEqual([]);
+  });
+
+  it("is dropped, touching nothing, when the account is not configured", async () => {
+    const { service, target, create, order } = await twoAccounts();
+    await create("gone", PRODUCTION);
+    target.roles.calls.length = 0;
+
+    const outcome = await order({ account: "333333333333" });
+
+    expect(outcome).toMatchObject({ result: "dropped" });
+    expect(outcome.result === "dropped" && outcome.reason).toMatch(
+      /333333333333 is not configured/,
+    );
+    expect(target.roles.writes()).toEqual([]);
+    expect(service.roles.writes()).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import { SpaceliftUnavailableError } from "../errors.ts";
 import type { Decision } from "./decisions.ts";
 import { dryRunStores } from "./dry-run-stores.ts";
 import { takeInventory } from "./inventory.ts";
-import { type ReconcilerDeps, startPass } from "./pass-state.ts";
+import { addDecision, type ReconcilerDeps, startPass } from "./pass-state.ts";
 import { planResource, sendPlan } from "./plan.ts";
 import { runPool } from "./pool.ts";
 import { SnapshotRoleStore } from "./snapshot-stores.ts";
@@ -70,7 +70,16 @@ export async function backfill(
   await useSpaceliftSpaces(pass, listing.spaces);
   const spaces = new Map(listing.spaces.map((space) => [space.id, space]));
 
-  const targets = listedTargets(pass, listing);
+  const targets = listedTargets(pass, listing).filter((target) => {
+    if (target.account === config.awsAccountId) return true;
+    addDecision(pass, {
+      action: "report",
+      resource: target.key,
+      reason: `space is routed to AWS account ${target.account}: the backfill plans the service's own account only (the scheduled reconcile plans the target accounts); left alone`,
+      outcome: "reported",
+    });
+    return false;
+  });
   const completed = options.completed ?? new Set<string>();
   const pending = targets.filter(({ key }) => !completed.has(key));
   const progress = {

@@ -5,6 +5,7 @@
 
 import type { ProvisionOutcome } from "../converge-contract.ts";
 import { ForeignResourceError, SpaceRoleCapError } from "../errors.ts";
+import type { AccountRoleUsage } from "./accounts.ts";
 import { describeError } from "./describe-error.ts";
 
 export type ReconcileAction =
@@ -52,6 +53,15 @@ export interface ReconcileReport {
   /** `spacelift`: checked against Spacelift; `parameters-only`: roles against parameters. */
   readonly mode: "spacelift" | "parameters-only";
   readonly decisions: readonly Decision[];
+  /**
+   * The AWS accounts the pass inventoried (the service's own first), those it could not reach,
+   * and each one's IAM role usage as read this pass (for the quota metric and warning).
+   */
+  readonly accounts: {
+    readonly reconciled: readonly string[];
+    readonly unreachable: readonly string[];
+    readonly usage: readonly AccountRoleUsage[];
+  };
   readonly counts: {
     readonly spaceliftStacks: number;
     readonly spaceliftSpaces: number;

@@ -35,20 +35,29 @@ import {
   planOrphans,
   withinCap,
 } from "./orphans.ts";
-import { addDecision, convergeDepsOf, type Pass } from "./pass-state.ts";
+import { addDecision, convergeDepsIn, type Pass } from "./pass-state.ts";
 import { mapWithConcurrency } from "./pool.ts";
 import type { SpaceliftListing } from "./spacelift-listing.ts";
 
 /**
- * Revokes, holds or deletes what the inventory holds and Spacelift no longer lists, within the
- * per-run caps; nothing at all when the listing is empty (an expired token's answer).
+ * Revokes, holds or deletes what one account's inventory holds and Spacelift no longer lists,
+ * within the per-run caps, which apply per account (MAX_REVOCATIONS_PER_RUN and
+ * MAX_DELETIONS_PER_RUN in each account); nothing at all when the listing is empty (an expired
+ * token's answer). The orders carry the account, so the provisioner acts (and checks
+ * ownership) there.
  */
 export async function settleOrphans(
   pass: Pass,
-  inventory: Inventory,
+  scope: { readonly account: string; readonly inventory: Inventory },
   listing: SpaceliftListing,
 ): Promise<void> {
-  const { config, settings } = pass.deps;
+  const { settings } = pass.deps;
+  const { inventory } = scope;
+  const { config } = convergeDepsIn(pass, scope.account);
+  const inAccount = (decision: DecisionInput): DecisionInput =>
+    scope.account === pass.deps.config.awsAccountId
+      ? decision
+      : { ...decision, reason: `in AWS account ${scope.account}: ${decision.reason}` };
   const listed = new Set([
     ...listing.stacks.map(({ id }) => resourceKey("stack", id)),
     ...listing.spaces.map(({ id }) => resourceKey("space", id)),
@@ -57,31 +66,48 @@ export async function settleOrphans(
   if (orphans.length === 0) return;
   const refusal = emptyListingRefusal(listing, orphans.length, config.spaceliftAccount);
   if (refusal !== undefined) {
-    addDecision(pass, refusal);
+    addDecision(pass, inAccount(refusal));
     return;
   }
   const { vouched, leftAlone } = orphansVouchedFor(orphans, listing);
-  for (const decision of leftAlone) addDecision(pass, decision);
+  for (const decision of leftAlone) addDecision(pass, inAccount(decision));
   const plans = planOrphans(vouched, {
     config,
     now: pass.deps.now().getTime(),
     orphanGracePeriodHours: settings.orphanGracePeriodHours,
   });
-  for (const decision of plans.waiting) addDecision(pass, decision);
+  for (const decision of plans.waiting) addDecision(pass, inAccount(decision));
+  const account = scope.account;
   await actWithinCap(
     pass,
     plans.revocations,
     settings.maxRevocationsPerRun,
     "MAX_REVOCATIONS_PER_RUN",
-    (plan) => revokeGroup(pass, plan),
+    (plan) => revokeGroup(pass, account, inAccountPlan(plan, inAccount)),
+    inAccount,
   );
   await actWithinCap(
     pass,
     plans.deletions,
     settings.maxDeletionsPerRun,
     "MAX_DELETIONS_PER_RUN",
-    (plan) => deleteGroup(pass, plan),
+    (plan) => deleteGroup(pass, account, inAccountPlan(plan, inAccount)),
+    inAccount,
   );
+}
+
+/** The plan with its reason said of its account. */
+function inAccountPlan(
+  plan: OrphanPlan,
+  inAccount: (decision: DecisionInput) => DecisionInput,
+): OrphanPlan {
+  const { reason } = inAccount({
+    action: "report",
+    resource: plan.group.key,
+    reason: plan.reason,
+    outcome: "reported",
+  });
+  return { ...plan, reason };
 }
 
 async function actWithinCap(
@@ -90,10 +116,11 @@ async function actWithinCap(
   cap: number,
   setting: string,
   act: (plan: OrphanPlan) => Promise<void>,
+  inAccount: (decision: DecisionInput) => DecisionInput,
 ): Promise<void> {
   const { due, deferred } = withinCap(plans, cap, setting);
   await mapWithConcurrency(due, pass.deps.settings.concurrency, act);
-  for (const decision of deferred) addDecision(pass, decision);
+  for (const decision of deferred) addDecision(pass, inAccount(decision));
 }
 
 /**
@@ -101,11 +128,11 @@ async function actWithinCap(
  * over the pass's stores, which never write), and the reconcile order the provisioner carries
  * out.
  */
-async function revokeGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
+async function revokeGroup(pass: Pass, account: string, plan: OrphanPlan): Promise<void> {
   const changes: string[] = [];
   const base = { action: "revoke" as const, resource: plan.group.key, reason: plan.reason };
   try {
-    await revokeRoles(plan.group.roles, removalDepsOf(pass), pass.deps.now(), changes);
+    await revokeRoles(plan.group.roles, convergeDepsIn(pass, account), pass.deps.now(), changes);
   } catch (error) {
     addDecision(pass, {
       ...failedDecision("revoke", base, error, pass.deps.settings.dryRun),
@@ -113,7 +140,7 @@ async function revokeGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
     });
     return;
   }
-  planOrder(pass, { ...base, roles: plan.group.roles.map(({ name }) => name), changes });
+  planOrder(pass, account, { ...base, roles: plan.group.roles.map(({ name }) => name), changes });
 }
 
 /**
@@ -156,13 +183,13 @@ export async function revokeRoles(
 }
 
 /** Plans the deletion of an orphan (see deleteOrphan), as a decision and a reconcile order. */
-async function deleteGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
+async function deleteGroup(pass: Pass, account: string, plan: OrphanPlan): Promise<void> {
   const { group } = plan;
   const changes: string[] = [];
   const base = { action: "delete" as const, resource: group.key, reason: plan.reason };
   const roles = group.roles.map(({ name }) => name);
   try {
-    await deleteOrphan(group, convergeDepsOf(pass), changes);
+    await deleteOrphan(group, convergeDepsIn(pass, account), changes);
     if (group.kind === "stack") pass.stackSpaces.delete(group.id);
   } catch (error) {
     addDecision(pass, {
@@ -171,27 +198,29 @@ async function deleteGroup(pass: Pass, plan: OrphanPlan): Promise<void> {
     });
     // A role at the resource's name is someone else's: the resource's own roles still go (the
     // provisioner deletes them, then refuses the rest, as deleteOrphan does here).
-    if (error instanceof ForeignResourceError) enqueueOrder(pass, { ...base, roles });
+    if (error instanceof ForeignResourceError) enqueueOrder(pass, account, { ...base, roles });
     return;
   }
-  planOrder(pass, { ...base, roles, changes });
+  planOrder(pass, account, { ...base, roles, changes });
 }
 
 /** A planned revocation or deletion: the report's decision, and (unless a dry run) its order. */
 function planOrder(
   pass: Pass,
+  account: string,
   decision: Omit<DecisionInput, "outcome"> & {
     readonly action: "revoke" | "delete";
     readonly roles: string[];
   },
 ): void {
   addDecision(pass, { ...decision, outcome: pass.deps.settings.dryRun ? "planned" : "enqueued" });
-  enqueueOrder(pass, decision);
+  enqueueOrder(pass, account, decision);
 }
 
 /** The reconcile order of a planned revocation or deletion, unless a dry run. */
 function enqueueOrder(
   pass: Pass,
+  account: string,
   decision: Pick<DecisionInput, "resource"> & {
     readonly action: "revoke" | "delete";
     readonly roles: string[];
@@ -204,6 +233,7 @@ function enqueueOrder(
       action: decision.action,
       roles: decision.roles,
       listedAt: pass.listedAt ?? pass.deps.now().getTime(),
+      ...(account !== pass.deps.config.awsAccountId && { account }),
     }),
   );
 }
@@ -253,11 +283,6 @@ export async function deleteOrphan(
       changes.push(`deleteParameter ${parameter.name}`);
     }
   }
-}
-
-/** The ports the one removal path (remove.ts) needs, as this pass's stores. */
-function removalDepsOf(pass: Pass): Pick<RemoveDeps, "config" | "roles"> {
-  return { config: pass.deps.config, roles: pass.stores.roles };
 }
 
 /** A role's changes in a decision that covers several roles. */

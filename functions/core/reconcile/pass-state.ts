@@ -6,6 +6,8 @@
 import type { VendingConfig } from "../config.ts";
 import type { ConvergeDeps } from "../converge.ts";
 import type {
+  AccountAccess,
+  AccountUsage,
   ParameterStore,
   PlannedMessage,
   PlanQueue,
@@ -44,6 +46,13 @@ export type ReconcilerDeps = ConvergeDeps & {
    * that decision (a dry run needs no queue).
    */
   readonly events?: PlanQueue;
+  /**
+   * The permissions file's target accounts, reached through their vending roles (one
+   * AssumeRole per account per credential lifetime); required when it has `accounts`.
+   */
+  readonly accounts?: AccountAccess;
+  /** The service's own account's role count and quota (read once a pass); undefined: not read. */
+  readonly usage?: AccountUsage;
 };
 
 /** The stores a pass's writes go through: the real ones, or the dry run's. */
@@ -67,6 +76,11 @@ export interface Pass {
   readonly stackSpaces: Map<string, string>;
   /** What the pass planned for the provisioner, sent when planning is over (not in a dry run). */
   readonly messages: PlannedMessage[];
+  /**
+   * What converge and removal go through in each reachable target account (its configuration
+   * and its planning stores); the service's own account is {@link convergeDepsOf}.
+   */
+  readonly targetAccounts: Map<string, ConvergeDeps>;
 }
 
 /**
@@ -88,6 +102,7 @@ export function startPass(
     spaceRoleCap: spaceRoleCapFor(deps.spaceRoleCap, options.planning || deps.settings.dryRun),
     stackSpaces,
     messages: [],
+    targetAccounts: new Map(),
   };
 }
 
@@ -111,4 +126,13 @@ export function convergeDepsOf(pass: Pass): ConvergeDeps {
     ...(pass.spaceRoleCap !== undefined && { spaceRoleCap: pass.spaceRoleCap }),
     ...(pass.spacePaths !== undefined && { spacePaths: pass.spacePaths }),
   };
+}
+
+/** The deps converge and removal go through in `account` (reachable, or the service's own). */
+export function convergeDepsIn(pass: Pass, account: string): ConvergeDeps {
+  if (account === pass.deps.config.awsAccountId) return convergeDepsOf(pass);
+  const deps = pass.targetAccounts.get(account);
+  // Never the service's stores for another account's resource.
+  if (deps === undefined) throw new Error(`AWS account ${account} was not inventoried this pass`);
+  return deps;
 }

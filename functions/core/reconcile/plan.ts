@@ -6,6 +6,7 @@ import { convergeSpace, convergeStack } from "../converge.ts";
 import { ConfigurationError } from "../errors.ts";
 import { isSpaceId } from "../identifiers.ts";
 import type { SpaceliftSpace } from "../ports.ts";
+import { reconcileOrderMessage } from "../queue-message.ts";
 import { type SynthesizedChange, synthesizedMessage } from "../synthesized-event.ts";
 import {
   type DecisionInput,
@@ -16,7 +17,7 @@ import {
 import { describeError } from "./describe-error.ts";
 import { describeFindings, type ManagedGroup } from "./inventory.ts";
 import { orphanedAtOf } from "./orphans.ts";
-import { addDecision, convergeDepsOf, type Pass, type ReconcilerDeps } from "./pass-state.ts";
+import { addDecision, convergeDepsIn, type Pass, type ReconcilerDeps } from "./pass-state.ts";
 import { checkStackEnvironment } from "./stack-environment.ts";
 import type { ConvergeTarget } from "./targets.ts";
 
@@ -30,27 +31,53 @@ export async function planResource(
   target: ConvergeTarget,
   group: ManagedGroup | undefined,
   spaces: ReadonlyMap<string, SpaceliftSpace>,
-  options: { readonly checkEnvironment: boolean },
+  options: {
+    readonly checkEnvironment: boolean;
+    /**
+     * Other accounts whose inventory holds roles of the resource (a move webhooks missed, or
+     * one not finished): the resource is planned even when in sync in its own account, so the
+     * provisioner converges it there and removes it from where it was.
+     */
+    readonly foundIn?: readonly { readonly account: string; readonly roles: readonly string[] }[];
+  },
 ): Promise<DecisionInput | undefined> {
   const { dryRun } = pass.deps.settings;
-  const convergeDeps = convergeDepsOf(pass);
   const fresh = group === undefined || group.roles.length === 0;
   const orphanedAt = group === undefined ? undefined : orphanedAtOf(group);
+  const foundIn = options.foundIn ?? [];
+  const elsewhere = foundIn.map(({ account }) => account).join(", ");
+  const findings =
+    group === undefined && foundIn.length > 0
+      ? `Spacelift lists this ${target.kind}; its roles are in AWS account ${elsewhere} while its space is routed to AWS account ${target.account}: the provisioner moves them`
+      : describeFindings(target.kind, group, orphanedAt);
   const base: DecisionSubject = {
     resource: target.key,
-    reason: describeFindings(target.kind, group, orphanedAt),
+    reason:
+      target.account === pass.deps.config.awsAccountId
+        ? findings
+        : `in AWS account ${target.account}: ${findings}`,
   };
   try {
+    const convergeDeps = convergeDepsIn(pass, target.account);
     const outcome =
       target.kind === "stack"
         ? await convergeStack(target.stack, convergeDeps, { fresh })
         : await convergeSpace({ spaceId: target.spaceId }, convergeDeps, { fresh });
-    const decision = decisionFromOutcome(
-      outcome,
-      base,
-      orphanedAt !== undefined,
-      dryRun ? "planned" : "enqueued",
-    );
+    const decision =
+      decisionFromOutcome(
+        outcome,
+        base,
+        orphanedAt !== undefined,
+        dryRun ? "planned" : "enqueued",
+      ) ??
+      (foundIn.length === 0
+        ? undefined
+        : {
+            action: "update" as const,
+            ...base,
+            reason: `in sync in AWS account ${target.account}, but roles remain in AWS account ${elsewhere} (a move not finished): the provisioner removes them there`,
+            outcome: dryRun ? ("planned" as const) : ("enqueued" as const),
+          });
     // A stack in sync has its roles in the listed space; one planned keeps the inventory's
     // space here (the provisioner counts it in the new one when it applies the plan).
     if (decision === undefined && target.kind === "stack") {
@@ -59,11 +86,26 @@ export async function planResource(
     if (decision === undefined) pass.inSync += 1;
     else {
       addDecision(pass, decision);
+      const listedAt = pass.listedAt ?? pass.deps.now().getTime();
+      // First, in the resource's group, the accounts that hold its roles although it is not
+      // routed there: recorded by the provisioner before the event, so the event's converge
+      // removes them there even when the ledger never knew of them.
+      for (const { account, roles } of dryRun ? [] : foundIn) {
+        pass.messages.push(
+          reconcileOrderMessage({
+            resource: target.key,
+            action: "misplaced",
+            roles: roles.slice(0, MAX_ORDER_ROLES),
+            listedAt,
+            account,
+          }),
+        );
+      }
       if (!dryRun)
         pass.messages.push(
           synthesizedMessage(changeOf(target, spaces), {
             account: pass.deps.config.spaceliftAccount,
-            timestamp: pass.listedAt ?? pass.deps.now().getTime(),
+            timestamp: listedAt,
             source: "reconciler",
           }),
         );
@@ -76,6 +118,9 @@ export async function planResource(
     return failed;
   }
 }
+
+/** An order names at most this many roles (the order's schema); they are only reported. */
+const MAX_ORDER_ROLES = 8;
 
 /** What Spacelift lists of a resource, as the synthesized event that carries it. */
 function changeOf(

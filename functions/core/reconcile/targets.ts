@@ -13,14 +13,21 @@ export type ConvergeTarget =
       readonly key: string;
       readonly kind: "stack";
       readonly stack: ListedStackState;
+      /** The AWS account the resource's space is routed to (accountFor). */
+      readonly account: string;
     }
-  | { readonly key: string; readonly kind: "space"; readonly spaceId: SpaceId };
+  | {
+      readonly key: string;
+      readonly kind: "space";
+      readonly spaceId: SpaceId;
+      readonly account: string;
+    };
 
 /**
- * Spaces first, then stacks, in Spacelift's order; one whose ID this product cannot use in IAM
- * names and conditions is reported and skipped, and so is one whose space is routed to another
- * AWS account (the permissions file's `accounts`): the reconciler works in the service's own
- * account only, for now. Used by both reconcile and backfill.
+ * Spaces first, then stacks, in Spacelift's order, each with the AWS account its space is
+ * routed to (never by its labels); one whose ID this product cannot use in IAM names and
+ * conditions is reported and skipped, and so is one routed to no account (`defaultAccount:
+ * none`). Used by both reconcile and backfill.
  */
 export function listedTargets(
   pass: Pass,
@@ -32,58 +39,43 @@ export function listedTargets(
       addDecision(pass, invalidIdentifier(resourceKey("space", space.id), "space ID"));
       continue;
     }
-    const elsewhere = routedElsewhere(pass, resourceKey("space", space.id), space.id);
-    if (elsewhere !== undefined) {
-      addDecision(pass, elsewhere);
-      continue;
-    }
-    targets.push({ key: resourceKey("space", space.id), kind: "space", spaceId: space.id });
+    const key = resourceKey("space", space.id);
+    const account = routedAccount(pass, key, space.id);
+    if (account === undefined) continue;
+    targets.push({ key, kind: "space", spaceId: space.id, account });
   }
   for (const stack of listing.stacks) {
     if (!isStackId(stack.id) || !isSpaceId(stack.space)) {
       addDecision(pass, invalidIdentifier(resourceKey("stack", stack.id), "stack or space ID"));
       continue;
     }
-    const elsewhere = routedElsewhere(pass, resourceKey("stack", stack.id), stack.space);
-    if (elsewhere !== undefined) {
-      addDecision(pass, elsewhere);
-      continue;
-    }
+    const key = resourceKey("stack", stack.id);
+    const account = routedAccount(pass, key, stack.space);
+    if (account === undefined) continue;
     targets.push({
-      key: resourceKey("stack", stack.id),
+      key,
       kind: "stack",
       stack: { stackId: stack.id, spaceId: stack.space, labels: stack.labels },
+      account,
     });
   }
   return targets;
 }
 
-/** A report when the space is routed to another account than the service's (or nowhere). */
-function routedElsewhere(
-  pass: Pass,
-  resource: string,
-  spaceId: SpaceId,
-): DecisionInput | undefined {
-  const { config } = pass.deps;
-  let account: string;
+/** The account `spaceId` is routed to; undefined (and reported) when it is routed nowhere. */
+function routedAccount(pass: Pass, resource: string, spaceId: SpaceId): string | undefined {
   try {
-    account = accountFor(config, spaceId);
+    return accountFor(pass.deps.config, spaceId);
   } catch (error) {
     if (!(error instanceof AccountNotRoutedError)) throw error;
-    return {
+    addDecision(pass, {
       action: "report",
       resource,
       reason: `${error.message}; left alone`,
       outcome: "reported",
-    };
+    });
+    return undefined;
   }
-  if (account === config.awsAccountId) return undefined;
-  return {
-    action: "report",
-    resource,
-    reason: `space ${spaceId} is routed to AWS account ${account}: the reconciler does not reconcile other accounts yet (the provisioner vends there); left alone`,
-    outcome: "reported",
-  };
 }
 
 function invalidIdentifier(resource: string, what: string): DecisionInput {
