@@ -48,7 +48,7 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
   const config = await loadVendingConfig(env);
   return {
     config,
-    ...accountAccess(config),
+    ...accountAccess(config, roleQuota),
     roleQuota: roleQuota(config.awsAccountId, new IamAccountUsage(iamClient())),
     roles: new IamRoleStore(iamClient()),
     parameters: new SsmParameterStore(ssmClient()),
@@ -67,11 +67,14 @@ function accountList(config: VendingConfig) {
 }
 
 /** The permissions file's target accounts, reached through STS; nothing without any. */
-function accountAccess(config: VendingConfig): { accounts?: AccountAccess } {
+function accountAccess(
+  config: VendingConfig,
+  quota?: typeof roleQuota,
+): { accounts?: AccountAccess } {
   const accounts = accountList(config);
   if (accounts.length === 0) return {};
   return {
-    accounts: new StsAccountAccess(stsClient(), accounts, accountClients, Date.now, roleQuota),
+    accounts: new StsAccountAccess(stsClient(), accounts, accountClients, Date.now, quota),
   };
 }
 
@@ -110,9 +113,7 @@ export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
     parameters: new SsmParameterStore(ssmClient()),
     // Every configured account is inventoried through its vending role; no quota gate (the
     // reconciler creates nothing), but each account's usage is read once a pass.
-    ...(accountList(config).length > 0 && {
-      accounts: new StsAccountAccess(stsClient(), accountList(config), accountClients, Date.now),
-    }),
+    ...accountAccess(config),
     usage: new IamAccountUsage(iamClient()),
     ...(table !== undefined && {
       spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),

@@ -218,21 +218,6 @@ export class IamRoleStore implements RoleStore {
     });
   }
 
-  async listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
-    return this.call("ListRoles", path, async () => {
-      const roles: { name: string; arn: string }[] = [];
-      for await (const page of paginateListRoles({ client: this.iam }, { PathPrefix: path })) {
-        for (const role of page.Roles ?? []) {
-          // PathPrefix also matches deeper paths; we manage exactly one path.
-          if (role.RoleName && role.Arn && role.Path === path) {
-            roles.push({ name: role.RoleName, arn: role.Arn });
-          }
-        }
-      }
-      return roles;
-    });
-  }
-
   /**
    * The reconciler's inventory in bulk: ListRoles under the path (1,000 a page) for what
    * RoleDetail lacks, then GetAccountAuthorizationDetails (filter Role, 1,000 a page) for the

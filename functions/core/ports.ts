@@ -63,8 +63,6 @@ export interface RoleStore {
   deleteInlinePolicy(name: string, policyName: string): Promise<void>;
   /** Deletes the role itself; `"absent"` when it was already gone. */
   delete(name: string): Promise<"deleted" | "absent">;
-  /** Names and ARNs of the roles under a path (for the reconciler). */
-  listByPath(path: string): Promise<readonly { name: string; arn: string }[]>;
   /**
    * Every role of the account in a few bulk reads (the reconciler's inventory), page by page:
    * the roles whose path is exactly `path`, each as {@link describe} returns it, and only the

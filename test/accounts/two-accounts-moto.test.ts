@@ -192,7 +192,7 @@ class CrashPlan {
   }
 }
 
-const ROLE_READS = ["describe", "isReadable", "listByPath"];
+const ROLE_READS = ["describe", "isReadable", "describeAllUnder"];
 const PARAMETER_READS = ["listByPath"];
 
 async function provisioner(plan = new CrashPlan()) {

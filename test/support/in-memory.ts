@@ -32,7 +32,7 @@ export class InMemoryRoleStore implements RoleStore {
 
   writes(): string[] {
     return this.calls.filter(
-      (call) => !["describe", "isReadable", "listByPath", "describeAllUnder"].includes(call),
+      (call) => !["describe", "isReadable", "describeAllUnder"].includes(call),
     );
   }
 
@@ -136,13 +136,6 @@ export class InMemoryRoleStore implements RoleStore {
     this.roles.delete(name);
     return "deleted";
   }
-  async listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
-    this.calls.push("listByPath");
-    return [...this.roles.values()]
-      .filter((role) => role.path === path)
-      .map((role) => ({ name: role.name, arn: role.arn }));
-  }
-
   /** Like IAM's bulk read: one page (one call) for the whole account. */
   async *describeAllUnder(path: string): AsyncIterable<RolePage> {
     this.calls.push("describeAllUnder");

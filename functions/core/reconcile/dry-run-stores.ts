@@ -59,10 +59,6 @@ class DryRunRoleStore implements RoleStore {
     return existed ? "deleted" : "absent";
   }
 
-  listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
-    return this.inner.listByPath(path);
-  }
-
   describeAllUnder(path: string): AsyncIterable<RolePage> {
     return this.inner.describeAllUnder(path);
   }

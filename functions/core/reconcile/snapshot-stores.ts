@@ -48,10 +48,6 @@ export class SnapshotRoleStore implements RoleStore {
     return this.inner.describeAllUnder(path);
   }
 
-  listByPath(path: string): Promise<readonly { name: string; arn: string }[]> {
-    return this.inner.listByPath(path);
-  }
-
   create(spec: RoleSpec): Promise<{ arn: string } | "exists"> {
     return this.#write(spec.name, () => this.inner.create(spec));
   }
