@@ -15,7 +15,7 @@ import {
   type ParameterNaming,
   spaceParameterName,
   stackParameterName,
-} from "../functions/core/role-spec.ts";
+} from "../functions/core/role-names.ts";
 import { localClientConfig } from "./lib/local-aws.ts";
 import {
   auditEvent,

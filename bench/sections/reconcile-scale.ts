@@ -27,7 +27,7 @@ import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import { processMessage } from "../../functions/core/provision.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { mapWithConcurrency } from "../../functions/core/reconcile/pool.ts";
-import { stackRoleName } from "../../functions/core/role-spec.ts";
+import { stackRoleName } from "../../functions/core/role-names.ts";
 import { synthesizedMessage } from "../../functions/core/synthesized-event.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import {

@@ -18,7 +18,7 @@ import {
 import { AwsCallError, ForeignResourceError, PermanentEventError } from "../core/errors.ts";
 import type { ParameterStore, Tags } from "../core/ports.ts";
 import { diffTags } from "../core/role-diff.ts";
-import { ACCOUNT_TAG, type AccountExpectation, carriesOurTags } from "../core/role-spec.ts";
+import { ACCOUNT_TAG, isOurParameter } from "../core/role-ownership.ts";
 
 export class SsmParameterStore implements ParameterStore {
   constructor(private readonly ssm: SSMClient) {}
@@ -174,10 +174,7 @@ function isMissing(error: unknown): boolean {
 
 /** Refuses to write or delete a parameter this product (for this account) did not create. */
 function assertOurs(name: string, tags: Tags, account: string | undefined): void {
-  // A removal expects no account; a publish, its own: an account tag, if any, must match.
-  const expected: AccountExpectation =
-    account === undefined ? "any" : { account, withoutAccountTag: "ours" };
-  if (!carriesOurTags(tags, expected)) {
+  if (!isOurParameter(tags, account)) {
     throw new ForeignResourceError(
       `parameter ${name} exists but was not created by spacelift-role-vending; leaving it untouched`,
     );

@@ -26,20 +26,24 @@ import type {
 import { removeRole } from "./remove.ts";
 import { applyRoleChange, describeRoleChange, diffRole } from "./role-diff.ts";
 import {
-  describeHolder,
   everyStackRoleName,
-  isRoleOf,
-  labelsFromTags,
   legacySpaceRoleName,
   legacyStackRoleNames,
-  type RoleBinding,
+  stackParameterName,
+  stackRoleName,
+} from "./role-names.ts";
+import {
+  describeHolder,
+  isRoleOf,
+  labelsFromTags,
   type RoleOwner,
   SPACE_TAG,
   STACK_TAG,
+} from "./role-ownership.ts";
+import {
+  type RoleBinding,
   spaceBinding,
   stackBindings,
-  stackParameterName,
-  stackRoleName,
   stackScopes,
   stackShape,
 } from "./role-spec.ts";

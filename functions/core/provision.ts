@@ -45,7 +45,8 @@ import {
   parseReconcileOrder,
 } from "./reconcile-order.ts";
 import { removeSpace, removeStack } from "./remove.ts";
-import { spaceRoleName, stackRoleName, stackScopes, stackShape } from "./role-spec.ts";
+import { spaceRoleName, stackRoleName } from "./role-names.ts";
+import { stackScopes, stackShape } from "./role-spec.ts";
 import { recordSpace } from "./space-path.ts";
 import {
   factsOf,

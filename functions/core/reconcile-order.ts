@@ -19,13 +19,8 @@ import type {
 import type { ReconcileOrder } from "./queue-message.ts";
 import { deleteOrphan, revokeRoles } from "./reconcile/orphan-removal.ts";
 import { isFullyRevoked, ORPHANED_AT_TAG } from "./reconcile/orphans.ts";
-import {
-  describeHolder,
-  everyStackRoleName,
-  isRoleOf,
-  legacySpaceRoleName,
-  spaceRoleName,
-} from "./role-spec.ts";
+import { everyStackRoleName, legacySpaceRoleName, spaceRoleName } from "./role-names.ts";
+import { describeHolder, isRoleOf } from "./role-ownership.ts";
 import "./zod-locale.ts";
 
 /** IAM's own pattern for role names (`[\w+=,.@-]+`, at most 64 characters). */

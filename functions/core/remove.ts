@@ -11,21 +11,22 @@ import { ForeignResourceError } from "./errors.ts";
 import { resourceKey, type SpaceId, type StackId } from "./identifiers.ts";
 import type { ObservedRole, ParameterStore, RoleStore, SpaceRoleCap } from "./ports.ts";
 import {
-  describeHolder,
   everyStackRoleName,
-  isManagedByUs,
-  isRoleOf,
   legacySpaceRoleName,
-  type RoleOwner,
-  SPACE_TAG,
   spaceParameterName,
   spaceRoleName,
   stackParameterName,
   stackRoleName,
   stackRoleNames,
-  stackScopes,
-  stackShape,
-} from "./role-spec.ts";
+} from "./role-names.ts";
+import {
+  describeHolder,
+  isManagedByUs,
+  isRoleOf,
+  type RoleOwner,
+  SPACE_TAG,
+} from "./role-ownership.ts";
+import { stackScopes, stackShape } from "./role-spec.ts";
 
 /** What removing needs; `spaceRoleCap`, for a stack, to stop counting it in its space. */
 export interface RemoveDeps {

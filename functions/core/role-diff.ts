@@ -4,7 +4,7 @@
  */
 import type { ObservedRole, PolicyDocument, RoleSpec, RoleStore, Tags } from "./ports.ts";
 import { REVOKED_SESSIONS_POLICY } from "./revocation.ts";
-import { MANAGED_BY_TAG } from "./role-spec.ts";
+import { isOwnTagKey } from "./role-ownership.ts";
 
 export type RoleChange =
   | { readonly kind: "updateTrustPolicy"; readonly document: PolicyDocument }
@@ -31,14 +31,6 @@ export interface DiffOptions {
   readonly keepPolicies?: boolean;
 }
 
-/**
- * Tag keys this product owns on a role or its parameter; other tags (added by people) are left
- * alone.
- */
-function isOwnTag(key: string): boolean {
-  return key === MANAGED_BY_TAG || key.startsWith("spacelift:");
-}
-
 /** How a resource's tags differ from the desired ones; both empty when nothing needs writing. */
 export interface TagChanges {
   /** Desired tags the resource lacks or holds with another value. */
@@ -57,7 +49,7 @@ export function diffTags(observed: Tags, desired: Tags): TagChanges {
       Object.entries(desired).filter(([key, value]) => observed[key] !== value),
     ),
     unset: Object.keys(observed)
-      .filter((key) => isOwnTag(key) && !(key in desired))
+      .filter((key) => isOwnTagKey(key) && !(key in desired))
       .sort(),
   };
 }

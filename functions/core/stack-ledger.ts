@@ -14,7 +14,8 @@ import type {
   StackShape,
   TimedFact,
 } from "./ports.ts";
-import { ROLE_NAMING, stackShape } from "./role-spec.ts";
+import { ROLE_NAMING } from "./role-names.ts";
+import { stackShape } from "./role-spec.ts";
 
 /**
  * Whether the last applied event (or the reconciler's listing) supersedes this one. Older: yes.

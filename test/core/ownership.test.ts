@@ -4,7 +4,7 @@ import {
   type AccountExpectation,
   carriesOurTags,
   isManagedByUs,
-} from "../../functions/core/role-spec.ts";
+} from "../../functions/core/role-ownership.ts";
 
 const OURS = { "managed-by": "spacelift-role-vending" };
 

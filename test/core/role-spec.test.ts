@@ -7,26 +7,22 @@ import {
   type SpaceId,
   type StackId,
 } from "../../functions/core/identifiers.ts";
+import { policySize, type RoleScope } from "../../functions/core/permissions.ts";
 import type { PolicyDocument, RoleSpec } from "../../functions/core/ports.ts";
 import {
-  assertRoleSpec,
-  assertTrustPolicy,
   fitRoleName,
-  IAM_LIMITS,
   legacySpaceRoleName,
   legacyStackRoleNames,
-  policySize,
+  ROLE_NAME_MAX_LENGTH,
   ROLE_NAME_SEPARATOR,
-  type RoleScope,
-  renderTrustPolicy,
-  spaceBinding,
   spaceParameterName,
   spaceRoleName,
-  stackBindings,
   stackParameterName,
   stackRoleName,
   stackRoleNames,
-} from "../../functions/core/role-spec.ts";
+} from "../../functions/core/role-names.ts";
+import { assertRoleSpec, spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+import { assertTrustPolicy, renderTrustPolicy } from "../../functions/core/trust-policy.ts";
 
 const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
@@ -67,8 +63,8 @@ describe("role names", () => {
     const write = fitRoleName(`spacelift-stack-${long}`, ".write");
     const read = fitRoleName(`spacelift-stack-${long}`, ".read");
 
-    expect(write).toHaveLength(IAM_LIMITS.roleName);
-    expect(read.length).toBeLessThanOrEqual(IAM_LIMITS.roleName);
+    expect(write).toHaveLength(ROLE_NAME_MAX_LENGTH);
+    expect(read.length).toBeLessThanOrEqual(ROLE_NAME_MAX_LENGTH);
     expect(write).toMatch(/^spacelift-stack-a+\.[0-9a-f]{16}\.write$/);
     expect(read).toMatch(/^spacelift-stack-a+\.[0-9a-f]{16}\.read$/);
     expect(write.slice(0, -6)).not.toBe(read.slice(0, -5));
@@ -161,7 +157,7 @@ function collisions(config: VendingConfig, triples: readonly Triple[]): string[]
   const found: string[] = [];
   for (const triple of triples) {
     const name = nameOf(config, triple);
-    expect(name.length).toBeLessThanOrEqual(IAM_LIMITS.roleName);
+    expect(name.length).toBeLessThanOrEqual(ROLE_NAME_MAX_LENGTH);
     expect(name).toMatch(/^[\w+=,.@-]+$/);
     const key = name.toLowerCase();
     const other = seen.get(key);

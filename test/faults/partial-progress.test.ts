@@ -16,7 +16,8 @@ import {
   type ProvisionerDeps,
   processMessage,
 } from "../../functions/core/provision.ts";
-import { stackBinding, stackParameterName, stackRoleName } from "../../functions/core/role-spec.ts";
+import { stackParameterName, stackRoleName } from "../../functions/core/role-names.ts";
+import { stackBinding } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";

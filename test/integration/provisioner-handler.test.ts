@@ -20,7 +20,7 @@ import {
   encodeReconcileOrder,
   reconcileOrderMessage,
 } from "../../functions/core/queue-message.ts";
-import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
+import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-names.ts";
 import { synthesizedMessage } from "../../functions/core/synthesized-event.ts";
 import { createHandler, type ProvisionerHandler } from "../../functions/handlers/provisioner.ts";
 import { logger, metrics } from "../../functions/observability.ts";

@@ -15,7 +15,7 @@ import type { VendingConfig } from "../../functions/core/config.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
-import { stackParameterName, stackRoleName } from "../../functions/core/role-spec.ts";
+import { stackParameterName, stackRoleName } from "../../functions/core/role-names.ts";
 import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { deleteRoleByHand, type Harness, READ_ONLY, startHarness } from "./harness.ts";
 

@@ -25,7 +25,7 @@ import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import type { Decision, ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
-import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
+import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-names.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { applyQueued } from "../support/plan-queue.ts";
 import {

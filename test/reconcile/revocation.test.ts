@@ -16,7 +16,8 @@ import {
   revokedTrustPolicy,
 } from "../../functions/core/revocation.ts";
 import { diffRole } from "../../functions/core/role-diff.ts";
-import { LABELS_TAG, stackBindings } from "../../functions/core/role-spec.ts";
+import { LABELS_TAG } from "../../functions/core/role-ownership.ts";
+import { stackBindings } from "../../functions/core/role-spec.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 import { reconcileThenApply } from "../support/plan-queue.ts";
 

@@ -49,18 +49,14 @@ import {
   type QueueMessageOutcome,
 } from "../../functions/core/provision.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
+import { spaceRoleName, stackRoleName, stackRoleNames } from "../../functions/core/role-names.ts";
 import {
   ACCOUNT_TAG,
   MANAGED_BY_TAG,
   MANAGED_BY_VALUE,
-  permissionsOf,
   STACK_TAG,
-  spaceBinding,
-  spaceRoleName,
-  stackBinding,
-  stackRoleName,
-  stackRoleNames,
-} from "../../functions/core/role-spec.ts";
+} from "../../functions/core/role-ownership.ts";
+import { permissionsOf, spaceBinding, stackBinding } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import type { MotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";

@@ -4,7 +4,7 @@ import { convergeStack } from "../../functions/core/converge.ts";
 import { ForeignResourceError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
-import { fitRoleName } from "../../functions/core/role-spec.ts";
+import { fitRoleName } from "../../functions/core/role-names.ts";
 import { recordStackFacts } from "../../functions/core/stack-ledger.ts";
 import { fixture, fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";

@@ -17,7 +17,7 @@ import {
   ROLE_NAMING,
   spaceRoleName,
   stackRoleName,
-} from "../../functions/core/role-spec.ts";
+} from "../../functions/core/role-names.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 

@@ -8,7 +8,8 @@ import { TrustPolicyRejectedError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { PolicyDocument } from "../../functions/core/ports.ts";
 import { revokedTrustPolicy } from "../../functions/core/revocation.ts";
-import { assertTrustPolicy, spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+import { assertTrustPolicy } from "../../functions/core/trust-policy.ts";
 import {
   assertTrustPolicyAccepted,
   trustPolicyViolations,

@@ -5,7 +5,7 @@
  */
 import type { SpaceId, StackId } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
-import { isManagedByUs, type RoleOwner, SPACE_TAG, STACK_TAG } from "../role-spec.ts";
+import { isManagedByUs, ownerFromTags, type RoleOwner, SPACE_TAG } from "../role-ownership.ts";
 import type { ReconcilerDeps } from "./pass-state.ts";
 
 /** Roles and parameters of one Spacelift resource, as found in AWS. */
@@ -61,11 +61,9 @@ export async function takeInventory(
       // Someone else's role under our path: never ours to touch.
       if (!isManagedByUs(config, role.tags, role.path)) continue;
       managedRoles += 1;
-      const stackId = role.tags[STACK_TAG];
-      const spaceId = role.tags[SPACE_TAG];
-      if (stackId !== undefined) groupOf("stack", stackId).roles.push(role);
-      else if (spaceId !== undefined) groupOf("space", spaceId).roles.push(role);
-      else unrecognisedRoles.push(role);
+      const owner = ownerFromTags(role.tags);
+      if (owner === undefined) unrecognisedRoles.push(role);
+      else groupOf(owner.kind, owner.id).roles.push(role);
     }
   }
 

@@ -6,7 +6,8 @@
  */
 import type { StackId } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
-import { stackRoleName, stackScopes } from "../role-spec.ts";
+import { stackRoleName } from "../role-names.ts";
+import { stackScopes } from "../role-spec.ts";
 import { beforeCreatingStackRoles } from "../stack-ledger.ts";
 import type { Pass } from "./pass-state.ts";
 

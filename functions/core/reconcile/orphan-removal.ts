@@ -23,7 +23,7 @@ import {
   revokedTrustPolicy,
 } from "../revocation.ts";
 import { canonicalJson } from "../role-diff.ts";
-import { assertTrustPolicy } from "../role-spec.ts";
+import { assertTrustPolicy } from "../trust-policy.ts";
 import { type DecisionInput, failedDecision } from "./decisions.ts";
 import { type Inventory, type ManagedGroup, ownerOf } from "./inventory.ts";
 import {

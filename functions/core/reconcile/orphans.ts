@@ -13,7 +13,7 @@ import {
   revokedTrustPolicy,
 } from "../revocation.ts";
 import { canonicalJson } from "../role-diff.ts";
-import { SPACE_TAG } from "../role-spec.ts";
+import { SPACE_TAG } from "../role-ownership.ts";
 import type { DecisionInput } from "./decisions.ts";
 import type { ManagedGroup } from "./inventory.ts";
 import { isEmptyListing, type SpaceliftListing } from "./spacelift-listing.ts";

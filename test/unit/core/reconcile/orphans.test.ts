@@ -26,7 +26,7 @@ import {
   revokedSessionsPolicy,
   revokedTrustPolicy,
 } from "../../../../functions/core/revocation.ts";
-import { SPACE_TAG, STACK_TAG } from "../../../../functions/core/role-spec.ts";
+import { SPACE_TAG, STACK_TAG } from "../../../../functions/core/role-ownership.ts";
 
 const ACCOUNT_ID = "123456789012";
 const HOUR = 3_600_000;
