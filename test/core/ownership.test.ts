@@ -1,9 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import {
   type AccountExpectation,
   carriesOurTags,
+  describeHolder,
   isManagedByUs,
+  isOurParameter,
+  isRoleOf,
+  ownerFromTags,
+  type RoleOwner,
 } from "../../functions/core/role-ownership.ts";
 
 const OURS = { "managed-by": "spacelift-role-vending" };
@@ -65,5 +71,89 @@ describe("isManagedByUs: a role is ours by its tags and its path", () => {
     expect(isManagedByUs(config, tagged, config.rolePath)).toBe(true);
     expect(isManagedByUs(config, tagged, "/elsewhere/")).toBe(false);
     expect(isManagedByUs(config, OURS, config.rolePath)).toBe(false);
+  });
+});
+
+describe("isOurParameter: a parameter is ours by the same tag rule", () => {
+  it("lets a removal take any parameter of ours and a publish only its account's or an untagged one", () => {
+    const decisions = [
+      OURS,
+      { ...OURS, "spacelift:account": "acme" },
+      { ...OURS, "spacelift:account": "other" },
+      { "spacelift:account": "acme" },
+    ].map((tags) => [isOurParameter(tags, undefined), isOurParameter(tags, "acme")]);
+    expect(decisions).toEqual([
+      [true, true],
+      [true, true],
+      [true, false],
+      [false, false],
+    ]);
+  });
+});
+
+describe("whose a role is: ownerFromTags, isRoleOf, describeHolder", () => {
+  const STACK = "payments-api" as StackId;
+  const SPACE = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
+  const stackOwner: RoleOwner = { kind: "stack", id: STACK };
+  const spaceOwner: RoleOwner = { kind: "space", id: SPACE };
+
+  async function ourConfig() {
+    return loadVendingConfig({
+      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+      AWS_ACCOUNT_ID: "123456789012",
+    });
+  }
+
+  it("reads a stack's role (which carries its space's tag too) as the stack's, never the space's", async () => {
+    const config = await ourConfig();
+    const tags = {
+      ...OURS,
+      "spacelift:account": config.spaceliftAccount,
+      "spacelift:stack": STACK,
+      "spacelift:space": SPACE,
+    };
+    const role = { name: "r", tags, path: config.rolePath };
+    expect(ownerFromTags(tags)).toEqual({ kind: "stack", id: STACK });
+    expect(isRoleOf(config, role, stackOwner)).toBe(true);
+    expect(isRoleOf(config, role, spaceOwner)).toBe(false);
+    expect(describeHolder(config, role, spaceOwner)).toBe(
+      `role r belongs to stack ${STACK}, not to space ${SPACE}; leaving it untouched`,
+    );
+  });
+
+  it("reads a role with only the space tag as the space's", async () => {
+    const config = await ourConfig();
+    const tags = {
+      ...OURS,
+      "spacelift:account": config.spaceliftAccount,
+      "spacelift:space": SPACE,
+    };
+    const role = { name: "r", tags, path: config.rolePath };
+    expect(ownerFromTags(tags)).toEqual({ kind: "space", id: SPACE });
+    expect(isRoleOf(config, role, spaceOwner)).toBe(true);
+    expect(isRoleOf(config, role, stackOwner)).toBe(false);
+    expect(describeHolder(config, role, stackOwner)).toBe(
+      `role r belongs to space ${SPACE}, not to stack ${STACK}; leaving it untouched`,
+    );
+  });
+
+  it("names no owner for a role of ours without a stack or space tag, and none for a role not ours", async () => {
+    const config = await ourConfig();
+    const untagged = {
+      name: "r",
+      tags: { ...OURS, "spacelift:account": config.spaceliftAccount },
+      path: config.rolePath,
+    };
+    const foreign = { name: "r", tags: { "spacelift:stack": STACK }, path: config.rolePath };
+    expect(ownerFromTags(untagged.tags)).toBeUndefined();
+    expect(isRoleOf(config, untagged, stackOwner)).toBe(false);
+    expect(describeHolder(config, untagged, stackOwner)).toBe(
+      `role r is ours but names no stack or space, not to stack ${STACK}; leaving it untouched`,
+    );
+    expect(isRoleOf(config, foreign, stackOwner)).toBe(false);
+    expect(describeHolder(config, foreign, stackOwner)).toBe(
+      `role r exists but was not created by spacelift-role-vending, not to stack ${STACK}; leaving it untouched`,
+    );
   });
 });
