@@ -1,6 +1,9 @@
 /**
  * The few named errors of the product. HTTP-facing errors carry a status; only messages of
  * errors below 500 are ever shown to a caller.
+ *
+ * Every class spells its `name` out: the bundles are minified (serverless.yml), which renames
+ * classes, so a name taken from the class itself (`new.target.name`) would not survive.
  */
 import type { CatchUpReport } from "./catch-up.ts";
 
@@ -9,26 +12,32 @@ export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(message, options);
   }
 }
 
+/** The base of the errors that always answer `statusCode`: each takes a message and a cause. */
+function withStatus(statusCode: number) {
+  return class extends HttpError {
+    constructor(message: string, options?: ErrorOptions) {
+      super(statusCode, message, options);
+    }
+  };
+}
+
 /** 401: the body is not signed with a secret we know. */
-export class SignatureError extends HttpError {
+export class SignatureError extends withStatus(401) {
   override readonly name = "SignatureError";
   constructor(message = "missing or invalid signature") {
-    super(401, message);
+    super(message);
   }
 }
 
 /** 400: the request can never succeed as sent (malformed JSON, missing or hostile identifiers). */
-export class InvalidEventError extends HttpError {
+export class InvalidEventError extends withStatus(400) {
   override readonly name = "InvalidEventError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(400, message, options);
-  }
 }
 
 /**
@@ -41,10 +50,10 @@ export class MissingIdentifierError extends Error {
 }
 
 /** 403: an event from a Spacelift account other than ours. */
-export class ForeignAccountError extends HttpError {
+export class ForeignAccountError extends withStatus(403) {
   override readonly name = "ForeignAccountError";
   constructor(account: string) {
-    super(403, `events from Spacelift account "${account}" are not accepted here`);
+    super(`events from Spacelift account "${account}" are not accepted here`);
   }
 }
 
@@ -53,26 +62,23 @@ export class ForeignAccountError extends HttpError {
  * than the clock skew allows, or older than the replay window. A captured signed body
  * re-sent later is refused here; Spacelift retries only 5xx, so this is never retried.
  */
-export class EventOutsideWindowError extends HttpError {
+export class EventOutsideWindowError extends withStatus(422) {
   override readonly name = "EventOutsideWindowError";
-  constructor(message: string) {
-    super(422, message);
-  }
 }
 
 /** 413: body over the size limit. */
-export class PayloadTooLargeError extends HttpError {
+export class PayloadTooLargeError extends withStatus(413) {
   override readonly name = "PayloadTooLargeError";
   constructor(limit: number) {
-    super(413, `body exceeds ${limit} bytes`);
+    super(`body exceeds ${limit} bytes`);
   }
 }
 
 /** 503: the event could not be enqueued; a retry may succeed. */
-export class EnqueueError extends HttpError {
+export class EnqueueError extends withStatus(503) {
   override readonly name = "EnqueueError";
-  constructor(options?: { cause?: unknown }) {
-    super(503, "event could not be enqueued", options);
+  constructor(options?: ErrorOptions) {
+    super("event could not be enqueued", options);
   }
 }
 
@@ -140,7 +146,7 @@ export class AccountUnreachableError extends Error {
   constructor(
     readonly accountId: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(message, options);
   }
