@@ -105,38 +105,33 @@ describe("whose a role is: ownerFromTags, isRoleOf, describeHolder", () => {
     });
   }
 
-  it("reads a stack's role (which carries its space's tag too) as the stack's, never the space's", async () => {
-    const config = await ourConfig();
-    const tags = {
-      ...OURS,
-      "spacelift:account": config.spaceliftAccount,
-      "spacelift:stack": STACK,
-      "spacelift:space": SPACE,
-    };
-    const role = { name: "r", tags, path: config.rolePath };
-    expect(ownerFromTags(tags)).toEqual({ kind: "stack", id: STACK });
-    expect(isRoleOf(config, role, stackOwner)).toBe(true);
-    expect(isRoleOf(config, role, spaceOwner)).toBe(false);
-    expect(describeHolder(config, role, spaceOwner)).toBe(
-      `role r belongs to stack ${STACK}, not to space ${SPACE}; leaving it untouched`,
-    );
-  });
-
-  it("reads a role with only the space tag as the space's", async () => {
-    const config = await ourConfig();
-    const tags = {
-      ...OURS,
-      "spacelift:account": config.spaceliftAccount,
-      "spacelift:space": SPACE,
-    };
-    const role = { name: "r", tags, path: config.rolePath };
-    expect(ownerFromTags(tags)).toEqual({ kind: "space", id: SPACE });
-    expect(isRoleOf(config, role, spaceOwner)).toBe(true);
-    expect(isRoleOf(config, role, stackOwner)).toBe(false);
-    expect(describeHolder(config, role, stackOwner)).toBe(
-      `role r belongs to space ${SPACE}, not to stack ${STACK}; leaving it untouched`,
-    );
-  });
+  const readings: [string, Record<string, string>, RoleOwner, RoleOwner][] = [
+    [
+      "reads a stack's role (which carries its space's tag too) as the stack's, never the space's",
+      { "spacelift:stack": STACK, "spacelift:space": SPACE },
+      stackOwner,
+      spaceOwner,
+    ],
+    [
+      "reads a role with only the space tag as the space's",
+      { "spacelift:space": SPACE },
+      spaceOwner,
+      stackOwner,
+    ],
+  ];
+  for (const [what, ownerTags, owner, other] of readings) {
+    it(what, async () => {
+      const config = await ourConfig();
+      const tags = { ...OURS, "spacelift:account": config.spaceliftAccount, ...ownerTags };
+      const role = { name: "r", tags, path: config.rolePath };
+      expect(ownerFromTags(tags)).toEqual(owner);
+      expect(isRoleOf(config, role, owner)).toBe(true);
+      expect(isRoleOf(config, role, other)).toBe(false);
+      expect(describeHolder(config, role, other)).toBe(
+        `role r belongs to ${owner.kind} ${owner.id}, not to ${other.kind} ${other.id}; leaving it untouched`,
+      );
+    });
+  }
 
   it("names no owner for a role of ours without a stack or space tag, and none for a role not ours", async () => {
     const config = await ourConfig();
