@@ -5,8 +5,8 @@ import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import {
   SpaceliftGraphqlClient,
   type SpaceliftGraphqlClientOptions,
-  toGraphqlEndpoint,
 } from "../../functions/spacelift/graphql-client.ts";
+import { toGraphqlEndpoint } from "../../functions/spacelift/transport.ts";
 import {
   type FakeSpaceliftOptions,
   type FakeSpaceliftServer,
