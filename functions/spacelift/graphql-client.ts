@@ -7,12 +7,15 @@
 
 import type * as z from "zod/mini";
 import { SpaceliftApiError } from "../core/errors.ts";
+import type { SpaceId, StackId } from "../core/identifiers.ts";
 import type {
   AuditTrailEntry,
   SpaceliftAuditTrail,
   SpaceliftDirectory,
+  SpaceliftResources,
   SpaceliftSpace,
   SpaceliftStack,
+  UnusableSpaceliftResource,
 } from "../core/ports.ts";
 import {
   type AuditTrailPage,
@@ -28,6 +31,7 @@ import {
   spacesSchema,
   stackSchema,
 } from "./documents.ts";
+import { parseAffectedResource, parseSpace, parseStack, partitionResources } from "./resources.ts";
 import {
   type SpaceliftGraphqlRequester,
   SpaceliftTransport,
@@ -72,9 +76,9 @@ export class SpaceliftGraphqlClient
     });
   }
 
-  async listStacks(): Promise<readonly SpaceliftStack[]> {
+  async listStacks(): Promise<SpaceliftResources<SpaceliftStack>> {
     // Keyed by id: a stack that moves between pages while we read shows up once.
-    const stacks = new Map<string, SpaceliftStack>();
+    const stacks = new Map<string, SpaceliftStack | UnusableSpaceliftResource>();
     let after: string | null = null;
     for (;;) {
       const variables = { input: { first: this.#pageSize, after } };
@@ -86,9 +90,9 @@ export class SpaceliftGraphqlClient
       );
       const { searchStacks } = page;
       for (const { node } of searchStacks.edges) {
-        stacks.set(node.id, { id: node.id, space: node.space, labels: node.labels });
+        stacks.set(node.id, parseStack(node));
       }
-      if (!searchStacks.pageInfo.hasNextPage) return [...stacks.values()];
+      if (!searchStacks.pageInfo.hasNextPage) return partitionResources([...stacks.values()]);
       const next: string | null =
         searchStacks.pageInfo.endCursor ?? searchStacks.edges.at(-1)?.cursor ?? null;
       if (next === null || next === after) {
@@ -100,9 +104,9 @@ export class SpaceliftGraphqlClient
     }
   }
 
-  async listSpaces(): Promise<readonly SpaceliftSpace[]> {
+  async listSpaces(): Promise<SpaceliftResources<SpaceliftSpace>> {
     const { spaces } = await this.#transport.request("Spaces", SPACES, spacesSchema, {});
-    return spaces.map(({ id, name, parentSpace, labels }) => ({ id, name, parentSpace, labels }));
+    return partitionResources(spaces.map((space) => parseSpace(space, "as-none")));
   }
 
   /**
@@ -140,7 +144,10 @@ export class SpaceliftGraphqlClient
           id: node.id,
           action: node.action,
           resourceType: node.affectedResource.resourceType,
-          resourceId: node.affectedResource.resourceId,
+          resource: parseAffectedResource(
+            node.affectedResource.resourceType,
+            node.affectedResource.resourceId,
+          ),
           createdAt,
         });
       }
@@ -157,15 +164,14 @@ export class SpaceliftGraphqlClient
     }
   }
 
-  async stack(id: string): Promise<SpaceliftStack | undefined> {
+  async stack(id: StackId): Promise<SpaceliftStack | UnusableSpaceliftResource | undefined> {
     const { stack } = await this.#transport.request("Stack", STACK, stackSchema, { id });
-    return stack === null ? undefined : { id: stack.id, space: stack.space, labels: stack.labels };
+    return stack === null ? undefined : parseStack(stack);
   }
 
-  async space(id: string): Promise<SpaceliftSpace | undefined> {
+  async space(id: SpaceId): Promise<SpaceliftSpace | UnusableSpaceliftResource | undefined> {
     const { space } = await this.#transport.request("Space", SPACE, spaceSchema, { id });
-    if (space === null) return undefined;
-    return { id: space.id, name: space.name, parentSpace: space.parentSpace, labels: space.labels };
+    return space === null ? undefined : parseSpace(space, "unusable");
   }
 
   /**

@@ -21,11 +21,11 @@ import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "../../functions/adapters/dynamodb-space-paths.ts";
 import { ReconcileIncompleteError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
-import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import type { Decision, ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-spec.ts";
+import type { StackFields } from "../../functions/spacelift/resources.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { applyQueued } from "../support/plan-queue.ts";
 import {
@@ -60,7 +60,7 @@ beforeEach(async () => {
 const T0 = new Date("2026-11-20T12:00:00.000Z");
 const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
 
-function listStacks(...stacks: (string | SpaceliftStack)[]): void {
+function listStacks(...stacks: (string | StackFields)[]): void {
   for (const stack of stacks) {
     h.spacelift.state.addStack(
       typeof stack === "string" ? { id: stack, space: "root", labels: [] } : stack,

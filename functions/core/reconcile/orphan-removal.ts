@@ -61,6 +61,8 @@ export async function settleOrphans(
   const listed = new Set([
     ...listing.stacks.map(({ id }) => resourceKey("stack", id)),
     ...listing.spaces.map(({ id }) => resourceKey("space", id)),
+    // Listed, though unusable: Spacelift still has it, so its roles are no orphans.
+    ...listing.unusable.map(({ kind, id }) => resourceKey(kind, id)),
   ]);
   const orphans = [...inventory.groups.values()].filter(({ key }) => !listed.has(key));
   if (orphans.length === 0) return;

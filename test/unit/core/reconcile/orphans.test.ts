@@ -5,11 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../../../functions/core/config.ts";
-import type {
-  ObservedRole,
-  SpaceliftSpace,
-  SpaceliftStack,
-} from "../../../../functions/core/ports.ts";
+import type { ObservedRole } from "../../../../functions/core/ports.ts";
 import type { ManagedGroup } from "../../../../functions/core/reconcile/inventory.ts";
 import {
   emptyListingRefusal,
@@ -27,6 +23,8 @@ import {
   revokedTrustPolicy,
 } from "../../../../functions/core/revocation.ts";
 import { SPACE_TAG, STACK_TAG } from "../../../../functions/core/role-spec.ts";
+import type { SpaceFields, StackFields } from "../../../../functions/spacelift/resources.ts";
+import { listedSpaces, listedStacks } from "../../../support/in-memory.ts";
 
 const ACCOUNT_ID = "123456789012";
 const HOUR = 3_600_000;
@@ -103,11 +101,18 @@ const plan = (orphans: readonly ManagedGroup[], now: number, hours = 72) =>
 
 const keys = (plans: readonly OrphanPlan[]) => plans.map(({ group }) => group.key);
 
-function listing(stacks: SpaceliftStack[], spaces: SpaceliftSpace[]): SpaceliftListing {
-  return { stacks, spaces, listedAt: T0 };
+function listing(stacks: StackFields[], spaces: SpaceFields[]): SpaceliftListing {
+  const listedStack = listedStacks(stacks);
+  const listedSpace = listedSpaces(spaces);
+  return {
+    stacks: listedStack.usable,
+    spaces: listedSpace.usable,
+    unusable: [...listedSpace.unusable, ...listedStack.unusable],
+    listedAt: T0,
+  };
 }
 
-const space = (id: string): SpaceliftSpace => ({ id, name: id, parentSpace: null, labels: [] });
+const space = (id: string): SpaceFields => ({ id, name: id, parentSpace: null, labels: [] });
 
 describe("planOrphans: revoke, hold, delete", () => {
   it("revokes an orphan whose role is still live, and dates its deletion a grace period from now", () => {
@@ -290,16 +295,17 @@ describe("orphansVouchedFor: an API key that does not see the root space", () =>
   it("vouches for every orphan when the listing has the root space", () => {
     const orphans = [inProduction, inHidden, spaceGroup];
 
-    const { vouched, leftAlone } = orphansVouchedFor(orphans, { spaces: [space("root")] });
+    const { vouched, leftAlone } = orphansVouchedFor(orphans, listing([], [space("root")]));
 
     expect(vouched).toEqual(orphans);
     expect(leftAlone).toEqual([]);
   });
 
   it("without root, vouches only for stacks whose role says a listed space; reports the rest", () => {
-    const { vouched, leftAlone } = orphansVouchedFor([inProduction, inHidden, spaceGroup], {
-      spaces: [space(PRODUCTION)],
-    });
+    const { vouched, leftAlone } = orphansVouchedFor(
+      [inProduction, inHidden, spaceGroup],
+      listing([], [space(PRODUCTION)]),
+    );
 
     expect(vouched).toEqual([inProduction]);
     expect(leftAlone.map(({ resource, outcome }) => `${resource}:${outcome}`)).toEqual([
