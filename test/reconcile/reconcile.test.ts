@@ -387,6 +387,31 @@ describe("reconcile against Spacelift", () => {
     expect(await snapshotAws(h)).toEqual(before);
   });
 
+  it("reports and skips a listed stack or space whose ID fails validation, names nothing after it, and never takes a role for an orphan because of it", async () => {
+    listStacks("payments-api");
+    await reconcileAt(T0);
+    const before = await snapshotAws(h);
+    // Hostile or drifted answers: a new stack whose ID could act as an IAM wildcard, a space
+    // with white space and a `/` in its ID, and the existing stack now listed in a space whose
+    // ID fails validation (its role must not look orphaned, even long past the grace period).
+    h.spacelift.state.addStack({ id: "evil-*", space: "root", labels: [] });
+    h.spacelift.state.addSpace({ id: "prod space/x", name: "x", parentSpace: "root", labels: [] });
+    h.spacelift.state.addStack({ id: "payments-api", space: "root:*", labels: [] });
+
+    const report = await reconcileAt(at(1000));
+
+    expect(summary(report)).toEqual([
+      "report space:prod space/x reported",
+      "report stack:evil-* reported",
+      "report stack:payments-api reported",
+    ]);
+    expect(decisionFor(report, "stack:evil-*").reason).toBe(
+      "Spacelift lists a stack or space ID this product cannot use in IAM names and conditions; skipped",
+    );
+    expect(writeCommands(h.commands)).toEqual([]);
+    expect(await snapshotAws(h)).toEqual(before);
+  });
+
   it("caps revocations and deletions per run, oldest orphan first, and reports the rest as deferred", async () => {
     listStacks("s1", "s2", "s3", "s4");
     await reconcileAt(T0);

@@ -75,6 +75,49 @@ describe("SpaceliftGraphqlClient.listStacks", () => {
     expect(listed.map(({ id }) => id)).toEqual(["stack-000", "stack-002", "stack-new"]);
   });
 
+  it("parses every ID as it enters: a stack or space whose ID (or whose space's) fails validation is returned apart as unusable, never among the usable", async () => {
+    const { spacelift, directory } = await startSpacelift({
+      stacks: [
+        { id: "payments-api", space: "root", labels: [] },
+        { id: "evil-*", space: "root", labels: [] },
+        { id: "billing", space: "root/../x", labels: [] },
+      ],
+    });
+    spacelift.state.addSpace({ id: "Prod Space", name: "x", parentSpace: "root", labels: [] });
+    spacelift.state.addSpace({
+      id: "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR",
+      name: "staging",
+      parentSpace: "no such*parent",
+      labels: [],
+    });
+
+    const stacks = await directory.listStacks();
+    const spaces = await directory.listSpaces();
+
+    expect(stacks).toEqual({
+      usable: [{ id: "payments-api", space: "root", labels: [] }],
+      unusable: [
+        { kind: "stack", id: "billing", reason: "the stack's space is not a valid space ID" },
+        { kind: "stack", id: "evil-*", reason: "the stack ID is not a valid stack ID" },
+      ],
+    });
+    // In a listing, a parent whose ID fails is taken as none: the space is still converged.
+    expect(spaces).toEqual({
+      usable: [
+        { id: "root", name: "root", parentSpace: null, labels: [] },
+        {
+          id: "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR",
+          name: "staging",
+          parentSpace: null,
+          labels: [],
+        },
+      ],
+      unusable: [
+        { kind: "space", id: "Prod Space", reason: "the space ID is not a valid space ID" },
+      ],
+    });
+  });
+
   it("defaults a stack's missing labels to an empty list", async () => {
     const { spacelift, directory } = await startSpacelift();
     spacelift.faults.malformed(
@@ -463,6 +506,25 @@ describe("SpaceliftGraphqlClient audit trail and lookups", () => {
     });
     // 25 entries at 10 a page, newest first: the third page reaches back past the time.
     expect(count(spacelift.operations(), "searchAuditTrailEntries")).toBe(3);
+  });
+
+  it("parses each entry's resource ID by its type; one that fails validation, or of another type, is unusable", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    spacelift.state.recordAudit("stack.create", "payments-api", T);
+    spacelift.state.recordAudit("stack.create", "payments-*", T + 1_000);
+    spacelift.state.recordAudit("space.create", "root", T + 2_000);
+    spacelift.state.recordAudit("space.create", "payments-api", T + 3_000);
+    spacelift.state.recordAudit("stack.create", "payments-api", T + 4_000, "MODULE");
+
+    const entries = await directory.entriesSince(T);
+
+    expect(entries.map(({ resource }) => resource)).toEqual([
+      { kind: "stack", id: "payments-api" },
+      { kind: "unusable" },
+      { kind: "space", id: "root" },
+      { kind: "unusable" },
+      { kind: "unusable" },
+    ]);
   });
 
   it("throws when a page of the audit trail fails, instead of returning the entries read so far", async () => {

@@ -253,6 +253,28 @@ describe("catchUp", () => {
     expect(checkpoint.value).toBe(NOW - 20 * MINUTE);
   });
 
+  it("skips a stack whose space, or a space whose parent, Spacelift now gives with an ID that fails validation, and enqueues nothing for either", async () => {
+    const { auditTrail, queue, checkpoint, deps } = setup();
+    auditTrail.stacks.set("payments-api", { id: "payments-api", space: "root:*", labels: [] });
+    auditTrail.spaces.set(PRODUCTION, {
+      id: PRODUCTION,
+      name: "production",
+      parentSpace: "root/../x",
+      labels: [],
+    });
+    auditTrail.record("stack.update", "payments-api", NOW - 30 * MINUTE);
+    auditTrail.record("space.update", PRODUCTION, NOW - 20 * MINUTE);
+
+    const report = await catchUp(deps);
+
+    expect(report.skipped.map(({ reason }) => reason)).toEqual([
+      "the stack's space is not a valid space ID",
+      "the space's parent is not a valid space ID",
+    ]);
+    expect(queue.messages).toEqual([]);
+    expect(checkpoint.value).toBe(NOW - 20 * MINUTE);
+  });
+
   it("fails part-way with the checkpoint after the last resource fully enqueued, and the next run enqueues the rest", async () => {
     const { auditTrail, queue, checkpoint, deps } = setup();
     for (const [id, minutesAgo] of [
