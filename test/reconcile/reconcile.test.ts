@@ -412,6 +412,40 @@ describe("reconcile against Spacelift", () => {
     expect(await snapshotAws(h)).toEqual(before);
   });
 
+  it("leaves alone, and reports, a role with our tags whose spacelift:stack is no valid stack ID, and a parameter named after no valid ID", async () => {
+    listStacks("kept");
+    await reconcileAt(T0);
+    const [kept] = await rolesOf("kept");
+    if (kept === undefined) throw new Error("kept has no role");
+    const tampered = "spacelift-stack-tampered";
+    const { Role } = await h.iam.send(
+      new CreateRoleCommand({
+        RoleName: tampered,
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: JSON.stringify(kept.trustPolicy),
+        Tags: Object.entries({ ...kept.tags, "spacelift:stack": "evil-*" }).map(([Key, Value]) => ({
+          Key,
+          Value,
+        })),
+      }),
+    );
+    await h.ssm.send(
+      new PutParameterCommand({
+        Name: "/spacelift/acme/stacks/EVIL/role-arn",
+        Value: Role?.Arn ?? "",
+        Type: "String",
+      }),
+    );
+    const before = await snapshotAws(h);
+
+    const report = await reconcileAt(at(1000));
+
+    expect(summary(report)).toEqual([`report role:${tampered} reported`]);
+    expect(decisionFor(report, `role:${tampered}`).reason).toMatch(/left untouched/);
+    expect(writeCommands(h.commands)).toEqual([]);
+    expect(await snapshotAws(h)).toEqual(before);
+  });
+
   it("caps revocations and deletions per run, oldest orphan first, and reports the rest as deferred", async () => {
     listStacks("s1", "s2", "s3", "s4");
     await reconcileAt(T0);

@@ -7,7 +7,7 @@
 
 import type { ProvisionOutcome } from "../converge-contract.ts";
 import { ForeignResourceError } from "../errors.ts";
-import { isSpaceId, isStackId, resourceKey } from "../identifiers.ts";
+import { resourceKey } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
 import { reconcileOrderMessage } from "../queue-message.ts";
 import {
@@ -255,11 +255,10 @@ export async function deleteOrphan(
   if (group.roles.length > 0) {
     let outcome: ProvisionOutcome | undefined;
     try {
-      if (group.kind === "stack" && isStackId(group.id)) {
-        outcome = await removeStack(group.id, removalDeps);
-      } else if (group.kind === "space" && isSpaceId(group.id)) {
-        outcome = await removeSpace(group.id, removalDeps);
-      }
+      outcome =
+        group.kind === "stack"
+          ? await removeStack(group.id, removalDeps)
+          : await removeSpace(group.id, removalDeps);
     } catch (error) {
       // A role of the resource's name is someone else's: the resource's own roles (found by
       // their tags below) still go; the refusal is recorded once they have.

@@ -5,6 +5,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../../../functions/core/config.ts";
+import {
+  isSpaceId,
+  isStackId,
+  type SpaceId,
+  type StackId,
+} from "../../../../functions/core/identifiers.ts";
 import type { ObservedRole } from "../../../../functions/core/ports.ts";
 import type { ManagedGroup } from "../../../../functions/core/reconcile/inventory.ts";
 import {
@@ -30,6 +36,10 @@ const ACCOUNT_ID = "123456789012";
 const HOUR = 3_600_000;
 const T0 = Date.parse("2026-01-01T00:00:00.000Z");
 const PRODUCTION = "production-01HND497T9JKR76MR3KA2CDJHP";
+const PRODUCTION_ID = ((id: string): SpaceId => {
+  if (!isSpaceId(id)) throw new Error(`not a space ID: ${id}`);
+  return id;
+})(PRODUCTION);
 
 const config = await loadVendingConfig({
   SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
@@ -64,6 +74,12 @@ function role(name: string, state: "live" | "revoked" | "legacy", tags: Record<s
   return observed;
 }
 
+/** The inventory parses the IDs it groups by; so do the groups built here. */
+function validStackId(id: string): StackId {
+  if (!isStackId(id)) throw new Error(`not a stack ID: ${id}`);
+  return id;
+}
+
 /** A stack's group: its role, live or revoked (tagged `orphanedAt`), in `space`. */
 function stack(
   id: string,
@@ -80,7 +96,7 @@ function stack(
   return {
     key: `stack:${id}`,
     kind: "stack",
-    id,
+    id: validStackId(id),
     roles: [role(name, options.state ?? "live", tags)],
     parameters: [{ name: `/spacelift/acme/stacks/${id}/role-arn`, value: roleArn(name) }],
   };
@@ -90,7 +106,7 @@ function parametersOnly(id: string, value: string): ManagedGroup {
   return {
     key: `stack:${id}`,
     kind: "stack",
-    id,
+    id: validStackId(id),
     roles: [],
     parameters: [{ name: `/spacelift/acme/stacks/${id}/role-arn`, value }],
   };
@@ -287,7 +303,7 @@ describe("orphansVouchedFor: an API key that does not see the root space", () =>
   const spaceGroup: ManagedGroup = {
     key: `space:${PRODUCTION}`,
     kind: "space",
-    id: PRODUCTION,
+    id: PRODUCTION_ID,
     roles: [],
     parameters: [],
   };
