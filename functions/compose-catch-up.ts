@@ -10,7 +10,8 @@ import { readSpaceliftApiKey } from "./adapters/ssm-api-key.ts";
 import { loadCatchUpConfig } from "./core/catch-up-config.ts";
 import type { Env } from "./core/env.ts";
 import type { CatchUpRun } from "./handlers/catch-up.ts";
-import { SpaceliftGraphqlClient, toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
+import { SpaceliftGraphqlClient } from "./spacelift/graphql-client.ts";
+import { toGraphqlEndpoint } from "./spacelift/transport.ts";
 
 export function composeCatchUp(env: Env): CatchUpRun {
   const config = loadCatchUpConfig(env);

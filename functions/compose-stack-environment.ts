@@ -33,10 +33,10 @@ export function composeStackEnvironment(
       return { unavailable: `the API key parameter ${apiKeyParameter} does not exist` };
     }
     opened ??= (async () => {
-      const [{ readSpaceliftApiKey }, { SpaceliftGraphqlClient, toGraphqlEndpoint }, adapter] =
+      const [{ readSpaceliftApiKey }, { SpaceliftTransport, toGraphqlEndpoint }, adapter] =
         await Promise.all([
           import("./adapters/ssm-api-key.ts"),
-          import("./spacelift/graphql-client.ts"),
+          import("./spacelift/transport.ts"),
           import("./spacelift/stack-environment.ts"),
         ]);
       const key = await readSpaceliftApiKey(ssmClient(), apiKeyParameter);
@@ -46,7 +46,7 @@ export function composeStackEnvironment(
       }
       missingSince = undefined;
       return new adapter.SpaceliftStackEnvironment(
-        new SpaceliftGraphqlClient({
+        new SpaceliftTransport({
           endpoint: spaceliftEndpoint ?? toGraphqlEndpoint(spaceliftHostname),
           apiKeyId: key.id,
           apiKeySecret: key.secret,

@@ -36,7 +36,7 @@ import { loadOrphanGracePeriodHours, loadReconcilerConfig } from "./core/reconci
 import { AccountRoleQuota } from "./core/role-quota.ts";
 import { isStackEnvironmentEnabled } from "./core/stack-environment.ts";
 import { observeRoleQuota, roleQuotaUnreadable } from "./observability.ts";
-import { toGraphqlEndpoint } from "./spacelift/graphql-client.ts";
+import { toGraphqlEndpoint } from "./spacelift/transport.ts";
 
 /**
  * The provisioner's dependencies. The permissions configuration (PERMISSIONS_CONFIG_FILE or

@@ -11,7 +11,7 @@
  */
 import { EVENT_CLOCK_SKEW_MS } from "./audit-event.ts";
 import { CatchUpIncompleteError } from "./errors.ts";
-import { isSpaceId, isStackId, resourceKey, type SpaceId, type StackId } from "./identifiers.ts";
+import { resourceKey, type SpaceId, type StackId } from "./identifiers.ts";
 import type {
   AuditTrailEntry,
   CatchUpCheckpoint,
@@ -88,15 +88,16 @@ export interface CatchUpReport {
 }
 
 /** What the audit entries read say of one resource. */
-interface ResourceEntries {
-  readonly kind: "stack" | "space";
-  readonly id: StackId | SpaceId;
+type ResourceEntries = (
+  | { readonly kind: "stack"; readonly id: StackId }
+  | { readonly kind: "space"; readonly id: SpaceId }
+) & {
   /** The newest entry's time (ms) and action. */
   newest: number;
   newestAction: string;
   /** Whether one of the entries is a delete of it. */
   deleted: boolean;
-}
+};
 
 export async function catchUp(deps: CatchUpDeps): Promise<CatchUpReport> {
   const { settings } = deps;
@@ -238,11 +239,11 @@ function targetOf(
   if (entry.resourceType !== expectedType) {
     return { reason: `affected resource type ${entry.resourceType}, not ${expectedType}` };
   }
-  const id = entry.resourceId;
-  if (kind === "stack") {
-    return isStackId(id) ? { kind, id } : { reason: "resource ID is not a valid stack ID" };
-  }
-  return isSpaceId(id) ? { kind, id } : { reason: "resource ID is not a valid space ID" };
+  // The adapter parsed the ID by the resource type, which was just checked to be the kind's.
+  const { resource } = entry;
+  if (resource.kind === "stack" && kind === "stack") return resource;
+  if (resource.kind === "space" && kind === "space") return resource;
+  return { reason: `resource ID is not a valid ${kind} ID` };
 }
 
 /**
@@ -256,7 +257,7 @@ async function currentChange(
   auditTrail: SpaceliftAuditTrail,
 ): Promise<SynthesizedChange | { readonly reason: string }> {
   if (entries.kind === "stack") {
-    const stackId = entries.id as StackId;
+    const stackId = entries.id;
     const stack = await auditTrail.stack(stackId);
     if (stack === undefined) {
       return entries.deleted
@@ -266,10 +267,10 @@ async function currentChange(
               "Spacelift has no such stack, but no stack.delete was read: left to the reconciler",
           };
     }
-    if (!isSpaceId(stack.space)) return { reason: "the stack's space is not a valid space ID" };
+    if ("reason" in stack) return { reason: stack.reason };
     return { kind: "stack.update", stack: { stackId, spaceId: stack.space, labels: stack.labels } };
   }
-  const spaceId = entries.id as SpaceId;
+  const spaceId = entries.id;
   const space = await auditTrail.space(spaceId);
   if (space === undefined) {
     return entries.deleted
@@ -279,10 +280,8 @@ async function currentChange(
             "Spacelift has no such space, but no space.delete was read: left to the reconciler",
         };
   }
+  if ("reason" in space) return { reason: space.reason };
   const parent = space.parentSpace;
-  if (parent !== null && !isSpaceId(parent)) {
-    return { reason: "the space's parent is not a valid space ID" };
-  }
   return {
     kind: "space.update",
     space: {

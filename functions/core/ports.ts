@@ -4,7 +4,7 @@
  * AWS and Spacelift; tests implement them in memory.
  */
 
-import type { SpaceId } from "./identifiers.ts";
+import type { SpaceId, StackId } from "./identifiers.ts";
 import type { ReconcileOrder } from "./queue-message.ts";
 
 export type Tags = Readonly<Record<string, string>>;
@@ -222,26 +222,63 @@ export interface ResourceLedger {
   record(entry: LedgerEntry): Promise<void>;
 }
 
-/** A stack as Spacelift's API reports it. */
+/**
+ * A stack as Spacelift's API reports it, its IDs parsed where they entered (the Spacelift
+ * adapter): only IDs that are safe in IAM names and conditions (identifiers.ts) get here.
+ */
 export interface SpaceliftStack {
-  readonly id: string;
-  readonly space: string;
+  readonly id: StackId;
+  readonly space: SpaceId;
   readonly labels: readonly string[];
 }
 
-/** A space as Spacelift's API reports it. */
+/** A space as Spacelift's API reports it, its IDs parsed where they entered. */
 export interface SpaceliftSpace {
-  readonly id: string;
+  readonly id: SpaceId;
   readonly name: string;
-  readonly parentSpace: string | null;
+  /**
+   * Null for a space without a parent; in a listing, null too for a parent whose ID fails
+   * validation (the space is still converged, as if it had none).
+   */
+  readonly parentSpace: SpaceId | null;
   readonly labels: readonly string[];
+}
+
+/**
+ * A stack or space Spacelift reported whose ID (or, for a stack, its space's ID; for a space
+ * looked up alone, its parent's) fails validation: hostile or drifted. It never reaches an IAM
+ * or SSM name; a listed one still counts as listed, so no role is taken for an orphan
+ * because of it.
+ */
+export interface UnusableSpaceliftResource {
+  readonly kind: "stack" | "space";
+  /** As Spacelift gave it: for reports and the resource key only, never for a name. */
+  readonly id: string;
+  /** Which ID failed, e.g. `the stack's space is not a valid space ID`. */
+  readonly reason: string;
+}
+
+/** What a listing returned: the resources with valid IDs, and those without. */
+export interface SpaceliftResources<T> {
+  readonly usable: readonly T[];
+  readonly unusable: readonly UnusableSpaceliftResource[];
 }
 
 /** Spacelift's own truth about which stacks and spaces exist. */
 export interface SpaceliftDirectory {
-  listStacks(): Promise<readonly SpaceliftStack[]>;
-  listSpaces(): Promise<readonly SpaceliftSpace[]>;
+  listStacks(): Promise<SpaceliftResources<SpaceliftStack>>;
+  listSpaces(): Promise<SpaceliftResources<SpaceliftSpace>>;
 }
+
+/**
+ * The resource an audit-trail entry affected, its ID parsed by its type: `STACK` as a stack
+ * ID, `SPACE` as a space ID; `unusable` for any other type, a missing ID, or an ID that fails
+ * validation.
+ */
+export type AffectedResource =
+  | { readonly kind: "stack"; readonly id: StackId }
+  | { readonly kind: "space"; readonly id: SpaceId }
+  | { readonly kind: "unusable" };
 
 /**
  * One entry of Spacelift's audit trail (`searchAuditTrailEntries`), as the catch-up reads it:
@@ -252,8 +289,7 @@ export interface AuditTrailEntry {
   readonly action: string;
   /** Spacelift's resource type, e.g. `STACK` or `SPACE`. */
   readonly resourceType: string;
-  /** The affected resource's ID as Spacelift gives it (unvalidated); null when it has none. */
-  readonly resourceId: string | null;
+  readonly resource: AffectedResource;
   /** When the entry was created, in ms since the epoch. */
   readonly createdAt: number;
 }
@@ -266,9 +302,9 @@ export interface SpaceliftAuditTrail {
    */
   entriesSince(since: number): Promise<readonly AuditTrailEntry[]>;
   /** The stack as Spacelift has it now; undefined when Spacelift has no such stack. */
-  stack(id: string): Promise<SpaceliftStack | undefined>;
+  stack(id: StackId): Promise<SpaceliftStack | UnusableSpaceliftResource | undefined>;
   /** The space as Spacelift has it now; undefined when Spacelift has no such space. */
-  space(id: string): Promise<SpaceliftSpace | undefined>;
+  space(id: SpaceId): Promise<SpaceliftSpace | UnusableSpaceliftResource | undefined>;
 }
 
 /** Where the catch-up keeps the time of the newest audit entry it has handled. */

@@ -161,11 +161,7 @@ export async function applyReconcileOrder(
   const parameters = (await deps.parameters.listByPath(base)).filter(
     ({ name }) => !name.slice(base.length + 1).includes("/"),
   );
-  await deleteOrphan(
-    { key: order.resource, kind: owner.kind, id: owner.id, roles, parameters },
-    deps,
-    changes,
-  );
+  await deleteOrphan({ ...owner, key: order.resource, roles, parameters }, deps, changes);
   return { result: "deleted", roles: roles.map(({ name }) => name), changes };
 }
 

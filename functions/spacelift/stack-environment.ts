@@ -15,7 +15,7 @@
 import * as z from "zod/mini";
 import type { StackId } from "../core/identifiers.ts";
 import type { StackEnvironment, StackVariable } from "../core/stack-environment.ts";
-import type { SpaceliftGraphqlClient } from "./graphql-client.ts";
+import type { SpaceliftGraphqlRequester } from "./transport.ts";
 import "../core/zod-locale.ts";
 
 const STACK_CONFIG = `query StackConfig($stack: ID!) {
@@ -55,9 +55,9 @@ const stackConfigDeleteSchema = z.object({
 });
 
 export class SpaceliftStackEnvironment implements StackEnvironment {
-  readonly #client: SpaceliftGraphqlClient;
+  readonly #client: SpaceliftGraphqlRequester;
 
-  constructor(client: SpaceliftGraphqlClient) {
+  constructor(client: SpaceliftGraphqlRequester) {
     this.#client = client;
   }
 

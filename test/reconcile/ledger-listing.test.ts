@@ -7,14 +7,21 @@
 import { describe, expect, it } from "vitest";
 import { EVENT_CLOCK_SKEW_MS } from "../../functions/core/audit-event.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
-import type { SpaceliftSpace, SpaceliftStack } from "../../functions/core/ports.ts";
+import type { SpaceliftResources, SpaceliftStack } from "../../functions/core/ports.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import { REVOKED_SESSIONS_POLICY } from "../../functions/core/revocation.ts";
+import type { SpaceFields, StackFields } from "../../functions/spacelift/resources.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
-import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
+import {
+  InMemoryLedger,
+  InMemoryParameterStore,
+  InMemoryRoleStore,
+  listedSpaces,
+  listedStacks,
+} from "../support/in-memory.ts";
 import {
   applyQueued,
   InMemoryPlanQueue,
@@ -41,8 +48,8 @@ async function setup() {
   const parameters = new InMemoryParameterStore();
   const ledger = new InMemoryLedger();
   let clock = LISTED;
-  const stacks: SpaceliftStack[] = [{ id: "payments-api", space: PROD, labels: [] }];
-  const spaces: SpaceliftSpace[] = [
+  const stacks: StackFields[] = [{ id: "payments-api", space: PROD, labels: [] }];
+  const spaces: SpaceFields[] = [
     { id: "root", name: "root", parentSpace: null, labels: [] },
     { id: PROD, name: "production", parentSpace: "root", labels: [] },
   ];
@@ -65,9 +72,9 @@ async function setup() {
       directory: {
         listStacks: async () => {
           clock += LISTING_TAKES;
-          return stacks;
+          return listedStacks(stacks);
         },
-        listSpaces: async () => spaces,
+        listSpaces: async () => listedSpaces(spaces),
       },
     }),
   };
@@ -177,7 +184,9 @@ describe("resources the reconciler creates or converges", () => {
     // roles that outlived their stack and space until a later run revoked them.
     const { roles, reconciler, send } = await setup();
     const { listStacks } = (
-      (await reconciler.spacelift()) as { directory: { listStacks: () => Promise<unknown> } }
+      (await reconciler.spacelift()) as {
+        directory: { listStacks: () => Promise<SpaceliftResources<SpaceliftStack>> };
+      }
     ).directory;
     const deps: typeof reconciler = {
       ...reconciler,
@@ -188,12 +197,13 @@ describe("resources the reconciler creates or converges", () => {
             const listed = await listStacks();
             await send("stack.delete", { stack: "payments-api" }, LISTED + MINUTE);
             await send("space.delete", { space: PROD }, LISTED + MINUTE);
-            return listed as SpaceliftStack[];
+            return listed;
           },
-          listSpaces: async () => [
-            { id: "root", name: "root", parentSpace: null, labels: [] },
-            { id: PROD, name: "production", parentSpace: "root", labels: [] },
-          ],
+          listSpaces: async () =>
+            listedSpaces([
+              { id: "root", name: "root", parentSpace: null, labels: [] },
+              { id: PROD, name: "production", parentSpace: "root", labels: [] },
+            ]),
         },
       }),
     };
@@ -276,15 +286,15 @@ describe("resources the reconciler creates or converges", () => {
       spacelift: async () => ({
         available: true,
         directory: {
-          listStacks: async () => [],
+          listStacks: async () => listedStacks([]),
           listSpaces: async () => {
             clock += LISTING_TAKES;
             // Renamed after Spacelift answered, before the reconciler records what it listed.
             await processMessage(JSON.stringify(event), provisioner);
-            return [
+            return listedSpaces([
               { id: "root", name: "root", parentSpace: null, labels: [] },
               { id: PROD, name: "production", parentSpace: "root", labels: [] },
-            ];
+            ]);
           },
         },
       }),
@@ -311,10 +321,9 @@ describe("resources the reconciler creates or converges", () => {
         available: true,
         directory: {
           // Sees production only (not root, not HIDDEN); gone-stack was deleted for real.
-          listStacks: async () => [{ id: "payments-api", space: PROD, labels: [] }],
-          listSpaces: async () => [
-            { id: PROD, name: "production", parentSpace: "root", labels: [] },
-          ],
+          listStacks: async () => listedStacks([{ id: "payments-api", space: PROD, labels: [] }]),
+          listSpaces: async () =>
+            listedSpaces([{ id: PROD, name: "production", parentSpace: "root", labels: [] }]),
         },
       }),
     };

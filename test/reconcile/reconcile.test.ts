@@ -21,11 +21,11 @@ import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "../../functions/adapters/dynamodb-space-paths.ts";
 import { ReconcileIncompleteError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
-import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import type { Decision, ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { legacyStackRoleNames, stackRoleName } from "../../functions/core/role-names.ts";
+import type { StackFields } from "../../functions/spacelift/resources.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { applyQueued } from "../support/plan-queue.ts";
 import {
@@ -60,7 +60,7 @@ beforeEach(async () => {
 const T0 = new Date("2026-11-20T12:00:00.000Z");
 const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
 
-function listStacks(...stacks: (string | SpaceliftStack)[]): void {
+function listStacks(...stacks: (string | StackFields)[]): void {
   for (const stack of stacks) {
     h.spacelift.state.addStack(
       typeof stack === "string" ? { id: stack, space: "root", labels: [] } : stack,
@@ -383,6 +383,65 @@ describe("reconcile against Spacelift", () => {
 
     expect(summary(report)).toEqual(["report spacelift:acme refused"]);
     expect(report.decisions[0]?.reason).toMatch(/no stacks and no spaces while 3 resources/);
+    expect(writeCommands(h.commands)).toEqual([]);
+    expect(await snapshotAws(h)).toEqual(before);
+  });
+
+  it("reports and skips a listed stack or space whose ID fails validation, names nothing after it, and never takes a role for an orphan because of it", async () => {
+    listStacks("payments-api");
+    await reconcileAt(T0);
+    const before = await snapshotAws(h);
+    // Hostile or drifted answers: a new stack whose ID could act as an IAM wildcard, a space
+    // with white space and a `/` in its ID, and the existing stack now listed in a space whose
+    // ID fails validation (its role must not look orphaned, even long past the grace period).
+    h.spacelift.state.addStack({ id: "evil-*", space: "root", labels: [] });
+    h.spacelift.state.addSpace({ id: "prod space/x", name: "x", parentSpace: "root", labels: [] });
+    h.spacelift.state.addStack({ id: "payments-api", space: "root:*", labels: [] });
+
+    const report = await reconcileAt(at(1000));
+
+    expect(summary(report)).toEqual([
+      "report space:prod space/x reported",
+      "report stack:evil-* reported",
+      "report stack:payments-api reported",
+    ]);
+    expect(decisionFor(report, "stack:evil-*").reason).toBe(
+      "Spacelift lists a stack or space ID this product cannot use in IAM names and conditions; skipped",
+    );
+    expect(writeCommands(h.commands)).toEqual([]);
+    expect(await snapshotAws(h)).toEqual(before);
+  });
+
+  it("leaves alone, and reports, a role with our tags whose spacelift:stack is no valid stack ID, and a parameter named after no valid ID", async () => {
+    listStacks("kept");
+    await reconcileAt(T0);
+    const [kept] = await rolesOf("kept");
+    if (kept === undefined) throw new Error("kept has no role");
+    const tampered = "spacelift-stack-tampered";
+    const { Role } = await h.iam.send(
+      new CreateRoleCommand({
+        RoleName: tampered,
+        Path: "/spacelift/",
+        AssumeRolePolicyDocument: JSON.stringify(kept.trustPolicy),
+        Tags: Object.entries({ ...kept.tags, "spacelift:stack": "evil-*" }).map(([Key, Value]) => ({
+          Key,
+          Value,
+        })),
+      }),
+    );
+    await h.ssm.send(
+      new PutParameterCommand({
+        Name: "/spacelift/acme/stacks/EVIL/role-arn",
+        Value: Role?.Arn ?? "",
+        Type: "String",
+      }),
+    );
+    const before = await snapshotAws(h);
+
+    const report = await reconcileAt(at(1000));
+
+    expect(summary(report)).toEqual([`report role:${tampered} reported`]);
+    expect(decisionFor(report, `role:${tampered}`).reason).toMatch(/left untouched/);
     expect(writeCommands(h.commands)).toEqual([]);
     expect(await snapshotAws(h)).toEqual(before);
   });

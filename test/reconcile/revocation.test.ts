@@ -6,7 +6,6 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
-import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import {
@@ -18,7 +17,14 @@ import {
 import { diffRole } from "../../functions/core/role-diff.ts";
 import { LABELS_TAG } from "../../functions/core/role-ownership.ts";
 import { stackBindings } from "../../functions/core/role-spec.ts";
-import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
+import type { StackFields } from "../../functions/spacelift/resources.ts";
+import {
+  InMemoryLedger,
+  InMemoryParameterStore,
+  InMemoryRoleStore,
+  listedSpaces,
+  listedStacks,
+} from "../support/in-memory.ts";
 import { reconcileThenApply } from "../support/plan-queue.ts";
 
 const HOST = "acme.app.spacelift.io";
@@ -36,7 +42,7 @@ async function setup() {
     AWS_ACCOUNT_ID: "123456789012",
     DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
   });
-  const stacks: SpaceliftStack[] = [{ id: "payments-api", space: "root", labels: [] }];
+  const stacks: StackFields[] = [{ id: "payments-api", space: "root", labels: [] }];
   const deps = (now: Date): ReconcilerDeps => ({
     config,
     settings: {
@@ -52,8 +58,9 @@ async function setup() {
     spacelift: async () => ({
       available: true,
       directory: {
-        listStacks: async () => stacks,
-        listSpaces: async () => [{ id: "root", name: "root", parentSpace: null, labels: [] }],
+        listStacks: async () => listedStacks(stacks),
+        listSpaces: async () =>
+          listedSpaces([{ id: "root", name: "root", parentSpace: null, labels: [] }]),
       },
     }),
     now: () => now,

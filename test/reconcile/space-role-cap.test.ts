@@ -5,15 +5,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
-import type { SpaceliftStack } from "../../functions/core/ports.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
+import type { StackFields } from "../../functions/spacelift/resources.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
   InMemoryRoleStore,
   InMemorySpaceQuota,
+  listedSpaces,
+  listedStacks,
 } from "../support/in-memory.ts";
 import { reconcileThenApply } from "../support/plan-queue.ts";
 
@@ -31,7 +33,7 @@ async function setup(maxRolesPerSpace: number) {
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
   });
-  const stacks: SpaceliftStack[] = [];
+  const stacks: StackFields[] = [];
   const deps = (options: { dryRun?: boolean; now?: Date } = {}): ReconcilerDeps => ({
     config,
     settings: {
@@ -48,11 +50,12 @@ async function setup(maxRolesPerSpace: number) {
     spacelift: async () => ({
       available: true,
       directory: {
-        listStacks: async () => stacks,
-        listSpaces: async () => [
-          { id: "root", name: "root", parentSpace: null, labels: [] },
-          { id: PROD, name: "production", parentSpace: "root", labels: [] },
-        ],
+        listStacks: async () => listedStacks(stacks),
+        listSpaces: async () =>
+          listedSpaces([
+            { id: "root", name: "root", parentSpace: null, labels: [] },
+            { id: PROD, name: "production", parentSpace: "root", labels: [] },
+          ]),
       },
     }),
     now: () => options.now ?? T0,
@@ -149,12 +152,13 @@ describe("the reconciler under MAX_ROLES_PER_SPACE", () => {
               ),
               provisioner,
             );
-            return stacks;
+            return listedStacks(stacks);
           },
-          listSpaces: async () => [
-            { id: "root", name: "root", parentSpace: null, labels: [] },
-            { id: PROD, name: "production", parentSpace: "root", labels: [] },
-          ],
+          listSpaces: async () =>
+            listedSpaces([
+              { id: "root", name: "root", parentSpace: null, labels: [] },
+              { id: PROD, name: "production", parentSpace: "root", labels: [] },
+            ]),
         },
       }),
     };

@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import * as z from "zod/mini";
 import { SpaceliftApiError } from "../../functions/core/errors.ts";
-import type { SpaceliftStack } from "../../functions/core/ports.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import {
   SpaceliftGraphqlClient,
   type SpaceliftGraphqlClientOptions,
-  toGraphqlEndpoint,
 } from "../../functions/spacelift/graphql-client.ts";
+import type { StackFields } from "../../functions/spacelift/resources.ts";
+import { toGraphqlEndpoint } from "../../functions/spacelift/transport.ts";
 import {
   type FakeSpaceliftOptions,
   type FakeSpaceliftServer,
@@ -38,10 +39,10 @@ async function startSpacelift(options: FakeSpaceliftOptions = {}, client: Client
   return { spacelift, directory, sleeps };
 }
 
-function makeStacks(count: number): SpaceliftStack[] {
+function makeStacks(count: number): StackFields[] {
   return Array.from({ length: count }, (_, index) => ({
     id: `stack-${String(index).padStart(3, "0")}`,
-    space: index % 2 === 0 ? "root" : "platform-01HX",
+    space: index % 2 === 0 ? "root" : "platform-01HND497T9JKR76MR3KA2CDJHP",
     labels: index % 3 === 0 ? [`team:${index}`] : [],
   }));
 }
@@ -56,7 +57,7 @@ describe("SpaceliftGraphqlClient.listStacks", () => {
       { pageSize: 50 },
     );
 
-    const listed = await directory.listStacks();
+    const { usable: listed } = await directory.listStacks();
 
     expect(listed).toHaveLength(250);
     expect(new Set(listed.map(({ id }) => id)).size).toBe(250);
@@ -69,9 +70,52 @@ describe("SpaceliftGraphqlClient.listStacks", () => {
 
     spacelift.state.removeStack("stack-001");
     spacelift.state.addStack({ id: "stack-new", space: "root", labels: ["fresh"] });
-    const listed = await directory.listStacks();
+    const { usable: listed } = await directory.listStacks();
 
     expect(listed.map(({ id }) => id)).toEqual(["stack-000", "stack-002", "stack-new"]);
+  });
+
+  it("parses every ID as it enters: a stack or space whose ID (or whose space's) fails validation is returned apart as unusable, never among the usable", async () => {
+    const { spacelift, directory } = await startSpacelift({
+      stacks: [
+        { id: "payments-api", space: "root", labels: [] },
+        { id: "evil-*", space: "root", labels: [] },
+        { id: "billing", space: "root/../x", labels: [] },
+      ],
+    });
+    spacelift.state.addSpace({ id: "Prod Space", name: "x", parentSpace: "root", labels: [] });
+    spacelift.state.addSpace({
+      id: "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR",
+      name: "staging",
+      parentSpace: "no such*parent",
+      labels: [],
+    });
+
+    const stacks = await directory.listStacks();
+    const spaces = await directory.listSpaces();
+
+    expect(stacks).toEqual({
+      usable: [{ id: "payments-api", space: "root", labels: [] }],
+      unusable: [
+        { kind: "stack", id: "billing", reason: "the stack's space is not a valid space ID" },
+        { kind: "stack", id: "evil-*", reason: "the stack ID is not a valid stack ID" },
+      ],
+    });
+    // In a listing, a parent whose ID fails is taken as none: the space is still converged.
+    expect(spaces).toEqual({
+      usable: [
+        { id: "root", name: "root", parentSpace: null, labels: [] },
+        {
+          id: "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR",
+          name: "staging",
+          parentSpace: null,
+          labels: [],
+        },
+      ],
+      unusable: [
+        { kind: "space", id: "Prod Space", reason: "the space ID is not a valid space ID" },
+      ],
+    });
   });
 
   it("defaults a stack's missing labels to an empty list", async () => {
@@ -89,7 +133,7 @@ describe("SpaceliftGraphqlClient.listStacks", () => {
       { operation: "searchStacks" },
     );
 
-    const listed = await directory.listStacks();
+    const { usable: listed } = await directory.listStacks();
 
     expect(listed).toEqual([{ id: "no-labels", space: "root", labels: [] }]);
   });
@@ -141,12 +185,22 @@ describe("SpaceliftGraphqlClient.listSpaces", () => {
   it("lists spaces with their parent, null for the root, and their labels", async () => {
     const spaces = [
       { id: "root", name: "root", parentSpace: null, labels: [] },
-      { id: "platform-01HX", name: "platform", parentSpace: "root", labels: ["aws:prod"] },
-      { id: "data-01HY", name: "data", parentSpace: "platform-01HX", labels: [] },
+      {
+        id: "platform-01HND497T9JKR76MR3KA2CDJHP",
+        name: "platform",
+        parentSpace: "root",
+        labels: ["aws:prod"],
+      },
+      {
+        id: "data-01HPE6H08F8HR8PJR78DPYR3TC",
+        name: "data",
+        parentSpace: "platform-01HND497T9JKR76MR3KA2CDJHP",
+        labels: [],
+      },
     ];
     const { directory } = await startSpacelift({ spaces });
 
-    const listed = await directory.listSpaces();
+    const { usable: listed } = await directory.listSpaces();
 
     expect(listed).toEqual(spaces);
   });
@@ -198,7 +252,7 @@ describe("SpaceliftGraphqlClient authentication", () => {
       await directory.listSpaces();
 
       spacelift.faults.expireTokens();
-      const listed = await directory.listSpaces();
+      const { usable: listed } = await directory.listSpaces();
 
       expect(listed).toEqual([{ id: "root", name: "root", parentSpace: null, labels: [] }]);
       expect(spacelift.requests.map(({ operation, outcome }) => `${operation}:${outcome}`)).toEqual(
@@ -273,7 +327,7 @@ describe("SpaceliftGraphqlClient errors and retries", () => {
     const { spacelift, directory, sleeps } = await startSpacelift({ stacks: makeStacks(3) });
     spacelift.faults.rateLimit(2, { retryAfter: "3", operation: "searchStacks" });
 
-    const listed = await directory.listStacks();
+    const { usable: listed } = await directory.listStacks();
 
     expect(listed).toHaveLength(3);
     expect(sleeps).toEqual([3000, 3000]);
@@ -320,7 +374,7 @@ describe("SpaceliftGraphqlClient errors and retries", () => {
     };
     const { directory, sleeps } = await startSpacelift({}, { fetch: flakyFetch });
 
-    await expect(directory.listSpaces()).resolves.toHaveLength(1);
+    expect((await directory.listSpaces()).usable).toHaveLength(1);
     expect(sleeps).toEqual([500]);
 
     failuresLeft = Number.POSITIVE_INFINITY;
@@ -337,7 +391,7 @@ describe("SpaceliftGraphqlClient on throttling reported in the errors array", ()
       operation: "searchStacks",
     });
 
-    const listed = await directory.listStacks();
+    const { usable: listed } = await directory.listStacks();
 
     expect(listed).toHaveLength(3);
     expect(sleeps).toEqual([500, 1000]);
@@ -351,7 +405,7 @@ describe("SpaceliftGraphqlClient on throttling reported in the errors array", ()
       code: "TOO_MANY_REQUESTS",
     });
 
-    await expect(directory.listSpaces()).resolves.toHaveLength(1);
+    expect((await directory.listSpaces()).usable).toHaveLength(1);
     expect(sleeps).toEqual([500]);
   });
 
@@ -362,7 +416,7 @@ describe("SpaceliftGraphqlClient on throttling reported in the errors array", ()
       retryAfter: "4",
     });
 
-    await expect(directory.listSpaces()).resolves.toHaveLength(1);
+    expect((await directory.listSpaces()).usable).toHaveLength(1);
     expect(sleeps).toEqual([4000]);
   });
 
@@ -440,18 +494,37 @@ describe("SpaceliftGraphqlClient audit trail and lookups", () => {
 
     const entries = await directory.entriesSince(T + 35 * 60_000);
 
-    expect(entries.map(({ resourceId }) => resourceId)).toEqual(
+    expect(entries.map(({ resource }) => ("id" in resource ? resource.id : null))).toEqual(
       Array.from({ length: 25 }, (_, index) => `stack-${index + 35}`),
     );
     expect(entries[0]).toEqual({
       id: expect.any(String),
       action: "stack.update",
       resourceType: "STACK",
-      resourceId: "stack-35",
+      resource: { kind: "stack", id: "stack-35" },
       createdAt: T + 35 * 60_000,
     });
     // 25 entries at 10 a page, newest first: the third page reaches back past the time.
     expect(count(spacelift.operations(), "searchAuditTrailEntries")).toBe(3);
+  });
+
+  it("parses each entry's resource ID by its type; one that fails validation, or of another type, is unusable", async () => {
+    const { spacelift, directory } = await startSpacelift();
+    spacelift.state.recordAudit("stack.create", "payments-api", T);
+    spacelift.state.recordAudit("stack.create", "payments-*", T + 1_000);
+    spacelift.state.recordAudit("space.create", "root", T + 2_000);
+    spacelift.state.recordAudit("space.create", "payments-api", T + 3_000);
+    spacelift.state.recordAudit("stack.create", "payments-api", T + 4_000, "MODULE");
+
+    const entries = await directory.entriesSince(T);
+
+    expect(entries.map(({ resource }) => resource)).toEqual([
+      { kind: "stack", id: "payments-api" },
+      { kind: "unusable" },
+      { kind: "space", id: "root" },
+      { kind: "unusable" },
+      { kind: "unusable" },
+    ]);
   });
 
   it("throws when a page of the audit trail fails, instead of returning the entries read so far", async () => {
@@ -469,26 +542,37 @@ describe("SpaceliftGraphqlClient audit trail and lookups", () => {
 
   it("reads one stack's space and labels and one space's name, parent and labels; undefined when Spacelift has none", async () => {
     const { directory } = await startSpacelift({
-      stacks: [{ id: "payments-api", space: "production-01HX", labels: ["team:payments"] }],
+      stacks: [
+        {
+          id: "payments-api",
+          space: "production-01HND4B1Q0W5Z7YV3J6QG2X9TR",
+          labels: ["team:payments"],
+        },
+      ],
       spaces: [
         { id: "root", name: "root", parentSpace: null, labels: [] },
-        { id: "production-01HX", name: "production", parentSpace: "root", labels: ["env:prod"] },
+        {
+          id: "production-01HND4B1Q0W5Z7YV3J6QG2X9TR",
+          name: "production",
+          parentSpace: "root",
+          labels: ["env:prod"],
+        },
       ],
     });
 
-    expect(await directory.stack("payments-api")).toEqual({
+    expect(await directory.stack("payments-api" as StackId)).toEqual({
       id: "payments-api",
-      space: "production-01HX",
+      space: "production-01HND4B1Q0W5Z7YV3J6QG2X9TR",
       labels: ["team:payments"],
     });
-    expect(await directory.stack("gone")).toBeUndefined();
-    expect(await directory.space("production-01HX")).toEqual({
-      id: "production-01HX",
+    expect(await directory.stack("gone" as StackId)).toBeUndefined();
+    expect(await directory.space("production-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId)).toEqual({
+      id: "production-01HND4B1Q0W5Z7YV3J6QG2X9TR",
       name: "production",
       parentSpace: "root",
       labels: ["env:prod"],
     });
-    expect(await directory.space("gone-01HX")).toBeUndefined();
+    expect(await directory.space("gone-01HQ1234567890ABCDEFGHJKMN" as SpaceId)).toBeUndefined();
   });
 });
 

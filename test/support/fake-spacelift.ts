@@ -43,7 +43,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { SpaceliftSpace, SpaceliftStack } from "../../functions/core/ports.ts";
+import type { SpaceFields, StackFields } from "../../functions/spacelift/resources.ts";
 
 export const FAKE_API_KEY_ID = "01FAKESPACELIFTAPIKEY00000";
 export const FAKE_API_KEY_SECRET = "fake-spacelift-secret-0123456789abcdef";
@@ -88,9 +88,9 @@ export interface FakeSpaceliftOptions {
   readonly tokenLifetimeSeconds?: number;
   /** Clock for issuing and checking tokens, in ms since the epoch; default `Date.now`. */
   readonly now?: () => number;
-  readonly stacks?: readonly SpaceliftStack[];
+  readonly stacks?: readonly StackFields[];
   /** Default: only the `root` space, which every Spacelift account has. */
-  readonly spaces?: readonly SpaceliftSpace[];
+  readonly spaces?: readonly SpaceFields[];
   /** Largest `first` honoured by `searchStacks`; default 100. */
   readonly maxPageSize?: number;
   /** Default `"graphql-error"`. Can be changed later on the fake. */
@@ -105,7 +105,7 @@ export interface FakeSpaceliftRequest {
   readonly outcome: "ok" | "unauthorized" | FakeSpaceliftFault["kind"];
 }
 
-export const ROOT_SPACE: SpaceliftSpace = {
+export const ROOT_SPACE: SpaceFields = {
   id: "root",
   name: "root",
   parentSpace: null,
@@ -122,20 +122,20 @@ export interface FakeAuditTrailEntry {
 
 /** What Spacelift holds. Arrays may be edited directly or through the methods. */
 export class FakeSpaceliftState {
-  stacks: SpaceliftStack[];
-  spaces: SpaceliftSpace[];
+  stacks: StackFields[];
+  spaces: SpaceFields[];
   /** Each stack's environment (variables and mounted files), by stack id. */
   readonly config = new Map<string, FakeConfigElement[]>();
   /** The audit trail, in the order entries were recorded. */
   auditTrail: FakeAuditTrailEntry[] = [];
 
-  constructor(stacks: readonly SpaceliftStack[], spaces: readonly SpaceliftSpace[]) {
+  constructor(stacks: readonly StackFields[], spaces: readonly SpaceFields[]) {
     this.stacks = [...stacks];
     this.spaces = [...spaces];
   }
 
   /** Adds a stack, or replaces the stack with that id. */
-  addStack(stack: SpaceliftStack): void {
+  addStack(stack: StackFields): void {
     this.stacks = [...this.stacks.filter(({ id }) => id !== stack.id), stack];
   }
 
@@ -180,7 +180,7 @@ export class FakeSpaceliftState {
   }
 
   /** Adds a space, or replaces the space with that id. */
-  addSpace(space: SpaceliftSpace): void {
+  addSpace(space: SpaceFields): void {
     this.spaces = [...this.spaces.filter(({ id }) => id !== space.id), space];
   }
 

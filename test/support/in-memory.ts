@@ -12,11 +12,21 @@ import type {
   RolePage,
   RoleSpec,
   RoleStore,
+  SpaceliftResources,
+  SpaceliftSpace,
+  SpaceliftStack,
   SpaceQuota,
   Tags,
 } from "../../functions/core/ports.ts";
 import { diffTags } from "../../functions/core/role-diff.ts";
 import { assertTrustPolicyAccepted } from "../../functions/core/trust-policy-rules.ts";
+import {
+  parseSpace,
+  parseStack,
+  partitionResources,
+  type SpaceFields,
+  type StackFields,
+} from "../../functions/spacelift/resources.ts";
 
 type MutableRole = {
   -readonly [K in keyof ObservedRole]: ObservedRole[K] extends readonly string[]
@@ -267,4 +277,14 @@ export class InMemorySpaceQuota implements SpaceQuota {
   counted(spaceId: string): string[] {
     return [...(this.spaces.get(spaceId)?.keys() ?? [])].sort();
   }
+}
+
+/** Stacks as a directory lists them: parsed as the GraphQL client parses Spacelift's answer. */
+export function listedStacks(stacks: readonly StackFields[]): SpaceliftResources<SpaceliftStack> {
+  return partitionResources(stacks.map(parseStack));
+}
+
+/** Spaces as a directory lists them: parsed as the GraphQL client parses Spacelift's answer. */
+export function listedSpaces(spaces: readonly SpaceFields[]): SpaceliftResources<SpaceliftSpace> {
+  return partitionResources(spaces.map((space) => parseSpace(space, "as-none")));
 }

@@ -12,6 +12,7 @@ import { signBody } from "../../functions/core/signature.ts";
 import { createHandler as createCatchUpHandler } from "../../functions/handlers/catch-up.ts";
 import { createHandler as createReceiverHandler } from "../../functions/handlers/receiver.ts";
 import { logger } from "../../functions/observability.ts";
+import { parseAffectedResource, parseStack } from "../../functions/spacelift/resources.ts";
 import { lambdaContext } from "../../scripts/lib/local-pipeline.ts";
 import { fixture } from "../support/fixtures.ts";
 import { InMemoryQueue } from "../support/in-memory.ts";
@@ -50,20 +51,20 @@ describe("the catch-up handler", () => {
               id: "1",
               action: "stack.create",
               resourceType: "STACK",
-              resourceId: "a",
+              resource: parseAffectedResource("STACK", "a"),
               createdAt: 1_000,
             },
             {
               id: "2",
               action: "stack.create",
               resourceType: "STACK",
-              resourceId: "b",
+              resource: parseAffectedResource("STACK", "b"),
               createdAt: 2_000,
             },
           ],
           stack: async (id) => {
             if (id === "b") throw new Error("Spacelift down");
-            return { id, space: "root", labels: [] };
+            return parseStack({ id, space: "root", labels: [] });
           },
           space: async () => undefined,
         },

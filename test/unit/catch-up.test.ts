@@ -7,14 +7,22 @@ import { describe, expect, it } from "vitest";
 import { parseAuditEvent } from "../../functions/core/audit-event.ts";
 import { type CatchUpDeps, catchUp } from "../../functions/core/catch-up.ts";
 import { CatchUpIncompleteError } from "../../functions/core/errors.ts";
-import type { SpaceId } from "../../functions/core/identifiers.ts";
+import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type {
   AuditTrailEntry,
   CatchUpCheckpoint,
   SpaceliftAuditTrail,
   SpaceliftSpace,
   SpaceliftStack,
+  UnusableSpaceliftResource,
 } from "../../functions/core/ports.ts";
+import {
+  parseAffectedResource,
+  parseSpace,
+  parseStack,
+  type SpaceFields,
+  type StackFields,
+} from "../../functions/spacelift/resources.ts";
 import { InMemoryQueue } from "../support/in-memory.ts";
 
 const NOW = Date.UTC(2026, 11, 6, 12, 0, 0);
@@ -23,19 +31,21 @@ const PRODUCTION = "production-01HND497T9JKR76MR3KA2CDJHP";
 
 class InMemoryAuditTrail implements SpaceliftAuditTrail {
   entries: AuditTrailEntry[] = [];
-  stacks = new Map<string, SpaceliftStack>();
-  spaces = new Map<string, SpaceliftSpace>();
+  /** What Spacelift answers, as it answers it: parsed on the way out, as the client parses. */
+  stacks = new Map<string, StackFields>();
+  spaces = new Map<string, SpaceFields>();
   readonly sinces: number[] = [];
   lookups = 0;
   #id = 0;
 
   record(action: string, resourceId: string | null, at: number, resourceType?: string): void {
     this.#id += 1;
+    const type = resourceType ?? (action.split(".")[0] ?? "").toUpperCase();
     this.entries.push({
       id: `entry-${this.#id}`,
       action,
-      resourceType: resourceType ?? (action.split(".")[0] ?? "").toUpperCase(),
-      resourceId,
+      resourceType: type,
+      resource: parseAffectedResource(type, resourceId),
       createdAt: at,
     });
   }
@@ -47,14 +57,16 @@ class InMemoryAuditTrail implements SpaceliftAuditTrail {
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  async stack(id: string): Promise<SpaceliftStack | undefined> {
+  async stack(id: StackId): Promise<SpaceliftStack | UnusableSpaceliftResource | undefined> {
     this.lookups += 1;
-    return this.stacks.get(id);
+    const stack = this.stacks.get(id);
+    return stack === undefined ? undefined : parseStack(stack);
   }
 
-  async space(id: string): Promise<SpaceliftSpace | undefined> {
+  async space(id: SpaceId): Promise<SpaceliftSpace | UnusableSpaceliftResource | undefined> {
     this.lookups += 1;
-    return this.spaces.get(id);
+    const space = this.spaces.get(id);
+    return space === undefined ? undefined : parseSpace(space, "unusable");
   }
 }
 
@@ -238,6 +250,28 @@ describe("catchUp", () => {
       "affected resource type STACK, not SPACE",
     ]);
     expect(queue.messages.map(({ group }) => group)).toEqual(["stack:ok"]);
+    expect(checkpoint.value).toBe(NOW - 20 * MINUTE);
+  });
+
+  it("skips a stack whose space, or a space whose parent, Spacelift now gives with an ID that fails validation, and enqueues nothing for either", async () => {
+    const { auditTrail, queue, checkpoint, deps } = setup();
+    auditTrail.stacks.set("payments-api", { id: "payments-api", space: "root:*", labels: [] });
+    auditTrail.spaces.set(PRODUCTION, {
+      id: PRODUCTION,
+      name: "production",
+      parentSpace: "root/../x",
+      labels: [],
+    });
+    auditTrail.record("stack.update", "payments-api", NOW - 30 * MINUTE);
+    auditTrail.record("space.update", PRODUCTION, NOW - 20 * MINUTE);
+
+    const report = await catchUp(deps);
+
+    expect(report.skipped.map(({ reason }) => reason)).toEqual([
+      "the stack's space is not a valid space ID",
+      "the space's parent is not a valid space ID",
+    ]);
+    expect(queue.messages).toEqual([]);
     expect(checkpoint.value).toBe(NOW - 20 * MINUTE);
   });
 

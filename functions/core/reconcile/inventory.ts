@@ -3,25 +3,27 @@
  * parameters (`<prefix>/<account>/stacks|spaces/<id>/…`), grouped by the Spacelift resource
  * they belong to.
  */
-import type { SpaceId, StackId } from "../identifiers.ts";
+import { isSpaceId, isStackId, resourceKey } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
 import { isManagedByUs, ownerFromTags, type RoleOwner, SPACE_TAG } from "../role-ownership.ts";
 import type { ReconcilerDeps } from "./pass-state.ts";
 
-/** Roles and parameters of one Spacelift resource, as found in AWS. */
-export interface ManagedGroup {
+/**
+ * Roles and parameters of one Spacelift resource, as found in AWS: the resource (its ID parsed
+ * once, from the roles' tags or the parameters' names) and what it holds.
+ */
+export type ManagedGroup = RoleOwner & {
   readonly key: string;
-  readonly kind: "stack" | "space";
-  readonly id: string;
   readonly roles: ObservedRole[];
   readonly parameters: { name: string; value: string }[];
-}
+};
 
 export interface Inventory {
   readonly groups: Map<string, ManagedGroup>;
   /** Every parameter under `<prefix>/<account>/`, by name (the dry run's view of SSM). */
   readonly parameterValues: Map<string, string>;
   readonly managedRoles: number;
+  /** Ours by their tags, but naming no stack or space with a valid ID: never touched. */
   readonly unrecognisedRoles: readonly ObservedRole[];
   /**
    * Every role under the role path (ours or not), as described at the start. A name it lacks
@@ -38,11 +40,11 @@ export async function takeInventory(
 ): Promise<Inventory> {
   const { config } = deps;
   const groups = new Map<string, ManagedGroup>();
-  const groupOf = (kind: "stack" | "space", id: string): ManagedGroup => {
-    const key = `${kind}:${id}`;
+  const groupOf = (owner: RoleOwner): ManagedGroup => {
+    const key = resourceKey(owner.kind, owner.id);
     let group = groups.get(key);
     if (group === undefined) {
-      group = { key, kind, id, roles: [], parameters: [] };
+      group = { ...owner, key, roles: [], parameters: [] };
       groups.set(key, group);
     }
     return group;
@@ -61,9 +63,9 @@ export async function takeInventory(
       // Someone else's role under our path: never ours to touch.
       if (!isManagedByUs(config, role.tags, role.path)) continue;
       managedRoles += 1;
-      const owner = ownerFromTags(role.tags);
-      if (owner === undefined) unrecognisedRoles.push(role);
-      else groupOf(owner.kind, owner.id).roles.push(role);
+      const owner = parseOwner(ownerFromTags(role.tags));
+      if (owner !== undefined) groupOf(owner).roles.push(role);
+      else unrecognisedRoles.push(role);
     }
   }
 
@@ -73,7 +75,9 @@ export async function takeInventory(
     parameterValues.set(parameter.name, parameter.value);
     const match = /^\/(stacks|spaces)\/([^/]+)\/[^/]+$/.exec(parameter.name.slice(base.length));
     if (match?.[1] === undefined || match[2] === undefined) continue;
-    groupOf(match[1] === "stacks" ? "stack" : "space", match[2]).parameters.push(parameter);
+    const owner = parseOwner({ kind: match[1] === "stacks" ? "stack" : "space", id: match[2] });
+    // Named after no valid ID: no provisioner wrote it, and it is no resource's to act on.
+    if (owner !== undefined) groupOf(owner).parameters.push(parameter);
   }
   return { groups, parameterValues, managedRoles, unrecognisedRoles, snapshot, namesElsewhere };
 }
@@ -94,11 +98,23 @@ export function unpublishedRoles(group: ManagedGroup): ObservedRole[] {
   return group.roles.filter(({ arn }) => !published.has(arn));
 }
 
-/** The resource a group's roles belong to (their tags name it; the ID is only compared). */
+/** The resource a group's roles belong to (their tags name it). */
 export function ownerOf(group: ManagedGroup): RoleOwner {
-  return group.kind === "stack"
-    ? { kind: "stack", id: group.id as StackId }
-    : { kind: "space", id: group.id as SpaceId };
+  return group.kind === "stack" ? { kind: "stack", id: group.id } : { kind: "space", id: group.id };
+}
+
+/**
+ * The stack a `spacelift:stack` value names, else the space a `spacelift:space` value names;
+ * undefined when the one given is no valid ID (a tag or name written by hand).
+ */
+function parseOwner(
+  named: { readonly kind: RoleOwner["kind"]; readonly id: string } | undefined,
+): RoleOwner | undefined {
+  if (named?.kind === "stack")
+    return isStackId(named.id) ? { kind: "stack", id: named.id } : undefined;
+  if (named?.kind === "space")
+    return isSpaceId(named.id) ? { kind: "space", id: named.id } : undefined;
+  return undefined;
 }
 
 /** What the inventory says about a resource Spacelift lists, as the reason of its decision. */

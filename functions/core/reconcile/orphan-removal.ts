@@ -7,7 +7,7 @@
 
 import type { ProvisionOutcome } from "../converge-contract.ts";
 import { ForeignResourceError } from "../errors.ts";
-import { isSpaceId, isStackId, resourceKey } from "../identifiers.ts";
+import { resourceKey } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
 import { reconcileOrderMessage } from "../queue-message.ts";
 import {
@@ -61,6 +61,8 @@ export async function settleOrphans(
   const listed = new Set([
     ...listing.stacks.map(({ id }) => resourceKey("stack", id)),
     ...listing.spaces.map(({ id }) => resourceKey("space", id)),
+    // Listed, though unusable: Spacelift still has it, so its roles are no orphans.
+    ...listing.unusable.map(({ kind, id }) => resourceKey(kind, id)),
   ]);
   const orphans = [...inventory.groups.values()].filter(({ key }) => !listed.has(key));
   if (orphans.length === 0) return;
@@ -253,11 +255,10 @@ export async function deleteOrphan(
   if (group.roles.length > 0) {
     let outcome: ProvisionOutcome | undefined;
     try {
-      if (group.kind === "stack" && isStackId(group.id)) {
-        outcome = await removeStack(group.id, removalDeps);
-      } else if (group.kind === "space" && isSpaceId(group.id)) {
-        outcome = await removeSpace(group.id, removalDeps);
-      }
+      outcome =
+        group.kind === "stack"
+          ? await removeStack(group.id, removalDeps)
+          : await removeSpace(group.id, removalDeps);
     } catch (error) {
       // A role of the resource's name is someone else's: the resource's own roles (found by
       // their tags below) still go; the refusal is recorded once they have.

@@ -52,9 +52,12 @@ export function emptyListingRefusal(
  */
 export function orphansVouchedFor(
   orphans: readonly ManagedGroup[],
-  listing: Pick<SpaceliftListing, "spaces">,
+  listing: Pick<SpaceliftListing, "spaces" | "unusable">,
 ): { readonly vouched: readonly ManagedGroup[]; readonly leftAlone: readonly DecisionInput[] } {
-  const visible = new Set(listing.spaces.map(({ id }) => id));
+  const visible = new Set<string>([
+    ...listing.spaces.map(({ id }) => id),
+    ...listing.unusable.filter(({ kind }) => kind === "space").map(({ id }) => id),
+  ]);
   if (visible.has("root")) return { vouched: orphans, leftAlone: [] };
   const vouched: ManagedGroup[] = [];
   const leftAlone: DecisionInput[] = [];

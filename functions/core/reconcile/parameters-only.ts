@@ -5,7 +5,6 @@
 
 import { convergeSpace, convergeStack } from "../converge.ts";
 import type { ProvisionOutcome } from "../converge-contract.ts";
-import { isSpaceId, isStackId } from "../identifiers.ts";
 import { decisionFromOutcome, failedDecision } from "./decisions.ts";
 import {
   describeFindings,
@@ -67,18 +66,14 @@ export async function checkRolesAgainstParameters(pass: Pass, inventory: Invento
     try {
       let outcome: ProvisionOutcome | undefined;
       // Labels unknown without Spacelift: converge keeps the role's policies as they are.
-      if (group.kind === "stack" && isStackId(group.id)) {
+      if (group.kind === "stack") {
         await beforeCreatingRoles(pass, group.id, group.roles);
         outcome = await convergeStack(
           { stackId: group.id, spaceId: undefined, labels: undefined },
           convergeDeps,
         );
-      } else if (group.kind === "space" && isSpaceId(group.id)) {
+      } else {
         outcome = await convergeSpace({ spaceId: group.id }, convergeDeps);
-      }
-      if (outcome === undefined) {
-        addDecision(pass, { ...base, action: "report", outcome: "reported" });
-        return;
       }
       const decision = decisionFromOutcome(outcome, base, false, dryRun ? "planned" : "applied");
       if (decision === undefined) pass.inSync += 1;

@@ -72,7 +72,7 @@ export async function reconcile(deps: ReconcilerDeps): Promise<ReconcileReport> 
       addDecision(pass, {
         action: "report",
         resource: `role:${role.name}`,
-        reason: `${scope === service ? "" : `in AWS account ${scope.account}: `}carries our tags but neither spacelift:stack nor spacelift:space; left untouched`,
+        reason: `${scope === service ? "" : `in AWS account ${scope.account}: `}carries our tags but names no stack or space by a valid ID (spacelift:stack, spacelift:space); left untouched`,
         outcome: "reported",
         roles: [role.name],
       });

@@ -4,7 +4,6 @@
  */
 import { convergeSpace, convergeStack } from "../converge.ts";
 import { ConfigurationError } from "../errors.ts";
-import { isSpaceId } from "../identifiers.ts";
 import type { SpaceliftSpace } from "../ports.ts";
 import { reconcileOrderMessage } from "../queue-message.ts";
 import { type SynthesizedChange, synthesizedMessage } from "../synthesized-event.ts";
@@ -132,13 +131,12 @@ function changeOf(
     return { kind: "stack.update", stack: { stackId, spaceId, labels } };
   }
   const listed = spaces.get(target.spaceId);
-  const parent = listed?.parentSpace;
   return {
     kind: "space.update",
     space: {
       spaceId: target.spaceId,
       name: listed?.name,
-      parentSpaceId: isSpaceId(parent) ? parent : undefined,
+      parentSpaceId: listed?.parentSpace ?? undefined,
       labels: listed?.labels,
     },
   };

@@ -26,7 +26,7 @@ export async function repairSpaceCounts(
   if (cap === undefined || pass.deps.settings.dryRun) return;
   // The empty answer of an expired token is not the truth (see isEmptyListing).
   if (isEmptyListing(listing)) return;
-  const listedIn = new Map(listing.stacks.map((stack) => [stack.id, stack.space]));
+  const listedIn = new Map<string, string>(listing.stacks.map((stack) => [stack.id, stack.space]));
   const spaces = new Set([...listing.spaces.map(({ id }) => id), ...pass.stackSpaces.values()]);
   const before = runStart - COUNT_CLOCK_SKEW_MS;
   await mapWithConcurrency([...spaces].sort(), pass.deps.settings.concurrency, async (spaceId) => {

@@ -1,6 +1,6 @@
 /** Spacelift's list of spaces as the pass's source of `{spacePath}`, and recorded for the provisioner. */
 import { EVENT_CLOCK_SKEW_MS } from "../audit-event.ts";
-import { isSpaceId, resourceKey } from "../identifiers.ts";
+import { resourceKey } from "../identifiers.ts";
 import type { SpaceliftSpace, SpaceNode } from "../ports.ts";
 import { recordSpace } from "../space-path.ts";
 import { templateUses } from "../subject.ts";
@@ -20,11 +20,10 @@ export async function useSpaceliftSpaces(
   const persistent = pass.deps.spacePaths;
   const nodes = new Map<string, SpaceNode>();
   for (const space of spaces) {
-    if (!isSpaceId(space.id)) continue;
     nodes.set(space.id, {
       spaceId: space.id,
       name: space.name,
-      parentSpaceId: isSpaceId(space.parentSpace) ? space.parentSpace : undefined,
+      parentSpaceId: space.parentSpace ?? undefined,
     });
   }
   pass.spacePaths = {

@@ -1,6 +1,11 @@
 /** What Spacelift's API lists (stacks and spaces), read once per run, or why it could not be. */
 import { EVENT_CLOCK_SKEW_MS } from "../audit-event.ts";
-import type { SpaceliftDirectory, SpaceliftSpace, SpaceliftStack } from "../ports.ts";
+import type {
+  SpaceliftDirectory,
+  SpaceliftSpace,
+  SpaceliftStack,
+  UnusableSpaceliftResource,
+} from "../ports.ts";
 import type { StackEnvironment } from "../stack-environment.ts";
 import { describeError } from "./describe-error.ts";
 
@@ -18,6 +23,11 @@ export type SpaceliftAccess =
 export interface SpaceliftListing {
   readonly stacks: readonly SpaceliftStack[];
   readonly spaces: readonly SpaceliftSpace[];
+  /**
+   * What Spacelift listed with an ID that fails validation: reported and never converged, but
+   * listed all the same, so no role is taken for an orphan because of it.
+   */
+  readonly unusable: readonly UnusableSpaceliftResource[];
   /**
    * As of when the lists are true, for the provisioner's ledger (ms): our clock just before
    * asking, less the clock skew allowed between us and Spacelift, so that an event Spacelift
@@ -50,7 +60,13 @@ export async function readSpacelift(deps: {
       access.directory.listStacks(),
       access.directory.listSpaces(),
     ]);
-    return { stacks, spaces, listedAt, environment: access.environment };
+    return {
+      stacks: stacks.usable,
+      spaces: spaces.usable,
+      unusable: [...spaces.unusable, ...stacks.unusable],
+      listedAt,
+      environment: access.environment,
+    };
   } catch (error) {
     return { reason: `Spacelift API failed: ${describeError(error)}`, failed: true };
   }
@@ -61,5 +77,7 @@ export async function readSpacelift(deps: {
  * an expired or unauthorised token looks like (spacelift-io/spacectl#79), not truth.
  */
 export function isEmptyListing(listing: SpaceliftListing): boolean {
-  return listing.stacks.length === 0 && listing.spaces.length === 0;
+  return (
+    listing.stacks.length === 0 && listing.spaces.length === 0 && listing.unusable.length === 0
+  );
 }

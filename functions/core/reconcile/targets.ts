@@ -2,7 +2,7 @@
 
 import { accountFor } from "../account-routing.ts";
 import { AccountNotRoutedError } from "../errors.ts";
-import { isSpaceId, isStackId, resourceKey, type SpaceId } from "../identifiers.ts";
+import { resourceKey, type SpaceId } from "../identifiers.ts";
 import type { ListedStackState } from "../synthesized-event.ts";
 import type { DecisionInput } from "./decisions.ts";
 import { addDecision, type Pass } from "./pass-state.ts";
@@ -25,30 +25,28 @@ export type ConvergeTarget =
 
 /**
  * Spaces first, then stacks, in Spacelift's order, each with the AWS account its space is
- * routed to (never by its labels); one whose ID this product cannot use in IAM names and
- * conditions is reported and skipped, and so is one routed to no account (`defaultAccount:
- * none`). Used by both reconcile and backfill.
+ * routed to (never by its labels); what the listing holds as unusable (an ID this product
+ * cannot use in IAM names and conditions) is reported, and so is one routed to no account
+ * (`defaultAccount: none`). Used by both reconcile and backfill.
  */
 export function listedTargets(
   pass: Pass,
-  listing: Pick<SpaceliftListing, "stacks" | "spaces">,
+  listing: Pick<SpaceliftListing, "stacks" | "spaces" | "unusable">,
 ): ConvergeTarget[] {
   const targets: ConvergeTarget[] = [];
+  for (const { kind, id } of listing.unusable) {
+    addDecision(
+      pass,
+      invalidIdentifier(resourceKey(kind, id), kind === "space" ? "space ID" : "stack or space ID"),
+    );
+  }
   for (const space of listing.spaces) {
-    if (!isSpaceId(space.id)) {
-      addDecision(pass, invalidIdentifier(resourceKey("space", space.id), "space ID"));
-      continue;
-    }
     const key = resourceKey("space", space.id);
     const account = routedAccount(pass, key, space.id);
     if (account === undefined) continue;
     targets.push({ key, kind: "space", spaceId: space.id, account });
   }
   for (const stack of listing.stacks) {
-    if (!isStackId(stack.id) || !isSpaceId(stack.space)) {
-      addDecision(pass, invalidIdentifier(resourceKey("stack", stack.id), "stack or space ID"));
-      continue;
-    }
     const key = resourceKey("stack", stack.id);
     const account = routedAccount(pass, key, stack.space);
     if (account === undefined) continue;

@@ -5,11 +5,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../../../functions/core/config.ts";
-import type {
-  ObservedRole,
-  SpaceliftSpace,
-  SpaceliftStack,
-} from "../../../../functions/core/ports.ts";
+import {
+  isSpaceId,
+  isStackId,
+  type SpaceId,
+  type StackId,
+} from "../../../../functions/core/identifiers.ts";
+import type { ObservedRole } from "../../../../functions/core/ports.ts";
 import type { ManagedGroup } from "../../../../functions/core/reconcile/inventory.ts";
 import {
   emptyListingRefusal,
@@ -27,11 +29,17 @@ import {
   revokedTrustPolicy,
 } from "../../../../functions/core/revocation.ts";
 import { SPACE_TAG, STACK_TAG } from "../../../../functions/core/role-ownership.ts";
+import type { SpaceFields, StackFields } from "../../../../functions/spacelift/resources.ts";
+import { listedSpaces, listedStacks } from "../../../support/in-memory.ts";
 
 const ACCOUNT_ID = "123456789012";
 const HOUR = 3_600_000;
 const T0 = Date.parse("2026-01-01T00:00:00.000Z");
 const PRODUCTION = "production-01HND497T9JKR76MR3KA2CDJHP";
+const PRODUCTION_ID = ((id: string): SpaceId => {
+  if (!isSpaceId(id)) throw new Error(`not a space ID: ${id}`);
+  return id;
+})(PRODUCTION);
 
 const config = await loadVendingConfig({
   SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
@@ -66,6 +74,12 @@ function role(name: string, state: "live" | "revoked" | "legacy", tags: Record<s
   return observed;
 }
 
+/** The inventory parses the IDs it groups by; so do the groups built here. */
+function validStackId(id: string): StackId {
+  if (!isStackId(id)) throw new Error(`not a stack ID: ${id}`);
+  return id;
+}
+
 /** A stack's group: its role, live or revoked (tagged `orphanedAt`), in `space`. */
 function stack(
   id: string,
@@ -82,7 +96,7 @@ function stack(
   return {
     key: `stack:${id}`,
     kind: "stack",
-    id,
+    id: validStackId(id),
     roles: [role(name, options.state ?? "live", tags)],
     parameters: [{ name: `/spacelift/acme/stacks/${id}/role-arn`, value: roleArn(name) }],
   };
@@ -92,7 +106,7 @@ function parametersOnly(id: string, value: string): ManagedGroup {
   return {
     key: `stack:${id}`,
     kind: "stack",
-    id,
+    id: validStackId(id),
     roles: [],
     parameters: [{ name: `/spacelift/acme/stacks/${id}/role-arn`, value }],
   };
@@ -103,11 +117,18 @@ const plan = (orphans: readonly ManagedGroup[], now: number, hours = 72) =>
 
 const keys = (plans: readonly OrphanPlan[]) => plans.map(({ group }) => group.key);
 
-function listing(stacks: SpaceliftStack[], spaces: SpaceliftSpace[]): SpaceliftListing {
-  return { stacks, spaces, listedAt: T0 };
+function listing(stacks: StackFields[], spaces: SpaceFields[]): SpaceliftListing {
+  const listedStack = listedStacks(stacks);
+  const listedSpace = listedSpaces(spaces);
+  return {
+    stacks: listedStack.usable,
+    spaces: listedSpace.usable,
+    unusable: [...listedSpace.unusable, ...listedStack.unusable],
+    listedAt: T0,
+  };
 }
 
-const space = (id: string): SpaceliftSpace => ({ id, name: id, parentSpace: null, labels: [] });
+const space = (id: string): SpaceFields => ({ id, name: id, parentSpace: null, labels: [] });
 
 describe("planOrphans: revoke, hold, delete", () => {
   it("revokes an orphan whose role is still live, and dates its deletion a grace period from now", () => {
@@ -282,7 +303,7 @@ describe("orphansVouchedFor: an API key that does not see the root space", () =>
   const spaceGroup: ManagedGroup = {
     key: `space:${PRODUCTION}`,
     kind: "space",
-    id: PRODUCTION,
+    id: PRODUCTION_ID,
     roles: [],
     parameters: [],
   };
@@ -290,16 +311,17 @@ describe("orphansVouchedFor: an API key that does not see the root space", () =>
   it("vouches for every orphan when the listing has the root space", () => {
     const orphans = [inProduction, inHidden, spaceGroup];
 
-    const { vouched, leftAlone } = orphansVouchedFor(orphans, { spaces: [space("root")] });
+    const { vouched, leftAlone } = orphansVouchedFor(orphans, listing([], [space("root")]));
 
     expect(vouched).toEqual(orphans);
     expect(leftAlone).toEqual([]);
   });
 
   it("without root, vouches only for stacks whose role says a listed space; reports the rest", () => {
-    const { vouched, leftAlone } = orphansVouchedFor([inProduction, inHidden, spaceGroup], {
-      spaces: [space(PRODUCTION)],
-    });
+    const { vouched, leftAlone } = orphansVouchedFor(
+      [inProduction, inHidden, spaceGroup],
+      listing([], [space(PRODUCTION)]),
+    );
 
     expect(vouched).toEqual([inProduction]);
     expect(leftAlone.map(({ resource, outcome }) => `${resource}:${outcome}`)).toEqual([

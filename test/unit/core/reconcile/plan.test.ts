@@ -5,14 +5,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../../../functions/core/config.ts";
-import type { LedgerEntry, SpaceliftStack } from "../../../../functions/core/ports.ts";
+import type { LedgerEntry } from "../../../../functions/core/ports.ts";
 import { backfill } from "../../../../functions/core/reconcile/backfill.ts";
 import { reconcile } from "../../../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../../../functions/core/reconcile/pass-state.ts";
+import type { StackFields } from "../../../../functions/spacelift/resources.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
   InMemoryRoleStore,
+  listedSpaces,
+  listedStacks,
 } from "../../../support/in-memory.ts";
 import { applyQueued, InMemoryPlanQueue, provisionerFor } from "../../../support/plan-queue.ts";
 
@@ -40,7 +43,7 @@ async function setup(options: { dryRun?: boolean } = {}) {
     },
   };
   const queue = new InMemoryPlanQueue();
-  const stacks: SpaceliftStack[] = Array.from({ length: STACKS }, (_, index) => ({
+  const stacks: StackFields[] = Array.from({ length: STACKS }, (_, index) => ({
     id: `stack-${index}`,
     space: "root",
     labels: [],
@@ -61,8 +64,9 @@ async function setup(options: { dryRun?: boolean } = {}) {
     spacelift: async () => ({
       available: true,
       directory: {
-        listStacks: async () => stacks,
-        listSpaces: async () => [{ id: "root", name: "root", parentSpace: null, labels: [] }],
+        listStacks: async () => listedStacks(stacks),
+        listSpaces: async () =>
+          listedSpaces([{ id: "root", name: "root", parentSpace: null, labels: [] }]),
       },
     }),
     now: () => T0,
