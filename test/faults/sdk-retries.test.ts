@@ -21,7 +21,7 @@ import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { AwsCallError } from "../../functions/core/errors.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
-import { processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
 import { MANAGED_BY_TAG, MANAGED_BY_VALUE, stackBinding } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";

@@ -44,10 +44,10 @@ import { loadVendingConfig, type VendingConfig } from "../../functions/core/conf
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { ObservedRole, RoleSpec } from "../../functions/core/ports.ts";
 import {
-  type ProvisionerDeps,
   processQueueMessage,
   type QueueMessageOutcome,
-} from "../../functions/core/provision.ts";
+} from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import {
   ACCOUNT_TAG,
