@@ -34,9 +34,12 @@ import {
 } from "../support/fault-injection.ts";
 
 const HOST = "acme.app.spacelift.io";
+/** The stand-in boundary createLocalAwsResources creates in moto (checked in beforeAll). */
+const BOUNDARY_ARN =
+  "arn:aws:iam::123456789012:policy/spacelift-role-vending/spacelift-role-vending-boundary";
 const config = await loadVendingConfig({
   SPACELIFT_HOSTNAME: HOST,
-  UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+  PERMISSIONS_BOUNDARY_ARN: BOUNDARY_ARN,
   AWS_ACCOUNT_ID: "123456789012",
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
 });
@@ -54,6 +57,9 @@ beforeAll(async () => {
     spaceliftHostname: HOST,
   });
   ledgerTable = resources.ledgerTable;
+  if (resources.permissionsBoundaryArn !== BOUNDARY_ARN) {
+    throw new Error(`moto holds boundary ${resources.permissionsBoundaryArn}, not ${BOUNDARY_ARN}`);
+  }
   // The product's module-scope clients, pointed at moto the way they are locally.
   previousEndpoint = process.env.AWS_ENDPOINT_URL;
   process.env.AWS_ENDPOINT_URL = moto.endpoint;
