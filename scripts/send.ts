@@ -9,8 +9,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { GetParameterCommand, ParameterNotFound, SSMClient } from "@aws-sdk/client-ssm";
+import { accountOfArn } from "../functions/core/iam-arns.ts";
 import { isSpaceId, isStackId } from "../functions/core/identifiers.ts";
-import { accountOfArn } from "../functions/core/permissions-file.ts";
 import {
   type ParameterNaming,
   spaceParameterName,

@@ -25,7 +25,8 @@ import {
 } from "../../functions/adapters/sts-account-access.ts";
 import { composeProvisioner } from "../../functions/compose.ts";
 import type { AccountUsage } from "../../functions/core/ports.ts";
-import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { AccountRoleQuota } from "../../functions/core/role-quota.ts";
 import { permissionsOf } from "../../functions/core/role-spec.ts";
 import { prepareLocalTargetAccounts } from "../../scripts/lib/local-accounts.ts";

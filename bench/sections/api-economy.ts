@@ -9,11 +9,8 @@ import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/a
 import { composeProvisioner, composeReconciler } from "../../functions/compose.ts";
 import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
-import {
-  type MessageOutcome,
-  type ProvisionerDeps,
-  processMessage,
-} from "../../functions/core/provision.ts";
+import { type MessageOutcome, processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";

@@ -24,7 +24,7 @@ import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
 import { composeProvisioner, composeReconciler } from "../../functions/compose.ts";
 import { convergeSpace, convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
-import { processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { mapWithConcurrency } from "../../functions/core/reconcile/pool.ts";
 import { stackRoleName } from "../../functions/core/role-names.ts";

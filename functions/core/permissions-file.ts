@@ -1,26 +1,29 @@
 /**
  * The permissions file as written: its schema (zod), the JSON fast path and YAML, and the
  * checks that need the whole file, with errors naming the offending path
- * (`spaces[2].managedPolicyArns[0]: must be an IAM policy ARN`). What the parsed file grants
- * is permissions.ts's.
+ * (`spaces[2].managedPolicyArns[0]: must be an IAM policy ARN`). The `accounts` section's
+ * schema and checks are permissions-file-accounts.ts's; what the parsed file grants is
+ * permissions.ts's.
  */
 import * as z from "zod/mini";
 import { ConfigurationError } from "./errors.ts";
+import { POLICY_ARN } from "./iam-arns.ts";
 import {
   type GrantBlock,
   type Permissions,
   policySize,
   ROLE_POLICY_LIMITS,
 } from "./permissions.ts";
+import {
+  AccountId,
+  checkAccounts,
+  SpaceMatch,
+  TargetAccountEntry,
+} from "./permissions-file-accounts.ts";
 import type { PolicyDocument } from "./ports.ts";
 import "./zod-locale.ts";
 
-/** Managed policy ARNs: AWS-managed (`aws`) or customer-managed (12-digit account), any path. */
-export const POLICY_ARN =
-  /^arn:aws(?:-cn|-us-gov|-iso|-iso-[a-z])?:iam::(?:\d{12}|aws):policy\/(?:[\x21-\x7e]+\/)?[\w+=,.@-]{1,128}$/;
 const INLINE_POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
-/** Space IDs and globs over them. */
-const SPACE_MATCH = /^[A-Za-z0-9_*?-]{1,128}$/;
 /** Labels the allow-list may name: what an IAM tag value can hold, no spaces (they are recorded in a role tag). */
 const LABEL = /^[\p{L}\p{N}_.:/=+@-]{1,128}$/u;
 const ACTION = /^(?:\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$/;
@@ -106,17 +109,6 @@ const Grant = {
 };
 
 const ReadGrant = z.strictObject(Grant);
-/** An AWS account ID. */
-const ACCOUNT_ID = /^\d{12}$/;
-const AccountId = z.string().check(z.regex(ACCOUNT_ID, "must be a 12-digit AWS account ID"));
-/** IAM role ARNs (any path); the account is checked against the entry's `id`. */
-const ROLE_ARN =
-  /^arn:aws(?:-cn|-us-gov|-iso|-iso-[a-z])?:iam::\d{12}:role\/(?:[\x21-\x7e]+\/)?[\w+=,.@-]{1,64}$/;
-const OIDC_PROVIDER_ARN =
-  /^arn:aws(?:-cn|-us-gov|-iso|-iso-[a-z])?:iam::\d{12}:oidc-provider\/[\x21-\x7e]+$/;
-/** STS external IDs: 2-1224 characters of `[\w+=,.@:/-]`. */
-const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
-
 const Block = {
   ...Grant,
   read: z._default(ReadGrant, { managedPolicyArns: [], inlinePolicies: {} }),
@@ -127,27 +119,6 @@ const Block = {
     ),
   ),
 };
-
-const SpaceMatch = z
-  .string()
-  .check(z.regex(SPACE_MATCH, "must be a space ID or a glob like production-*"));
-
-const Account = z.strictObject({
-  id: AccountId,
-  vendingRoleArn: z.string().check(z.regex(ROLE_ARN, "must be an IAM role ARN")),
-  spaces: z.array(SpaceMatch).check(z.minLength(1)),
-  oidcProviderArn: z.optional(
-    z.string().check(z.regex(OIDC_PROVIDER_ARN, "must be an IAM OIDC provider ARN")),
-  ),
-  permissionsBoundaryArn: z.optional(
-    z.string().check(z.regex(POLICY_ARN, "must be an IAM policy ARN")),
-  ),
-  externalId: z.optional(
-    z
-      .string()
-      .check(z.regex(EXTERNAL_ID, "must be 2-1224 characters of letters, digits and +=,.@:/-")),
-  ),
-});
 
 const PermissionsFile = z.strictObject({
   version: z.optional(z.literal(1, { error: "must be 1" })),
@@ -161,7 +132,7 @@ const PermissionsFile = z.strictObject({
     inlinePolicies: {},
     read: { managedPolicyArns: [], inlinePolicies: {} },
   }),
-  accounts: z._default(z.array(Account), []),
+  accounts: z._default(z.array(TargetAccountEntry), []),
   defaultAccount: z._default(
     z.enum(["service", "none"], { error: "must be service or none" }),
     "service",
@@ -170,9 +141,7 @@ const PermissionsFile = z.strictObject({
   spaces: z._default(
     z.array(
       z.strictObject({
-        match: z
-          .string()
-          .check(z.regex(SPACE_MATCH, "must be a space ID or a glob like production-*")),
+        match: SpaceMatch,
         ...Block,
       }),
     ),
@@ -184,15 +153,7 @@ const PermissionsFile = z.strictObject({
         .string()
         .check(z.regex(LABEL, "labels may hold only letters, digits and _.:/=+@- (no spaces)")),
       z.strictObject({
-        spaces: z.optional(
-          z
-            .array(
-              z
-                .string()
-                .check(z.regex(SPACE_MATCH, "must be a space ID or a glob like production-*")),
-            )
-            .check(z.minLength(1)),
-        ),
+        spaces: z.optional(z.array(SpaceMatch).check(z.minLength(1))),
         ...Block,
       }),
     ),
@@ -346,59 +307,7 @@ function crossCheck(file: ParsedFile): string[] {
   for (const [label, rule] of Object.entries(file.labels)) {
     visitBlock(`labels${formatKey(label)}`, rule);
   }
-  problems.push(...checkAccounts(file));
-  return problems;
-}
-
-/** The account of an ARN (`arn:partition:service:region:account:…`); undefined for `aws`. */
-export function accountOfArn(arn: string): string | undefined {
-  const account = arn.split(":")[4];
-  return account !== undefined && ACCOUNT_ID.test(account) ? account : undefined;
-}
-
-/**
- * Checks on `accounts` that need the whole file: IDs unique, every ARN of an entry in that
- * entry's account, and every account a rule names configured (the service's own account is
- * checked in config.ts, which knows it).
- */
-function checkAccounts(file: ParsedFile): string[] {
-  const problems: string[] = [];
-  const seen = new Map<string, number>();
-  for (const [index, account] of file.accounts.entries()) {
-    const path = `accounts[${index}]`;
-    const first = seen.get(account.id);
-    if (first !== undefined) {
-      problems.push(
-        `${path}.id: account ${account.id} is already configured at accounts[${first}]`,
-      );
-    } else {
-      seen.set(account.id, index);
-    }
-    const arns = {
-      vendingRoleArn: account.vendingRoleArn,
-      oidcProviderArn: account.oidcProviderArn,
-      permissionsBoundaryArn: account.permissionsBoundaryArn,
-    };
-    for (const [field, arn] of Object.entries(arns)) {
-      const owner = arn === undefined ? undefined : accountOfArn(arn);
-      if (owner !== undefined && owner !== account.id) {
-        problems.push(
-          `${path}.${field}: ${arn} is in account ${owner}, not in account ${account.id}`,
-        );
-      }
-    }
-    const inherited = file.permissionsBoundaryArn;
-    const inheritedOwner = inherited === undefined ? undefined : accountOfArn(inherited);
-    if (
-      account.permissionsBoundaryArn === undefined &&
-      inheritedOwner !== undefined &&
-      inheritedOwner !== account.id
-    ) {
-      problems.push(
-        `${path}.permissionsBoundaryArn: required: the top-level boundary ${inherited} is in account ${inheritedOwner}, and a role in account ${account.id} needs one there`,
-      );
-    }
-  }
+  problems.push(...checkAccounts(file.accounts, file.permissionsBoundaryArn));
   return problems;
 }
 

@@ -6,7 +6,8 @@ import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambd
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { AccountRoleQuotaError, SpaceRoleCapError } from "../core/errors.ts";
-import { type ProvisionerDeps, processQueueMessage } from "../core/provision.ts";
+import { processQueueMessage } from "../core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../core/provision.ts";
 import { isReconcileEnvelope } from "../core/queue-message.ts";
 import type { OpenStackEnvironment } from "../core/stack-environment.ts";
 import { count, logger, Metric, metrics } from "../observability.ts";

@@ -8,10 +8,10 @@
 import { PlanEnqueueError } from "../../functions/core/errors.ts";
 import type { PlannedMessage, PlanQueue } from "../../functions/core/ports.ts";
 import {
-  type ProvisionerDeps,
   processQueueMessage,
   type QueueMessageOutcome,
-} from "../../functions/core/provision.ts";
+} from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { encodeQueueMessage, encodeReconcileOrder } from "../../functions/core/queue-message.ts";
 import { describeError } from "../../functions/core/reconcile/describe-error.ts";
 import { mapWithConcurrency } from "../../functions/core/reconcile/pool.ts";

@@ -2,7 +2,8 @@ import type { Context, SQSEvent } from "aws-lambda";
 import { describe, expect, it, vi } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { AccountRoleQuotaError } from "../../functions/core/errors.ts";
-import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import {
   AccountRoleQuota,
   ROLE_QUOTA_READ_TTL_MS,

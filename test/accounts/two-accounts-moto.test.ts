@@ -17,7 +17,8 @@ import { StsAccountAccess } from "../../functions/adapters/sts-account-access.ts
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { AccountNotRoutedError } from "../../functions/core/errors.ts";
 import type { AccountAccess, ResourceLedger } from "../../functions/core/ports.ts";
-import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";

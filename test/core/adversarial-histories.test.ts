@@ -14,7 +14,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
-import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { MANAGED_BY_TAG, SPACE_TAG, STACK_TAG } from "../../functions/core/role-ownership.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import {

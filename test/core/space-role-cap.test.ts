@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { loadMaxRolesPerSpace, loadVendingConfig } from "../../functions/core/config.ts";
 import { ConfigurationError, SpaceRoleCapError } from "../../functions/core/errors.ts";
-import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import {
   InMemoryLedger,

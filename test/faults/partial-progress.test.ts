@@ -11,11 +11,8 @@ import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
 import { AwsCallError } from "../../functions/core/errors.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
-import {
-  type MessageOutcome,
-  type ProvisionerDeps,
-  processMessage,
-} from "../../functions/core/provision.ts";
+import { type MessageOutcome, processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { stackParameterName, stackRoleName } from "../../functions/core/role-names.ts";
 import { stackBinding } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";

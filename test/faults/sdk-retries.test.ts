@@ -21,7 +21,7 @@ import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { AwsCallError } from "../../functions/core/errors.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
-import { processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
 import { MANAGED_BY_TAG, MANAGED_BY_VALUE } from "../../functions/core/role-ownership.ts";
 import { stackBinding } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
@@ -35,9 +35,12 @@ import {
 } from "../support/fault-injection.ts";
 
 const HOST = "acme.app.spacelift.io";
+/** The stand-in boundary createLocalAwsResources creates in moto (checked in beforeAll). */
+const BOUNDARY_ARN =
+  "arn:aws:iam::123456789012:policy/spacelift-role-vending/spacelift-role-vending-boundary";
 const config = await loadVendingConfig({
   SPACELIFT_HOSTNAME: HOST,
-  UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+  PERMISSIONS_BOUNDARY_ARN: BOUNDARY_ARN,
   AWS_ACCOUNT_ID: "123456789012",
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
 });
@@ -55,6 +58,9 @@ beforeAll(async () => {
     spaceliftHostname: HOST,
   });
   ledgerTable = resources.ledgerTable;
+  if (resources.permissionsBoundaryArn !== BOUNDARY_ARN) {
+    throw new Error(`moto holds boundary ${resources.permissionsBoundaryArn}, not ${BOUNDARY_ARN}`);
+  }
   // The product's module-scope clients, pointed at moto the way they are locally.
   previousEndpoint = process.env.AWS_ENDPOINT_URL;
   process.env.AWS_ENDPOINT_URL = moto.endpoint;

@@ -19,7 +19,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoDbCatchUpCheckpoint } from "../../functions/adapters/dynamodb-catch-up-checkpoint.ts";
 import { composeProvisioner } from "../../functions/compose.ts";
 import { composeCatchUp } from "../../functions/compose-catch-up.ts";
-import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
 import {
   type CatchUpHandler,

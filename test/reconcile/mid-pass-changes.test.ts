@@ -7,7 +7,7 @@
  */
 import { ListTagsForResourceCommand } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { processQueueMessage } from "../../functions/core/provision.ts";
+import { processQueueMessage } from "../../functions/core/process-queue-message.ts";
 import { encodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
-import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import type { StackFields } from "../../functions/spacelift/resources.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";

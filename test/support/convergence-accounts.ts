@@ -18,8 +18,8 @@ import type { FaultInjector, SdkCallCounter } from "./fault-injection.ts";
 
 export const TARGET_ACCOUNT_ID = "222222222222";
 const VENDING_ROLE_ARN = `arn:aws:iam::${TARGET_ACCOUNT_ID}:role/spacelift-role-vending/vending`;
-/** Where ensureLocalTargetAccounts creates the account's stand-in boundary. */
-const TARGET_BOUNDARY_ARN = `arn:aws:iam::${TARGET_ACCOUNT_ID}:policy/spacelift-role-vending/spacelift-role-vending-boundary`;
+/** The account's own boundary, created in moto by prepareTargetAccount. */
+export const TARGET_BOUNDARY_ARN = `arn:aws:iam::${TARGET_ACCOUNT_ID}:policy/spacelift-role-vending/spacelift-role-vending-boundary`;
 const EXTERNAL_ID = "acme-soak";
 
 /** Space index → routed to the second account: every odd one (the root space never is). */
@@ -36,13 +36,15 @@ export function twoAccountConfig(options: {
   readonly serviceAccountId: string;
   readonly spaces: number;
   readonly policyArns: readonly string[];
+  /** The service's account's boundary (PERMISSIONS_BOUNDARY_ARN). */
+  readonly boundaryArn: string;
 }): Promise<VendingConfig> {
   const routed = Array.from({ length: options.spaces }, (_, index) => index)
     .filter(isRoutedSpaceIndex)
     .map((index) => `team${index}-*`);
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: options.hostname,
-    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+    PERMISSIONS_BOUNDARY_ARN: options.boundaryArn,
     AWS_ACCOUNT_ID: options.serviceAccountId,
     PERMISSIONS_CONFIG: JSON.stringify({
       default: { managedPolicyArns: options.policyArns },
@@ -68,15 +70,22 @@ export interface AccountInspection {
 }
 
 /**
- * Sets up the second account in moto (after each reset: moto forgets it) and returns clients
- * that inspect it.
+ * Sets up the second account in moto (after each reset: moto forgets it), its boundary policy
+ * included, and returns clients that inspect it.
  */
 export async function prepareTargetAccount(
   endpoint: string,
   hostname: string,
 ): Promise<AccountInspection> {
   await ensureLocalTargetAccounts(
-    [{ id: TARGET_ACCOUNT_ID, vendingRoleArn: VENDING_ROLE_ARN, externalId: EXTERNAL_ID }],
+    [
+      {
+        id: TARGET_ACCOUNT_ID,
+        vendingRoleArn: VENDING_ROLE_ARN,
+        permissionsBoundaryArn: TARGET_BOUNDARY_ARN,
+        externalId: EXTERNAL_ID,
+      },
+    ],
     { endpoint, spaceliftHostname: hostname },
   );
   const sts = new STSClient(localClientConfig(endpoint));

@@ -44,10 +44,10 @@ import { loadVendingConfig, type VendingConfig } from "../../functions/core/conf
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { ObservedRole, RoleSpec } from "../../functions/core/ports.ts";
 import {
-  type ProvisionerDeps,
   processQueueMessage,
   type QueueMessageOutcome,
-} from "../../functions/core/provision.ts";
+} from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { spaceRoleName, stackRoleName, stackRoleNames } from "../../functions/core/role-names.ts";
 import {
@@ -65,6 +65,7 @@ import {
   isRoutedSpaceIndex,
   prepareTargetAccount,
   TARGET_ACCOUNT_ID,
+  TARGET_BOUNDARY_ARN,
   twoAccountConfig,
 } from "./convergence-accounts.ts";
 import {
@@ -87,6 +88,16 @@ import {
 export const SCENARIO_HOST = "acme.app.spacelift.io";
 const ACCOUNT = "acme";
 const AWS_ACCOUNT_ID = "123456789012";
+/**
+ * The service's account's boundary, as production requires one on every role: the stand-in
+ * createLocalAwsResources creates in moto after each reset (runConvergenceSeed checks the ARN).
+ */
+const SERVICE_BOUNDARY_ARN = `arn:aws:iam::${AWS_ACCOUNT_ID}:policy/spacelift-role-vending/spacelift-role-vending-boundary`;
+/** The boundary every role of an account must carry, whatever role-spec.ts renders. */
+const BOUNDARY_OF_ACCOUNT: ReadonlyMap<string, string> = new Map([
+  [AWS_ACCOUNT_ID, SERVICE_BOUNDARY_ARN],
+  [TARGET_ACCOUNT_ID, TARGET_BOUNDARY_ARN],
+]);
 /** Real AWS managed policies: moto loads them (MOTO_IAM_LOAD_MANAGED_POLICIES=true). */
 const DEFAULT_POLICY_ARNS = [
   "arn:aws:iam::aws:policy/ReadOnlyAccess",
@@ -231,7 +242,7 @@ export interface ConvergenceEnvironment {
 function splitConfig(): Promise<VendingConfig> {
   return loadVendingConfig({
     SPACELIFT_HOSTNAME: SCENARIO_HOST,
-    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+    PERMISSIONS_BOUNDARY_ARN: SERVICE_BOUNDARY_ARN,
     AWS_ACCOUNT_ID,
     PERMISSIONS_CONFIG: JSON.stringify({
       readWriteSplit: true,
@@ -257,7 +268,7 @@ export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceE
   Object.assign(process.env, localEnv);
   const config = await loadVendingConfig({
     SPACELIFT_HOSTNAME: SCENARIO_HOST,
-    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+    PERMISSIONS_BOUNDARY_ARN: SERVICE_BOUNDARY_ARN,
     AWS_ACCOUNT_ID,
     DEFAULT_POLICY_ARNS: DEFAULT_POLICY_ARNS.join(","),
   });
@@ -921,19 +932,27 @@ async function findProblems(
   decoys: DecoySnapshot,
   targets: ReadonlyMap<string, InspectionClients>,
 ): Promise<string[]> {
-  const problems = await accountProblems(env.config, env.inspect, expected, {
-    roles: new Set(Object.keys(decoys.roles)),
-    parameters: new Set(Object.keys(decoys.parameters)),
-    unasserted: expected.unasserted,
-  });
+  const problems = await accountProblems(
+    env.config,
+    env.inspect,
+    expected,
+    {
+      roles: new Set(Object.keys(decoys.roles)),
+      parameters: new Set(Object.keys(decoys.parameters)),
+      unasserted: expected.unasserted,
+    },
+    boundaryOf(env.config.awsAccountId),
+  );
   for (const [account, want] of expected.targets) {
     const clients = targets.get(account);
     if (clients === undefined) throw new Error(`no inspection clients for account ${account}`);
-    const found = await accountProblems(env.config, clients, want, {
-      roles: new Set(),
-      parameters: new Set(),
-      unasserted: expected.unasserted,
-    });
+    const found = await accountProblems(
+      env.config,
+      clients,
+      want,
+      { roles: new Set(), parameters: new Set(), unasserted: expected.unasserted },
+      boundaryOf(account),
+    );
     problems.push(...found.map((problem) => `account ${account}: ${problem}`));
   }
   const after = await snapshotDecoys(env, decoys);
@@ -949,7 +968,20 @@ async function findProblems(
   return problems;
 }
 
-/** How one account differs from what it should hold; what `ignored` names is not ours to judge. */
+/** The boundary the scenario created in an account; every role there must carry it. */
+function boundaryOf(account: string): string {
+  const boundary = BOUNDARY_OF_ACCOUNT.get(account);
+  if (boundary === undefined || boundary === "") {
+    throw new Error(`the scenario created no permissions boundary in account ${account}`);
+  }
+  return boundary;
+}
+
+/**
+ * How one account differs from what it should hold; what `ignored` names is not ours to judge.
+ * Every expected role must carry the account's boundary, in its spec and in IAM: a role created
+ * without it (or a spec rendered without it) is a difference.
+ */
 async function accountProblems(
   config: VendingConfig,
   clients: InspectionClients,
@@ -959,15 +991,21 @@ async function accountProblems(
     readonly parameters: ReadonlySet<string>;
     readonly unasserted: ReadonlySet<string>;
   },
+  boundaryArn: string,
 ): Promise<string[]> {
   const problems: string[] = [];
   for (const [name, spec] of expected.roles) {
+    if (spec.permissionsBoundaryArn !== boundaryArn) {
+      problems.push(
+        `role ${name}: rendered with permissions boundary ${stableJson(spec.permissionsBoundaryArn)}, not the account's ${boundaryArn}`,
+      );
+    }
     const actual = await clients.roles.describe(name);
     if (actual === undefined) {
       problems.push(`role ${name} is missing`);
       continue;
     }
-    problems.push(...roleDifferences(actual, spec));
+    problems.push(...roleDifferences(actual, { ...spec, permissionsBoundaryArn: boundaryArn }));
   }
   for (const role of await listRoles(clients.iam, config.rolePath)) {
     const name = role.RoleName ?? "";
@@ -1115,6 +1153,7 @@ export async function runConvergenceSeed(
         serviceAccountId: AWS_ACCOUNT_ID,
         spaces: options.spaces,
         policyArns: DEFAULT_POLICY_ARNS,
+        boundaryArn: SERVICE_BOUNDARY_ARN,
       })
     : env.config;
   const random = createRandom(options.seed);
@@ -1127,6 +1166,11 @@ export async function runConvergenceSeed(
     endpoint: env.moto.endpoint,
     spaceliftHostname: SCENARIO_HOST,
   });
+  if (resources.permissionsBoundaryArn !== SERVICE_BOUNDARY_ARN) {
+    throw new Error(
+      `the scenario configures boundary ${SERVICE_BOUNDARY_ARN}, but moto holds ${resources.permissionsBoundaryArn}`,
+    );
+  }
   const cleanups: (() => unknown)[] = [];
   try {
     const targets = new Map<string, InspectionClients>();

@@ -13,10 +13,10 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { PlannedMessage, PlanQueue } from "../../functions/core/ports.ts";
 import {
-  type ProvisionerDeps,
   processQueueMessage,
   type QueueMessageOutcome,
-} from "../../functions/core/provision.ts";
+} from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { encodeQueueMessage, encodeReconcileOrder } from "../../functions/core/queue-message.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";

@@ -8,7 +8,8 @@
 import { describe, expect, it } from "vitest";
 import { configForAccount } from "../../functions/core/account-routing.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
-import { type ProvisionerDeps, processQueueMessage } from "../../functions/core/provision.ts";
+import { processQueueMessage } from "../../functions/core/process-queue-message.ts";
+import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import {
   encodeQueueMessage,
   encodeReconcileOrder,

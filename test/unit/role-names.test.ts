@@ -9,8 +9,8 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import { convergeStack } from "../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
+import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
-import { processMessage } from "../../functions/core/provision.ts";
 import {
   legacySpaceRoleName,
   legacyStackRoleNames,
