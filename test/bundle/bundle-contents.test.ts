@@ -13,7 +13,7 @@
 
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -80,6 +80,16 @@ describe.each(["receiver", "provisioner", "reconciler"])("the bundled %s", (name
     expect(startup.filter((path) => path.includes("node_modules/yaml/"))).toEqual([]);
     expect(startup.filter((path) => path.includes("/event-streams/"))).toEqual([]);
     expect(bundle.lazyBytes).toBeGreaterThan(0);
+  });
+
+  it("counts as loaded on use only chunks an import() reaches, not the chunk of a tree-shaken one", () => {
+    const scripts = Object.entries(metafile.outputs).filter(([key]) => !key.endsWith(".map"));
+    // esbuild writes a chunk for the SDK's browser user-agent parser, whose import() it removed.
+    const unreachable = scripts.filter(([key]) => basename(key).startsWith("bowser-"));
+    const total = scripts.reduce((sum, [, output]) => sum + output.bytes, 0);
+
+    expect(unreachable).toHaveLength(1);
+    expect(bundle.startupBytes + bundle.lazyBytes).toBe(total - (unreachable[0]?.[1].bytes ?? 0));
   });
 });
 
