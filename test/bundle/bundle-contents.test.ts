@@ -7,6 +7,8 @@
  * - yaml: reached only through a dynamic import, which esbuild's code splitting (serverless.yml)
  *   puts in a chunk of its own, so a JSON or default permissions configuration never loads it;
  *   nor does any cold start load the SDK's event-stream codec, which none of our calls uses;
+ * - STS, which the provisioner and reconciler need only with the permissions file's `accounts`:
+ *   reached only through a dynamic import, so a one-account deployment never loads it;
  * - the receiver's SSM client, its fallback when the Parameters and Secrets extension fails to
  *   answer: reached only through a dynamic import, so its cold start does not load it.
  */
@@ -90,6 +92,23 @@ describe.each(["receiver", "provisioner", "reconciler"])("the bundled %s", (name
 
     expect(unreachable).toHaveLength(1);
     expect(bundle.startupBytes + bundle.lazyBytes).toBe(total - (unreachable[0]?.[1].bytes ?? 0));
+  });
+
+  it("loads STS only for target accounts (a dynamic import), never at a cold start", () => {
+    const sts = (paths: Iterable<string>) =>
+      [...paths].filter((path) => path.includes("node_modules/@aws-sdk/client-sts/"));
+
+    expect(sts(startupInputs(metafile, bundle.entryFile))).toEqual([]);
+    expect(new Set(importKinds(metafile, "@aws-sdk/client-sts"))).toEqual(
+      new Set(name === "receiver" ? [] : ["import-statement"]),
+    );
+    // The product's own STS modules are reached from the entry only through import().
+    const stsModules = Object.entries(metafile.inputs)
+      .flatMap(([, input]) => input.imports)
+      .filter(({ path }) => /functions\/adapters\/sts-(client|account-access)\.ts$/.test(path));
+    expect(new Set(stsModules.map(({ kind }) => kind))).toEqual(
+      new Set(name === "receiver" ? [] : ["dynamic-import"]),
+    );
   });
 });
 

@@ -1183,6 +1183,26 @@ describe("artefacts", () => {
     },
   );
 
+  it.each(["provisioner", "reconciler"] as const)(
+    "%s's zip reaches STS only through import(): a cold start without accounts never loads it",
+    async (name) => {
+      const directory = join(extracted, `sts-${name}`);
+      extractZip(join(service.directory, `${name}.zip`), directory);
+      const { reachable, startup } = await zipImportGraph(directory, `functions/${name}.mjs`);
+      /** Files whose source map names a module of @aws-sdk/client-sts. */
+      const withSts = (files: ReadonlySet<string>) =>
+        [...files].filter((file) => {
+          const map = JSON.parse(readFileSync(join(directory, `${file}.map`), "utf8")) as {
+            sources: string[];
+          };
+          return map.sources.some((source) => source.includes("node_modules/@aws-sdk/client-sts/"));
+        });
+
+      expect(withSts(startup)).toEqual([]);
+      expect(withSts(reachable)).not.toEqual([]);
+    },
+  );
+
   /**
    * Extracts a function's zip into `directory` and imports its handler in a fresh Node process,
    * under the function's deployed environment plus `env`; resolves to `typeof handler` and the Node.js major it ran on.
