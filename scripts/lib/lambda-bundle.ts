@@ -5,8 +5,8 @@
  *
  * serverless.yml enables code splitting, so a handler is an entry file plus chunks: those it
  * imports statically load at every cold start; those only reached through a dynamic `import()`
- * (the SDK's event-stream codec, `yaml` for a YAML permissions file, a browser user-agent
- * parser) load only if that code runs.
+ * (the SDK's event-stream codec, `yaml` for a YAML permissions file, STS for target accounts)
+ * load only if that code runs.
  *
  * @example
  * const { entryFile, startupBytes } = await bundleHandler("functions/receiver.ts", "/tmp/out");

@@ -41,12 +41,14 @@ const chunksPerEntry = {
   setup(build) {
     const options = build.initialOptions;
     const entries = Array.isArray(options.entryPoints) ? options.entryPoints : [];
+    // One entry file (serverless-esbuild builds each function apart), or stdin (the benchmark's
+    // dependency bundles), whose output metafile names `<stdin>`.
     const [entry] = entries;
-    if (entries.length !== 1 || entry === undefined) {
+    if (entries.length > 1 || (entry === undefined && options.stdin === undefined)) {
       throw new Error("chunks-per-entry: expected one entry point per build (serverless-esbuild)");
     }
-    const path = typeof entry === "string" ? entry : entry.in;
-    const name = basename(path, extname(path));
+    const path = entry === undefined ? undefined : typeof entry === "string" ? entry : entry.in;
+    const name = path === undefined ? "stdin" : basename(path, extname(path));
     options.chunkNames = `${name}.chunks/${options.chunkNames ?? "[name]-[hash]"}`;
     options.metafile = true;
 
@@ -60,9 +62,12 @@ const chunksPerEntry = {
       const entryOutput = outputs.find(
         ([, output]) =>
           output.entryPoint !== undefined &&
-          resolve(workingDir, output.entryPoint) === resolve(workingDir, path),
+          (path === undefined
+            ? output.entryPoint === "<stdin>"
+            : resolve(workingDir, output.entryPoint) === resolve(workingDir, path)),
       )?.[0];
-      if (entryOutput === undefined) throw new Error(`chunks-per-entry: no output for ${path}`);
+      if (entryOutput === undefined)
+        throw new Error(`chunks-per-entry: no output for ${path ?? "stdin"}`);
       const reached = reachableOutputs(result.metafile, entryOutput, workingDir);
       for (const [key] of outputs) {
         const script = key.endsWith(".map") ? key.slice(0, -".map".length) : key;
