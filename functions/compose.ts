@@ -5,13 +5,7 @@
  * compose-receiver.ts so that its bundle does not carry the provisioner's configuration.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  accountClients,
-  dynamodbClient,
-  iamClient,
-  ssmClient,
-  stsClient,
-} from "./adapters/aws-clients.ts";
+import { accountClients, dynamodbClient, iamClient, ssmClient } from "./adapters/aws-clients.ts";
 import { DynamoDbLedger } from "./adapters/dynamodb-ledger.ts";
 import { DynamoDbSpacePaths } from "./adapters/dynamodb-space-paths.ts";
 import { DynamoDbSpaceQuota } from "./adapters/dynamodb-space-quota.ts";
@@ -21,7 +15,6 @@ import { sqsClient } from "./adapters/sqs-client.ts";
 import { SqsEventQueue } from "./adapters/sqs-event-queue.ts";
 import { ssmSpaceliftAccess } from "./adapters/ssm-api-key.ts";
 import { SsmParameterStore } from "./adapters/ssm-parameter-store.ts";
-import { StsAccountAccess } from "./adapters/sts-account-access.ts";
 import {
   loadLedgerTable,
   loadMaxRolesPerSpace,
@@ -48,7 +41,7 @@ export async function composeProvisioner(env: Env): Promise<ProvisionerDeps> {
   const config = await loadVendingConfig(env);
   return {
     config,
-    ...accountAccess(config, roleQuota),
+    ...(await accountAccess(config, roleQuota)),
     roleQuota: roleQuota(config.awsAccountId, new IamAccountUsage(iamClient())),
     roles: new IamRoleStore(iamClient()),
     parameters: new SsmParameterStore(ssmClient()),
@@ -66,13 +59,20 @@ function accountList(config: VendingConfig) {
   return config.permissions?.accounts ?? [];
 }
 
-/** The permissions file's target accounts, reached through STS; nothing without any. */
-function accountAccess(
+/**
+ * The permissions file's target accounts, reached through STS; nothing without any. STS is
+ * loaded only then (a dynamic import: a deployment with one account never loads its client).
+ */
+async function accountAccess(
   config: VendingConfig,
   quota?: typeof roleQuota,
-): { accounts?: AccountAccess } {
+): Promise<{ accounts?: AccountAccess }> {
   const accounts = accountList(config);
   if (accounts.length === 0) return {};
+  const [{ StsAccountAccess }, { stsClient }] = await Promise.all([
+    import("./adapters/sts-account-access.ts"),
+    import("./adapters/sts-client.ts"),
+  ]);
   return {
     accounts: new StsAccountAccess(stsClient(), accounts, accountClients, Date.now, quota),
   };
@@ -113,7 +113,7 @@ export async function composeReconciler(env: Env): Promise<ReconcilerDeps> {
     parameters: new SsmParameterStore(ssmClient()),
     // Every configured account is inventoried through its vending role; no quota gate (the
     // reconciler creates nothing), but each account's usage is read once a pass.
-    ...accountAccess(config),
+    ...(await accountAccess(config)),
     usage: new IamAccountUsage(iamClient()),
     ...(table !== undefined && {
       spacePaths: new DynamoDbSpacePaths(dynamodbClient(), table),

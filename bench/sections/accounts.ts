@@ -17,12 +17,12 @@ import {
   dynamodbClient,
   iamClient,
   ssmClient,
-  stsClient,
 } from "../../functions/adapters/aws-clients.ts";
 import {
   CREDENTIALS_REFRESH_MARGIN_MS,
   StsAccountAccess,
 } from "../../functions/adapters/sts-account-access.ts";
+import { stsClient } from "../../functions/adapters/sts-client.ts";
 import { composeProvisioner } from "../../functions/compose.ts";
 import type { AccountUsage } from "../../functions/core/ports.ts";
 import { processMessage } from "../../functions/core/process-queue-message.ts";

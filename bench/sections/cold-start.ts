@@ -345,7 +345,7 @@ export async function run(options: BenchOptions): Promise<SectionResult> {
     rows,
     notes: [
       "Import time is measured inside a fresh `node` process (its own start-up excluded): it covers parsing and evaluating the bundle and the handler's composition (config validation, SDK clients).",
-      "Sizes are the JavaScript an import loads: serverless.yml code-splits each handler, so the chunks reached only through a dynamic import() (the SDK's event-stream codec and browser user-agent parser, yaml for a YAML permissions file) ship in the zip but load only if that code runs; they are counted apart.",
+      "Sizes are the JavaScript an import loads: serverless.yml code-splits each handler, so the chunks reached only through a dynamic import() (the SDK's event-stream codec, yaml for a YAML permissions file, STS for target accounts) ship in the zip but load only if that code runs; they are counted apart.",
       ...present.map((fn) => `Largest parts of the minified ${fn.name} bundle: ${top(fn.name)}.`),
       `Dependencies alone (bundled as the handlers are, sizes = what an import loads, unless said otherwise; median import over ${options.coldStartRuns} runs; the unbundled row's size is its import file only): ${components
         .map(

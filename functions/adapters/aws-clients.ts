@@ -11,7 +11,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { AWS_CLIENT_SETTINGS } from "./aws-client-settings.ts";
 
@@ -20,7 +19,6 @@ export { AWS_CLIENT_SETTINGS } from "./aws-client-settings.ts";
 let iam: IAMClient | undefined;
 let ssm: SSMClient | undefined;
 let dynamodb: DynamoDBClient | undefined;
-let sts: STSClient | undefined;
 
 // IAM is a global service whose endpoint lives in us-east-1.
 export const iamClient = (): IAMClient => {
@@ -34,12 +32,6 @@ export const ssmClient = (): SSMClient => {
 export const dynamodbClient = (): DynamoDBClient => {
   dynamodb ??= new DynamoDBClient(AWS_CLIENT_SETTINGS);
   return dynamodb;
-};
-
-// STS's regional endpoint (the Lambda's region), which AWS recommends over the global one.
-export const stsClient = (): STSClient => {
-  sts ??= new STSClient(AWS_CLIENT_SETTINGS);
-  return sts;
 };
 
 /**

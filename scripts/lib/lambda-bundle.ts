@@ -5,17 +5,18 @@
  *
  * serverless.yml enables code splitting, so a handler is an entry file plus chunks: those it
  * imports statically load at every cold start; those only reached through a dynamic `import()`
- * (the SDK's event-stream codec, `yaml` for a YAML permissions file, a browser user-agent
- * parser) load only if that code runs.
+ * (the SDK's event-stream codec, `yaml` for a YAML permissions file, STS for target accounts)
+ * load only if that code runs.
  *
  * @example
  * const { entryFile, startupBytes } = await bundleHandler("functions/receiver.ts", "/tmp/out");
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { basename, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BuildOptions, build, type Metafile } from "esbuild";
+import { type BuildOptions, build, type Metafile, type Plugin } from "esbuild";
 import { parseDocument } from "yaml";
 
 /** The repository root (this file is scripts/lib/lambda-bundle.ts). */
@@ -114,13 +115,17 @@ export function deployedEsbuildOptions(serviceDir: string = SERVICE_DIR): BuildO
     throw new Error("serverless.yml has no custom.esbuild block");
   }
   const settings = (block as { toJSON(): Record<string, unknown> }).toJSON();
-  if (settings.plugins !== undefined || settings.config !== undefined) {
-    throw new Error("custom.esbuild plugins/config files are not supported by bundleHandler");
+  if (settings.config !== undefined) {
+    throw new Error("custom.esbuild config files are not supported by bundleHandler");
   }
   const options: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(settings)) {
     if (!PLUGIN_KEYS.has(key)) options[key] = value;
   }
+  // `plugins` names a file exporting esbuild plugins, which serverless-esbuild `require()`s
+  // from the service directory.
+  if (settings.plugins !== undefined)
+    options.plugins = esbuildPlugins(serviceDir, settings.plugins);
   const asList = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : []);
   const exclude = asList(settings.exclude);
   // serverless-esbuild turns `outputFileExtension` into esbuild's `outExtension`.
@@ -133,6 +138,14 @@ export function deployedEsbuildOptions(serviceDir: string = SERVICE_DIR): BuildO
     external: [...asList(settings.external), ...(exclude.includes("*") ? [] : exclude)],
     absWorkingDir: serviceDir,
   };
+}
+
+/** The esbuild plugins exported by the file `custom.esbuild.plugins` names, loaded as serverless-esbuild does. */
+function esbuildPlugins(serviceDir: string, file: unknown): Plugin[] {
+  if (typeof file !== "string") throw new Error("custom.esbuild.plugins must be a file path");
+  const exported: unknown = createRequire(join(serviceDir, "package.json"))(join(serviceDir, file));
+  if (!Array.isArray(exported)) throw new Error(`${file} does not export an array of plugins`);
+  return exported as Plugin[];
 }
 
 /** What one build of a handler produced. */
@@ -181,6 +194,29 @@ export function startupOutputs(
   entryFile: string,
   workingDir: string = SERVICE_DIR,
 ): Set<string> {
+  return reachedOutputs(metafile, entryFile, workingDir, ["import-statement"]);
+}
+
+/**
+ * The outputs `entryFile` can load: it and its static and dynamic imports, transitively.
+ * esbuild also writes a chunk for an `import()` that tree shaking removed (the SDK's browser
+ * user-agent parser); no output reaches such a chunk, and the deployed zips leave it out
+ * (tools/esbuild/chunks-per-entry.cjs).
+ */
+export function reachableOutputs(
+  metafile: Metafile,
+  entryFile: string,
+  workingDir: string = SERVICE_DIR,
+): Set<string> {
+  return reachedOutputs(metafile, entryFile, workingDir, ["import-statement", "dynamic-import"]);
+}
+
+function reachedOutputs(
+  metafile: Metafile,
+  entryFile: string,
+  workingDir: string,
+  kinds: readonly string[],
+): Set<string> {
   const keyOf = new Map(
     Object.keys(metafile.outputs).map((key) => [resolve(workingDir, key), key]),
   );
@@ -190,7 +226,7 @@ export function startupOutputs(
     if (loaded.has(key)) return;
     loaded.add(key);
     for (const record of metafile.outputs[key]?.imports ?? []) {
-      if (record.kind === "import-statement" && !record.external) {
+      if (kinds.includes(record.kind) && !record.external) {
         visit(keyOf.get(resolve(workingDir, record.path)));
       }
     }
@@ -199,19 +235,23 @@ export function startupOutputs(
   return loaded;
 }
 
-/** Bytes of JavaScript a cold start loads (`startupOutputs`) and the rest (lazy chunks). */
+/**
+ * Bytes of JavaScript a cold start loads (`startupOutputs`) and of the chunks loaded only if
+ * a dynamic import runs (reachable, not loaded at start); unreachable chunks count in neither.
+ */
 export function loadedBytes(
   metafile: Metafile,
   entryFile: string,
   workingDir: string = SERVICE_DIR,
 ): { startupBytes: number; lazyBytes: number } {
   const startup = startupOutputs(metafile, entryFile, workingDir);
+  const reachable = reachableOutputs(metafile, entryFile, workingDir);
   let startupBytes = 0;
   let lazyBytes = 0;
   for (const [key, output] of Object.entries(metafile.outputs)) {
     if (key.endsWith(".map")) continue;
     if (startup.has(key)) startupBytes += output.bytes;
-    else lazyBytes += output.bytes;
+    else if (reachable.has(key)) lazyBytes += output.bytes;
   }
   return { startupBytes, lazyBytes };
 }

@@ -7,13 +7,15 @@
  * - yaml: reached only through a dynamic import, which esbuild's code splitting (serverless.yml)
  *   puts in a chunk of its own, so a JSON or default permissions configuration never loads it;
  *   nor does any cold start load the SDK's event-stream codec, which none of our calls uses;
+ * - STS, which the provisioner and reconciler need only with the permissions file's `accounts`:
+ *   reached only through a dynamic import, so a one-account deployment never loads it;
  * - the receiver's SSM client, its fallback when the Parameters and Secrets extension fails to
  *   answer: reached only through a dynamic import, so its cold start does not load it.
  */
 
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -80,6 +82,33 @@ describe.each(["receiver", "provisioner", "reconciler"])("the bundled %s", (name
     expect(startup.filter((path) => path.includes("node_modules/yaml/"))).toEqual([]);
     expect(startup.filter((path) => path.includes("/event-streams/"))).toEqual([]);
     expect(bundle.lazyBytes).toBeGreaterThan(0);
+  });
+
+  it("counts as loaded on use only chunks an import() reaches, not the chunk of a tree-shaken one", () => {
+    const scripts = Object.entries(metafile.outputs).filter(([key]) => !key.endsWith(".map"));
+    // esbuild writes a chunk for the SDK's browser user-agent parser, whose import() it removed.
+    const unreachable = scripts.filter(([key]) => basename(key).startsWith("bowser-"));
+    const total = scripts.reduce((sum, [, output]) => sum + output.bytes, 0);
+
+    expect(unreachable).toHaveLength(1);
+    expect(bundle.startupBytes + bundle.lazyBytes).toBe(total - (unreachable[0]?.[1].bytes ?? 0));
+  });
+
+  it("loads STS only for target accounts (a dynamic import), never at a cold start", () => {
+    const sts = (paths: Iterable<string>) =>
+      [...paths].filter((path) => path.includes("node_modules/@aws-sdk/client-sts/"));
+
+    expect(sts(startupInputs(metafile, bundle.entryFile))).toEqual([]);
+    expect(new Set(importKinds(metafile, "@aws-sdk/client-sts"))).toEqual(
+      new Set(name === "receiver" ? [] : ["import-statement"]),
+    );
+    // The product's own STS modules are reached from the entry only through import().
+    const stsModules = Object.entries(metafile.inputs)
+      .flatMap(([, input]) => input.imports)
+      .filter(({ path }) => /functions\/adapters\/sts-(client|account-access)\.ts$/.test(path));
+    expect(new Set(stsModules.map(({ kind }) => kind))).toEqual(
+      new Set(name === "receiver" ? [] : ["dynamic-import"]),
+    );
   });
 });
 

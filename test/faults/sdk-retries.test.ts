@@ -13,11 +13,11 @@ import {
   dynamodbClient,
   iamClient,
   ssmClient,
-  stsClient,
 } from "../../functions/adapters/aws-clients.ts";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
+import { stsClient } from "../../functions/adapters/sts-client.ts";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { AwsCallError } from "../../functions/core/errors.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";

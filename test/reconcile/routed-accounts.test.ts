@@ -21,13 +21,9 @@ import type { DeserializeMiddleware, MetadataBearer } from "@smithy/types";
 import type { Context } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiCallCounter, callsOf } from "../../bench/lib/api-calls.ts";
-import {
-  accountClients,
-  iamClient,
-  ssmClient,
-  stsClient,
-} from "../../functions/adapters/aws-clients.ts";
+import { accountClients, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
 import { StsAccountAccess } from "../../functions/adapters/sts-account-access.ts";
+import { stsClient } from "../../functions/adapters/sts-client.ts";
 import { ReconcileIncompleteError } from "../../functions/core/errors.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";

@@ -5,9 +5,9 @@
  */
 
 import { type ExecFileOptions, execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRETS_TTL_MS } from "../../functions/adapters/parameters-extension-secrets.ts";
@@ -26,6 +26,7 @@ import { lambdaNodeBinary } from "../../scripts/lib/lambda-bundle.ts";
 import {
   type CloudFormationTemplate,
   evaluateCondition,
+  extractZip,
   loadPackagedService,
   MINIMAL_PARAMS,
   PACKAGED_PARAMS,
@@ -42,6 +43,7 @@ import {
   TEMPLATE_ACCOUNT_ID,
   UNSAFE_NO_BOUNDARY_PARAMS,
   VENDING_ROLE_ARNS,
+  zipImportGraph,
 } from "../support/serverless-template.ts";
 
 const PACKAGING_TIMEOUT = 300_000;
@@ -1158,6 +1160,49 @@ describe("artefacts", () => {
     expect(handlers).toEqual([`functions/${name}.mjs`]);
   });
 
+  /** Every packaged function: its zip and the handler file in it. */
+  const ZIPS = [
+    ...FUNCTION_NAMES.map((name) => [`${name}.zip`, `functions/${name}.mjs`] as const),
+    ["catchUp.zip", "functions/catch-up.mjs"] as const,
+  ];
+
+  it.each(ZIPS)(
+    "%s holds exactly the files its handler reaches by import or import(), with their maps",
+    async (zip, handlerFile) => {
+      const directory = join(extracted, `graph-${zip}`);
+      extractZip(join(service.directory, zip), directory);
+      const entries = [...readZipEntries(join(service.directory, zip)).keys()];
+
+      const { reachable } = await zipImportGraph(directory, handlerFile);
+
+      // The lazy chunks (yaml, the SDK's event-stream codec, STS) are reached too.
+      expect(reachable.size).toBeGreaterThan(1);
+      expect(entries.toSorted()).toEqual(
+        [...reachable].flatMap((file) => [file, `${file}.map`]).toSorted(),
+      );
+    },
+  );
+
+  it.each(["provisioner", "reconciler"] as const)(
+    "%s's zip reaches STS only through import(): a cold start without accounts never loads it",
+    async (name) => {
+      const directory = join(extracted, `sts-${name}`);
+      extractZip(join(service.directory, `${name}.zip`), directory);
+      const { reachable, startup } = await zipImportGraph(directory, `functions/${name}.mjs`);
+      /** Files whose source map names a module of @aws-sdk/client-sts. */
+      const withSts = (files: ReadonlySet<string>) =>
+        [...files].filter((file) => {
+          const map = JSON.parse(readFileSync(join(directory, `${file}.map`), "utf8")) as {
+            sources: string[];
+          };
+          return map.sources.some((source) => source.includes("node_modules/@aws-sdk/client-sts/"));
+        });
+
+      expect(withSts(startup)).toEqual([]);
+      expect(withSts(reachable)).not.toEqual([]);
+    },
+  );
+
   /**
    * Extracts a function's zip into `directory` and imports its handler in a fresh Node process,
    * under the function's deployed environment plus `env`; resolves to `typeof handler` and the Node.js major it ran on.
@@ -1177,11 +1222,7 @@ describe("artefacts", () => {
     directory: string,
     env: Record<string, string> = {},
   ): Promise<string> => {
-    for (const [entry, content] of readZipEntries(join(service.directory, zip))) {
-      const target = join(directory, entry);
-      mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, content);
-    }
+    extractZip(join(service.directory, zip), directory);
     const bundle = join(directory, handlerFile);
     // Under the Lambda runtime's Node.js (24), which the zip must load on; it prints which.
     const { stdout } = await runQuietly(
@@ -1227,6 +1268,32 @@ describe("artefacts", () => {
       ),
     ).toBe("function on node 24");
   });
+
+  it.each(["provisioner", "reconciler"] as const)(
+    "%s's zip carries the STS chunks a permissions file with target accounts loads",
+    async (name) => {
+      const accounts = JSON.stringify({
+        accounts: [
+          {
+            id: "222222222222",
+            vendingRoleArn:
+              "arn:aws:iam::222222222222:role/spacelift-role-vending/spacelift-role-vending",
+            spaces: ["production-*"],
+            permissionsBoundaryArn:
+              "arn:aws:iam::222222222222:policy/spacelift-role-vending/spacelift-role-vending-boundary",
+          },
+        ],
+        default: { managedPolicyArns: ["arn:aws:iam::aws:policy/ReadOnlyAccess"] },
+      });
+
+      expect(
+        await importFromZip(name, join(extracted, `${name}-accounts`), {
+          DEFAULT_POLICY_ARNS: "",
+          PERMISSIONS_CONFIG: accounts,
+        }),
+      ).toBe("function on node 24");
+    },
+  );
 
   it.each(["provisioner", "reconciler"] as const)(
     "%s's zip carries the yaml chunk a YAML permissions configuration loads",

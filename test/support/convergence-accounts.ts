@@ -10,8 +10,9 @@
 import { IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import { accountClients, stsClient } from "../../functions/adapters/aws-clients.ts";
+import { accountClients } from "../../functions/adapters/aws-clients.ts";
 import { StsAccountAccess } from "../../functions/adapters/sts-account-access.ts";
+import { stsClient } from "../../functions/adapters/sts-client.ts";
 import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import { ensureLocalTargetAccounts, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import type { FaultInjector, SdkCallCounter } from "./fault-injection.ts";

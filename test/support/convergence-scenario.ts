@@ -24,16 +24,12 @@ import {
   paginateGetParametersByPath,
   SSMClient,
 } from "@aws-sdk/client-ssm";
-import {
-  dynamodbClient,
-  iamClient,
-  ssmClient,
-  stsClient,
-} from "../../functions/adapters/aws-clients.ts";
+import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
 import { DynamoDbLedger } from "../../functions/adapters/dynamodb-ledger.ts";
 import { IamRoleStore } from "../../functions/adapters/iam-role-store.ts";
 import { SsmParameterStore } from "../../functions/adapters/ssm-parameter-store.ts";
 import type { StsAccountAccess } from "../../functions/adapters/sts-account-access.ts";
+import { stsClient } from "../../functions/adapters/sts-client.ts";
 import { accountFor, configForAccount } from "../../functions/core/account-routing.ts";
 import {
   eventResourceKey,

@@ -20,17 +20,20 @@ import { execFile } from "node:child_process";
 import {
   cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { inflateRawSync } from "node:zlib";
+import { build } from "esbuild";
 
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON that tests walk freely.
 export type CloudFormationTemplate = Record<string, any>;
@@ -100,7 +103,14 @@ export interface PackagedService {
 
 const OSLS_BIN = join(SERVICE_DIR, "node_modules", "osls", "bin", "serverless.js");
 /** What packaging needs from the repository; everything else stays out of the copy. */
-const SERVICE_FILES = ["serverless.yml", "package.json", "tsconfig.json", "functions"];
+const SERVICE_FILES = [
+  "serverless.yml",
+  "package.json",
+  "tsconfig.json",
+  "functions",
+  // custom.esbuild.plugins
+  "tools/esbuild",
+];
 const runFile = promisify(execFile);
 const packaged = new Map<string, Promise<PackagedService>>();
 const workDirs: string[] = [];
@@ -203,6 +213,60 @@ export function readZipEntries(path: string): Map<string, Buffer> {
     offset += 46 + nameLength + extraLength + commentLength;
   }
   return entries;
+}
+
+/** Writes a zip's files under `directory` (created as needed), at their paths in the zip. */
+export function extractZip(path: string, directory: string): void {
+  for (const [entry, content] of readZipEntries(path)) {
+    const target = join(directory, entry);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, content);
+  }
+}
+
+/** A packaged handler's module graph, read from the import statements of the zip's own files. */
+export interface ZipImportGraph {
+  /** Files the handler can load (paths in the zip): it and every file it imports, statically or through `import()`, transitively. */
+  readonly reachable: ReadonlySet<string>;
+  /** Files a cold start loads: the handler and its static imports, transitively. */
+  readonly startup: ReadonlySet<string>;
+}
+
+/**
+ * The module graph of `handlerFile` inside an extracted zip (`directory`): esbuild parses the
+ * files and resolves their imports (bundling in memory, nothing written), so an import of a file
+ * the zip lacks fails here. Node's built-in modules are left out.
+ */
+export async function zipImportGraph(
+  directory: string,
+  handlerFile: string,
+): Promise<ZipImportGraph> {
+  const { metafile } = await build({
+    absWorkingDir: directory,
+    entryPoints: [handlerFile],
+    bundle: true,
+    write: false,
+    metafile: true,
+    platform: "node",
+    format: "esm",
+    logLevel: "silent",
+  });
+  const follow = (kinds: ReadonlySet<string>): Set<string> => {
+    const seen = new Set<string>();
+    const visit = (path: string) => {
+      if (seen.has(path)) return;
+      seen.add(path);
+      for (const record of metafile.inputs[path]?.imports ?? []) {
+        if (!record.external && kinds.has(record.kind)) visit(record.path);
+      }
+    };
+    visit(handlerFile);
+    return seen;
+  };
+  return {
+    reachable: follow(new Set(["import-statement", "dynamic-import"])),
+    startup: follow(new Set(["import-statement"])),
+  };
 }
 
 // --- Evaluating intrinsic functions --------------------------------------------------------
