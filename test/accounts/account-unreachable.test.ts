@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { AccountUnreachableError } from "../../functions/core/errors.ts";
 import { type ProvisionerDeps, processMessage } from "../../functions/core/provision.ts";
-import { fixtureBody } from "../support/fixtures.ts";
+import { fixtureBody, SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const TARGET = "222222222222";
@@ -13,7 +13,7 @@ describe("a target account that cannot be reached", () => {
     const ledger = new InMemoryLedger();
     const deps: ProvisionerDeps = {
       config: await loadVendingConfig({
-        SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
         AWS_ACCOUNT_ID: "123456789012",
         PERMISSIONS_CONFIG: JSON.stringify({
           permissionsBoundaryArn: "arn:aws:iam::aws:policy/PowerUserAccess",

@@ -5,6 +5,7 @@ import {
   carriesOurTags,
   isManagedByUs,
 } from "../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const OURS = { "managed-by": "spacelift-role-vending" };
 
@@ -57,7 +58,7 @@ describe("carriesOurTags: the one 'is this ours?' rule on tags", () => {
 describe("isManagedByUs: a role is ours by its tags and its path", () => {
   it("needs our tags with our account tag, and the configured role path", async () => {
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
       AWS_ACCOUNT_ID: "123456789012",
     });

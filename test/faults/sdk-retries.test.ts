@@ -32,10 +32,10 @@ import {
   FaultInjector,
   SdkCallCounter,
 } from "../support/fault-injection.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 const config = await loadVendingConfig({
-  SPACELIFT_HOSTNAME: HOST,
+  SPACELIFT_HOSTNAME: SPACELIFT_HOST,
   UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
   AWS_ACCOUNT_ID: "123456789012",
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
@@ -51,7 +51,7 @@ beforeAll(async () => {
   moto = await startMotoServer();
   const resources = await createLocalAwsResources({
     endpoint: moto.endpoint,
-    spaceliftHostname: HOST,
+    spaceliftHostname: SPACELIFT_HOST,
   });
   ledgerTable = resources.ledgerTable;
   // The product's module-scope clients, pointed at moto the way they are locally.

@@ -14,6 +14,7 @@ import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.t
 import { REVOKED_SESSIONS_POLICY } from "../../functions/core/revocation.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 import {
   applyQueued,
@@ -33,7 +34,7 @@ const LISTING_TAKES = 10 * MINUTE;
 
 async function setup() {
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
   });
@@ -245,7 +246,7 @@ describe("resources the reconciler creates or converges", () => {
     // dated by the event) had its old name written back as of the end of the listing, so every
     // stack event until the next run rendered roles trusting the old {spacePath}.
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE:

@@ -17,10 +17,10 @@ import {
 } from "../../functions/core/revocation.ts";
 import { diffRole } from "../../functions/core/role-diff.ts";
 import { LABELS_TAG, stackBindings } from "../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 import { reconcileThenApply } from "../support/plan-queue.ts";
 
-const HOST = "acme.app.spacelift.io";
 const ROLE = "spacelift-stack-payments-api";
 const T0 = new Date("2026-11-20T12:00:00.000Z");
 const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
@@ -30,7 +30,7 @@ async function setup() {
   const parameters = new InMemoryParameterStore();
   const ledger = new InMemoryLedger();
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
@@ -237,7 +237,7 @@ describe("converging a revoked role (an event for the stack arrives)", () => {
 describe("the sessions policy's name", () => {
   it("is reserved: a permissions file's inline policy of that name makes no role", async () => {
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       PERMISSIONS_CONFIG: JSON.stringify({

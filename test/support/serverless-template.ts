@@ -31,6 +31,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { inflateRawSync } from "node:zlib";
+import { SPACELIFT_HOST } from "./fixtures.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON that tests walk freely.
 export type CloudFormationTemplate = Record<string, any>;
@@ -48,7 +49,7 @@ export const TEMPLATE_ACCOUNT_ID = "123456789012";
  * allow-list, an operator role pattern and an alarm e-mail are set, so every conditional part of the template is present.
  */
 export const PACKAGED_PARAMS = {
-  spaceliftHostname: "acme.app.spacelift.io",
+  spaceliftHostname: SPACELIFT_HOST,
   permissionsBoundaryArn: `arn:aws:iam::${TEMPLATE_ACCOUNT_ID}:policy/spacelift-role-vending/spacelift-role-vending-boundary`,
   defaultPolicyArns: "arn:aws:iam::aws:policy/ReadOnlyAccess",
   allowedPolicyArns: [

@@ -27,6 +27,7 @@ import {
   revokedTrustPolicy,
 } from "../../../../functions/core/revocation.ts";
 import { SPACE_TAG, STACK_TAG } from "../../../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../../../support/fixtures.ts";
 
 const ACCOUNT_ID = "123456789012";
 const HOUR = 3_600_000;
@@ -34,7 +35,7 @@ const T0 = Date.parse("2026-01-01T00:00:00.000Z");
 const PRODUCTION = "production-01HND497T9JKR76MR3KA2CDJHP";
 
 const config = await loadVendingConfig({
-  SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+  SPACELIFT_HOSTNAME: SPACELIFT_HOST,
   AWS_ACCOUNT_ID: ACCOUNT_ID,
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
   PERMISSIONS_BOUNDARY_ARN: `arn:aws:iam::${ACCOUNT_ID}:policy/spacelift-boundary`,
