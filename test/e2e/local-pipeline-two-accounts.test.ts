@@ -16,10 +16,8 @@ import {
 } from "@aws-sdk/client-iam";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
-import { readRole, testClients } from "../support/aws.ts";
+import { type AccountClients, clientsInAccount, readRole, testClients } from "../support/aws.ts";
 import {
-  type AccountClients,
-  clientsInAccount,
   E2E_WEBHOOK_SECRET,
   type LocalRun,
   type LocalRunOptions,

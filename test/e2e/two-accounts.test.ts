@@ -7,13 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
-import { eventually, readParameter, readRole, testClients } from "../support/aws.ts";
 import {
   type AccountClients,
   clientsInAccount,
-  type LocalRun,
-  startLocalRun,
-} from "../support/e2e-harness.ts";
+  eventually,
+  readParameter,
+  readRole,
+  testClients,
+} from "../support/aws.ts";
+import { type LocalRun, startLocalRun } from "../support/e2e-harness.ts";
 import { PRODUCTION_SPACE, SPACELIFT_HOST, STAGING_SPACE } from "../support/fixtures.ts";
 
 const TARGET = "222222222222";

@@ -2,15 +2,12 @@
  * The end-to-end harness: `npm start`'s program (scripts/local.ts, which starts moto_server,
  * the local pipeline of scripts/lib/local-pipeline.ts and the target accounts of
  * scripts/lib/local-accounts.ts) in a child process, read through the banner it prints, fed
- * signed webhooks over HTTP, or `npm run send`'s program; and SDK clients acting in a second
- * moto account. Plain functions returning handles with `close()`; no test framework here.
+ * signed webhooks over HTTP or through `npm run send`'s program, and polled until a step's last
+ * write lands. Plain functions returning handles with `close()`; no test framework here.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { IAMClient } from "@aws-sdk/client-iam";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { STSClient } from "@aws-sdk/client-sts";
-import { assumedRoleClientConfig, localClientConfig } from "../../scripts/lib/local-aws.ts";
+import type { SSMClient } from "@aws-sdk/client-ssm";
 import { postDelivery, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
 import { eventually, readParameter } from "./aws.ts";
 import type { FakeSpaceliftServer } from "./fake-spacelift.ts";
@@ -76,25 +73,20 @@ export async function startLocalRun(options: LocalRunOptions = {}): Promise<Loca
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
-  const read = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output)?.[1] ?? "";
+  const output = collectOutput(child);
+  const read = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output())?.[1] ?? "";
   await eventually(
     async () => read("Dead letters"),
     (value) => value !== "" || child.exitCode !== null,
     START_TIMEOUT_MS,
   );
   if (child.exitCode !== null && !options.mayExit) {
-    throw new Error(`npm start exited: ${output}`);
+    throw new Error(`npm start exited: ${output()}`);
   }
   const url = read("Receiver");
   return {
     child,
-    output: () => output,
+    output,
     read,
     url,
     endpoint: read("AWS endpoint"),
@@ -102,6 +94,17 @@ export async function startLocalRun(options: LocalRunOptions = {}): Promise<Loca
     send: (payload, withSecret = secret) => postDelivery(url, signedDelivery(payload, withSecret)),
     close: () => stopChild(child),
   };
+}
+
+/** Everything `child` writes to stdout and stderr, read at any time. */
+function collectOutput(child: ChildProcess): () => string {
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  return () => output;
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -120,49 +123,9 @@ export async function runSend(
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
+  const output = collectOutput(child);
   const [code] = (await once(child, "exit")) as [number | null];
-  return { code, output };
-}
-
-export interface AccountClients {
-  readonly iam: IAMClient;
-  readonly ssm: SSMClient;
-  close(): void;
-}
-
-/**
- * IAM and SSM clients acting in `account` of the emulator at `endpoint`, the way moto lets one:
- * through an assumed role (moto keeps per-account state; the credentials act in the role's account).
- */
-export async function clientsInAccount(endpoint: string, account: string): Promise<AccountClients> {
-  const local = localClientConfig(endpoint);
-  const sts = new STSClient(local);
-  try {
-    const config = await assumedRoleClientConfig(
-      sts,
-      local,
-      `arn:aws:iam::${account}:role/e2e-inspector`,
-      "e2e",
-    );
-    const iam = new IAMClient(config);
-    const ssm = new SSMClient(config);
-    return {
-      iam,
-      ssm,
-      close() {
-        iam.destroy();
-        ssm.destroy();
-      },
-    };
-  } finally {
-    sts.destroy();
-  }
+  return { code, output: output() };
 }
 
 /** Polls until the parameter `name` exists; returns it. */
