@@ -69,11 +69,45 @@ const LOCAL_BOUNDARY = {
   ],
 };
 
-export function localClientConfig(endpoint: string, region = "us-east-1") {
+/** What an SDK client needs to talk to the local emulator. */
+export interface LocalClientConfig {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: {
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+    readonly sessionToken?: string;
+  };
+}
+
+export function localClientConfig(endpoint: string, region = "us-east-1"): LocalClientConfig {
   return {
     endpoint,
     region,
     credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
+  };
+}
+
+/**
+ * `config` with the credentials of an assumed `roleArn`: what moto offers in place of a second
+ * account's own credentials (they act in that ARN's account, whether the role exists or not).
+ */
+export async function assumedRoleClientConfig(
+  sts: STSClient,
+  config: LocalClientConfig,
+  roleArn: string,
+  sessionName: string,
+): Promise<LocalClientConfig> {
+  const { Credentials: credentials } = await sts.send(
+    new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: sessionName }),
+  );
+  return {
+    ...config,
+    credentials: {
+      accessKeyId: credentials?.AccessKeyId ?? "",
+      secretAccessKey: credentials?.SecretAccessKey ?? "",
+      sessionToken: credentials?.SessionToken ?? "",
+    },
   };
 }
 
@@ -296,20 +330,14 @@ export async function ensureLocalTargetAccounts(
     ];
     const prepared: PreparedTargetAccount[] = [];
     for (const entry of parsed) {
-      const { Credentials: credentials } = await sts.send(
-        new AssumeRoleCommand({
-          RoleArn: `arn:aws:iam::${entry.account.id}:role/${SETUP_ROLE_NAME}`,
-          RoleSessionName: "spacelift-role-vending-local-setup",
-        }),
+      const iam = new IAMClient(
+        await assumedRoleClientConfig(
+          sts,
+          config,
+          `arn:aws:iam::${entry.account.id}:role/${SETUP_ROLE_NAME}`,
+          "spacelift-role-vending-local-setup",
+        ),
       );
-      const iam = new IAMClient({
-        ...config,
-        credentials: {
-          accessKeyId: credentials?.AccessKeyId ?? "",
-          secretAccessKey: credentials?.SecretAccessKey ?? "",
-          sessionToken: credentials?.SessionToken ?? "",
-        },
-      });
       try {
         await ensureTargetAccount(iam, entry, principals);
       } finally {

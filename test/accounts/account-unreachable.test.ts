@@ -3,7 +3,7 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import { AccountUnreachableError } from "../../functions/core/errors.ts";
 import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
-import { fixtureBody } from "../support/fixtures.ts";
+import { fixtureBody, SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const TARGET = "222222222222";
@@ -14,7 +14,7 @@ describe("a target account that cannot be reached", () => {
     const ledger = new InMemoryLedger();
     const deps: ProvisionerDeps = {
       config: await loadVendingConfig({
-        SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
         AWS_ACCOUNT_ID: "123456789012",
         PERMISSIONS_CONFIG: JSON.stringify({
           permissionsBoundaryArn: "arn:aws:iam::aws:policy/PowerUserAccess",

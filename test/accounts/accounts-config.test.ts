@@ -8,6 +8,7 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import { AccountNotRoutedError, ConfigurationError } from "../../functions/core/errors.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const SERVICE = "111111111111";
 const PROD_ACCOUNT = "222222222222";
@@ -16,7 +17,6 @@ const PROD = "prod-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const PROD_EU = "prod-eu-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId;
 const DATA = "data-01HPE6H08F8HR8PJR78DPYR3TC" as SpaceId;
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TS" as SpaceId;
-const HOST = "acme.app.spacelift.io";
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 const ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess";
 const POWER = "arn:aws:iam::aws:policy/PowerUserAccess";
@@ -52,7 +52,7 @@ labels:
 
 const load = (text: string, env: Record<string, string> = {}) =>
   loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     AWS_ACCOUNT_ID: SERVICE,
     PERMISSIONS_CONFIG: text,
     ...env,
@@ -121,9 +121,9 @@ describe("the accounts section", () => {
     [
       "an OIDC provider in another account",
       oneAccount(
-        `id: "${PROD_ACCOUNT}"\nvendingRoleArn: arn:aws:iam::${PROD_ACCOUNT}:role/v\nspaces: [a]\npermissionsBoundaryArn: ${PROD_BOUNDARY}\noidcProviderArn: arn:aws:iam::${SERVICE}:oidc-provider/${HOST}`,
+        `id: "${PROD_ACCOUNT}"\nvendingRoleArn: arn:aws:iam::${PROD_ACCOUNT}:role/v\nspaces: [a]\npermissionsBoundaryArn: ${PROD_BOUNDARY}\noidcProviderArn: arn:aws:iam::${SERVICE}:oidc-provider/${SPACELIFT_HOST}`,
       ),
-      `accounts[0].oidcProviderArn: arn:aws:iam::${SERVICE}:oidc-provider/${HOST} is in account ${SERVICE}, not in account ${PROD_ACCOUNT}`,
+      `accounts[0].oidcProviderArn: arn:aws:iam::${SERVICE}:oidc-provider/${SPACELIFT_HOST} is in account ${SERVICE}, not in account ${PROD_ACCOUNT}`,
     ],
     [
       "a boundary in another account",
@@ -265,7 +265,7 @@ describe("the configuration as seen from a target account", () => {
     expect(prod.awsAccountId).toBe(PROD_ACCOUNT);
     expect(prodSpace.permissionsBoundaryArn).toBe(PROD_BOUNDARY);
     expect(JSON.stringify(prodSpace.trustPolicy)).toContain(
-      `"Federated":"arn:aws:iam::${PROD_ACCOUNT}:oidc-provider/${HOST}"`,
+      `"Federated":"arn:aws:iam::${PROD_ACCOUNT}:oidc-provider/${SPACELIFT_HOST}"`,
     );
     expect(dataSpace.permissionsBoundaryArn).toBe(DATA_BOUNDARY);
     expect(JSON.stringify(dataSpace.trustPolicy)).toContain(
@@ -291,7 +291,7 @@ describe("the configuration as seen from a target account", () => {
     );
 
     expect(configForAccount(config, PROD_ACCOUNT).oidcProviderArn).toBe(
-      `arn:aws-us-gov:iam::${PROD_ACCOUNT}:oidc-provider/${HOST}`,
+      `arn:aws-us-gov:iam::${PROD_ACCOUNT}:oidc-provider/${SPACELIFT_HOST}`,
     );
   });
 });

@@ -14,9 +14,8 @@ import { createHandler } from "../../functions/handlers/provisioner.ts";
 import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { readParameter, readRole, testClients } from "../support/aws.ts";
-import { fixtureBody } from "../support/fixtures.ts";
+import { fixtureBody, SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 const TARGET = "222222222222";
 const ROLE = "spacelift-stack-payments-api";
 const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
@@ -86,7 +85,7 @@ describe("the provisioner Lambda with a second account", () => {
     const target = await clientsIn(TARGET);
     const resources = await createLocalAwsResources({
       endpoint: moto.endpoint,
-      spaceliftHostname: HOST,
+      spaceliftHostname: SPACELIFT_HOST,
     });
     const boundary = `arn:aws:iam::${TARGET}:policy/spacelift-boundary`;
     await target.iam.send(
@@ -100,7 +99,7 @@ describe("the provisioner Lambda with a second account", () => {
     );
     process.env.AWS_ENDPOINT_URL = moto.endpoint;
     const deps = await composeProvisioner({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       AWS_ACCOUNT_ID: "123456789012",
       LEDGER_TABLE: resources.ledgerTable,
       PERMISSIONS_CONFIG: JSON.stringify({
@@ -130,7 +129,7 @@ describe("the provisioner Lambda with a second account", () => {
       tags: { "spacelift:stack": "payments-api", "managed-by": "spacelift-role-vending" },
     });
     expect(role?.trust.Statement[0].Principal.Federated).toBe(
-      `arn:aws:iam::${TARGET}:oidc-provider/${HOST}`,
+      `arn:aws:iam::${TARGET}:oidc-provider/${SPACELIFT_HOST}`,
     );
     expect(await readRole(service.iam, ROLE)).toBeUndefined();
     expect((await readParameter(service.ssm, PARAMETER))?.value).toBe(role?.arn);

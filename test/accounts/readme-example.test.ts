@@ -5,6 +5,7 @@ import { accountFor, configForAccount } from "../../functions/core/account-routi
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import { stackBindings } from "../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const EXAMPLE = (() => {
   const page = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
@@ -16,7 +17,7 @@ const EXAMPLE = (() => {
 describe("the README's accounts example", () => {
   it("routes and grants as the README says", async () => {
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       AWS_ACCOUNT_ID: "111111111111",
       PERMISSIONS_CONFIG: EXAMPLE,
     });

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
-import { fixture } from "../support/fixtures.ts";
+import { fixture, SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const TARGET = "222222222222";
@@ -19,7 +19,7 @@ const T = 1764072000000;
 
 async function configWith(accounts: readonly { spaces: string[] }[]) {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     AWS_ACCOUNT_ID: "123456789012",
     PERMISSIONS_CONFIG: JSON.stringify({
       permissionsBoundaryArn: "arn:aws:iam::aws:policy/PowerUserAccess",

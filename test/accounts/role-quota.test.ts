@@ -11,7 +11,7 @@ import {
 } from "../../functions/core/role-quota.ts";
 import { createHandler } from "../../functions/handlers/provisioner.ts";
 import { metrics } from "../../functions/observability.ts";
-import { fixtureBody } from "../support/fixtures.ts";
+import { fixtureBody, SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const ACCOUNT = "222222222222";
@@ -103,7 +103,7 @@ describe("the role quota in the provisioner", () => {
     const roles = new InMemoryRoleStore();
     const deps: ProvisionerDeps = {
       config: await loadVendingConfig({
-        SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
         AWS_ACCOUNT_ID: "123456789012",
         PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/boundary",
       }),

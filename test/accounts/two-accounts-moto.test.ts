@@ -22,9 +22,8 @@ import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
-import { fixture, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
+import { fixture, PRODUCTION_SPACE, SPACELIFT_HOST, STAGING_SPACE } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 const SERVICE = "123456789012";
 const TARGET = "222222222222";
 const SERVICE_BOUNDARY = `arn:aws:iam::${SERVICE}:policy/spacelift-boundary`;
@@ -126,7 +125,7 @@ const world = async (stack = STACK) => ({
 
 const roleIn = (account: string, space: string, stack = STACK) => ({
   arn: `arn:aws:iam::${account}:role/spacelift/${roleName(stack)}`,
-  provider: `arn:aws:iam::${account}:oidc-provider/${HOST}`,
+  provider: `arn:aws:iam::${account}:oidc-provider/${SPACELIFT_HOST}`,
   boundary: account === SERVICE ? SERVICE_BOUNDARY : TARGET_BOUNDARY,
   space,
   policies: [READ_ONLY],
@@ -198,7 +197,7 @@ const PARAMETER_READS = ["listByPath"];
 
 async function provisioner(plan = new CrashPlan()) {
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     AWS_ACCOUNT_ID: SERVICE,
     PERMISSIONS_CONFIG: PERMISSIONS,
   });
@@ -280,7 +279,7 @@ describe("two accounts on moto", () => {
     const { process, deps } = await provisioner();
     await process(stackEvent("stack.create", 1_000, PRODUCTION_SPACE, "unrouted-move"));
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       AWS_ACCOUNT_ID: SERVICE,
       PERMISSIONS_CONFIG: `${PERMISSIONS}\ndefaultAccount: none`,
     });
@@ -343,7 +342,7 @@ describe("two accounts on moto", () => {
   it("with defaultAccount none, drops a stack in an unrouted space with a clear reason and creates nothing", async () => {
     const { deps } = await provisioner();
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       AWS_ACCOUNT_ID: SERVICE,
       PERMISSIONS_CONFIG: `${PERMISSIONS}\ndefaultAccount: none`,
     });

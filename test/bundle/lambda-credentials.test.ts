@@ -24,12 +24,12 @@ import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
 import { invokeBundledHandler } from "../support/bundled-handler.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import {
   type ParametersExtensionStandIn,
   startParametersExtension,
 } from "../support/parameters-extension.ts";
 
-const HOST = "acme.app.spacelift.io";
 const SECRET = "bundle-webhook-secret-0123456789";
 const SECRET_PARAMETER = "/spacelift-role-vending/webhook-secret";
 const ROLE_KEYS = {
@@ -191,7 +191,7 @@ async function invokeBundledReceiver(
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       POWERTOOLS_METRICS_DISABLED: "true",
       POWERTOOLS_LOG_LEVEL: "ERROR",
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       QUEUE_URL: queueUrl,
       WEBHOOK_SECRET_PARAMETER: SECRET_PARAMETER,
       PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(extension.port),

@@ -16,6 +16,7 @@ import {
   lambdaRuntimeMajor,
 } from "../../scripts/lib/lambda-bundle.ts";
 import { invokeBundledHandler } from "../support/bundled-handler.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 let work: string;
 let receiver: string;
@@ -42,7 +43,7 @@ describe("the Lambda runtime", () => {
         AWS_SECRET_ACCESS_KEY: "testing",
         POWERTOOLS_METRICS_DISABLED: "true",
         POWERTOOLS_LOG_LEVEL: "SILENT",
-        SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
         SPACELIFT_WEBHOOK_SECRET: "runtime-webhook-secret-0123456789",
         QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/events.fifo",
       },

@@ -18,9 +18,8 @@ import { toSqsEvent } from "../../scripts/lib/local-pipeline.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { readParameter, readRole, testClients } from "../support/aws.ts";
 import { invokeBundledHandler } from "../support/bundled-handler.ts";
-import { fixtureBody } from "../support/fixtures.ts";
+import { fixtureBody, SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 const ROLE = "spacelift-stack-payments-api";
 const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
@@ -34,7 +33,7 @@ beforeAll(async () => {
   moto = await startMotoServer();
   ({ ledgerTable } = await createLocalAwsResources({
     endpoint: moto.endpoint,
-    spaceliftHostname: HOST,
+    spaceliftHostname: SPACELIFT_HOST,
   }));
   work = mkdtempSync(join(tmpdir(), "provisioner-bundle-"));
   bundle = await bundleHandler("functions/provisioner.ts", join(work, "functions"));
@@ -87,7 +86,7 @@ describe("the bundled provisioner", () => {
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
         POWERTOOLS_METRICS_DISABLED: "true",
         POWERTOOLS_LOG_LEVEL: "SILENT",
-        SPACELIFT_HOSTNAME: HOST,
+        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
         UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
         AWS_ACCOUNT_ID: "123456789012",
         LEDGER_TABLE: ledgerTable,

@@ -18,6 +18,7 @@ import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { MANAGED_BY_TAG, SPACE_TAG, STACK_TAG } from "../../functions/core/role-ownership.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
@@ -115,7 +116,7 @@ describe("adversarial histories of stack events, delivered out of order with fau
       roles.seed({ name: `spacelift-stack-${SQUATTED}`, tags: { owner: "someone-else" } });
       const deps: ProvisionerDeps = {
         config: await loadVendingConfig({
-          SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+          SPACELIFT_HOSTNAME: SPACELIFT_HOST,
           PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
           AWS_ACCOUNT_ID: "123456789012",
         }),

@@ -8,10 +8,11 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import { ConfigurationError } from "../../functions/core/errors.ts";
 import type { StackId } from "../../functions/core/identifiers.ts";
 import { removeStack } from "../../functions/core/remove.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-role-vending/boundary";
-const ENV = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
+const ENV = { SPACELIFT_HOSTNAME: SPACELIFT_HOST, AWS_ACCOUNT_ID: "123456789012" };
 const noFile = (): string => {
   throw new Error("no file expected");
 };

@@ -9,6 +9,7 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
@@ -21,7 +22,7 @@ async function setup() {
   const ledger = new InMemoryLedger();
   const deps: ProvisionerDeps = {
     config: await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
     }),

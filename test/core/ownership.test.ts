@@ -11,6 +11,7 @@ import {
   ownerFromTags,
   type RoleOwner,
 } from "../../functions/core/role-ownership.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const OURS = { "managed-by": "spacelift-role-vending" };
 
@@ -63,7 +64,7 @@ describe("carriesOurTags: the one 'is this ours?' rule on tags", () => {
 describe("isManagedByUs: a role is ours by its tags and its path", () => {
   it("needs our tags with our account tag, and the configured role path", async () => {
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
       AWS_ACCOUNT_ID: "123456789012",
     });

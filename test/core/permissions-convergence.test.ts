@@ -12,9 +12,9 @@ import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { removeStack } from "../../functions/core/remove.ts";
 import { auditEvent, type EventOptions } from "../../scripts/lib/spacelift-events.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
-const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId;
 const PAYMENTS = "payments-api" as StackId;
@@ -77,7 +77,7 @@ async function setup(permissions: string = PERMISSIONS) {
 
 function configWith(permissions: string, env: Record<string, string> = {}) {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     PERMISSIONS_CONFIG: permissions,

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const yaml = vi.hoisted(() => ({ loads: 0 }));
 vi.mock("yaml", async (importOriginal) => {
@@ -16,7 +17,7 @@ vi.mock("yaml", async (importOriginal) => {
 });
 
 const env = {
-  SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+  SPACELIFT_HOSTNAME: SPACELIFT_HOST,
   AWS_ACCOUNT_ID: "123456789012",
   UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
 };

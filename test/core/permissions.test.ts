@@ -13,6 +13,7 @@ import {
 } from "../../functions/core/permissions.ts";
 import { parsePermissionsConfig } from "../../functions/core/permissions-file.ts";
 import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId;
@@ -59,7 +60,7 @@ describe("parsePermissionsConfig", () => {
 
   it("gives the documented stack and space exactly the roles the page describes", async () => {
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
       AWS_ACCOUNT_ID: "123456789012",
       PERMISSIONS_CONFIG: EXAMPLE,
@@ -211,7 +212,7 @@ describe("parsePermissionsConfig", () => {
 
 describe("loadVendingConfig with a permissions file", () => {
   const env = {
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     AWS_ACCOUNT_ID: "123456789012",
     UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
   };

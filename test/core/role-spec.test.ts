@@ -23,17 +23,17 @@ import {
 } from "../../functions/core/role-names.ts";
 import { assertRoleSpec, spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
 import { assertTrustPolicy, renderTrustPolicy } from "../../functions/core/trust-policy.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const PAYMENTS = "payments-api" as StackId;
 const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-boundary";
-const PROVIDER = `arn:aws:iam::123456789012:oidc-provider/${HOST}`;
+const PROVIDER = `arn:aws:iam::123456789012:oidc-provider/${SPACELIFT_HOST}`;
 const SEGMENTS = [PROD, "stack", PAYMENTS];
 
 function configWith(env: Record<string, string> = {}): Promise<VendingConfig> {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     ...env,
@@ -360,50 +360,53 @@ describe("refusals: trust policies", () => {
   it.each([
     [
       "no aud condition",
-      statement({ StringLike: { [`${HOST}:sub`]: `space:${PROD}:stack:${PAYMENTS}:*` } }),
+      statement({ StringLike: { [`${SPACELIFT_HOST}:sub`]: `space:${PROD}:stack:${PAYMENTS}:*` } }),
       /no StringEquals acme.app.spacelift.io:aud/,
     ],
     [
       "an aud with a wildcard",
       statement({
-        StringEquals: { [`${HOST}:aud`]: "*" },
-        StringLike: { [`${HOST}:sub`]: `space:${PROD}:stack:${PAYMENTS}:*` },
+        StringEquals: { [`${SPACELIFT_HOST}:aud`]: "*" },
+        StringLike: { [`${SPACELIFT_HOST}:sub`]: `space:${PROD}:stack:${PAYMENTS}:*` },
       }),
       /aud condition/,
     ],
     [
       "aud matched with StringLike only",
       statement({
-        StringLike: { [`${HOST}:aud`]: HOST, [`${HOST}:sub`]: `space:${PROD}:stack:${PAYMENTS}:*` },
+        StringLike: {
+          [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST,
+          [`${SPACELIFT_HOST}:sub`]: `space:${PROD}:stack:${PAYMENTS}:*`,
+        },
       }),
       /aud condition/,
     ],
     [
       "no sub condition",
-      statement({ StringEquals: { [`${HOST}:aud`]: HOST } }),
+      statement({ StringEquals: { [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST } }),
       /no acme.app.spacelift.io:sub condition/,
     ],
     [
       "a wildcard inside the stack segment",
       statement({
-        StringEquals: { [`${HOST}:aud`]: HOST },
-        StringLike: { [`${HOST}:sub`]: `space:${PROD}:stack:payments-*:*` },
+        StringEquals: { [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST },
+        StringLike: { [`${SPACELIFT_HOST}:sub`]: `space:${PROD}:stack:payments-*:*` },
       }),
       /wildcard inside a segment/,
     ],
     [
       "a wildcard inside the space segment",
       statement({
-        StringEquals: { [`${HOST}:aud`]: HOST },
-        StringLike: { [`${HOST}:sub`]: `space:production-*:stack:${PAYMENTS}:*` },
+        StringEquals: { [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST },
+        StringLike: { [`${SPACELIFT_HOST}:sub`]: `space:production-*:stack:${PAYMENTS}:*` },
       }),
       /wildcard inside a segment/,
     ],
     [
       "a sub that does not pin the stack",
       statement({
-        StringEquals: { [`${HOST}:aud`]: HOST },
-        StringLike: { [`${HOST}:sub`]: `space:${PROD}:*` },
+        StringEquals: { [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST },
+        StringLike: { [`${SPACELIFT_HOST}:sub`]: `space:${PROD}:*` },
       }),
       /does not pin "stack"/,
     ],

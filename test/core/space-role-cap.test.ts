@@ -9,6 +9,7 @@ import { ConfigurationError, SpaceRoleCapError } from "../../functions/core/erro
 import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
@@ -24,7 +25,7 @@ async function setup(maxRolesPerSpace: number, env: Record<string, string> = {})
   const quota = new InMemorySpaceQuota();
   const deps: ProvisionerDeps = {
     config: await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       ...env,

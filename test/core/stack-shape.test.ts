@@ -13,9 +13,9 @@ import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { beforeCreatingStackRoles, recordStackFacts } from "../../functions/core/stack-ledger.ts";
 import { auditEvent, type EventOptions } from "../../scripts/lib/spacelift-events.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
-const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId;
 const PAYMENTS = "payments-api" as StackId;
@@ -38,7 +38,7 @@ const SPLIT = await configWith({
 
 function configWith(permissions: unknown) {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     PERMISSIONS_CONFIG: JSON.stringify(permissions),

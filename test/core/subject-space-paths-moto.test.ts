@@ -19,9 +19,9 @@ import { createLedgerTable, localClientConfig } from "../../scripts/lib/local-aw
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import { readRole } from "../support/aws.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const TABLE = "spacelift-role-vending-ledger";
-const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const PROD_US = "us-east-1-01HQ1234567890ABCDEFGHJKMN" as SpaceId;
 
@@ -94,7 +94,7 @@ describe("a {spacePath} role through the real adapters", () => {
   it("is written to IAM with the path the space events told", async () => {
     const deps: ProvisionerDeps = {
       config: await loadVendingConfig({
-        SPACELIFT_HOSTNAME: HOST,
+        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
         UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
         AWS_ACCOUNT_ID: "123456789012",
         SUBJECT_TEMPLATE: "{spaceId}|{spacePath}|{callerType}:{callerId}|{runType}|{scope}",
@@ -129,11 +129,11 @@ describe("a {spacePath} role through the real adapters", () => {
 
     expect(await resolveSpacePath(PROD_US, deps.spacePaths)).toBe("/root/production/us-east-1");
     const role = await readRole(iam, "spacelift-stack-infra");
-    expect(role?.trust.Statement[0].Condition.StringLike[`${HOST}:sub`]).toBe(
+    expect(role?.trust.Statement[0].Condition.StringLike[`${SPACELIFT_HOST}:sub`]).toBe(
       `${PROD_US}|/root/production/us-east-1|stack:infra|*`,
     );
     const space = await readRole(iam, `spacelift-space-${PROD_US}`);
-    expect(space?.trust.Statement[0].Condition.StringLike[`${HOST}:sub`]).toBe(
+    expect(space?.trust.Statement[0].Condition.StringLike[`${SPACELIFT_HOST}:sub`]).toBe(
       `${PROD_US}|/root/production/us-east-1|*`,
     );
   });

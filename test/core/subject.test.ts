@@ -16,6 +16,7 @@ import {
   validateSubjectTemplate,
 } from "../../functions/core/subject.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const id = (value: string) => value as SpaceId;
 // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a JS template
@@ -94,7 +95,7 @@ describe("validateSubjectTemplate", () => {
   it("fails the configuration at start, naming SUBJECT_TEMPLATE", async () => {
     await expect(
       loadVendingConfig({
-        SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
         AWS_ACCOUNT_ID: "123456789012",
         SUBJECT_TEMPLATE: "space:{spaceId}:{callerId}",
       }),

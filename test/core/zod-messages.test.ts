@@ -12,8 +12,9 @@ import type { SpaceId } from "../../functions/core/identifiers.ts";
 import { parsePermissionsConfig } from "../../functions/core/permissions-file.ts";
 import { loadReceiverConfig } from "../../functions/core/receiver-config.ts";
 import { loadReconcilerConfig } from "../../functions/core/reconcile/settings.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const account = { SPACELIFT_HOSTNAME: "acme.app.spacelift.io", AWS_ACCOUNT_ID: "123456789012" };
+const account = { SPACELIFT_HOSTNAME: SPACELIFT_HOST, AWS_ACCOUNT_ID: "123456789012" };
 
 describe("zod's own messages", () => {
   it("name a missing variable's problem in English", async () => {

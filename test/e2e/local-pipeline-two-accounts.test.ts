@@ -5,126 +5,53 @@
  * account too (moto keeps per-account state; AssumeRole into an account's role returns
  * credentials acting there).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import {
   CreateOpenIDConnectProviderCommand,
   GetOpenIDConnectProviderCommand,
   GetPolicyCommand,
   GetRoleCommand,
-  IAMClient,
+  type IAMClient,
   ListOpenIDConnectProvidersCommand,
 } from "@aws-sdk/client-iam";
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
-import { eventually, readRole, testClients } from "../support/aws.ts";
+import { type AccountClients, clientsInAccount, readRole, testClients } from "../support/aws.ts";
+import {
+  E2E_WEBHOOK_SECRET,
+  type LocalRun,
+  type LocalRunOptions,
+  runSend,
+  startLocalRun,
+} from "../support/e2e-harness.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
-const SECRET = "e2e-webhook-secret-0123456789";
 const EXAMPLE = "examples/permissions.two-accounts.yaml";
 const TARGET = "222222222222";
 const VENDING_ROLE = `arn:aws:iam::${TARGET}:role/spacelift-role-vending/spacelift-role-vending`;
-const PROVIDER = `arn:aws:iam::${TARGET}:oidc-provider/${HOST}`;
+const PROVIDER = `arn:aws:iam::${TARGET}:oidc-provider/${SPACELIFT_HOST}`;
 const BOUNDARY = `arn:aws:iam::${TARGET}:policy/spacelift-role-vending/spacelift-role-vending-boundary`;
 
-interface Running {
-  readonly child: ChildProcess;
-  readonly output: () => string;
-  read(label: string): string;
-}
-
-/** Starts `npm start`'s program; resolves once it printed its banner, or once it exited. */
-async function startLocalRun(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/local.ts"], {
-    env: {
-      ...process.env,
-      AWS_ENDPOINT_URL: "",
-      PORT: "0",
-      SPACELIFT_HOSTNAME: HOST,
-      SPACELIFT_WEBHOOK_SECRET: SECRET,
-      PERMISSIONS_CONFIG_FILE: EXAMPLE,
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
-  const read = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output)?.[1] ?? "";
-  await eventually(
-    async () => read("Dead letters"),
-    (value) => value !== "" || child.exitCode !== null,
-    30_000,
-  );
-  return { child, output: () => output, read };
-}
-
-async function stopLocalRun(running: Running | undefined): Promise<void> {
-  if (running === undefined) return;
-  const { child } = running;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, "exit");
-  child.kill("SIGINT");
-  await exited;
-}
-
-/** `npm run send`'s program with these arguments and environment; its exit code and output. */
-async function runSend(
-  args: readonly string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/send.ts", ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const [code] = (await once(child, "exit")) as [number | null];
-  return { code, output };
-}
-
-/** An IAM client acting in `account`, the way moto lets one: through an assumed role. */
-async function iamIn(endpoint: string, account: string): Promise<IAMClient> {
-  const sts = new STSClient(localClientConfig(endpoint));
-  const { Credentials: credentials } = await sts.send(
-    new AssumeRoleCommand({
-      RoleArn: `arn:aws:iam::${account}:role/e2e-inspector`,
-      RoleSessionName: "e2e",
-    }),
-  );
-  sts.destroy();
-  return new IAMClient({
-    ...localClientConfig(endpoint),
-    credentials: {
-      accessKeyId: credentials?.AccessKeyId ?? "",
-      secretAccessKey: credentials?.SecretAccessKey ?? "",
-      sessionToken: credentials?.SessionToken ?? "",
-    },
-  });
-}
+/** `npm start`'s program with the two-account example; resolves once it printed its banner, or exited. */
+const startLocalRunWithExample = (env: Record<string, string>, options: LocalRunOptions = {}) =>
+  startLocalRun({ mayExit: true, ...options, env: { PERMISSIONS_CONFIG_FILE: EXAMPLE, ...env } });
 
 describe("npm start with the two-account example, then npm run send", () => {
-  let running: Running;
+  let running: LocalRun;
   let endpoint: string;
+  let targetAccount: AccountClients;
   let target: IAMClient;
 
   beforeAll(async () => {
-    running = await startLocalRun({});
-    if (running.child.exitCode !== null) throw new Error(`npm start exited: ${running.output()}`);
-    endpoint = running.read("AWS endpoint");
-    target = await iamIn(endpoint, TARGET);
+    running = await startLocalRunWithExample({}, { mayExit: false });
+    endpoint = running.endpoint;
+    targetAccount = await clientsInAccount(endpoint, TARGET);
+    target = targetAccount.iam;
   });
-  afterAll(() => stopLocalRun(running));
+  afterAll(async () => {
+    targetAccount?.close();
+    await running?.close();
+  });
 
   it("sets up the target account in moto and prints its vending role, provider and boundary", async () => {
     expect(running.output()).toContain(`Account ${TARGET} (spaces production-*)`);
@@ -141,7 +68,7 @@ describe("npm start with the two-account example, then npm run send", () => {
     const provider = await target.send(
       new GetOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: PROVIDER }),
     );
-    expect(provider.ClientIDList).toEqual([HOST]);
+    expect(provider.ClientIDList).toEqual([SPACELIFT_HOST]);
     expect((await target.send(new GetPolicyCommand({ PolicyArn: BOUNDARY }))).Policy?.Arn).toBe(
       BOUNDARY,
     );
@@ -154,10 +81,10 @@ describe("npm start with the two-account example, then npm run send", () => {
     );
 
     const sent = await runSend((example ?? "").split(" "), {
-      RECEIVER_URL: running.read("Receiver"),
-      SPACELIFT_WEBHOOK_SECRET: SECRET,
+      RECEIVER_URL: running.url,
+      SPACELIFT_WEBHOOK_SECRET: E2E_WEBHOOK_SECRET,
       AWS_ENDPOINT_URL: endpoint,
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     });
 
     const arn = `arn:aws:iam::${TARGET}:role/spacelift/spacelift-stack-orders-api`;
@@ -173,44 +100,46 @@ describe("npm start with the two-account example, then npm run send", () => {
 
 describe("npm start against an emulator where the target account is already set up", () => {
   let moto: MotoServer;
-  const runs: Running[] = [];
+  const runs: LocalRun[] = [];
 
   beforeAll(async () => {
     moto = await startMotoServer();
   });
   afterAll(async () => {
-    for (const run of runs) await stopLocalRun(run);
+    for (const run of runs) await run.close();
     await moto?.stop();
   });
 
   it("accepts the provider it finds, and a second start accepts everything the first set up", async () => {
-    const iam = await iamIn(moto.endpoint, TARGET);
+    const targetAccount = await clientsInAccount(moto.endpoint, TARGET);
+    const iam = targetAccount.iam;
     await iam.send(
       new CreateOpenIDConnectProviderCommand({
-        Url: `https://${HOST}`,
-        ClientIDList: [HOST],
+        Url: `https://${SPACELIFT_HOST}`,
+        ClientIDList: [SPACELIFT_HOST],
         ThumbprintList: ["0000000000000000000000000000000000000000"],
       }),
     );
 
     for (let start = 0; start < 2; start += 1) {
-      const run = await startLocalRun({ AWS_ENDPOINT_URL: moto.endpoint });
+      const run = await startLocalRunWithExample({ AWS_ENDPOINT_URL: moto.endpoint });
       runs.push(run);
       expect(run.child.exitCode, run.output()).toBeNull();
       expect(run.read("Vending role")).toBe(VENDING_ROLE);
-      await stopLocalRun(run);
+      await run.close();
     }
 
     const providers = await iam.send(new ListOpenIDConnectProvidersCommand({}));
     expect(providers.OpenIDConnectProviderList?.map((entry) => entry.Arn)).toEqual([PROVIDER]);
     const vending = await iam.send(new GetRoleCommand({ RoleName: "spacelift-role-vending" }));
     expect(vending.Role?.Arn).toBe(VENDING_ROLE);
+    targetAccount.close();
   });
 });
 
 describe("npm start with a permissions file the product refuses", () => {
   it("exits with the loader's message (code 2) before starting the receiver", async () => {
-    const run = await startLocalRun({
+    const run = await startLocalRunWithExample({
       PERMISSIONS_CONFIG_FILE: "",
       PERMISSIONS_CONFIG: JSON.stringify({
         accounts: [
@@ -233,7 +162,10 @@ describe("npm start with a permissions file the product refuses", () => {
 
 describe("npm run send --wait with what it cannot wait for", () => {
   // Port 1 refuses connections: a post would fail with another message and exit code 1.
-  const nowhere = { SPACELIFT_WEBHOOK_SECRET: SECRET, RECEIVER_URL: "http://127.0.0.1:1/x" };
+  const nowhere = {
+    SPACELIFT_WEBHOOK_SECRET: E2E_WEBHOOK_SECRET,
+    RECEIVER_URL: "http://127.0.0.1:1/x",
+  };
 
   it.each([
     [["stack.update", "--stack", "a", "--wait"], "--wait applies to stack.create"],

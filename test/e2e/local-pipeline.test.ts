@@ -3,108 +3,51 @@
  * HTTP, queue poller, provisioner), driven only through signed HTTP webhooks; assertions read
  * AWS through the SDK.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect } from "node:net";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { localClientConfig } from "../../scripts/lib/local-aws.ts";
-import { auditEvent, postDelivery, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
+import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import { eventually, readParameter, readRole, subPattern, testClients } from "../support/aws.ts";
-import { fixture, fixtureBody, PRODUCTION_SPACE } from "../support/fixtures.ts";
+import {
+  E2E_WEBHOOK_SECRET,
+  type LocalRun,
+  type LocalRunOptions,
+  startLocalRun,
+  waitForParameter,
+  waitForParameterGone,
+} from "../support/e2e-harness.ts";
+import { fixture, fixtureBody, PRODUCTION_SPACE, SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
-const SECRET = "e2e-webhook-secret-0123456789";
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  endpoint: string;
-  deadLetterQueueUrl: string;
-  output: () => string;
-}
-
-/** `npm start`'s program itself, or (`viaNpm`) `npm start` as a developer or an IDE runs it. */
-async function startPipeline(
-  env: Record<string, string> = {},
-  options: { viaNpm?: boolean } = {},
-): Promise<Running> {
-  const [command, args] = options.viaNpm
-    ? ["npm", ["start", "--silent"]]
-    : [process.execPath, ["--import", "tsx", "scripts/local.ts"]];
-  const child = spawn(command, args, {
-    env: {
-      ...process.env,
-      AWS_ENDPOINT_URL: "",
-      PORT: "0",
-      SPACELIFT_HOSTNAME: HOST,
-      SPACELIFT_WEBHOOK_SECRET: SECRET,
-      POWERTOOLS_LOG_LEVEL: "INFO",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const read = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output)?.[1];
-  await eventually(
-    async () => read("Dead letters"),
-    (value) => value !== undefined || child.exitCode !== null,
-    30_000,
-  );
-  if (child.exitCode !== null) throw new Error(`npm start exited: ${output}`);
-  return {
-    child,
-    url: read("Receiver") ?? "",
-    endpoint: read("AWS endpoint") ?? "",
-    deadLetterQueueUrl: read("Dead letters") ?? "",
-    output: () => output,
-  };
-}
-
-async function stopPipeline(running: Running | undefined): Promise<void> {
-  if (
-    running === undefined ||
-    running.child.exitCode !== null ||
-    running.child.signalCode !== null
-  ) {
-    return;
-  }
-  const exited = once(running.child, "exit");
-  running.child.kill("SIGINT");
-  await exited;
-}
+/** `npm start`'s program (or `viaNpm`, `npm start` itself) with the provisioner's INFO logs. */
+const startPipeline = (env: Record<string, string> = {}, options: LocalRunOptions = {}) =>
+  startLocalRun({ ...options, env: { POWERTOOLS_LOG_LEVEL: "INFO", ...env } });
 
 describe("npm start: the local pipeline end to end", () => {
-  let running: Running;
+  let running: LocalRun;
   let clients: ReturnType<typeof testClients>;
-  const send = (payload: unknown, secret = SECRET) =>
-    postDelivery(running.url, signedDelivery(payload, secret));
+  const send = (payload: unknown, secret?: string) => running.send(payload, secret);
 
   beforeAll(async () => {
     running = await startPipeline();
     clients = testClients(running.endpoint);
   });
-  afterAll(() => stopPipeline(running));
+  afterAll(() => running?.close());
 
   it("prints the receiver URL, the secret in use and how to send a test event", () => {
     expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/webhooks\/spacelift$/);
-    expect(running.output()).toContain(`Webhook secret:  ${SECRET}`);
+    expect(running.output()).toContain(`Webhook secret:  ${E2E_WEBHOOK_SECRET}`);
     expect(running.output()).toContain("npm run send -- stack.create");
   });
 
   it("turns a signed stack.create into a role and a published ARN", async () => {
     const response = await send(fixtureBody("stack.create", Date.now()));
     expect(response.status).toBe(202);
-    const parameter = await eventually(
-      () => readParameter(clients.ssm, "/spacelift/acme/stacks/payments-api/role-arn"),
-      (value) => value !== undefined,
+    const parameter = await waitForParameter(
+      clients.ssm,
+      "/spacelift/acme/stacks/payments-api/role-arn",
     );
     const role = await readRole(clients.iam, "spacelift-stack-payments-api");
     expect(parameter?.value).toBe(role?.arn);
@@ -112,7 +55,7 @@ describe("npm start: the local pipeline end to end", () => {
       "managed-by": "spacelift-role-vending",
       "spacelift:stack": "payments-api",
     });
-    expect(subPattern(role?.trust, HOST)).toBe(
+    expect(subPattern(role?.trust, SPACELIFT_HOST)).toBe(
       `space:${PRODUCTION_SPACE}:stack:payments-api:run_type:*:scope:*`,
     );
     // As in production, where the provisioner refuses to start without one.
@@ -160,10 +103,7 @@ describe("npm start: the local pipeline end to end", () => {
   it("gives a new space its role and removes it on space.delete", async () => {
     const space = "team-a-01J0000000000000000000000A";
     expect((await send(auditEvent("space.create", { account: "acme", space }))).status).toBe(202);
-    await eventually(
-      () => readParameter(clients.ssm, `/spacelift/acme/spaces/${space}/role-arn`),
-      (value) => value !== undefined,
-    );
+    await waitForParameter(clients.ssm, `/spacelift/acme/spaces/${space}/role-arn`);
     expect((await send(auditEvent("space.delete", { account: "acme", space }))).status).toBe(202);
     await eventually(
       () => readRole(clients.iam, `spacelift-space-${space}`),
@@ -173,20 +113,12 @@ describe("npm start: the local pipeline end to end", () => {
 
   it("removes the role and the parameter when the stack is deleted", async () => {
     expect((await send(fixtureBody("stack.delete", Date.now()))).status).toBe(202);
-    // The provisioner deletes the role, then the parameter: once the parameter is gone, both
-    // are. (Read while it is being deleted, its tags may already be gone: not yet absent.)
-    await eventually(
-      () =>
-        readParameter(clients.ssm, "/spacelift/acme/stacks/payments-api/role-arn").catch(
-          () => "being deleted",
-        ),
-      (value) => value === undefined,
-    );
+    await waitForParameterGone(clients.ssm, "/spacelift/acme/stacks/payments-api/role-arn");
     expect(await readRole(clients.iam, "spacelift-stack-payments-api")).toBeUndefined();
   });
 
   it("stops everything it started on Ctrl-C", async () => {
-    await stopPipeline(running);
+    await running.close();
     expect(running.child.exitCode).toBe(0);
     await expect(fetch(`${running.endpoint}/moto-api/`)).rejects.toThrow();
     await expect(fetch(running.url, { method: "POST" })).rejects.toThrow();
@@ -194,8 +126,8 @@ describe("npm start: the local pipeline end to end", () => {
 });
 
 describe("npm start: a message that keeps failing", () => {
-  let running: Running | undefined;
-  afterAll(() => stopPipeline(running));
+  let running: LocalRun | undefined;
+  afterAll(() => running?.close());
 
   it("lands in the dead-letter queue after the configured receives, and publishes nothing", async () => {
     running = await startPipeline({
@@ -203,11 +135,7 @@ describe("npm start: a message that keeps failing", () => {
       LOCAL_VISIBILITY_TIMEOUT_SECONDS: "1",
       LOCAL_MAX_RECEIVE_COUNT: "2",
     });
-    const url = running.url;
-    expect(
-      (await postDelivery(url, signedDelivery(fixtureBody("stack.create", Date.now()), SECRET)))
-        .status,
-    ).toBe(202);
+    expect((await running.send(fixtureBody("stack.create", Date.now()))).status).toBe(202);
     const sqs = new SQSClient(localClientConfig(running.endpoint));
     const dlq = running.deadLetterQueueUrl;
     await eventually(
@@ -240,11 +168,11 @@ describe("npm start: a message that keeps failing", () => {
 });
 
 describe("npm start: stopped through npm's own process", () => {
-  let running: Running | undefined;
-  afterAll(() => stopPipeline(running));
+  let running: LocalRun | undefined;
+  afterAll(() => running?.close());
 
   /** Both ports refuse connections: moto_server and the receiver are gone. */
-  const stopped = async (target: Running) => {
+  const stopped = async (target: LocalRun) => {
     const refuses = (url: string) =>
       fetch(url, { method: "POST" }).then(
         () => false,

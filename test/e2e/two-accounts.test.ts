@@ -5,39 +5,32 @@
  * reading both accounts through the SDK (moto keeps per-account state; AssumeRole into an
  * account's role returns credentials acting there).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
-import { IAMClient } from "@aws-sdk/client-iam";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
-import { auditEvent, postDelivery, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
-import { eventually, readParameter, readRole, testClients } from "../support/aws.ts";
-import { PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
+import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
+import {
+  type AccountClients,
+  clientsInAccount,
+  eventually,
+  readParameter,
+  readRole,
+  testClients,
+} from "../support/aws.ts";
+import { type LocalRun, startLocalRun } from "../support/e2e-harness.ts";
+import { PRODUCTION_SPACE, SPACELIFT_HOST, STAGING_SPACE } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
-const SECRET = "e2e-webhook-secret-0123456789";
 const TARGET = "222222222222";
 const TARGET_BOUNDARY = `arn:aws:iam::${TARGET}:policy/spacelift-boundary`;
 const STACK = "two-accounts";
 const ROLE = `spacelift-stack-${STACK}`;
 const PARAMETER = `/spacelift/acme/stacks/${STACK}/role-arn`;
 
-let child: ChildProcess;
-let output = "";
-let url = "";
+let run: LocalRun;
 let service: ReturnType<typeof testClients>;
-let target: { iam: IAMClient; ssm: SSMClient };
+let target: AccountClients;
 
 beforeAll(async () => {
-  child = spawn(process.execPath, ["--import", "tsx", "scripts/local.ts"], {
+  run = await startLocalRun({
     env: {
-      ...process.env,
-      AWS_ENDPOINT_URL: "",
-      PORT: "0",
-      SPACELIFT_HOSTNAME: HOST,
-      SPACELIFT_WEBHOOK_SECRET: SECRET,
       PERMISSIONS_CONFIG: JSON.stringify({
         accounts: [
           {
@@ -50,60 +43,24 @@ beforeAll(async () => {
         default: { managedPolicyArns: ["arn:aws:iam::aws:policy/ReadOnlyAccess"] },
       }),
     },
-    stdio: ["ignore", "pipe", "pipe"],
   });
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const read = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output)?.[1];
-  await eventually(
-    async () => read("Dead letters"),
-    (value) => value !== undefined || child.exitCode !== null,
-    30_000,
-  );
-  if (child.exitCode !== null) throw new Error(`npm start exited: ${output}`);
-  url = read("Receiver") ?? "";
-  const endpoint = read("AWS endpoint") ?? "";
-  service = testClients(endpoint);
-  const { Credentials } = await new STSClient(localClientConfig(endpoint)).send(
-    new AssumeRoleCommand({
-      RoleArn: `arn:aws:iam::${TARGET}:role/inspector`,
-      RoleSessionName: "e2e",
-    }),
-  );
-  const credentials = {
-    accessKeyId: Credentials?.AccessKeyId ?? "",
-    secretAccessKey: Credentials?.SecretAccessKey ?? "",
-    sessionToken: Credentials?.SessionToken ?? "",
-  };
-  target = {
-    iam: new IAMClient({ endpoint, region: "us-east-1", credentials }),
-    ssm: new SSMClient({ endpoint, region: "us-east-1", credentials }),
-  };
+  service = testClients(run.endpoint);
+  target = await clientsInAccount(run.endpoint, TARGET);
 });
 
 afterAll(async () => {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, "exit");
-  child.kill("SIGINT");
-  await exited;
+  target?.close();
+  await run?.close();
 });
 
 const send = (action: "stack.create" | "stack.update" | "stack.delete", space?: string) =>
-  postDelivery(
-    url,
-    signedDelivery(
-      auditEvent(action, {
-        account: "acme",
-        stack: STACK,
-        ...(space !== undefined && { space }),
-        timestamp: Date.now(),
-      }),
-      SECRET,
-    ),
+  run.send(
+    auditEvent(action, {
+      account: "acme",
+      stack: STACK,
+      ...(space !== undefined && { space }),
+      timestamp: Date.now(),
+    }),
   );
 
 /** Both accounts' role and parameter, read at once. */
@@ -128,7 +85,7 @@ describe("npm start with two AWS accounts, over HTTP", () => {
     expect(created?.arn).toBe(`arn:aws:iam::${TARGET}:role/spacelift/${ROLE}`);
     expect(created?.boundary).toBe(TARGET_BOUNDARY);
     expect(created?.trust.Statement[0].Principal.Federated).toBe(
-      `arn:aws:iam::${TARGET}:oidc-provider/${HOST}`,
+      `arn:aws:iam::${TARGET}:oidc-provider/${SPACELIFT_HOST}`,
     );
     expect(afterCreate.serviceParameter).toBe(created?.arn);
     expect(afterCreate.targetParameter).toBe(created?.arn);

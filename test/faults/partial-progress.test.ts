@@ -23,9 +23,9 @@ import {
   prepareConvergence,
   type QueuedMessage,
   roleDifferences,
-  SCENARIO_HOST,
   SimulatedFifoQueue,
 } from "../support/convergence-scenario.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
 const SPACE = "platform-01HND497T9JKR76MR3KA2CDJHP";
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
   env = await prepareConvergence(moto);
   const { ledgerTable } = await createLocalAwsResources({
     endpoint: moto.endpoint,
-    spaceliftHostname: SCENARIO_HOST,
+    spaceliftHostname: SPACELIFT_HOST,
   });
   deps = {
     config: env.config,

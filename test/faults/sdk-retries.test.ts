@@ -33,13 +33,13 @@ import {
   FaultInjector,
   SdkCallCounter,
 } from "../support/fault-injection.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 /** The stand-in boundary createLocalAwsResources creates in moto (checked in beforeAll). */
 const BOUNDARY_ARN =
   "arn:aws:iam::123456789012:policy/spacelift-role-vending/spacelift-role-vending-boundary";
 const config = await loadVendingConfig({
-  SPACELIFT_HOSTNAME: HOST,
+  SPACELIFT_HOSTNAME: SPACELIFT_HOST,
   PERMISSIONS_BOUNDARY_ARN: BOUNDARY_ARN,
   AWS_ACCOUNT_ID: "123456789012",
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
@@ -55,7 +55,7 @@ beforeAll(async () => {
   moto = await startMotoServer();
   const resources = await createLocalAwsResources({
     endpoint: moto.endpoint,
-    spaceliftHostname: HOST,
+    spaceliftHostname: SPACELIFT_HOST,
   });
   ledgerTable = resources.ledgerTable;
   if (resources.permissionsBoundaryArn !== BOUNDARY_ARN) {

@@ -33,14 +33,19 @@ import {
 import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
 import { lambdaContext, toSqsEvent } from "../../scripts/lib/local-pipeline.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
-import { HOSTNAME, spaceliftRunMayAssume } from "../reconcile/harness.ts";
+import { spaceliftRunMayAssume } from "../reconcile/harness.ts";
 import { readRole, testClients } from "../support/aws.ts";
 import {
   type FakeSpaceliftServer,
   ROOT_SPACE,
   startFakeSpacelift,
 } from "../support/fake-spacelift.ts";
-import { fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
+import {
+  fixtureBody,
+  PRODUCTION_SPACE,
+  SPACELIFT_HOST,
+  STAGING_SPACE,
+} from "../support/fixtures.ts";
 
 const API_KEY_PARAMETER = "/spacelift-role-vending/spacelift-api-key";
 const MINUTE = 60_000;
@@ -78,7 +83,7 @@ beforeEach(async () => {
   spacelift.faults.clear();
   const resources = await createLocalAwsResources({
     endpoint: moto.endpoint,
-    spaceliftHostname: HOSTNAME,
+    spaceliftHostname: SPACELIFT_HOST,
   });
   queueUrl = resources.queueUrl;
   ledgerTable = resources.ledgerTable;
@@ -90,7 +95,7 @@ beforeEach(async () => {
     }),
   );
   const env = {
-    SPACELIFT_HOSTNAME: HOSTNAME,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: resources.permissionsBoundaryArn,
     AWS_ACCOUNT_ID: "123456789012",
     QUEUE_URL: queueUrl,

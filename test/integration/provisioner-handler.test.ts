@@ -28,9 +28,14 @@ import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import { readParameter, readRole, subPattern, testClients } from "../support/aws.ts";
-import { fixture, fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
+import {
+  fixture,
+  fixtureBody,
+  PRODUCTION_SPACE,
+  SPACELIFT_HOST,
+  STAGING_SPACE,
+} from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 const ROLE = "spacelift-stack-payments-api";
 const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
@@ -72,7 +77,7 @@ beforeAll(async () => {
   clients = testClients(moto.endpoint);
   const resources = await createLocalAwsResources({
     endpoint: moto.endpoint,
-    spaceliftHostname: HOST,
+    spaceliftHostname: SPACELIFT_HOST,
   });
   const boundary = await clients.iam.send(
     new CreatePolicyCommand({
@@ -87,7 +92,7 @@ beforeAll(async () => {
   // The SDK's own setting: the module-scope clients (adapters/aws-clients.ts) talk to moto.
   process.env.AWS_ENDPOINT_URL = moto.endpoint;
   env = {
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     AWS_ACCOUNT_ID: "123456789012",
     LEDGER_TABLE: resources.ledgerTable,
     DEFAULT_POLICY_ARNS: READ_ONLY,
@@ -120,10 +125,12 @@ describe("provisioner handler against moto", () => {
         "spacelift:stack": "payments-api",
       },
     });
-    expect(subPattern(role?.trust, HOST)).toBe(
+    expect(subPattern(role?.trust, SPACELIFT_HOST)).toBe(
       `space:${PRODUCTION_SPACE}:stack:payments-api:run_type:*:scope:*`,
     );
-    expect(role?.trust.Statement[0].Condition.StringEquals).toEqual({ [`${HOST}:aud`]: HOST });
+    expect(role?.trust.Statement[0].Condition.StringEquals).toEqual({
+      [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST,
+    });
     expect(await readParameter(clients.ssm, PARAMETER)).toEqual({
       value: role?.arn,
       tags: role?.tags,
@@ -136,7 +143,7 @@ describe("provisioner handler against moto", () => {
       context,
     );
     const role = await readRole(clients.iam, ROLE);
-    expect(subPattern(role?.trust, HOST)).toBe(
+    expect(subPattern(role?.trust, SPACELIFT_HOST)).toBe(
       `space:${STAGING_SPACE}:stack:payments-api:run_type:*:scope:*`,
     );
   });

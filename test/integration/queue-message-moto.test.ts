@@ -31,9 +31,8 @@ import { lambdaContext, toSqsEvent } from "../../scripts/lib/local-pipeline.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { signedDelivery } from "../../scripts/lib/spacelift-events.ts";
 import { readRole, testClients } from "../support/aws.ts";
-import { fixtureBody } from "../support/fixtures.ts";
+import { fixtureBody, SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 const SECRET = "queue-message-webhook-secret-0123";
 
 let moto: MotoServer;
@@ -77,13 +76,13 @@ beforeAll(async () => {
   sqs = new SQSClient(localClientConfig(moto.endpoint));
   const resources = await createLocalAwsResources({
     endpoint: moto.endpoint,
-    spaceliftHostname: HOST,
+    spaceliftHostname: SPACELIFT_HOST,
   });
   queueUrl = resources.queueUrl;
   // The SDK's own setting: the module-scope clients (adapters/aws-clients.ts) talk to moto.
   process.env.AWS_ENDPOINT_URL = moto.endpoint;
   const env = {
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     SPACELIFT_WEBHOOK_SECRET: SECRET,
     AWS_ACCOUNT_ID: "123456789012",

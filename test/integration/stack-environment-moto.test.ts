@@ -22,9 +22,8 @@ import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { readParameter, readRole, testClients } from "../support/aws.ts";
 import { type FakeSpaceliftServer, startFakeSpacelift } from "../support/fake-spacelift.ts";
-import { PRODUCTION_SPACE } from "../support/fixtures.ts";
+import { PRODUCTION_SPACE, SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
 const KEY_PARAMETER = "/spacelift-role-vending/spacelift-api-key";
 
 let moto: MotoServer;
@@ -80,7 +79,7 @@ beforeAll(async () => {
   clients = testClients(moto.endpoint);
   const resources = await createLocalAwsResources({
     endpoint: moto.endpoint,
-    spaceliftHostname: HOST,
+    spaceliftHostname: SPACELIFT_HOST,
   });
   const boundary = await clients.iam.send(
     new CreatePolicyCommand({
@@ -101,7 +100,7 @@ beforeAll(async () => {
   // The SDK's own setting: the module-scope clients (adapters/aws-clients.ts) talk to moto.
   process.env.AWS_ENDPOINT_URL = moto.endpoint;
   const env = {
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     AWS_ACCOUNT_ID: "123456789012",
     LEDGER_TABLE: resources.ledgerTable,
     PERMISSIONS_BOUNDARY_ARN: boundary.Policy?.Arn ?? "",
@@ -111,7 +110,7 @@ beforeAll(async () => {
   };
   handler = createHandler({
     provisioner: await composeProvisioner(env),
-    openStackEnvironment: composeStackEnvironment(env, HOST),
+    openStackEnvironment: composeStackEnvironment(env, SPACELIFT_HOST),
   });
 });
 
@@ -254,8 +253,8 @@ function spaceliftLikeToken(stack: string): string {
   return [
     encode({ alg: "RS256", typ: "JWT" }),
     encode({
-      iss: `https://${HOST}`,
-      aud: HOST,
+      iss: `https://${SPACELIFT_HOST}`,
+      aud: SPACELIFT_HOST,
       sub: `space:${PRODUCTION_SPACE}:stack:${stack}:run_type:TRACKED:scope:write`,
       exp: Math.floor(Date.now() / 1000) + 3600,
     }),
@@ -265,8 +264,8 @@ function spaceliftLikeToken(stack: string): string {
 
 describe("composeStackEnvironment", () => {
   it("is nothing with the option off", () => {
-    expect(composeStackEnvironment({ STACK_ENVIRONMENT: "false" }, HOST)).toBeUndefined();
-    expect(composeStackEnvironment({}, HOST)).toBeUndefined();
+    expect(composeStackEnvironment({ STACK_ENVIRONMENT: "false" }, SPACELIFT_HOST)).toBeUndefined();
+    expect(composeStackEnvironment({}, SPACELIFT_HOST)).toBeUndefined();
   });
 
   it("without the API key parameter, opens nothing and says why (SSM stays the contract)", async () => {
@@ -276,7 +275,7 @@ describe("composeStackEnvironment", () => {
         SPACELIFT_API_KEY_PARAMETER: "/spacelift-role-vending/no-such-key",
         SPACELIFT_API_ENDPOINT: spacelift.endpoint,
       },
-      HOST,
+      SPACELIFT_HOST,
     );
     spacelift.requests.length = 0;
 

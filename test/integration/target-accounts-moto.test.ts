@@ -21,8 +21,8 @@ import {
 } from "../../scripts/lib/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
 import { readRole } from "../support/aws.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOSTNAME = "acme.app.spacelift.io";
 const SERVICE_PRINCIPAL = "arn:aws:iam::123456789012:role/spacelift-role-vending/local-provisioner";
 const PROD: LocalTargetAccount = {
   id: "222222222222",
@@ -32,7 +32,7 @@ const PROD: LocalTargetAccount = {
 const STAGING: LocalTargetAccount = {
   id: "333333333333",
   vendingRoleArn: "arn:aws:iam::333333333333:role/vending/stage-vending",
-  oidcProviderArn: `arn:aws:iam::333333333333:oidc-provider/${HOSTNAME}`,
+  oidcProviderArn: `arn:aws:iam::333333333333:oidc-provider/${SPACELIFT_HOST}`,
   permissionsBoundaryArn: "arn:aws:iam::333333333333:policy/boundaries/stage-boundary",
 };
 
@@ -85,7 +85,7 @@ async function inventory(iam: IAMClient) {
 const setUp = (accounts: readonly LocalTargetAccount[]) =>
   ensureLocalTargetAccounts(accounts, {
     endpoint: moto.endpoint,
-    spaceliftHostname: HOSTNAME,
+    spaceliftHostname: SPACELIFT_HOST,
     servicePrincipalArns: [SERVICE_PRINCIPAL],
   });
 
@@ -97,7 +97,7 @@ describe("ensureLocalTargetAccounts", () => {
       {
         id: PROD.id,
         vendingRoleArn: PROD.vendingRoleArn,
-        oidcProviderArn: `arn:aws:iam::${PROD.id}:oidc-provider/${HOSTNAME}`,
+        oidcProviderArn: `arn:aws:iam::${PROD.id}:oidc-provider/${SPACELIFT_HOST}`,
         permissionsBoundaryArn: `arn:aws:iam::${PROD.id}:policy/spacelift-role-vending/spacelift-role-vending-boundary`,
         externalId: PROD.externalId,
       },
@@ -111,7 +111,7 @@ describe("ensureLocalTargetAccounts", () => {
     const prod = await iamIn(PROD.id);
     expect(await inventory(prod)).toEqual({
       roles: [PROD.vendingRoleArn],
-      providers: [`arn:aws:iam::${PROD.id}:oidc-provider/${HOSTNAME}`],
+      providers: [`arn:aws:iam::${PROD.id}:oidc-provider/${SPACELIFT_HOST}`],
     });
     const boundary = await prod.send(
       new GetPolicyCommand({ PolicyArn: prepared[0]?.permissionsBoundaryArn }),
@@ -165,8 +165,8 @@ describe("ensureLocalTargetAccounts", () => {
     const prod = await iamIn(PROD.id);
     await prod.send(
       new CreateOpenIDConnectProviderCommand({
-        Url: `https://${HOSTNAME}`,
-        ClientIDList: [HOSTNAME],
+        Url: `https://${SPACELIFT_HOST}`,
+        ClientIDList: [SPACELIFT_HOST],
         ThumbprintList: ["0000000000000000000000000000000000000000"],
       }),
     );
@@ -192,7 +192,7 @@ describe("ensureLocalTargetAccounts", () => {
 
     expect(await inventory(prod)).toEqual({
       roles: [PROD.vendingRoleArn],
-      providers: [`arn:aws:iam::${PROD.id}:oidc-provider/${HOSTNAME}`],
+      providers: [`arn:aws:iam::${PROD.id}:oidc-provider/${SPACELIFT_HOST}`],
     });
     expect((await readRole(prod, "spacelift-role-vending"))?.trust).toEqual(existingTrust);
     prod.destroy();

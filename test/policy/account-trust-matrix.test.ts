@@ -10,9 +10,9 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { decisionMatrix, type Token, tokenFor } from "./evaluate.ts";
 
-const HOST = "acme.app.spacelift.io";
 const A = "123456789012";
 const B = "222222222222";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
@@ -21,7 +21,7 @@ const PAYMENTS = "payments-api" as StackId;
 const BILLING = "billing" as StackId;
 
 const config = await loadVendingConfig({
-  SPACELIFT_HOSTNAME: HOST,
+  SPACELIFT_HOSTNAME: SPACELIFT_HOST,
   AWS_ACCOUNT_ID: A,
   PERMISSIONS_CONFIG: `
 permissionsBoundaryArn: arn:aws:iam::${A}:policy/boundary

@@ -14,9 +14,9 @@ import {
   revokedTrustPolicy,
 } from "../../functions/core/revocation.ts";
 import { trustPolicyViolations } from "../../functions/core/trust-policy-rules.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { ACCOUNT_ID, decide, type Run, tokenFor } from "./evaluate.ts";
 
-const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
 
 const TEMPLATES = {
@@ -33,7 +33,7 @@ const TEMPLATES = {
  */
 async function configWith(template: string): Promise<VendingConfig> {
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     AWS_ACCOUNT_ID: ACCOUNT_ID,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
   });

@@ -8,6 +8,7 @@ import { loadVendingConfig, type VendingConfig } from "../../functions/core/conf
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { decisionMatrix, type Token, tokenFor } from "./evaluate.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
@@ -16,7 +17,7 @@ const PAYMENTS = "payments-api" as StackId;
 
 function configWith(permissions: string | undefined): Promise<VendingConfig> {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     ...(permissions === undefined ? {} : { PERMISSIONS_CONFIG: permissions }),

@@ -11,11 +11,11 @@ import type { ObservedRole, RoleSpec } from "../../functions/core/ports.ts";
 import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { auditEvent, type EventOptions } from "../../scripts/lib/spacelift-events.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 import { decisionMatrix, tokenFor } from "./evaluate.ts";
 import { InMemorySpacePaths } from "./in-memory-space-paths.ts";
 
-const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR";
 const PROD_US = "us-east-1-01HQ1234567890ABCDEFGHJKMN";
@@ -34,7 +34,7 @@ async function setup(template: string) {
   const spacePaths = new InMemorySpacePaths();
   const deps: ProvisionerDeps = {
     config: await loadVendingConfig({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE: template,

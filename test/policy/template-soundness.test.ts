@@ -22,9 +22,8 @@ import {
   validateSubjectTemplate,
 } from "../../functions/core/subject.ts";
 import { assertSubjectTemplateMeetsSubRule } from "../../functions/core/trust-policy-rules.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { decide, type Run, type Token, tokenFor } from "./evaluate.ts";
-
-const HOST = "acme.app.spacelift.io";
 
 const TEMPLATES = [
   DEFAULT_SUBJECT_TEMPLATE,
@@ -169,7 +168,7 @@ function vendedRoles(config: VendingConfig): Vended[] {
 
 async function configFor(template: string, split: boolean): Promise<VendingConfig> {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     SUBJECT_TEMPLATE: template,
@@ -216,7 +215,7 @@ describe.each(TEMPLATES)("with session tagging, the roles rendered from %s", (te
   it("let a run tag its session only with its own stack and space", async () => {
     // Prepare: every caller of production tags its session with each production stack's ID.
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE: template,
@@ -330,14 +329,14 @@ describe("what the refused template shapes would admit (why they are refused)", 
       Statement: { Condition: { StringLike: Record<string, string> } }[];
     };
     for (const statement of trust.Statement)
-      statement.Condition.StringLike[`${HOST}:sub`] = pattern;
+      statement.Condition.StringLike[`${SPACELIFT_HOST}:sub`] = pattern;
     return { ...role, trustPolicy: trust as unknown as RoleSpec["trustPolicy"] };
   }
   const token = (sub: string): Token => ({
-    host: HOST,
+    host: SPACELIFT_HOST,
     sub,
-    aud: HOST,
-    provider: `arn:aws:iam::123456789012:oidc-provider/${HOST}`,
+    aud: SPACELIFT_HOST,
+    provider: `arn:aws:iam::123456789012:oidc-provider/${SPACELIFT_HOST}`,
   });
 
   it.each([

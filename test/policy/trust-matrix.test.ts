@@ -8,9 +8,9 @@ import { loadVendingConfig, type VendingConfig } from "../../functions/core/conf
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { decisionMatrix, type Token, tokenFor } from "./evaluate.ts";
 
-const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId;
 /** A child space of production. */
@@ -20,7 +20,7 @@ const BILLING = "billing" as StackId;
 
 function configWith(env: Record<string, string> = {}): Promise<VendingConfig> {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
     AWS_ACCOUNT_ID: "123456789012",
     ...env,

@@ -44,6 +44,7 @@ import {
   ROOT_SPACE,
   startFakeSpacelift,
 } from "../support/fake-spacelift.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { planThenApply, type QueueMessageOutcomes, SqsQueueDrain } from "../support/plan-queue.ts";
 
 /** The provisioner's ledger table in moto (the reconciler gets it only when a test sets LEDGER_TABLE). */
@@ -56,10 +57,9 @@ export interface DepsOptions {
   settings?: Partial<ReconcileSettings>;
 }
 
-export const HOSTNAME = "acme.app.spacelift.io";
 export const ACCOUNT = "acme";
 export const AWS_ACCOUNT_ID = "123456789012";
-export const OIDC_PROVIDER_ARN = `arn:aws:iam::${AWS_ACCOUNT_ID}:oidc-provider/${HOSTNAME}`;
+export const OIDC_PROVIDER_ARN = `arn:aws:iam::${AWS_ACCOUNT_ID}:oidc-provider/${SPACELIFT_HOST}`;
 export const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 export const BOUNDARY = `arn:aws:iam::${AWS_ACCOUNT_ID}:policy/spacelift-boundary`;
 /** Under the product's own parameter namespace on purpose: the reconciler must leave it alone. */
@@ -117,7 +117,7 @@ export async function startHarness(): Promise<Harness> {
     );
   }
   const env = {
-    SPACELIFT_HOSTNAME: HOSTNAME,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     AWS_ACCOUNT_ID,
     OIDC_PROVIDER_ARN,
     DEFAULT_POLICY_ARNS: READ_ONLY,
@@ -322,8 +322,8 @@ export function spaceliftRunMayAssume(
         action: "sts:AssumeRoleWithWebIdentity",
         resource: { resource: `arn:aws:iam::${AWS_ACCOUNT_ID}:role/x`, accountId: AWS_ACCOUNT_ID },
         contextVariables: {
-          [`${HOSTNAME}:sub`]: `space:${run.spaceId}:stack:${run.stackId}:run_type:TRACKED:scope:write`,
-          [`${HOSTNAME}:aud`]: HOSTNAME,
+          [`${SPACELIFT_HOST}:sub`]: `space:${run.spaceId}:stack:${run.stackId}:run_type:TRACKED:scope:write`,
+          [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST,
         },
       },
       identityPolicies: [],

@@ -16,6 +16,7 @@ import { REVOKED_SESSIONS_POLICY } from "../../functions/core/revocation.ts";
 import type { SpaceFields, StackFields } from "../../functions/spacelift/resources.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
 import { InMemorySpacePaths } from "../policy/in-memory-space-paths.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
@@ -41,7 +42,7 @@ const LISTING_TAKES = 10 * MINUTE;
 
 async function setup() {
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
   });
@@ -256,7 +257,7 @@ describe("resources the reconciler creates or converges", () => {
     // dated by the event) had its old name written back as of the end of the listing, so every
     // stack event until the next run rendered roles trusting the old {spacePath}.
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE:

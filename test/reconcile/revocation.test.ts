@@ -18,6 +18,7 @@ import { diffRole } from "../../functions/core/role-diff.ts";
 import { LABELS_TAG } from "../../functions/core/role-ownership.ts";
 import { stackBindings } from "../../functions/core/role-spec.ts";
 import type { StackFields } from "../../functions/spacelift/resources.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
@@ -27,7 +28,6 @@ import {
 } from "../support/in-memory.ts";
 import { reconcileThenApply } from "../support/plan-queue.ts";
 
-const HOST = "acme.app.spacelift.io";
 const ROLE = "spacelift-stack-payments-api";
 const T0 = new Date("2026-11-20T12:00:00.000Z");
 const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
@@ -37,7 +37,7 @@ async function setup() {
   const parameters = new InMemoryParameterStore();
   const ledger = new InMemoryLedger();
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
@@ -245,7 +245,7 @@ describe("converging a revoked role (an event for the stack arrives)", () => {
 describe("the sessions policy's name", () => {
   it("is reserved: a permissions file's inline policy of that name makes no role", async () => {
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       PERMISSIONS_CONFIG: JSON.stringify({

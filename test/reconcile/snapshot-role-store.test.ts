@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../functions/core/config.ts";
 import { takeInventory } from "../../functions/core/reconcile/inventory.ts";
 import { SnapshotRoleStore } from "../../functions/core/reconcile/snapshot-stores.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const OURS = {
@@ -18,7 +19,7 @@ const OURS = {
 
 async function setup() {
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",

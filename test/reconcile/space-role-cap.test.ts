@@ -10,6 +10,7 @@ import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import type { ReconcilerDeps } from "../../functions/core/reconcile/pass-state.ts";
 import type { StackFields } from "../../functions/spacelift/resources.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
@@ -30,7 +31,7 @@ async function setup(maxRolesPerSpace: number) {
   const quota = new InMemorySpaceQuota();
   quota.clock = T0.getTime() - 3_600_000;
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
   });

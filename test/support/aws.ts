@@ -11,11 +11,48 @@ import {
   ParameterNotFound,
   SSMClient,
 } from "@aws-sdk/client-ssm";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { STSClient } from "@aws-sdk/client-sts";
+import { assumedRoleClientConfig, localClientConfig } from "../../scripts/lib/local-aws.ts";
 
 export function testClients(endpoint: string) {
   const config = localClientConfig(endpoint);
   return { iam: new IAMClient(config), ssm: new SSMClient(config) };
+}
+
+/** IAM and SSM clients acting in one account of the emulator; `close()` destroys them. */
+export interface AccountClients {
+  readonly iam: IAMClient;
+  readonly ssm: SSMClient;
+  close(): void;
+}
+
+/**
+ * Clients acting in `account` of the emulator at `endpoint`, the way moto lets one: through an
+ * assumed role (moto keeps per-account state; the credentials act in the role's account).
+ */
+export async function clientsInAccount(endpoint: string, account: string): Promise<AccountClients> {
+  const local = localClientConfig(endpoint);
+  const sts = new STSClient(local);
+  try {
+    const config = await assumedRoleClientConfig(
+      sts,
+      local,
+      `arn:aws:iam::${account}:role/test-inspector`,
+      "test-inspector",
+    );
+    const iam = new IAMClient(config);
+    const ssm = new SSMClient(config);
+    return {
+      iam,
+      ssm,
+      close() {
+        iam.destroy();
+        ssm.destroy();
+      },
+    };
+  } finally {
+    sts.destroy();
+  }
 }
 
 export async function readRole(iam: IAMClient, name: string) {

@@ -7,14 +7,12 @@
  * the real StsAccountAccess adapter, one per simulated Lambda container, over the product's
  * account clients with the scenario's fault injector and call counter attached.
  */
-import { IAMClient } from "@aws-sdk/client-iam";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { accountClients } from "../../functions/adapters/aws-clients.ts";
 import { StsAccountAccess } from "../../functions/adapters/sts-account-access.ts";
 import { stsClient } from "../../functions/adapters/sts-client.ts";
 import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
-import { ensureLocalTargetAccounts, localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { ensureLocalTargetAccounts } from "../../scripts/lib/local-aws.ts";
+import { type AccountClients, clientsInAccount } from "./aws.ts";
 import type { FaultInjector, SdkCallCounter } from "./fault-injection.ts";
 
 export const TARGET_ACCOUNT_ID = "222222222222";
@@ -63,21 +61,15 @@ export function twoAccountConfig(options: {
   });
 }
 
-/** Clean clients acting in the second account, for inspection (no faults, not counted). */
-export interface AccountInspection {
-  readonly iam: IAMClient;
-  readonly ssm: SSMClient;
-  close(): void;
-}
-
 /**
  * Sets up the second account in moto (after each reset: moto forgets it), its boundary policy
- * included, and returns clients that inspect it.
+ * included, and returns clean
+ * clients that inspect it (no faults, not counted).
  */
 export async function prepareTargetAccount(
   endpoint: string,
   hostname: string,
-): Promise<AccountInspection> {
+): Promise<AccountClients> {
   await ensureLocalTargetAccounts(
     [
       {
@@ -89,35 +81,7 @@ export async function prepareTargetAccount(
     ],
     { endpoint, spaceliftHostname: hostname },
   );
-  const sts = new STSClient(localClientConfig(endpoint));
-  try {
-    const { Credentials } = await sts.send(
-      new AssumeRoleCommand({
-        RoleArn: `arn:aws:iam::${TARGET_ACCOUNT_ID}:role/soak-inspector`,
-        RoleSessionName: "soak-inspector",
-      }),
-    );
-    const config = {
-      ...localClientConfig(endpoint),
-      credentials: {
-        accessKeyId: Credentials?.AccessKeyId ?? "",
-        secretAccessKey: Credentials?.SecretAccessKey ?? "",
-        sessionToken: Credentials?.SessionToken ?? "",
-      },
-    };
-    const iam = new IAMClient(config);
-    const ssm = new SSMClient(config);
-    return {
-      iam,
-      ssm,
-      close() {
-        iam.destroy();
-        ssm.destroy();
-      },
-    };
-  } finally {
-    sts.destroy();
-  }
+  return clientsInAccount(endpoint, TARGET_ACCOUNT_ID);
 }
 
 /**

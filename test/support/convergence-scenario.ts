@@ -80,8 +80,8 @@ import {
   type Random,
   SdkCallCounter,
 } from "./fault-injection.ts";
+import { SPACELIFT_HOST } from "./fixtures.ts";
 
-export const SCENARIO_HOST = "acme.app.spacelift.io";
 const ACCOUNT = "acme";
 const AWS_ACCOUNT_ID = "123456789012";
 /**
@@ -237,7 +237,7 @@ export interface ConvergenceEnvironment {
 /** The scenario's configuration with the read/write split on (same policies for the write role). */
 function splitConfig(): Promise<VendingConfig> {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: SCENARIO_HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: SERVICE_BOUNDARY_ARN,
     AWS_ACCOUNT_ID,
     PERMISSIONS_CONFIG: JSON.stringify({
@@ -263,7 +263,7 @@ export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceE
   );
   Object.assign(process.env, localEnv);
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: SCENARIO_HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: SERVICE_BOUNDARY_ARN,
     AWS_ACCOUNT_ID,
     DEFAULT_POLICY_ARNS: DEFAULT_POLICY_ARNS.join(","),
@@ -1145,7 +1145,7 @@ export async function runConvergenceSeed(
   }
   const config = twoAccounts
     ? await twoAccountConfig({
-        hostname: SCENARIO_HOST,
+        hostname: SPACELIFT_HOST,
         serviceAccountId: AWS_ACCOUNT_ID,
         spaces: options.spaces,
         policyArns: DEFAULT_POLICY_ARNS,
@@ -1160,7 +1160,7 @@ export async function runConvergenceSeed(
   await env.moto.reset();
   const resources = await createLocalAwsResources({
     endpoint: env.moto.endpoint,
-    spaceliftHostname: SCENARIO_HOST,
+    spaceliftHostname: SPACELIFT_HOST,
   });
   if (resources.permissionsBoundaryArn !== SERVICE_BOUNDARY_ARN) {
     throw new Error(
@@ -1171,7 +1171,7 @@ export async function runConvergenceSeed(
   try {
     const targets = new Map<string, InspectionClients>();
     if (twoAccounts) {
-      const inspection = await prepareTargetAccount(env.moto.endpoint, SCENARIO_HOST);
+      const inspection = await prepareTargetAccount(env.moto.endpoint, SPACELIFT_HOST);
       cleanups.push(() => inspection.close());
       targets.set(TARGET_ACCOUNT_ID, { ...inspection, roles: new IamRoleStore(inspection.iam) });
     }

@@ -34,3 +34,6 @@ export function fixture(
 export const PRODUCTION_SPACE = "production-01HND497T9JKR76MR3KA2CDJHP";
 export const STAGING_SPACE = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR";
 export const DATA_SPACE = "data-platform-01HPE6H08F8HR8PJR78DPYR3TC";
+
+/** The Spacelift account's hostname the tests' configuration and webhooks use (account `acme`). */
+export const SPACELIFT_HOST = "acme.app.spacelift.io";

@@ -34,6 +34,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { inflateRawSync } from "node:zlib";
 import { build } from "esbuild";
+import { SPACELIFT_HOST } from "./fixtures.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON that tests walk freely.
 export type CloudFormationTemplate = Record<string, any>;
@@ -51,7 +52,7 @@ export const TEMPLATE_ACCOUNT_ID = "123456789012";
  * allow-list, an operator role pattern and an alarm e-mail are set, so every conditional part of the template is present.
  */
 export const PACKAGED_PARAMS = {
-  spaceliftHostname: "acme.app.spacelift.io",
+  spaceliftHostname: SPACELIFT_HOST,
   permissionsBoundaryArn: `arn:aws:iam::${TEMPLATE_ACCOUNT_ID}:policy/spacelift-role-vending/spacelift-role-vending-boundary`,
   defaultPolicyArns: "arn:aws:iam::aws:policy/ReadOnlyAccess",
   allowedPolicyArns: [

@@ -7,10 +7,15 @@ import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { fitRoleName } from "../../functions/core/role-names.ts";
 import { recordStackFacts } from "../../functions/core/stack-ledger.ts";
-import { fixture, fixtureBody, PRODUCTION_SPACE, STAGING_SPACE } from "../support/fixtures.ts";
+import {
+  fixture,
+  fixtureBody,
+  PRODUCTION_SPACE,
+  SPACELIFT_HOST,
+  STAGING_SPACE,
+} from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
-const HOST = "acme.app.spacelift.io";
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 const BOUNDARY = "arn:aws:iam::123456789012:policy/spacelift-boundary";
 const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
@@ -23,7 +28,7 @@ async function setup(env: Record<string, string> = {}) {
   const sleeps: number[] = [];
   const deps: ProvisionerDeps = {
     config: await loadVendingConfig({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       AWS_ACCOUNT_ID: "123456789012",
       DEFAULT_POLICY_ARNS: READ_ONLY,
       PERMISSIONS_BOUNDARY_ARN: BOUNDARY,
@@ -45,7 +50,7 @@ const subOf = (role: { trustPolicy: Record<string, unknown> } | undefined) => {
   const trust = role?.trustPolicy as
     | { Statement: { Condition: { StringLike: Record<string, string> } }[] }
     | undefined;
-  return trust?.Statement[0]?.Condition.StringLike[`${HOST}:sub`];
+  return trust?.Statement[0]?.Condition.StringLike[`${SPACELIFT_HOST}:sub`];
 };
 
 describe("processMessage: stack.create", () => {
@@ -70,12 +75,12 @@ describe("processMessage: stack.create", () => {
       Statement: [
         {
           Effect: "Allow",
-          Principal: { Federated: `arn:aws:iam::123456789012:oidc-provider/${HOST}` },
+          Principal: { Federated: `arn:aws:iam::123456789012:oidc-provider/${SPACELIFT_HOST}` },
           Action: "sts:AssumeRoleWithWebIdentity",
           Condition: {
-            StringEquals: { [`${HOST}:aud`]: HOST },
+            StringEquals: { [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST },
             StringLike: {
-              [`${HOST}:sub`]: `space:${PRODUCTION_SPACE}:stack:payments-api:run_type:*:scope:*`,
+              [`${SPACELIFT_HOST}:sub`]: `space:${PRODUCTION_SPACE}:stack:payments-api:run_type:*:scope:*`,
             },
           },
         },

@@ -18,6 +18,7 @@ import {
 import { ORPHANED_AT_TAG } from "../../functions/core/reconcile/orphans.ts";
 import { REVOKED_SESSIONS_POLICY, revokedTrustPolicy } from "../../functions/core/revocation.ts";
 import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12);
@@ -27,7 +28,7 @@ const PARAMETER = "/spacelift/acme/stacks/gone/role-arn";
 
 async function setup(env: Record<string, string> = {}) {
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     ...env,
@@ -283,7 +284,7 @@ describe("a reconcile order for a target account", () => {
 
   async function twoAccounts() {
     const config = await loadVendingConfig({
-      SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       AWS_ACCOUNT_ID: "123456789012",
       PERMISSIONS_CONFIG: JSON.stringify({
         permissionsBoundaryArn: "arn:aws:iam::123456789012:policy/spacelift-boundary",

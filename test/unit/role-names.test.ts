@@ -19,9 +19,9 @@ import {
   stackRoleName,
 } from "../../functions/core/role-names.ts";
 import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
 
-const HOST = "acme.app.spacelift.io";
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 const DEPLOY = "arn:aws:iam::123456789012:policy/deploy";
@@ -35,7 +35,7 @@ const SPLIT = await configWith({
 
 function configWith(permissions: unknown): Promise<VendingConfig> {
   return loadVendingConfig({
-    SPACELIFT_HOSTNAME: HOST,
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
     PERMISSIONS_CONFIG: JSON.stringify(permissions),

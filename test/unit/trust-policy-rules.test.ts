@@ -14,9 +14,9 @@ import {
   assertTrustPolicyAccepted,
   trustPolicyViolations,
 } from "../../functions/core/trust-policy-rules.ts";
+import { SPACELIFT_HOST } from "../support/fixtures.ts";
 
-const HOST = "acme.app.spacelift.io";
-const PROVIDER = `arn:aws:iam::123456789012:oidc-provider/${HOST}`;
+const PROVIDER = `arn:aws:iam::123456789012:oidc-provider/${SPACELIFT_HOST}`;
 
 function statement(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -24,8 +24,8 @@ function statement(overrides: Record<string, unknown> = {}): Record<string, unkn
     Principal: { Federated: PROVIDER },
     Action: "sts:AssumeRoleWithWebIdentity",
     Condition: {
-      StringEquals: { [`${HOST}:aud`]: HOST },
-      StringLike: { [`${HOST}:sub`]: "space:root:stack:payments-api:*" },
+      StringEquals: { [`${SPACELIFT_HOST}:aud`]: SPACELIFT_HOST },
+      StringLike: { [`${SPACELIFT_HOST}:sub`]: "space:root:stack:payments-api:*" },
     },
     ...overrides,
   };
@@ -86,24 +86,32 @@ describe("trustPolicyViolations", () => {
     ["an old Version", { Version: "2008-10-17", Statement: [statement()] }, "version"],
     [
       "a sub wildcard after 5 literal characters",
-      trust(statement({ Condition: { StringLike: { [`${HOST}:sub`]: "root:*" } } })),
+      trust(statement({ Condition: { StringLike: { [`${SPACELIFT_HOST}:sub`]: "root:*" } } })),
       "sub-wildcard-prefix",
     ],
     [
       "a bare * sub",
-      trust(statement({ Condition: { StringLike: { [`${HOST}:sub`]: ["space:root:*", "*"] } } })),
+      trust(
+        statement({
+          Condition: { StringLike: { [`${SPACELIFT_HOST}:sub`]: ["space:root:*", "*"] } },
+        }),
+      ),
       "sub-wildcard-prefix",
     ],
     [
       "a ? after 3 literal characters",
-      trust(statement({ Condition: { "ForAnyValue:StringLike": { [`${HOST}:sub`]: "spa?e:x" } } })),
+      trust(
+        statement({
+          Condition: { "ForAnyValue:StringLike": { [`${SPACELIFT_HOST}:sub`]: "spa?e:x" } },
+        }),
+      ),
       "sub-wildcard-prefix",
     ],
     [
       "a policy variable standing for the literal prefix",
       trust(
         statement({
-          Condition: { StringLike: { [`${HOST}:sub`]: `${STACK_VARIABLE}:*` } },
+          Condition: { StringLike: { [`${SPACELIFT_HOST}:sub`]: `${STACK_VARIABLE}:*` } },
         }),
       ),
       "sub-wildcard-prefix",
@@ -116,12 +124,16 @@ describe("trustPolicyViolations", () => {
 
   it("reads * literally under StringEquals and counts IAM's literal-star variable as a literal character", () => {
     expect(
-      rulesOf(trust(statement({ Condition: { StringEquals: { [`${HOST}:sub`]: "*" } } }))),
+      rulesOf(
+        trust(statement({ Condition: { StringEquals: { [`${SPACELIFT_HOST}:sub`]: "*" } } })),
+      ),
     ).toEqual([]);
     expect(
       rulesOf(
         trust(
-          statement({ Condition: { StringLike: { [`${HOST}:sub`]: `ab${LITERAL_STAR}cde*` } } }),
+          statement({
+            Condition: { StringLike: { [`${SPACELIFT_HOST}:sub`]: `ab${LITERAL_STAR}cde*` } },
+          }),
         ),
       ),
     ).toEqual([]);
@@ -174,7 +186,7 @@ describe("every trust policy the product renders passes the check", () => {
         : PERMISSIONS.filter((permissions) => !permissions?.includes("readWriteSplit"));
       for (const permissions of usable) {
         const config = await loadVendingConfig({
-          SPACELIFT_HOSTNAME: HOST,
+          SPACELIFT_HOSTNAME: SPACELIFT_HOST,
           PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
           AWS_ACCOUNT_ID: "123456789012",
           SUBJECT_TEMPLATE: template,
@@ -207,7 +219,7 @@ describe("every trust policy the product renders passes the check", () => {
 describe("SUBJECT_TEMPLATE and the sub wildcard rule", () => {
   const load = (template: string) =>
     loadVendingConfig({
-      SPACELIFT_HOSTNAME: HOST,
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
       PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
       AWS_ACCOUNT_ID: "123456789012",
       SUBJECT_TEMPLATE: template,

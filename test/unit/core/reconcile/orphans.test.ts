@@ -30,6 +30,7 @@ import {
 } from "../../../../functions/core/revocation.ts";
 import { SPACE_TAG, STACK_TAG } from "../../../../functions/core/role-ownership.ts";
 import type { SpaceFields, StackFields } from "../../../../functions/spacelift/resources.ts";
+import { SPACELIFT_HOST } from "../../../support/fixtures.ts";
 import { listedSpaces, listedStacks } from "../../../support/in-memory.ts";
 
 const ACCOUNT_ID = "123456789012";
@@ -42,7 +43,7 @@ const PRODUCTION_ID = ((id: string): SpaceId => {
 })(PRODUCTION);
 
 const config = await loadVendingConfig({
-  SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+  SPACELIFT_HOSTNAME: SPACELIFT_HOST,
   AWS_ACCOUNT_ID: ACCOUNT_ID,
   DEFAULT_POLICY_ARNS: "arn:aws:iam::aws:policy/ReadOnlyAccess",
   PERMISSIONS_BOUNDARY_ARN: `arn:aws:iam::${ACCOUNT_ID}:policy/spacelift-boundary`,

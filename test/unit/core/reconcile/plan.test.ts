@@ -10,6 +10,7 @@ import { backfill } from "../../../../functions/core/reconcile/backfill.ts";
 import { reconcile } from "../../../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../../../functions/core/reconcile/pass-state.ts";
 import type { StackFields } from "../../../../functions/spacelift/resources.ts";
+import { SPACELIFT_HOST } from "../../../support/fixtures.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
@@ -24,7 +25,7 @@ const STACKS = 1_000;
 
 async function setup(options: { dryRun?: boolean } = {}) {
   const config = await loadVendingConfig({
-    SPACELIFT_HOSTNAME: "acme.app.spacelift.io",
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
   });
