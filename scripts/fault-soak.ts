@@ -15,15 +15,15 @@
  * problems.
  */
 import { parseArgs } from "node:util";
+import { startMotoServer } from "../testkit/aws/moto.ts";
 import {
   DEFAULT_FAULTS,
   prepareConvergence,
   runConvergenceSeed,
   type SeedReport,
   summarize,
-} from "../test/support/convergence-scenario.ts";
-import type { AttemptFaultKind, FaultPlan } from "../test/support/fault-injection.ts";
-import { startMotoServer } from "./lib/moto.ts";
+} from "../testkit/faults/convergence-scenario.ts";
+import type { AttemptFaultKind, FaultPlan } from "../testkit/faults/fault-injection.ts";
 
 const { values } = parseArgs({
   options: {

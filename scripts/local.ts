@@ -13,10 +13,13 @@
 import { randomBytes } from "node:crypto";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { ConfigurationError } from "../functions/core/errors.ts";
-import { describeTargetAccounts, prepareLocalTargetAccounts } from "./lib/local-accounts.ts";
-import { createLocalAwsResources, localClientConfig } from "./lib/local-aws.ts";
-import { startLocalPipeline } from "./lib/local-pipeline.ts";
-import { type MotoServer, startMotoServer } from "./lib/moto.ts";
+import {
+  describeTargetAccounts,
+  prepareLocalTargetAccounts,
+} from "../testkit/aws/local-accounts.ts";
+import { createLocalAwsResources, localClientConfig } from "../testkit/aws/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../testkit/aws/moto.ts";
+import { startLocalPipeline } from "../testkit/lambda/local-pipeline.ts";
 import { watchAncestors } from "./lib/process-lifetime.ts";
 
 const hostname = process.env.SPACELIFT_HOSTNAME ?? "acme.app.spacelift.io";

@@ -16,13 +16,13 @@ import {
   spaceParameterName,
   stackParameterName,
 } from "../functions/core/role-names.ts";
-import { localClientConfig } from "./lib/local-aws.ts";
+import { localClientConfig } from "../testkit/aws/local-aws.ts";
 import {
   auditEvent,
   postDelivery,
   type ResourceAction,
   signedDelivery,
-} from "./lib/spacelift-events.ts";
+} from "../testkit/spacelift/events.ts";
 
 const ACTIONS = [
   "stack.create",

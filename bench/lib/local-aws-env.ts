@@ -2,8 +2,8 @@
  * The environment the handlers need to run against a local emulator, the same variables
  * scripts/local.ts sets. The handlers read it when first imported, as in Lambda.
  */
-import { createLocalAwsResources, type LocalAwsResources } from "../../scripts/lib/local-aws.ts";
-import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { createLocalAwsResources, type LocalAwsResources } from "../../testkit/aws/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../testkit/aws/moto.ts";
 
 export const HOSTNAME = "acme.app.spacelift.io";
 export const ACCOUNT = "acme";

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Agent, createServer, type IncomingMessage, request, type Server } from "node:http";
-import { isReadOperation } from "./api-calls.ts";
+import { isReadOperation } from "../../testkit/aws/api-calls.ts";
 
 /** A token bucket: `ratePerSecond` tokens a second, holding at most `capacity`. */
 export class TokenBucket {

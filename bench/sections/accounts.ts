@@ -29,10 +29,10 @@ import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { AccountRoleQuota } from "../../functions/core/role-quota.ts";
 import { permissionsOf } from "../../functions/core/role-spec.ts";
-import { prepareLocalTargetAccounts } from "../../scripts/lib/local-accounts.ts";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
-import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
-import { ApiCallCounter, callsOf, type ServiceCalls } from "../lib/api-calls.ts";
+import { ApiCallCounter, callsOf, type ServiceCalls } from "../../testkit/aws/api-calls.ts";
+import { prepareLocalTargetAccounts } from "../../testkit/aws/local-accounts.ts";
+import { localClientConfig } from "../../testkit/aws/local-aws.ts";
+import { auditEvent } from "../../testkit/spacelift/events.ts";
 import { ACCOUNT, MANAGED_POLICIES, withBenchAws } from "../lib/local-aws-env.ts";
 import type { BenchOptions, Row, SectionResult } from "../lib/report.ts";
 

@@ -13,14 +13,19 @@ import { type MessageOutcome, processMessage } from "../../functions/core/proces
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import type { ReconcileReport } from "../../functions/core/reconcile/decisions.ts";
 import { reconcile } from "../../functions/core/reconcile/pass.ts";
-import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import {
+  ApiCallCounter,
+  type CallTally,
+  callsOf,
+  type ServiceCalls,
+} from "../../testkit/aws/api-calls.ts";
+import { auditEvent, type ResourceAction } from "../../testkit/spacelift/events.ts";
 import {
   FAKE_API_KEY_ID,
   FAKE_API_KEY_SECRET,
   ROOT_SPACE,
   startFakeSpacelift,
-} from "../../test/support/fake-spacelift.ts";
-import { ApiCallCounter, type CallTally, callsOf, type ServiceCalls } from "../lib/api-calls.ts";
+} from "../../testkit/spacelift/fake-spacelift.ts";
 import { ACCOUNT, MANAGED_POLICIES, withBenchAws } from "../lib/local-aws-env.ts";
 import type { BenchOptions, Row, SectionResult } from "../lib/report.ts";
 

@@ -14,8 +14,8 @@ import {
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
 import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
-import { lambdaContext, toSqsEvent } from "../../scripts/lib/local-pipeline.ts";
-import { ApiCallCounter } from "../lib/api-calls.ts";
+import { ApiCallCounter } from "../../testkit/aws/api-calls.ts";
+import { lambdaContext, toSqsEvent } from "../../testkit/lambda/local-pipeline.ts";
 
 export type WorkerMessage =
   | { readonly type: "ready" }

@@ -16,10 +16,10 @@ import {
 } from "../../functions/core/audit-event.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import { receiveWebhook, WEBHOOK_PATH } from "../../functions/core/receive.ts";
-import { createLocalAwsResources, localClientConfig } from "../../scripts/lib/local-aws.ts";
-import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
-import { auditEvent, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
-import { type CallTally, retriesOf, sumTallies, totalOf } from "../lib/api-calls.ts";
+import { type CallTally, retriesOf, sumTallies, totalOf } from "../../testkit/aws/api-calls.ts";
+import { createLocalAwsResources, localClientConfig } from "../../testkit/aws/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../testkit/aws/moto.ts";
+import { auditEvent, signedDelivery } from "../../testkit/spacelift/events.ts";
 import { ACCOUNT, HOSTNAME, handlerEnv, WEBHOOK_SECRET } from "../lib/local-aws-env.ts";
 import { type BenchOptions, formatCount, formatMs, type SectionResult } from "../lib/report.ts";
 import { round, roundSummary, summarize } from "../lib/stats.ts";

@@ -17,7 +17,7 @@ import {
   deployedEsbuildOptions,
   loadedBytes,
   startupOutputs,
-} from "../../scripts/lib/lambda-bundle.ts";
+} from "../../testkit/lambda/lambda-bundle.ts";
 import {
   type BenchOptions,
   formatKb,

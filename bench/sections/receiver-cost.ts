@@ -8,11 +8,7 @@ import { EVENT_CLOCK_SKEW_MS } from "../../functions/core/audit-event.ts";
 import type { SpaceId } from "../../functions/core/identifiers.ts";
 import type { EventQueue } from "../../functions/core/ports.ts";
 import { receiveWebhook, WEBHOOK_PATH, type WebhookRequest } from "../../functions/core/receive.ts";
-import {
-  auditEvent,
-  type ResourceAction,
-  signedDelivery,
-} from "../../scripts/lib/spacelift-events.ts";
+import { auditEvent, type ResourceAction, signedDelivery } from "../../testkit/spacelift/events.ts";
 import { type BenchOptions, formatCount, formatMs, type SectionResult } from "../lib/report.ts";
 import { roundSummary, seededRandom, summarize } from "../lib/stats.ts";
 
@@ -45,7 +41,7 @@ export function buildDeliveries(count: number, seed = 42): WebhookRequest[] {
   const spaces = Array.from({ length: 20 }, (_, index) => `team-${index}-${ulid()}`);
   const setFixture = JSON.parse(
     readFileSync(
-      new URL("../../test/fixtures/spacelift/audit_trail_webhook.set.json", import.meta.url),
+      new URL("../../testkit/spacelift/fixtures/audit_trail_webhook.set.json", import.meta.url),
       "utf8",
     ),
   ) as Record<string, unknown>;

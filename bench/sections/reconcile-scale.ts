@@ -29,14 +29,14 @@ import { reconcile } from "../../functions/core/reconcile/pass.ts";
 import { mapWithConcurrency } from "../../functions/core/reconcile/pool.ts";
 import { stackRoleName } from "../../functions/core/role-names.ts";
 import { synthesizedMessage } from "../../functions/core/synthesized-event.ts";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
+import { ApiCallCounter, type CallTally, callsOf } from "../../testkit/aws/api-calls.ts";
+import { localClientConfig } from "../../testkit/aws/local-aws.ts";
 import {
   FAKE_API_KEY_ID,
   FAKE_API_KEY_SECRET,
   ROOT_SPACE,
   startFakeSpacelift,
-} from "../../test/support/fake-spacelift.ts";
-import { ApiCallCounter, type CallTally, callsOf } from "../lib/api-calls.ts";
+} from "../../testkit/spacelift/fake-spacelift.ts";
 import { ACCOUNT, MANAGED_POLICIES, withBenchAws } from "../lib/local-aws-env.ts";
 import type { BenchOptions, Row, SectionResult } from "../lib/report.ts";
 import { startThrottlingProxy, TokenBucket } from "../lib/throttling-proxy.ts";

@@ -1,14 +1,14 @@
 /**
  * Time to usable role: from the receiver's 202 to the role ARN parameter being readable in
- * SSM, through the whole local pipeline (scripts/lib/local-pipeline.ts: the receiver handler
+ * SSM, through the whole local pipeline (testkit/lambda/local-pipeline.ts: the receiver handler
  * behind HTTP, a Lambda-like poller feeding the FIFO queue to the provisioner handler), against
  * moto_server. Events are sent one at a time, so this is latency, not queueing.
  */
 import { GetParameterCommand, ParameterNotFound, SSMClient } from "@aws-sdk/client-ssm";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
-import { startLocalPipeline } from "../../scripts/lib/local-pipeline.ts";
-import { auditEvent, postDelivery, signedDelivery } from "../../scripts/lib/spacelift-events.ts";
-import { ApiCallCounter } from "../lib/api-calls.ts";
+import { ApiCallCounter } from "../../testkit/aws/api-calls.ts";
+import { localClientConfig } from "../../testkit/aws/local-aws.ts";
+import { startLocalPipeline } from "../../testkit/lambda/local-pipeline.ts";
+import { auditEvent, postDelivery, signedDelivery } from "../../testkit/spacelift/events.ts";
 import { ACCOUNT, WEBHOOK_SECRET, withBenchAws } from "../lib/local-aws-env.ts";
 import { type BenchOptions, formatMs, type SectionResult } from "../lib/report.ts";
 import { roundSummary, summarize } from "../lib/stats.ts";

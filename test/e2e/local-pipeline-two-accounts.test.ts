@@ -15,16 +15,21 @@ import {
   ListOpenIDConnectProvidersCommand,
 } from "@aws-sdk/client-iam";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
-import { type AccountClients, clientsInAccount, readRole, testClients } from "../support/aws.ts";
+import {
+  type AccountClients,
+  clientsInAccount,
+  readRole,
+  testClients,
+} from "../../testkit/aws/clients.ts";
+import { type MotoServer, startMotoServer } from "../../testkit/aws/moto.ts";
 import {
   E2E_WEBHOOK_SECRET,
   type LocalRun,
   type LocalRunOptions,
   runSend,
   startLocalRun,
-} from "../support/e2e-harness.ts";
-import { SPACELIFT_HOST } from "../support/fixtures.ts";
+} from "../../testkit/e2e-harness.ts";
+import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 const EXAMPLE = "examples/permissions.two-accounts.yaml";
 const TARGET = "222222222222";

@@ -8,9 +8,14 @@ import { connect } from "node:net";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
-import { localClientConfig } from "../../scripts/lib/local-aws.ts";
-import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
-import { eventually, readParameter, readRole, subPattern, testClients } from "../support/aws.ts";
+import {
+  eventually,
+  readParameter,
+  readRole,
+  subPattern,
+  testClients,
+} from "../../testkit/aws/clients.ts";
+import { localClientConfig } from "../../testkit/aws/local-aws.ts";
 import {
   E2E_WEBHOOK_SECRET,
   type LocalRun,
@@ -18,8 +23,14 @@ import {
   startLocalRun,
   waitForParameter,
   waitForParameterGone,
-} from "../support/e2e-harness.ts";
-import { fixture, fixtureBody, PRODUCTION_SPACE, SPACELIFT_HOST } from "../support/fixtures.ts";
+} from "../../testkit/e2e-harness.ts";
+import { auditEvent } from "../../testkit/spacelift/events.ts";
+import {
+  fixture,
+  fixtureBody,
+  PRODUCTION_SPACE,
+  SPACELIFT_HOST,
+} from "../../testkit/spacelift/fixtures.ts";
 
 /** `npm start`'s program (or `viaNpm`, `npm start` itself) with the provisioner's INFO logs. */
 const startPipeline = (env: Record<string, string> = {}, options: LocalRunOptions = {}) =>

@@ -5,15 +5,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SPACELIFT_TOKEN_FILE } from "../../functions/core/stack-environment.ts";
-import { eventually, readRole, testClients } from "../support/aws.ts";
+import { eventually, readRole, testClients } from "../../testkit/aws/clients.ts";
 import {
   E2E_WEBHOOK_SECRET,
   type LocalRun,
   runSend,
   startLocalRun,
-} from "../support/e2e-harness.ts";
-import { type FakeSpaceliftServer, startFakeSpacelift } from "../support/fake-spacelift.ts";
-import { PRODUCTION_SPACE } from "../support/fixtures.ts";
+} from "../../testkit/e2e-harness.ts";
+import {
+  type FakeSpaceliftServer,
+  startFakeSpacelift,
+} from "../../testkit/spacelift/fake-spacelift.ts";
+import { PRODUCTION_SPACE } from "../../testkit/spacelift/fixtures.ts";
 
 let spacelift: FakeSpaceliftServer;
 let run: LocalRun;

@@ -6,7 +6,6 @@
  * account's role returns credentials acting there).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
 import {
   type AccountClients,
   clientsInAccount,
@@ -14,9 +13,14 @@ import {
   readParameter,
   readRole,
   testClients,
-} from "../support/aws.ts";
-import { type LocalRun, startLocalRun } from "../support/e2e-harness.ts";
-import { PRODUCTION_SPACE, SPACELIFT_HOST, STAGING_SPACE } from "../support/fixtures.ts";
+} from "../../testkit/aws/clients.ts";
+import { type LocalRun, startLocalRun } from "../../testkit/e2e-harness.ts";
+import { auditEvent } from "../../testkit/spacelift/events.ts";
+import {
+  PRODUCTION_SPACE,
+  SPACELIFT_HOST,
+  STAGING_SPACE,
+} from "../../testkit/spacelift/fixtures.ts";
 
 const TARGET = "222222222222";
 const TARGET_BOUNDARY = `arn:aws:iam::${TARGET}:policy/spacelift-boundary`;

@@ -10,7 +10,7 @@
  * while the fake Spacelift follows the history and moves on under each pass.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { type MotoServer, startMotoServer } from "../../testkit/aws/moto.ts";
 import {
   type ConvergenceEnvironment,
   prepareConvergence,
@@ -18,8 +18,8 @@ import {
   type SeedReport,
   summarize,
   TEST_FAULTS,
-} from "../support/convergence-scenario.ts";
-import { FAULT_KINDS } from "../support/fault-injection.ts";
+} from "../../testkit/faults/convergence-scenario.ts";
+import { FAULT_KINDS } from "../../testkit/faults/fault-injection.ts";
 
 const SEEDS = [11, 22, 33, 44];
 const EVENTS = 150;

@@ -15,17 +15,17 @@ import { type MessageOutcome, processMessage } from "../../functions/core/proces
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
 import { stackParameterName, stackRoleName } from "../../functions/core/role-names.ts";
 import { stackBinding } from "../../functions/core/role-spec.ts";
-import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
-import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
-import { auditEvent, type ResourceAction } from "../../scripts/lib/spacelift-events.ts";
+import { createLocalAwsResources } from "../../testkit/aws/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../testkit/aws/moto.ts";
 import {
   type ConvergenceEnvironment,
   prepareConvergence,
   type QueuedMessage,
   roleDifferences,
   SimulatedFifoQueue,
-} from "../support/convergence-scenario.ts";
-import { SPACELIFT_HOST } from "../support/fixtures.ts";
+} from "../../testkit/faults/convergence-scenario.ts";
+import { auditEvent, type ResourceAction } from "../../testkit/spacelift/events.ts";
+import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 const SPACE = "platform-01HND497T9JKR76MR3KA2CDJHP";
 

@@ -24,16 +24,16 @@ import type { StackId } from "../../functions/core/identifiers.ts";
 import { processMessage } from "../../functions/core/process-queue-message.ts";
 import { MANAGED_BY_TAG, MANAGED_BY_VALUE } from "../../functions/core/role-ownership.ts";
 import { stackBinding } from "../../functions/core/role-spec.ts";
-import { createLocalAwsResources } from "../../scripts/lib/local-aws.ts";
-import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
-import { auditEvent } from "../../scripts/lib/spacelift-events.ts";
+import { createLocalAwsResources } from "../../testkit/aws/local-aws.ts";
+import { type MotoServer, startMotoServer } from "../../testkit/aws/moto.ts";
 import {
   type AttemptFaultKind,
   type AwsService,
   FaultInjector,
   SdkCallCounter,
-} from "../support/fault-injection.ts";
-import { SPACELIFT_HOST } from "../support/fixtures.ts";
+} from "../../testkit/faults/fault-injection.ts";
+import { auditEvent } from "../../testkit/spacelift/events.ts";
+import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 /** The stand-in boundary createLocalAwsResources creates in moto (checked in beforeAll). */
 const BOUNDARY_ARN =

@@ -10,7 +10,7 @@
  * the stack's `role-arn` parameter once the split is off again.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type MotoServer, startMotoServer } from "../../scripts/lib/moto.ts";
+import { type MotoServer, startMotoServer } from "../../testkit/aws/moto.ts";
 import {
   type ConvergenceEnvironment,
   prepareConvergence,
@@ -18,7 +18,7 @@ import {
   type SeedReport,
   summarize,
   TEST_FAULTS,
-} from "../support/convergence-scenario.ts";
+} from "../../testkit/faults/convergence-scenario.ts";
 
 // Seeds whose half-way stack has events on both sides of the switch back.
 const SEEDS = [1, 5];

@@ -21,8 +21,8 @@ import { delimiter, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "@cdktf/hcl2json";
 import { describe, expect, it } from "vitest";
-import { renderBoundaryPolicy } from "../support/terraform-boundary.ts";
-import { applyProviderFreeModule } from "../support/terraform-module.ts";
+import { renderBoundaryPolicy } from "../../testkit/policy/terraform-boundary.ts";
+import { applyProviderFreeModule } from "../../testkit/policy/terraform-module.ts";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Obj = { [key: string]: Json };
@@ -411,7 +411,7 @@ describe("modules/oidc-provider", () => {
     expect(policy.policy).toBe("${module.boundary_document.json}");
     expect(policy.name).toBe("${var.boundary_policy_name}");
     expect(policy.path).toBe("${var.boundary_policy_path}");
-    // test/support/terraform-boundary.ts applies the submodule with these arguments: each must
+    // testkit/policy/terraform-boundary.ts applies the submodule with these arguments: each must
     // stay a plain reference to a variable, the account or the partition.
     const call = labelled(dir, "module").get("boundary_document");
     expect(call?.source).toBe("./boundary-policy");

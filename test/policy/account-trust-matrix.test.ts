@@ -10,8 +10,8 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
-import { SPACELIFT_HOST } from "../support/fixtures.ts";
-import { decisionMatrix, type Token, tokenFor } from "./evaluate.ts";
+import { decisionMatrix, type Token, tokenFor } from "../../testkit/policy/evaluate.ts";
+import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 const A = "123456789012";
 const B = "222222222222";

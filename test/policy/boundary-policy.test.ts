@@ -1,12 +1,11 @@
 /**
  * What a vended role can do under the permissions boundary of infra/modules/oidc-provider, as
- * Terraform renders it with the module's defaults (test/support/terraform-boundary.ts), decided
+ * Terraform renders it with the module's defaults (testkit/policy/terraform-boundary.ts), decided
  * by an IAM policy evaluator. The attacker is a stack whose role got AdministratorAccess (or
  * the README's ReadOnlyAccess): it must not escape the boundary, reach another team's roles,
  * or touch the product (its functions, queue, table, secrets, key and published ARNs).
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { BOUNDARY_ACCOUNT_ID, renderBoundaryPolicy } from "../support/terraform-boundary.ts";
 import {
   awsManagedPolicy,
   type Call,
@@ -14,7 +13,11 @@ import {
   expectedFor,
   type PolicyDocument,
   type Principal,
-} from "./principal-evaluate.ts";
+} from "../../testkit/policy/principal-evaluate.ts";
+import {
+  BOUNDARY_ACCOUNT_ID,
+  renderBoundaryPolicy,
+} from "../../testkit/policy/terraform-boundary.ts";
 
 const ACCOUNT = BOUNDARY_ACCOUNT_ID;
 const REGION = "us-east-1";

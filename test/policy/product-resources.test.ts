@@ -7,15 +7,6 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  type CloudFormationTemplate,
-  loadPackagedTemplate,
-  PACKAGED_REGION,
-  PACKAGED_STAGE,
-  resolveIntrinsics,
-  rolePolicyDocuments,
-  TEMPLATE_ACCOUNT_ID,
-} from "../support/serverless-template.ts";
-import {
   awsManagedPolicy,
   type Call,
   type Decision,
@@ -24,7 +15,16 @@ import {
   expectedFor,
   type PolicyDocument,
   type Principal,
-} from "./principal-evaluate.ts";
+} from "../../testkit/policy/principal-evaluate.ts";
+import {
+  type CloudFormationTemplate,
+  loadPackagedTemplate,
+  PACKAGED_REGION,
+  PACKAGED_STAGE,
+  resolveIntrinsics,
+  rolePolicyDocuments,
+  TEMPLATE_ACCOUNT_ID,
+} from "../../testkit/policy/serverless-template.ts";
 
 const ACCOUNT = TEMPLATE_ACCOUNT_ID;
 const REGION = PACKAGED_REGION;

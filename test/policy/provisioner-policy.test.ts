@@ -20,7 +20,7 @@ import {
   resolveIntrinsics,
   rolePolicyDocuments,
   TEMPLATE_ACCOUNT_ID,
-} from "../support/serverless-template.ts";
+} from "../../testkit/policy/serverless-template.ts";
 
 const ACCOUNT = TEMPLATE_ACCOUNT_ID;
 const REGION = PACKAGED_REGION;

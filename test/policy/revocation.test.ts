@@ -14,8 +14,8 @@ import {
   revokedTrustPolicy,
 } from "../../functions/core/revocation.ts";
 import { trustPolicyViolations } from "../../functions/core/trust-policy-rules.ts";
-import { SPACELIFT_HOST } from "../support/fixtures.ts";
-import { ACCOUNT_ID, decide, type Run, tokenFor } from "./evaluate.ts";
+import { ACCOUNT_ID, decide, type Run, tokenFor } from "../../testkit/policy/evaluate.ts";
+import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
 

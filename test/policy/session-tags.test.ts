@@ -8,8 +8,8 @@ import { loadVendingConfig, type VendingConfig } from "../../functions/core/conf
 import type { SpaceId, StackId } from "../../functions/core/identifiers.ts";
 import type { RoleSpec } from "../../functions/core/ports.ts";
 import { spaceBinding, stackBindings } from "../../functions/core/role-spec.ts";
-import { SPACELIFT_HOST } from "../support/fixtures.ts";
-import { decisionMatrix, type Token, tokenFor } from "./evaluate.ts";
+import { decisionMatrix, type Token, tokenFor } from "../../testkit/policy/evaluate.ts";
+import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR" as SpaceId;

@@ -10,11 +10,15 @@ import { SpacePathUnknownError } from "../../functions/core/errors.ts";
 import type { ObservedRole, RoleSpec } from "../../functions/core/ports.ts";
 import { processMessage } from "../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../functions/core/provision.ts";
-import { auditEvent, type EventOptions } from "../../scripts/lib/spacelift-events.ts";
-import { SPACELIFT_HOST } from "../support/fixtures.ts";
-import { InMemoryLedger, InMemoryParameterStore, InMemoryRoleStore } from "../support/in-memory.ts";
-import { decisionMatrix, tokenFor } from "./evaluate.ts";
-import { InMemorySpacePaths } from "./in-memory-space-paths.ts";
+import {
+  InMemoryLedger,
+  InMemoryParameterStore,
+  InMemoryRoleStore,
+} from "../../testkit/fakes/in-memory.ts";
+import { InMemorySpacePaths } from "../../testkit/fakes/in-memory-space-paths.ts";
+import { decisionMatrix, tokenFor } from "../../testkit/policy/evaluate.ts";
+import { auditEvent, type EventOptions } from "../../testkit/spacelift/events.ts";
+import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR";

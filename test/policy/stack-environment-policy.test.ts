@@ -6,6 +6,11 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  type Call,
+  decideCall,
+  type PolicyDocument,
+} from "../../testkit/policy/principal-evaluate.ts";
+import {
   type CloudFormationTemplate,
   loadPackagedTemplate,
   MINIMAL_PARAMS,
@@ -15,8 +20,7 @@ import {
   rolePolicyDocuments,
   STACK_ENVIRONMENT_PARAMS,
   TEMPLATE_ACCOUNT_ID,
-} from "../support/serverless-template.ts";
-import { type Call, decideCall, type PolicyDocument } from "./principal-evaluate.ts";
+} from "../../testkit/policy/serverless-template.ts";
 
 const ACCOUNT = TEMPLATE_ACCOUNT_ID;
 const API_KEY = `arn:aws:ssm:${PACKAGED_REGION}:${ACCOUNT}:parameter/spacelift-role-vending/spacelift-api-key`;

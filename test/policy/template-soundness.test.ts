@@ -8,7 +8,7 @@
  * `write`, `space`, like a space (`production`) or like the template's literal text
  * (`run_type`, `scope`); modules with a stack's slug; a space named `root`; and tokens from
  * spaces whose names (chosen by their admins) hold `:` and `|` and other spaces' IDs and paths.
- * The other half of the proof is the refusal list in test/core/subject.test.ts; the last test
+ * The other half of the proof is the refusal list in test/unit/core/subject.test.ts; the last test
  * here shows, with the same evaluator, what the refused shapes would have admitted.
  */
 import { describe, expect, it } from "vitest";
@@ -22,8 +22,8 @@ import {
   validateSubjectTemplate,
 } from "../../functions/core/subject.ts";
 import { assertSubjectTemplateMeetsSubRule } from "../../functions/core/trust-policy-rules.ts";
-import { SPACELIFT_HOST } from "../support/fixtures.ts";
-import { decide, type Run, type Token, tokenFor } from "./evaluate.ts";
+import { decide, type Run, type Token, tokenFor } from "../../testkit/policy/evaluate.ts";
+import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 const TEMPLATES = [
   DEFAULT_SUBJECT_TEMPLATE,

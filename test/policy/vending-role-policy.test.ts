@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the references are HCL interpolations ("${data.x}") as hcl2json returns them, not JavaScript templates.
 /**
  * The vending role of a target account (infra/modules/target-account), as Terraform renders its
- * trust and permissions (test/support/terraform-module.ts), and the service's side of the
+ * trust and permissions (testkit/policy/terraform-module.ts), and the service's side of the
  * assume (the provisioner's and reconciler's policies from the packaged template with
  * vendingRoleArns set), decided by an IAM policy evaluator.
  *
@@ -13,6 +13,14 @@
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  awsManagedPolicy,
+  type Call,
+  decideCalls,
+  expectedFor,
+  type PolicyDocument,
+  type Principal,
+} from "../../testkit/policy/principal-evaluate.ts";
+import {
   type CloudFormationTemplate,
   loadPackagedTemplate,
   PACKAGED_PARAMS,
@@ -21,17 +29,9 @@ import {
   TARGET_ACCOUNT_PARAMS,
   TEMPLATE_ACCOUNT_ID,
   VENDING_ROLE_ARNS,
-} from "../support/serverless-template.ts";
-import { renderBoundaryPolicy } from "../support/terraform-boundary.ts";
-import { renderModuleCall } from "../support/terraform-module.ts";
-import {
-  awsManagedPolicy,
-  type Call,
-  decideCalls,
-  expectedFor,
-  type PolicyDocument,
-  type Principal,
-} from "./principal-evaluate.ts";
+} from "../../testkit/policy/serverless-template.ts";
+import { renderBoundaryPolicy } from "../../testkit/policy/terraform-boundary.ts";
+import { renderModuleCall } from "../../testkit/policy/terraform-module.ts";
 
 const SERVICE_ACCOUNT = TEMPLATE_ACCOUNT_ID;
 const TARGET = "222222222222";

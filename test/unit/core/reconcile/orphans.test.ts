@@ -1,7 +1,7 @@
 /**
  * The orphan protocol's decisions, in memory: which orphans may be touched, revoke / hold /
  * delete with the grace period, and the per-run caps. The same rules run against moto and the
- * fake Spacelift in test/reconcile/; here each rule is pinned without AWS.
+ * fake Spacelift in test/integration/reconcile/; here each rule is pinned without AWS.
  */
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../../../functions/core/config.ts";
@@ -30,8 +30,8 @@ import {
 } from "../../../../functions/core/revocation.ts";
 import { SPACE_TAG, STACK_TAG } from "../../../../functions/core/role-ownership.ts";
 import type { SpaceFields, StackFields } from "../../../../functions/spacelift/resources.ts";
-import { SPACELIFT_HOST } from "../../../support/fixtures.ts";
-import { listedSpaces, listedStacks } from "../../../support/in-memory.ts";
+import { listedSpaces, listedStacks } from "../../../../testkit/fakes/in-memory.ts";
+import { SPACELIFT_HOST } from "../../../../testkit/spacelift/fixtures.ts";
 
 const ACCOUNT_ID = "123456789012";
 const HOUR = 3_600_000;

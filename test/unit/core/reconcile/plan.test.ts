@@ -10,15 +10,19 @@ import { backfill } from "../../../../functions/core/reconcile/backfill.ts";
 import { reconcile } from "../../../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../../../functions/core/reconcile/pass-state.ts";
 import type { StackFields } from "../../../../functions/spacelift/resources.ts";
-import { SPACELIFT_HOST } from "../../../support/fixtures.ts";
 import {
   InMemoryLedger,
   InMemoryParameterStore,
   InMemoryRoleStore,
   listedSpaces,
   listedStacks,
-} from "../../../support/in-memory.ts";
-import { applyQueued, InMemoryPlanQueue, provisionerFor } from "../../../support/plan-queue.ts";
+} from "../../../../testkit/fakes/in-memory.ts";
+import {
+  applyQueued,
+  InMemoryPlanQueue,
+  provisionerFor,
+} from "../../../../testkit/fakes/plan-queue.ts";
+import { SPACELIFT_HOST } from "../../../../testkit/spacelift/fixtures.ts";
 
 const T0 = new Date("2026-11-20T12:00:00.000Z");
 const STACKS = 1_000;
