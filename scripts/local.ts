@@ -30,6 +30,25 @@ const port = Number(process.env.PORT ?? "3000");
 const spaceliftKey = readSpaceliftKeySettings();
 
 let moto: MotoServer | undefined;
+let pipeline: Awaited<ReturnType<typeof startLocalPipeline>> | undefined;
+let stopping = false;
+async function shutdown(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await pipeline?.stop();
+  await moto?.stop();
+  process.exit(0);
+}
+// Every way of being stopped stops everything this started: Ctrl-C (SIGINT to the whole
+// process group), SIGTERM or SIGHUP to this process, and npm (or whatever started it) exiting,
+// which does not always pass its signal on (see watchAncestors). Registered before anything
+// starts: the chain of ancestors is read now, while npm is surely alive, and a signal that
+// arrives as soon as the banner is out finds its handler.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => void shutdown());
+}
+watchAncestors(() => void shutdown());
+
 let endpoint = process.env.AWS_ENDPOINT_URL;
 if (endpoint === undefined || endpoint === "") {
   moto = await startMotoServer();
@@ -76,7 +95,7 @@ try {
   process.exit(2);
 }
 
-const pipeline = await startLocalPipeline({ endpoint, queueUrl: resources.queueUrl, port });
+pipeline = await startLocalPipeline({ endpoint, queueUrl: resources.queueUrl, port });
 const account = hostname.split(".")[0];
 process.stdout.write(
   [
@@ -148,19 +167,3 @@ async function storeSpaceliftApiKey(
   process.env.SPACELIFT_API_KEY_PARAMETER = parameter;
   return `set through ${apiEndpoint} (API key in ${parameter})`;
 }
-
-let stopping = false;
-async function shutdown(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  await pipeline.stop();
-  await moto?.stop();
-  process.exit(0);
-}
-// Every way of being stopped stops everything this started: Ctrl-C (SIGINT to the whole
-// process group), SIGTERM or SIGHUP to this process, and npm (or whatever started it) exiting,
-// which does not always pass its signal on (see watchAncestors).
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(signal, () => void shutdown());
-}
-watchAncestors(() => void shutdown());

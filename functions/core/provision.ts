@@ -89,7 +89,10 @@ export async function applyEvent(
         deps,
       );
       await deps.ledger.record(recorded);
-      return withChanges(outcome, await clearStackElsewhere(recorded, stack.spaceId, deps));
+      return withChanges(
+        outcome,
+        await clearStackElsewhere(stack.stackId, recorded, stack.spaceId, deps),
+      );
     }
     await deps.ledger.record({ ...last, ...(facts && { facts }) });
     return stale;
@@ -131,7 +134,12 @@ export async function applyEvent(
     if (event.type === "stack.upserted") {
       return withChanges(
         outcome,
-        await clearStackElsewhere(recorded, factsOf(event.stackId, facts).spaceId, deps),
+        await clearStackElsewhere(
+          event.stackId,
+          recorded,
+          factsOf(event.stackId, facts).spaceId,
+          deps,
+        ),
       );
     }
     if (event.type === "space.upserted") {
@@ -189,11 +197,11 @@ async function removeUnrouted(
 
 /** Removes a stack's roles from its former accounts; its place in its space stays counted. */
 function clearStackElsewhere(
+  stackId: StackId,
   recorded: LedgerEntry,
   spaceId: SpaceId | undefined,
   deps: ProvisionerDeps,
 ): Promise<string[]> {
-  const stackId = recorded.resource.slice("stack:".length) as StackId;
   return clearFormerAccounts(
     recorded,
     deps,
