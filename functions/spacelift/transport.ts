@@ -185,7 +185,14 @@ export class SpaceliftTransport implements SpaceliftGraphqlRequester {
     for (let retry = 0; ; retry++) {
       let response: Response;
       try {
-        response = await this.#fetch(this.#endpoint, { method: "POST", headers, body });
+        // Never follow a redirect: fetch would re-send a 307/308's body (the API key exchange's
+        // carries the secret) to wherever it points, http:// or another host included.
+        response = await this.#fetch(this.#endpoint, {
+          method: "POST",
+          headers,
+          body,
+          redirect: "manual",
+        });
       } catch (cause) {
         if (retry < this.#maxRetries) {
           await this.#sleep(backoffDelay(retry));
@@ -197,6 +204,13 @@ export class SpaceliftTransport implements SpaceliftGraphqlRequester {
         });
       }
 
+      if (response.status >= 300 && response.status < 400) {
+        await response.body?.cancel();
+        throw new SpaceliftApiError(
+          `HTTP ${response.status}: a redirect, not followed (the API key goes only to the configured endpoint)`,
+          { operation, status: response.status },
+        );
+      }
       if (response.status === 429 || response.status >= 500) {
         await response.body?.cancel();
         if (retry < this.#maxRetries) {
