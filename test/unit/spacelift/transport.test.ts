@@ -70,3 +70,76 @@ describe("SpaceliftTransport and redirects", () => {
     },
   );
 });
+
+/** A fetch that accepts the key, then answers every operation with `status` and `Retry-After`. */
+function throttlingFetch(status: number, retryAfter: string): typeof fetch {
+  return async (_input, init) => {
+    const { operationName } = JSON.parse(String(init?.body)) as { operationName: string };
+    if (operationName === "ApiKeyUser") {
+      return Response.json({ data: { apiKeyUser: { jwt: "jwt", validUntil: 4_000_000_000 } } });
+    }
+    return new Response("", { status, headers: { "retry-after": retryAfter } });
+  };
+}
+
+describe("SpaceliftTransport and Retry-After", () => {
+  const NOW = Date.parse("2026-01-01T00:00:00.000Z");
+
+  it.each([
+    ["a day in seconds", "86400"],
+    ["a date a year ahead", new Date(NOW + 365 * 86_400_000).toUTCString()],
+  ])(
+    "never parks a request longer than 120 s per retry on a Retry-After of %s, and gives up after maxRetries",
+    async (_, retryAfter) => {
+      const sleeps: number[] = [];
+      const transport = new SpaceliftTransport({
+        endpoint: "https://acme.app.spacelift.io/graphql",
+        apiKeyId: "key-id",
+        apiKeySecret: SECRET,
+        fetch: throttlingFetch(429, retryAfter),
+        now: () => NOW,
+        maxRetries: 3,
+        sleep: async (ms) => {
+          sleeps.push(ms);
+        },
+      });
+
+      const error = await transport
+        .request("Spaces", "{ spaces { id } }", z.unknown(), {})
+        .catch((caught: unknown) => caught);
+
+      expect(error).toBeInstanceOf(SpaceliftApiError);
+      expect(error).toMatchObject({ status: 429 });
+      expect(sleeps).toEqual([120_000, 120_000, 120_000]);
+    },
+  );
+
+  it.each([
+    ["negative", "-5"],
+    ["unreadable", "soon"],
+    ["past", "Thu, 01 Jan 1970 00:00:00 GMT"],
+    ["zero", "0"],
+    ["infinite", "9".repeat(400)],
+  ])(
+    "backs off exponentially on a %s Retry-After instead of retrying at once",
+    async (_, retryAfter) => {
+      const sleeps: number[] = [];
+      const transport = new SpaceliftTransport({
+        endpoint: "https://acme.app.spacelift.io/graphql",
+        apiKeyId: "key-id",
+        apiKeySecret: SECRET,
+        fetch: throttlingFetch(503, retryAfter),
+        now: () => NOW,
+        maxRetries: 3,
+        sleep: async (ms) => {
+          sleeps.push(ms);
+        },
+      });
+
+      await expect(
+        transport.request("Spaces", "{ spaces { id } }", z.unknown(), {}),
+      ).rejects.toBeInstanceOf(SpaceliftApiError);
+      expect(sleeps).toEqual([500, 1000, 2000]);
+    },
+  );
+});
