@@ -247,17 +247,17 @@ export class SpaceliftTransport implements SpaceliftGraphqlRequester {
     let json: unknown;
     try {
       json = await response.json();
-    } catch (cause) {
+    } catch {
       if (status === 401 && jwt !== undefined) {
         return {
           kind: "unauthorized",
           error: new SpaceliftApiError("HTTP 401", { operation, status }),
         };
       }
+      // Not the parser's error as cause: its message quotes the body, which may echo the secret.
       throw new SpaceliftApiError(`HTTP ${status} with a body that is not JSON`, {
         operation,
         status,
-        cause,
       });
     }
     const envelope = envelopeSchema.safeParse(json);

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import * as z from "zod/mini";
 import { SpaceliftApiError } from "../../../functions/core/errors.ts";
+import { describeError } from "../../../functions/core/reconcile/describe-error.ts";
 import { SpaceliftTransport } from "../../../functions/spacelift/transport.ts";
 
 const servers: Server[] = [];
@@ -142,4 +143,25 @@ describe("SpaceliftTransport and Retry-After", () => {
       expect(sleeps).toEqual([500, 1000, 2000]);
     },
   );
+});
+
+describe("SpaceliftTransport and answers that echo what it sent", () => {
+  it("keeps no fragment of the API secret from a body that is not JSON, in the error or its causes", async () => {
+    const echoed = `{"variables":{"id":"key-id","secret":${SECRET}}}`;
+    const transport = new SpaceliftTransport({
+      endpoint: "https://acme.app.spacelift.io/graphql",
+      apiKeyId: "key-id",
+      apiKeySecret: SECRET,
+      fetch: async () => new Response(echoed, { status: 400 }),
+      maxRetries: 0,
+    });
+
+    const error = await transport
+      .request("Spaces", "{ spaces { id } }", z.unknown(), {})
+      .catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect(error).toMatchObject({ operation: "ApiKeyUser", status: 400 });
+    expect(describeError(error)).not.toContain(SECRET.slice(0, 6));
+  });
 });
