@@ -165,3 +165,27 @@ describe("SpaceliftTransport and answers that echo what it sent", () => {
     expect(describeError(error)).not.toContain(SECRET.slice(0, 6));
   });
 });
+
+describe("SpaceliftTransport and an API key exchange of the wrong shape", () => {
+  it("names neither the JWT it was given nor the secret, in the error or its causes", async () => {
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyZWQtdGVhbSJ9.c2lnbmF0dXJl";
+    const transport = new SpaceliftTransport({
+      endpoint: "https://acme.app.spacelift.io/graphql",
+      apiKeyId: "key-id",
+      apiKeySecret: SECRET,
+      fetch: async () => Response.json({ data: { apiKeyUser: { jwt, validUntil: "tomorrow" } } }),
+      maxRetries: 0,
+    });
+
+    const error = await transport
+      .request("Spaces", "{ spaces { id } }", z.unknown(), {})
+      .catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(SpaceliftApiError);
+    expect(error).toMatchObject({ operation: "ApiKeyUser" });
+    const said = `${describeError(error)} ${JSON.stringify(error)} ${JSON.stringify((error as Error).cause)}`;
+    expect(said).toContain("validUntil");
+    expect(said).not.toContain(jwt.slice(0, 12));
+    expect(said).not.toContain(SECRET.slice(0, 6));
+  });
+});
