@@ -189,3 +189,37 @@ describe("SpaceliftTransport and an API key exchange of the wrong shape", () => 
     expect(said).not.toContain(SECRET.slice(0, 6));
   });
 });
+
+describe("SpaceliftTransport and a token refused to concurrent requests", () => {
+  it("exchanges the key once more for all of them, not once per request, and each succeeds with the new token", async () => {
+    let exchanges = 0;
+    const fetch: typeof globalThis.fetch = async (_input, init) => {
+      const { operationName } = JSON.parse(String(init?.body)) as { operationName: string };
+      if (operationName === "ApiKeyUser") {
+        exchanges += 1;
+        return Response.json({
+          data: { apiKeyUser: { jwt: `jwt-${exchanges}`, validUntil: 4_000_000_000 } },
+        });
+      }
+      const authorization = new Headers(init?.headers).get("authorization");
+      if (authorization !== `Bearer jwt-2`) return new Response("", { status: 401 });
+      return Response.json({ data: { answer: operationName } });
+    };
+    const transport = new SpaceliftTransport({
+      endpoint: "https://acme.app.spacelift.io/graphql",
+      apiKeyId: "key-id",
+      apiKeySecret: SECRET,
+      fetch,
+      maxRetries: 0,
+    });
+
+    const answers = await Promise.all(
+      ["One", "Two", "Three"].map((operation) =>
+        transport.request(operation, "{ x }", z.object({ answer: z.string() }), {}),
+      ),
+    );
+
+    expect(answers).toEqual([{ answer: "One" }, { answer: "Two" }, { answer: "Three" }]);
+    expect(exchanges).toBe(2);
+  });
+});
