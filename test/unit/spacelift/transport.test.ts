@@ -191,8 +191,12 @@ describe("SpaceliftTransport and an API key exchange of the wrong shape", () => 
 });
 
 describe("SpaceliftTransport and a token refused to concurrent requests", () => {
-  it("exchanges the key once more for all of them, not once per request, and each succeeds with the new token", async () => {
+  it("exchanges the key once more for all of them, not once per request, and each succeeds with the new token, even one refused after the new token came", async () => {
     let exchanges = 0;
+    let firstSuccess: () => void = () => {};
+    const succeeded = new Promise<void>((resolve) => {
+      firstSuccess = resolve;
+    });
     const fetch: typeof globalThis.fetch = async (_input, init) => {
       const { operationName } = JSON.parse(String(init?.body)) as { operationName: string };
       if (operationName === "ApiKeyUser") {
@@ -202,7 +206,12 @@ describe("SpaceliftTransport and a token refused to concurrent requests", () => 
         });
       }
       const authorization = new Headers(init?.headers).get("authorization");
-      if (authorization !== `Bearer jwt-2`) return new Response("", { status: 401 });
+      if (authorization !== `Bearer jwt-2`) {
+        // The last refusal arrives once another request has already succeeded with jwt-2.
+        if (operationName === "Three") await succeeded;
+        return new Response("", { status: 401 });
+      }
+      firstSuccess();
       return Response.json({ data: { answer: operationName } });
     };
     const transport = new SpaceliftTransport({
