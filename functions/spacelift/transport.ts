@@ -3,7 +3,8 @@
  * (id + secret) exchanged for a JWT with the `apiKeyUser` mutation, sent as
  * `Authorization: Bearer <jwt>` and replaced before its `validUntil`; retries with backoff on
  * HTTP 429, 5xx, network failures and GraphQL errors that say throttling (honouring
- * `Retry-After`); one new exchange when the token is refused. The endpoint is
+ * `Retry-After`, backoff instead for one that is not in the future); one new exchange when the
+ * token is refused; never a redirect followed (the key goes only to the endpoint). The endpoint is
  * `https://<account>.app.spacelift.io/graphql` (see {@link toGraphqlEndpoint}).
  */
 
