@@ -97,7 +97,8 @@ export type RoleOwner =
 
 /**
  * The resource a role's tags name: a stack's role carries `spacelift:stack` (and its space's
- * tag too), a space's role only `spacelift:space`; undefined when they name neither. Says
+ * tag too), a space's role only `spacelift:space`; undefined when they name neither, or when a
+ * key reads `spacelift:stack` only in another case or with white space around it. Says
  * nothing of whether the role is ours ({@link isManagedByUs}).
  */
 export function ownerFromTags(
@@ -105,6 +106,10 @@ export function ownerFromTags(
 ): { readonly kind: RoleOwner["kind"]; readonly id: string } | undefined {
   const stack = tags[STACK_TAG];
   if (stack !== undefined) return { kind: "stack", id: stack };
+  // A stack tag spelt otherwise is still a stack's role, never its space's: IAM role tag keys are
+  // not case sensitive, so tagging Spacelift:Stack replaces our spacelift:stack (IAM User Guide,
+  // "Tagging IAM resources", case sensitivity). Such a role names no owner and is left alone.
+  if (Object.keys(tags).some((key) => key.trim().toLowerCase() === STACK_TAG)) return undefined;
   const space = tags[SPACE_TAG];
   return space === undefined ? undefined : { kind: "space", id: space };
 }

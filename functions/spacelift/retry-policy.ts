@@ -73,11 +73,15 @@ export function backoffDelay(retry: number): number {
   return Math.min(BACKOFF_BASE_MS * 2 ** retry, BACKOFF_MAX_MS);
 }
 
-/** `Retry-After` as delta-seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+/**
+ * `Retry-After` as delta-seconds or an HTTP date, in ms; undefined (back off instead) when
+ * absent, unreadable or not in the future: `Date.parse` reads `-5` as a year, and a wait of 0
+ * would retry at once, every time.
+ */
 export function retryAfterDelay(header: string | null, now: number): number | undefined {
   if (header === null || header.trim() === "") return undefined;
   const value = header.trim();
   const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
-  if (!Number.isFinite(ms)) return undefined;
-  return Math.min(Math.max(ms, 0), RETRY_AFTER_MAX_MS);
+  if (!Number.isFinite(ms) || ms <= 0) return undefined;
+  return Math.min(ms, RETRY_AFTER_MAX_MS);
 }

@@ -3,7 +3,8 @@
  * (id + secret) exchanged for a JWT with the `apiKeyUser` mutation, sent as
  * `Authorization: Bearer <jwt>` and replaced before its `validUntil`; retries with backoff on
  * HTTP 429, 5xx, network failures and GraphQL errors that say throttling (honouring
- * `Retry-After`); one new exchange when the token is refused. The endpoint is
+ * `Retry-After`, backoff instead for one that is not in the future); one new exchange when the
+ * token is refused; never a redirect followed (the key goes only to the endpoint). The endpoint is
  * `https://<account>.app.spacelift.io/graphql` (see {@link toGraphqlEndpoint}).
  */
 
@@ -185,7 +186,14 @@ export class SpaceliftTransport implements SpaceliftGraphqlRequester {
     for (let retry = 0; ; retry++) {
       let response: Response;
       try {
-        response = await this.#fetch(this.#endpoint, { method: "POST", headers, body });
+        // Never follow a redirect: fetch would re-send a 307/308's body (the API key exchange's
+        // carries the secret) to wherever it points, http:// or another host included.
+        response = await this.#fetch(this.#endpoint, {
+          method: "POST",
+          headers,
+          body,
+          redirect: "manual",
+        });
       } catch (cause) {
         if (retry < this.#maxRetries) {
           await this.#sleep(backoffDelay(retry));
@@ -197,6 +205,13 @@ export class SpaceliftTransport implements SpaceliftGraphqlRequester {
         });
       }
 
+      if (response.status >= 300 && response.status < 400) {
+        await response.body?.cancel();
+        throw new SpaceliftApiError(
+          `HTTP ${response.status}: a redirect, not followed (the API key goes only to the configured endpoint)`,
+          { operation, status: response.status },
+        );
+      }
       if (response.status === 429 || response.status >= 500) {
         await response.body?.cancel();
         if (retry < this.#maxRetries) {
@@ -233,17 +248,17 @@ export class SpaceliftTransport implements SpaceliftGraphqlRequester {
     let json: unknown;
     try {
       json = await response.json();
-    } catch (cause) {
+    } catch {
       if (status === 401 && jwt !== undefined) {
         return {
           kind: "unauthorized",
           error: new SpaceliftApiError("HTTP 401", { operation, status }),
         };
       }
+      // Not the parser's error as cause: its message quotes the body, which may echo the secret.
       throw new SpaceliftApiError(`HTTP ${status} with a body that is not JSON`, {
         operation,
         status,
-        cause,
       });
     }
     const envelope = envelopeSchema.safeParse(json);

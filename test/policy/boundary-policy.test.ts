@@ -313,6 +313,50 @@ describe("a vended role with AdministratorAccess under the boundary", () => {
     expect(decisions).toEqual(expectedFor(calls, "deny"));
   });
 
+  it("cannot retag or untag any vended role, so it cannot change whose a role is (role-ownership.ts reads only tags)", async () => {
+    const spaceRole = role("/spacelift/", `spacelift-space-${SPACE}`);
+    const calls: Record<string, Call> = {
+      "TagRole of its own vended role with a re-cased stack tag naming another stack": {
+        action: "iam:TagRole",
+        resource: role("/spacelift/", `spacelift-stack-${STACK}`),
+        context: {
+          "aws:TagKeys": ["Spacelift:Stack"],
+          "aws:RequestTag/Spacelift:Stack": "billing-api",
+        },
+      },
+      "UntagRole of its own vended role's stack tag (it would read as its space's)": {
+        action: "iam:UntagRole",
+        resource: role("/spacelift/", `spacelift-stack-${STACK}`),
+        context: { "aws:TagKeys": ["spacelift:stack"] },
+      },
+      "TagRole of its space's vended role with a stack tag": {
+        action: "iam:TagRole",
+        resource: spaceRole,
+        context: {
+          "aws:TagKeys": ["spacelift:stack"],
+          "aws:RequestTag/spacelift:stack": "billing-api",
+        },
+      },
+      "TagRole of another stack's vended role with the orphaned-at tag": {
+        action: "iam:TagRole",
+        resource: role("/spacelift/", "spacelift-stack-billing-api"),
+        context: {
+          "aws:TagKeys": ["spacelift:orphaned-at"],
+          "aws:RequestTag/spacelift:orphaned-at": "2020-01-01T00:00:00.000Z",
+        },
+      },
+      "UntagRole of another stack's vended role's managed-by tag": {
+        action: "iam:UntagRole",
+        resource: role("/spacelift/", "spacelift-stack-billing-api"),
+        context: { "aws:TagKeys": ["managed-by"] },
+      },
+    };
+
+    const decisions = await decideCalls(vendedRole("AdministratorAccess"), calls);
+
+    expect(decisions).toEqual(expectedFor(calls, "deny"));
+  });
+
   it("still manages, passes and assumes its own bounded workload roles, and works outside the product", async () => {
     const calls: Record<string, Call> = {
       "CreateRole under its own delegated path with the boundary": {

@@ -134,6 +134,31 @@ describe("whose a role is: ownerFromTags, isRoleOf, describeHolder", () => {
     });
   }
 
+  it.each([
+    [
+      "Spacelift:Stack",
+      "re-cased (IAM keeps one role tag per key whatever its case: the last spelling written)",
+    ],
+    ["SPACELIFT:STACK", "upper case"],
+    [" spacelift:stack", "with white space before it"],
+    ["spacelift:stack ", "with white space after it"],
+  ])(
+    "never reads a stack's role as its space's when its stack tag key is %s, %s: it names no owner",
+    async (key) => {
+      const config = await ourConfig();
+      const tags = {
+        ...OURS,
+        "spacelift:account": config.spaceliftAccount,
+        [key]: STACK,
+        "spacelift:space": SPACE,
+      };
+      const role = { name: "spacelift-stack-payments-api", tags, path: config.rolePath };
+      expect(ownerFromTags(tags)).toBeUndefined();
+      expect(isRoleOf(config, role, spaceOwner)).toBe(false);
+      expect(isRoleOf(config, role, stackOwner)).toBe(false);
+    },
+  );
+
   it("names no owner for a role of ours without a stack or space tag, and none for a role not ours", async () => {
     const config = await ourConfig();
     const untagged = {

@@ -318,6 +318,25 @@ describe("orphansVouchedFor: an API key that does not see the root space", () =>
     expect(leftAlone).toEqual([]);
   });
 
+  it("vouches for no orphan when every entry Spacelift listed is unusable: such an answer is not taken for empty, nor for evidence that anything is gone", () => {
+    const orphans = [inProduction, inHidden, spaceGroup];
+    const unusableOnly = listing(
+      [
+        { id: "payments-*", space: PRODUCTION, labels: [] },
+        { id: "BILLING", space: "root", labels: [] },
+      ],
+      [space("Production"), space(`${PRODUCTION}/x`)],
+    );
+    expect(unusableOnly.stacks).toEqual([]);
+    expect(unusableOnly.spaces).toEqual([]);
+    expect(emptyListingRefusal(unusableOnly, orphans.length, "acme")).toBeUndefined();
+
+    const { vouched, leftAlone } = orphansVouchedFor(orphans, unusableOnly);
+
+    expect(vouched).toEqual([]);
+    expect(leftAlone.map(({ resource }) => resource)).toEqual(orphans.map(({ key }) => key));
+  });
+
   it("without root, vouches only for stacks whose role says a listed space; reports the rest", () => {
     const { vouched, leftAlone } = orphansVouchedFor(
       [inProduction, inHidden, spaceGroup],
