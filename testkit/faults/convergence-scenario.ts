@@ -55,6 +55,7 @@ import {
 import { permissionsOf, spaceBinding, stackBinding } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources, localClientConfig } from "../aws/local-aws.ts";
 import type { MotoServer } from "../aws/moto.ts";
+import { createRandom, type Random } from "../random.ts";
 import { auditEvent, type ResourceAction } from "../spacelift/events.ts";
 import { SPACELIFT_HOST } from "../spacelift/fixtures.ts";
 import {
@@ -72,13 +73,11 @@ import {
   SpaceliftFollowingHistory,
 } from "./convergence-reconcile.ts";
 import {
-  createRandom,
   emptyFaultCounts,
   FaultInjector,
   type FaultKind,
   type FaultPlan,
   type OperationCount,
-  type Random,
   SdkCallCounter,
 } from "./fault-injection.ts";
 

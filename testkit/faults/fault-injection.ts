@@ -21,6 +21,7 @@ import type {
   MetadataBearer,
   MiddlewareStack,
 } from "@smithy/types";
+import { mulberry32 } from "../random.ts";
 
 /** `sts`: AssumeRole into target accounts; it speaks IAM's wire protocol (awsQuery, XML errors). */
 export type AwsService = "iam" | "ssm" | "dynamodb" | "sts";
@@ -104,38 +105,7 @@ export interface SdkClient<I extends object, O extends MetadataBearer> {
 const BELOW_RETRIES = { step: "deserialize", priority: "low" } as const;
 
 // ---------------------------------------------------------------------------------------------
-// Seeded randomness
-
-/** A small, fast, seedable PRNG (mulberry32). */
-export interface Random {
-  /** Uniform in [0, 1). */
-  next(): number;
-  /** Integer in [0, n). */
-  int(n: number): number;
-  chance(probability: number): boolean;
-  pick<T>(items: readonly T[]): T;
-}
-
-export function createRandom(seed: number): Random {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n) => Math.floor(next() * n),
-    chance: (probability) => next() < probability,
-    pick: <T>(items: readonly T[]): T => {
-      const item = items[Math.floor(next() * items.length)];
-      if (item === undefined) throw new Error("cannot pick from an empty list");
-      return item;
-    },
-  };
-}
+// Seeded decisions
 
 /** FNV-1a, 32 bits. */
 function hashText(text: string): number {
@@ -149,7 +119,7 @@ function hashText(text: string): number {
 
 /** A uniform number in [0, 1) determined by its parts. */
 function unitFor(...parts: readonly (string | number)[]): number {
-  return createRandom(hashText(parts.join("\u0000"))).next();
+  return mulberry32(hashText(parts.join("\u0000")))();
 }
 
 // ---------------------------------------------------------------------------------------------

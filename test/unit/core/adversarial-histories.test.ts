@@ -23,6 +23,7 @@ import {
   InMemoryRoleStore,
   InMemorySpaceQuota,
 } from "../../../testkit/fakes/in-memory.ts";
+import { lcgNumericalRecipes } from "../../../testkit/random.ts";
 import { auditEvent, type ResourceAction } from "../../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
@@ -46,14 +47,6 @@ interface HistoryEvent {
   readonly stack: string;
   readonly space: string | undefined;
   readonly timestamp: number;
-}
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
 }
 
 /** Each stack's events in Spacelift's order, and where each stack is at the end (undefined: deleted). */
@@ -109,7 +102,7 @@ describe("adversarial histories of stack events, delivered out of order with fau
   for (let seed = 1; seed <= SEEDS; seed++) {
     it(`seed ${seed}: no role outlives its stack, trusts another space, or escapes its space's count`, async () => {
       // Prepare
-      const next = random(seed);
+      const next = lcgNumericalRecipes(seed);
       const cap = next() < 0.5 ? 100 : 3;
       const roles = new InMemoryRoleStore();
       const quota = new InMemorySpaceQuota();
