@@ -1,4 +1,4 @@
-import type { Context, SQSEvent } from "aws-lambda";
+import type { Context } from "aws-lambda";
 import { describe, expect, it, vi } from "vitest";
 import { loadVendingConfig } from "../../../functions/core/config.ts";
 import { AccountRoleQuotaError } from "../../../functions/core/errors.ts";
@@ -16,6 +16,7 @@ import {
   InMemoryParameterStore,
   InMemoryRoleStore,
 } from "../../../testkit/fakes/in-memory.ts";
+import { sqsEvent } from "../../../testkit/lambda/sqs-event.ts";
 import { fixtureBody, SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
 const ACCOUNT = "222222222222";
@@ -152,29 +153,7 @@ describe("the role quota in the provisioner", () => {
     let names: string[] = [];
     try {
       await handler(
-        {
-          Records: [
-            {
-              messageId: "m",
-              receiptHandle: "r",
-              body: fixtureBody("stack.create"),
-              attributes: {
-                ApproximateReceiveCount: "1",
-                SentTimestamp: "0",
-                SenderId: "s",
-                ApproximateFirstReceiveTimestamp: "0",
-                MessageGroupId: "stack:payments-api",
-                MessageDeduplicationId: "d",
-                SequenceNumber: "0",
-              },
-              messageAttributes: {},
-              md5OfBody: "",
-              eventSource: "aws:sqs",
-              eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:events.fifo",
-              awsRegion: "us-east-1",
-            },
-          ],
-        } as SQSEvent,
+        sqsEvent([{ body: fixtureBody("stack.create"), group: "stack:payments-api" }]),
         { getRemainingTimeInMillis: () => 60_000 } as Context,
       );
     } finally {
