@@ -3,7 +3,6 @@ import { describe, expect, it, vi } from "vitest";
 import { loadVendingConfig } from "../../../functions/core/config.ts";
 import { AccountRoleQuotaError } from "../../../functions/core/errors.ts";
 import { processMessage } from "../../../functions/core/process-queue-message.ts";
-import type { ProvisionerDeps } from "../../../functions/core/provision.ts";
 import {
   AccountRoleQuota,
   ROLE_QUOTA_READ_TTL_MS,
@@ -11,11 +10,7 @@ import {
 } from "../../../functions/core/role-quota.ts";
 import { createHandler } from "../../../functions/handlers/provisioner.ts";
 import { metrics } from "../../../functions/observability.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-} from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import { sqsEvent } from "../../../testkit/lambda/sqs-event.ts";
 import { fixtureBody, SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
@@ -105,16 +100,12 @@ describe("AccountRoleQuota", () => {
 
 describe("the role quota in the provisioner", () => {
   async function setup(usage: { roles: number; quota: number }) {
-    const roles = new InMemoryRoleStore();
-    const deps: ProvisionerDeps = {
-      config: await loadVendingConfig({
-        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
-        AWS_ACCOUNT_ID: "123456789012",
-        PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/boundary",
-      }),
-      roles,
-      parameters: new InMemoryParameterStore(),
-      ledger: new InMemoryLedger(),
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
+      AWS_ACCOUNT_ID: "123456789012",
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/boundary",
+    });
+    const { roles, deps } = inMemoryProvisionerDeps(config, {
       roleQuota: new AccountRoleQuota(
         "123456789012",
         { roleUsage: async () => usage },
@@ -123,8 +114,7 @@ describe("the role quota in the provisioner", () => {
           observe: () => {},
         },
       ),
-      sleep: async () => {},
-    };
+    });
     return { roles, deps };
   }
 
