@@ -77,8 +77,8 @@ import {
   FaultInjector,
   type FaultKind,
   type FaultPlan,
+  LabelledCallCounter,
   type OperationCount,
-  SdkCallCounter,
 } from "./fault-injection.ts";
 
 const ACCOUNT = "acme";
@@ -223,7 +223,7 @@ export interface ConvergenceEnvironment {
   readonly moto: MotoServer;
   readonly config: VendingConfig;
   readonly faults: FaultInjector;
-  readonly counter: SdkCallCounter;
+  readonly counter: LabelledCallCounter;
   readonly inspect: {
     readonly iam: IAMClient;
     readonly ssm: SSMClient;
@@ -267,7 +267,7 @@ export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceE
     AWS_ACCOUNT_ID,
     DEFAULT_POLICY_ARNS: DEFAULT_POLICY_ARNS.join(","),
   });
-  const counter = new SdkCallCounter();
+  const counter = new LabelledCallCounter();
   const faults = new FaultInjector({ seed: 0 });
   faults.enabled = false;
   const clients = [
@@ -275,7 +275,8 @@ export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceE
     [ssmClient(), "ssm"],
     [dynamodbClient(), "dynamodb"],
   ] as const;
-  // The counter goes on first, so the attempts it counts include the injected failures.
+  // The attempts the counter counts include the injected failures (its attempt middleware sits
+  // above the injector's step, whatever the order of attachment).
   counter.attach(clients[0][0], "iam");
   counter.attach(clients[1][0], "ssm");
   counter.attach(clients[2][0], "dynamodb");
