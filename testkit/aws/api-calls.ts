@@ -50,11 +50,15 @@ export class ApiCallCounter {
     observeSdkCalls(
       client,
       {
-        call: (operation) => bump(this.calls, keyOf(operation)),
-        callFailed: (operation, error) => bump(this.failed, `${keyOf(operation)}:${error.name}`),
-        attempt: (operation) => bump(this.attempts, keyOf(operation)),
-        attemptFailed: (operation, error) => {
-          if (THROTTLING_ERRORS.has(error.name)) bump(this.throttled, keyOf(operation));
+        calls: {
+          started: (operation) => bump(this.calls, keyOf(operation)),
+          failed: (operation, error) => bump(this.failed, `${keyOf(operation)}:${error.name}`),
+        },
+        attempts: {
+          started: (operation) => bump(this.attempts, keyOf(operation)),
+          failed: (operation, error) => {
+            if (THROTTLING_ERRORS.has(error.name)) bump(this.throttled, keyOf(operation));
+          },
         },
       },
       "benchCount",

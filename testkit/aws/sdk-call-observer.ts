@@ -13,20 +13,28 @@ export interface SdkOperation {
   readonly operation: string;
 }
 
-export interface SdkCallObserver {
-  /** A logical call (`send`) starts. */
-  call(operation: SdkOperation): void;
-  /** A logical call ended in an error, after the SDK's retries (or one it would not retry). */
-  callFailed(operation: SdkOperation, error: Error): void;
-  /** An HTTP attempt starts: the first, or a retry. */
-  attempt(operation: SdkOperation): void;
-  /** An HTTP attempt ended in an error (the SDK may retry it). */
-  attemptFailed(operation: SdkOperation, error: Error): void;
+/** What happens to one kind of request: it starts, and it may end in an error. */
+export interface RequestObserver {
+  started(operation: SdkOperation): void;
+  failed(operation: SdkOperation, error: Error): void;
 }
 
+export interface SdkCallObserver {
+  /** Logical calls (`send`); one fails when it ends in an error after the SDK's retries. */
+  readonly calls: RequestObserver;
+  /** HTTP attempts, the first and each retry; one fails when the SDK may still retry it. */
+  readonly attempts: RequestObserver;
+}
+
+/** Where each observing middleware sits in the client's stack (see the file's comment). */
+const PLACES = {
+  calls: { step: "initialize", priority: "high" },
+  attempts: { step: "finalizeRequest", priority: "low" },
+} as const;
+
 /**
- * Adds the two observing middlewares to an SDK v3 client, named `<name>Calls` and
- * `<name>Attempts`; attaching the same name to the same client again replaces them.
+ * Adds the two observing middlewares to an SDK v3 client, named `<name>-calls` and
+ * `<name>-attempts`; attaching the same name to the same client again replaces them.
  */
 export function observeSdkCalls(
   client: { readonly middlewareStack: unknown },
@@ -34,32 +42,27 @@ export function observeSdkCalls(
   name: string,
 ): void {
   const stack = client.middlewareStack as MiddlewareStack;
-  stack.add(
-    (next, context) => async (args) => {
-      const operation = operationOf(context);
-      observer.call(operation);
-      try {
-        return await next(args);
-      } catch (error) {
-        observer.callFailed(operation, error as Error);
-        throw error;
-      }
-    },
-    { step: "initialize", name: `${name}Calls`, priority: "high", override: true },
-  );
-  stack.add(
-    (next, context) => async (args) => {
-      const operation = operationOf(context);
-      observer.attempt(operation);
-      try {
-        return await next(args);
-      } catch (error) {
-        observer.attemptFailed(operation, error as Error);
-        throw error;
-      }
-    },
-    { step: "finalizeRequest", name: `${name}Attempts`, priority: "low", override: true },
-  );
+  for (const kind of ["calls", "attempts"] as const) {
+    stack.add(observing(observer[kind]), {
+      ...PLACES[kind],
+      name: `${name}-${kind}`,
+      override: true,
+    });
+  }
+}
+
+/** A middleware that reports each request passing through it, and the error it ends in. */
+function observing(observer: RequestObserver): Middleware {
+  return (next, context) => async (args) => {
+    const operation = operationOf(context);
+    observer.started(operation);
+    try {
+      return await next(args);
+    } catch (error) {
+      observer.failed(operation, error as Error);
+      throw error;
+    }
+  };
 }
 
 type Handler = (args: unknown) => Promise<unknown>;

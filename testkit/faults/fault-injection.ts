@@ -150,16 +150,20 @@ export class LabelledCallCounter {
     observeSdkCalls(
       client,
       {
-        call: ({ operation }) => {
-          this.#entry(label, operation).calls++;
+        calls: {
+          started: ({ operation }) => {
+            this.#entry(label, operation).calls++;
+          },
+          failed: ({ operation }) => {
+            this.#entry(label, operation).failures++;
+          },
         },
-        callFailed: ({ operation }) => {
-          this.#entry(label, operation).failures++;
+        attempts: {
+          started: ({ operation }) => {
+            this.#entry(label, operation).attempts++;
+          },
+          failed: () => {},
         },
-        attempt: ({ operation }) => {
-          this.#entry(label, operation).attempts++;
-        },
-        attemptFailed: () => {},
       },
       `labelledCallCounter-${label}`,
     );
