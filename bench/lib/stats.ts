@@ -51,15 +51,3 @@ export function roundSummary(summary: Summary, digits = 3): Summary {
     max: round(summary.max, digits),
   };
 }
-
-/** A small deterministic PRNG (mulberry32), so every run sends the same mix of events. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

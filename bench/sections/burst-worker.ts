@@ -15,7 +15,8 @@ import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { dynamodbClient, iamClient, ssmClient } from "../../functions/adapters/aws-clients.ts";
 import { decodeQueueMessage } from "../../functions/core/queue-message.ts";
 import { ApiCallCounter } from "../../testkit/aws/api-calls.ts";
-import { lambdaContext, toSqsEvent } from "../../testkit/lambda/local-pipeline.ts";
+import { lambdaContext } from "../../testkit/lambda/local-pipeline.ts";
+import { toSqsEvent } from "../../testkit/lambda/sqs-event.ts";
 
 export type WorkerMessage =
   | { readonly type: "ready" }

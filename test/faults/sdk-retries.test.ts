@@ -30,7 +30,7 @@ import {
   type AttemptFaultKind,
   type AwsService,
   FaultInjector,
-  SdkCallCounter,
+  LabelledCallCounter,
 } from "../../testkit/faults/fault-injection.ts";
 import { auditEvent } from "../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
@@ -49,7 +49,7 @@ let moto: MotoServer;
 let previousEndpoint: string | undefined;
 let ledgerTable: string;
 const faults = new FaultInjector({ seed: 1 });
-const counter = new SdkCallCounter();
+const counter = new LabelledCallCounter();
 
 beforeAll(async () => {
   moto = await startMotoServer();

@@ -9,12 +9,7 @@ import { loadVendingConfig } from "../../functions/core/config.ts";
 import { SpacePathUnknownError } from "../../functions/core/errors.ts";
 import type { ObservedRole, RoleSpec } from "../../functions/core/ports.ts";
 import { processMessage } from "../../functions/core/process-queue-message.ts";
-import type { ProvisionerDeps } from "../../functions/core/provision.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-} from "../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../testkit/fakes/in-memory-provisioner.ts";
 import { InMemorySpacePaths } from "../../testkit/fakes/in-memory-space-paths.ts";
 import { decisionMatrix, tokenFor } from "../../testkit/policy/evaluate.ts";
 import { auditEvent, type EventOptions } from "../../testkit/spacelift/events.ts";
@@ -34,21 +29,14 @@ const TEMPLATES = {
 } as const;
 
 async function setup(template: string) {
-  const roles = new InMemoryRoleStore();
   const spacePaths = new InMemorySpacePaths();
-  const deps: ProvisionerDeps = {
-    config: await loadVendingConfig({
-      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
-      UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
-      AWS_ACCOUNT_ID: "123456789012",
-      SUBJECT_TEMPLATE: template,
-    }),
-    roles,
-    parameters: new InMemoryParameterStore(),
-    ledger: new InMemoryLedger(),
-    spacePaths,
-    sleep: async () => {},
-  };
+  const config = await loadVendingConfig({
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
+    UNSAFE_ALLOW_ROLES_WITHOUT_BOUNDARY: "true",
+    AWS_ACCOUNT_ID: "123456789012",
+    SUBJECT_TEMPLATE: template,
+  });
+  const { roles, deps } = inMemoryProvisionerDeps(config, { spacePaths });
   let clock = 1_764_000_000_000;
   const send = (action: Parameters<typeof auditEvent>[0], options: Omit<EventOptions, "account">) =>
     processMessage(

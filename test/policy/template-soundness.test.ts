@@ -23,6 +23,7 @@ import {
 } from "../../functions/core/subject.ts";
 import { assertSubjectTemplateMeetsSubRule } from "../../functions/core/trust-policy-rules.ts";
 import { decide, type Run, type Token, tokenFor } from "../../testkit/policy/evaluate.ts";
+import { lcgAnsiCInDoubles } from "../../testkit/random.ts";
 import { SPACELIFT_HOST } from "../../testkit/spacelift/fixtures.ts";
 
 const TEMPLATES = [
@@ -266,11 +267,7 @@ describe.each(TEMPLATES)("with session tagging, the roles rendered from %s", (te
  * random order, repeated or not, joined by delimiter-bounded literal text.
  */
 function generatedTemplates(count: number): string[] {
-  let state = 20261206;
-  const random = () => {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    return state / 0x80000000;
-  };
+  const random = lcgAnsiCInDoubles(20261206);
   const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)] as T;
   const literals = [":", "|", ":x:", "|a|", ":stack:", ":scope:", "::", ":a|", ":/:"];
   const found = new Set<string>();

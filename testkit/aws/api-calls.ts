@@ -1,9 +1,12 @@
 /**
- * Counts AWS API calls made through real SDK clients, by service and operation, with SDK
- * middleware: one middleware counts each logical call (`initialize` step, once per `send`, so
- * each page of a paginator is one call), another counts each HTTP attempt (inside the retry
- * middleware, so retries and throttled attempts show up too).
+ * Counts AWS API calls made through real SDK clients, keyed by the SDK client's own service and
+ * the operation (`IAM:CreateRole`: every IAM client attached counts together), with throttled
+ * attempts and failures by error name, and tallies to subtract and sum (the benchmarks and the
+ * reconciler's call-count tests). Calls and attempts are counted as `observeSdkCalls` sees them.
+ * To count two clients of one service apart (two accounts), use one counter each, or
+ * `LabelledCallCounter` (faults/fault-injection.ts), which keys by a label given per client.
  */
+import { observeSdkCalls, type SdkOperation } from "./sdk-call-observer.ts";
 
 export type Service = string;
 
@@ -35,41 +38,30 @@ export function isReadOperation(operation: string): boolean {
   return /^(Get|List|Describe|Query|Scan|BatchGet|Receive)/.test(operation);
 }
 
+/** Calls, attempts, throttles and failures per `Service:Operation`, the service named by the SDK client. */
 export class ApiCallCounter {
   private calls = new Map<string, number>();
   private attempts = new Map<string, number>();
   private throttled = new Map<string, number>();
   private failed = new Map<string, number>();
 
-  /** Attaches both counting middlewares to an SDK v3 client. */
+  /** Attaches both counting middlewares to an SDK v3 client (again: replaces them). */
   attach(client: { readonly middlewareStack: unknown }): void {
-    const stack = client.middlewareStack as MiddlewareStack;
-    stack.add(
-      (next, context) => async (args) => {
-        const key = keyOf(context);
-        bump(this.calls, key);
-        try {
-          return await next(args);
-        } catch (error) {
-          bump(this.failed, `${key}:${(error as Error).name}`);
-          throw error;
-        }
+    observeSdkCalls(
+      client,
+      {
+        calls: {
+          started: (operation) => bump(this.calls, keyOf(operation)),
+          failed: (operation, error) => bump(this.failed, `${keyOf(operation)}:${error.name}`),
+        },
+        attempts: {
+          started: (operation) => bump(this.attempts, keyOf(operation)),
+          failed: (operation, error) => {
+            if (THROTTLING_ERRORS.has(error.name)) bump(this.throttled, keyOf(operation));
+          },
+        },
       },
-      { step: "initialize", name: "benchCountCalls", priority: "high", override: true },
-    );
-    stack.add(
-      (next, context) => async (args) => {
-        const key = keyOf(context);
-        bump(this.attempts, key);
-        try {
-          return await next(args);
-        } catch (error) {
-          if (THROTTLING_ERRORS.has((error as Error).name)) bump(this.throttled, key);
-          throw error;
-        }
-      },
-      // Below the retry middleware (finalizeRequest, high), so it sees every attempt.
-      { step: "finalizeRequest", name: "benchCountAttempts", priority: "low", override: true },
+      "benchCount",
     );
   }
 
@@ -162,24 +154,9 @@ export function totalOf(record: Readonly<Record<string, number>>, service?: Serv
   return total;
 }
 
-type Handler = (args: unknown) => Promise<unknown>;
-type Middleware = (next: Handler, context: MiddlewareContext) => Handler;
-interface MiddlewareContext {
-  readonly clientName?: string;
-  readonly commandName?: string;
-}
-interface MiddlewareStack {
-  add(
-    middleware: Middleware,
-    options: { step: string; name: string; priority: string; override: boolean },
-  ): void;
-}
-
-/** `IAMClient` + `CreateRoleCommand` → `IAM:CreateRole`. */
-function keyOf(context: MiddlewareContext): string {
-  const service = (context.clientName ?? "Unknown").replace(/Client$/, "");
-  const operation = (context.commandName ?? "Unknown").replace(/Command$/, "");
-  return `${service}:${operation}`;
+/** `IAM`, `CreateRole` → `IAM:CreateRole`. */
+function keyOf({ client, operation }: SdkOperation): string {
+  return `${client}:${operation}`;
 }
 
 function bump(map: Map<string, number>, key: string): void {

@@ -13,7 +13,7 @@ import { stsClient } from "../../functions/adapters/sts-client.ts";
 import { loadVendingConfig, type VendingConfig } from "../../functions/core/config.ts";
 import { type AccountClients, clientsInAccount } from "../aws/clients.ts";
 import { ensureLocalTargetAccounts } from "../aws/local-aws.ts";
-import type { FaultInjector, SdkCallCounter } from "./fault-injection.ts";
+import type { FaultInjector, LabelledCallCounter } from "./fault-injection.ts";
 
 export const TARGET_ACCOUNT_ID = "222222222222";
 const VENDING_ROLE_ARN = `arn:aws:iam::${TARGET_ACCOUNT_ID}:role/spacelift-role-vending/vending`;
@@ -92,7 +92,7 @@ export async function prepareTargetAccount(
  */
 export function containerAccountAccess(
   config: VendingConfig,
-  instruments: { readonly faults: FaultInjector; readonly counter: SdkCallCounter },
+  instruments: { readonly faults: FaultInjector; readonly counter: LabelledCallCounter },
   clients: { destroy(): void }[],
 ): StsAccountAccess {
   return new StsAccountAccess(stsClient(), config.permissions?.accounts ?? [], (id, creds) => {

@@ -55,6 +55,7 @@ import {
 import { permissionsOf, spaceBinding, stackBinding } from "../../functions/core/role-spec.ts";
 import { createLocalAwsResources, localClientConfig } from "../aws/local-aws.ts";
 import type { MotoServer } from "../aws/moto.ts";
+import { createRandom, type Random } from "../random.ts";
 import { auditEvent, type ResourceAction } from "../spacelift/events.ts";
 import { SPACELIFT_HOST } from "../spacelift/fixtures.ts";
 import {
@@ -72,14 +73,12 @@ import {
   SpaceliftFollowingHistory,
 } from "./convergence-reconcile.ts";
 import {
-  createRandom,
   emptyFaultCounts,
   FaultInjector,
   type FaultKind,
   type FaultPlan,
+  LabelledCallCounter,
   type OperationCount,
-  type Random,
-  SdkCallCounter,
 } from "./fault-injection.ts";
 
 const ACCOUNT = "acme";
@@ -224,7 +223,7 @@ export interface ConvergenceEnvironment {
   readonly moto: MotoServer;
   readonly config: VendingConfig;
   readonly faults: FaultInjector;
-  readonly counter: SdkCallCounter;
+  readonly counter: LabelledCallCounter;
   readonly inspect: {
     readonly iam: IAMClient;
     readonly ssm: SSMClient;
@@ -268,7 +267,7 @@ export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceE
     AWS_ACCOUNT_ID,
     DEFAULT_POLICY_ARNS: DEFAULT_POLICY_ARNS.join(","),
   });
-  const counter = new SdkCallCounter();
+  const counter = new LabelledCallCounter();
   const faults = new FaultInjector({ seed: 0 });
   faults.enabled = false;
   const clients = [
@@ -276,7 +275,8 @@ export async function prepareConvergence(moto: MotoServer): Promise<ConvergenceE
     [ssmClient(), "ssm"],
     [dynamodbClient(), "dynamodb"],
   ] as const;
-  // The counter goes on first, so the attempts it counts include the injected failures.
+  // The attempts the counter counts include the injected failures (its attempt middleware sits
+  // above the injector's step, whatever the order of attachment).
   counter.attach(clients[0][0], "iam");
   counter.attach(clients[1][0], "ssm");
   counter.attach(clients[2][0], "dynamodb");

@@ -1,10 +1,11 @@
 /**
- * Fault injection and call counting for real AWS SDK v3 clients (tests, the soak script and
- * the benchmarks).
+ * Fault injection and call counting per labelled client for real AWS SDK v3 clients (tests and
+ * the soak script).
  *
- * Both are SDK middlewares added to a client's stack at the `deserialize` step with `low`
- * priority: below the retry middleware (`finalizeRequest`) and the signer, just above the HTTP
- * handler. An injected fault therefore reaches the SDK's retry logic exactly as the real one
+ * The injector is an SDK middleware added to a client's stack at the `deserialize` step with
+ * `low` priority: below the retry middleware (`finalizeRequest`) and the signer, just above the
+ * HTTP handler. The counter stands on `observeSdkCalls` (aws/sdk-call-observer.ts), whose attempt
+ * middleware sits above this step, so it counts injected attempts too. An injected fault therefore reaches the SDK's retry logic exactly as the real one
  * would: a `Throttling` answer is parsed by the client's own protocol into the service's
  * exception, a `TimeoutError` or an `ECONNRESET` is thrown where the HTTP handler throws it, and
  * each retry attempt passes through the middleware again.
@@ -17,10 +18,11 @@ import type {
   DeserializeHandlerOutput,
   DeserializeMiddleware,
   HandlerExecutionContext,
-  InitializeMiddleware,
   MetadataBearer,
   MiddlewareStack,
 } from "@smithy/types";
+import { observeSdkCalls } from "../aws/sdk-call-observer.ts";
+import { mulberry32 } from "../random.ts";
 
 /** `sts`: AssumeRole into target accounts; it speaks IAM's wire protocol (awsQuery, XML errors). */
 export type AwsService = "iam" | "ssm" | "dynamodb" | "sts";
@@ -104,38 +106,7 @@ export interface SdkClient<I extends object, O extends MetadataBearer> {
 const BELOW_RETRIES = { step: "deserialize", priority: "low" } as const;
 
 // ---------------------------------------------------------------------------------------------
-// Seeded randomness
-
-/** A small, fast, seedable PRNG (mulberry32). */
-export interface Random {
-  /** Uniform in [0, 1). */
-  next(): number;
-  /** Integer in [0, n). */
-  int(n: number): number;
-  chance(probability: number): boolean;
-  pick<T>(items: readonly T[]): T;
-}
-
-export function createRandom(seed: number): Random {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n) => Math.floor(next() * n),
-    chance: (probability) => next() < probability,
-    pick: <T>(items: readonly T[]): T => {
-      const item = items[Math.floor(next() * items.length)];
-      if (item === undefined) throw new Error("cannot pick from an empty list");
-      return item;
-    },
-  };
-}
+// Seeded decisions
 
 /** FNV-1a, 32 bits. */
 function hashText(text: string): number {
@@ -149,7 +120,7 @@ function hashText(text: string): number {
 
 /** A uniform number in [0, 1) determined by its parts. */
 function unitFor(...parts: readonly (string | number)[]): number {
-  return createRandom(hashText(parts.join("\u0000"))).next();
+  return mulberry32(hashText(parts.join("\u0000")))();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,43 +136,40 @@ export interface OperationCount {
 }
 
 /**
- * Counts SDK calls, HTTP attempts and surfaced failures per `service.Operation` (e.g.
- * `iam.CreateRole`). Attach it to as many clients as needed; attach it before a
- * FaultInjector so that the attempts it counts include the injected ones.
+ * Counts SDK calls, HTTP attempts and surfaced failures per `label.Operation` (e.g.
+ * `iam.CreateRole`, `target-iam.CreateRole`), the label given for each client when attaching:
+ * two clients of one service (the service's account and a target account) count apart, unlike
+ * `ApiCallCounter` (aws/api-calls.ts), which keys by the SDK client's service. Calls and attempts
+ * are counted as `observeSdkCalls` sees them: the attempts include the faults a FaultInjector
+ * injects, whichever was attached first.
  */
-export class SdkCallCounter {
+export class LabelledCallCounter {
   readonly #counts = new Map<string, OperationCount>();
 
-  attach<I extends object, O extends MetadataBearer>(
-    client: SdkClient<I, O>,
-    service: AwsService | string,
-  ): void {
-    const counting: InitializeMiddleware<I, O> = (next, context) => async (args) => {
-      const count = this.#entry(service, operationOf(context));
-      count.calls++;
-      try {
-        return await next(args);
-      } catch (error) {
-        count.failures++;
-        throw error;
-      }
-    };
-    const attempts: DeserializeMiddleware<I, O> = (next, context) => async (args) => {
-      this.#entry(service, operationOf(context)).attempts++;
-      return next(args);
-    };
-    client.middlewareStack.add(counting, {
-      step: "initialize",
-      priority: "high",
-      name: `sdkCallCounter-${service}`,
-    });
-    client.middlewareStack.add(attempts, {
-      ...BELOW_RETRIES,
-      name: `sdkAttemptCounter-${service}`,
-    });
+  attach(client: { readonly middlewareStack: unknown }, label: AwsService | string): void {
+    observeSdkCalls(
+      client,
+      {
+        calls: {
+          started: ({ operation }) => {
+            this.#entry(label, operation).calls++;
+          },
+          failed: ({ operation }) => {
+            this.#entry(label, operation).failures++;
+          },
+        },
+        attempts: {
+          started: ({ operation }) => {
+            this.#entry(label, operation).attempts++;
+          },
+          failed: () => {},
+        },
+      },
+      `labelledCallCounter-${label}`,
+    );
   }
 
-  /** Counts per `service.Operation`, sorted by name. */
+  /** Counts per `label.Operation`, sorted by name. */
   byOperation(): Record<string, OperationCount> {
     return Object.fromEntries(
       [...this.#counts.entries()]
@@ -224,8 +192,8 @@ export class SdkCallCounter {
     this.#counts.clear();
   }
 
-  #entry(service: string, operation: string): OperationCount {
-    const key = `${service}.${operation}`;
+  #entry(label: string, operation: string): OperationCount {
+    const key = `${label}.${operation}`;
     let count = this.#counts.get(key);
     if (count === undefined) {
       count = { calls: 0, attempts: 0, failures: 0 };

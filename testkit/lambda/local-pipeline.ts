@@ -7,12 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  DeleteMessageBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -21,6 +16,7 @@ import type {
   SQSEvent,
 } from "aws-lambda";
 import { localClientConfig } from "../aws/local-aws.ts";
+import { toSqsEvent } from "./sqs-event.ts";
 
 type ReceiverHandler = (
   event: APIGatewayProxyEventV2,
@@ -175,33 +171,6 @@ function toHttpApiEvent(request: IncomingMessage, body: Buffer): APIGatewayProxy
     },
     body: body.toString("base64"),
     isBase64Encoded: true,
-  };
-}
-
-/** SQS messages as the Lambda SQS event source hands them to a function. */
-export function toSqsEvent(messages: readonly Message[], queueUrl: string): SQSEvent {
-  const queueName = queueUrl.split("/").pop() ?? "queue";
-  return {
-    Records: messages.map((message) => ({
-      messageId: message.MessageId ?? "",
-      receiptHandle: message.ReceiptHandle ?? "",
-      body: message.Body ?? "",
-      attributes: {
-        ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? "1",
-        SentTimestamp: message.Attributes?.SentTimestamp ?? String(Date.now()),
-        SenderId: message.Attributes?.SenderId ?? "local",
-        ApproximateFirstReceiveTimestamp:
-          message.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
-        SequenceNumber: message.Attributes?.SequenceNumber ?? "0",
-        MessageGroupId: message.Attributes?.MessageGroupId ?? "",
-        MessageDeduplicationId: message.Attributes?.MessageDeduplicationId ?? "",
-      },
-      messageAttributes: {},
-      md5OfBody: message.MD5OfBody ?? "",
-      eventSource: "aws:sqs",
-      eventSourceARN: `arn:aws:sqs:us-east-1:123456789012:${queueName}`,
-      awsRegion: "us-east-1",
-    })),
   };
 }
 

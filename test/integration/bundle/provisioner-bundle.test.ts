@@ -17,7 +17,7 @@ import {
   bundleHandler,
   type HandlerBundle,
 } from "../../../testkit/lambda/lambda-bundle.ts";
-import { toSqsEvent } from "../../../testkit/lambda/local-pipeline.ts";
+import { toSqsEvent } from "../../../testkit/lambda/sqs-event.ts";
 import { fixtureBody, SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
 const READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess";

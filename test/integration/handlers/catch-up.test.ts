@@ -33,7 +33,8 @@ import {
 import { readRole, testClients } from "../../../testkit/aws/clients.ts";
 import { createLocalAwsResources, localClientConfig } from "../../../testkit/aws/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../../testkit/aws/moto.ts";
-import { lambdaContext, toSqsEvent } from "../../../testkit/lambda/local-pipeline.ts";
+import { lambdaContext } from "../../../testkit/lambda/local-pipeline.ts";
+import { toSqsEvent } from "../../../testkit/lambda/sqs-event.ts";
 import { spaceliftRunMayAssume } from "../../../testkit/reconcile-harness.ts";
 import {
   type FakeSpaceliftServer,

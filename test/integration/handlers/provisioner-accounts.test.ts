@@ -6,7 +6,7 @@
 import { CreatePolicyCommand, IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import type { Context, SQSEvent } from "aws-lambda";
+import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StsAccountAccess } from "../../../functions/adapters/sts-account-access.ts";
 import { composeProvisioner } from "../../../functions/compose.ts";
@@ -14,6 +14,7 @@ import { createHandler } from "../../../functions/handlers/provisioner.ts";
 import { readParameter, readRole, testClients } from "../../../testkit/aws/clients.ts";
 import { createLocalAwsResources, localClientConfig } from "../../../testkit/aws/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../../testkit/aws/moto.ts";
+import { sqsEvent } from "../../../testkit/lambda/sqs-event.ts";
 import { fixtureBody, SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
 const TARGET = "222222222222";
@@ -29,32 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await moto?.stop();
 });
-
-function sqsEvent(body: string): SQSEvent {
-  return {
-    Records: [
-      {
-        messageId: "m-0",
-        receiptHandle: "r-0",
-        body,
-        attributes: {
-          ApproximateReceiveCount: "1",
-          SentTimestamp: "0",
-          SenderId: "s",
-          ApproximateFirstReceiveTimestamp: "0",
-          MessageGroupId: "stack:payments-api",
-          MessageDeduplicationId: "d-0",
-          SequenceNumber: "0",
-        },
-        messageAttributes: {},
-        md5OfBody: "",
-        eventSource: "aws:sqs",
-        eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:events.fifo",
-        awsRegion: "us-east-1",
-      },
-    ],
-  };
-}
 
 async function clientsIn(account: string) {
   const { Credentials } = await new STSClient(localClientConfig(moto.endpoint)).send(
@@ -116,9 +91,12 @@ describe("the provisioner Lambda with a second account", () => {
     });
     const handler = createHandler({ provisioner: deps });
 
-    const result = await handler(sqsEvent(fixtureBody("stack.create")), {
-      getRemainingTimeInMillis: () => 60_000,
-    } as Context);
+    const result = await handler(
+      sqsEvent([{ body: fixtureBody("stack.create"), group: "stack:payments-api" }]),
+      {
+        getRemainingTimeInMillis: () => 60_000,
+      } as Context,
+    );
 
     expect(result).toEqual({ batchItemFailures: [] });
     expect(deps.accounts).toBeInstanceOf(StsAccountAccess);

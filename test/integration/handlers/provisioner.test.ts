@@ -8,7 +8,7 @@ import {
   CreateRoleCommand,
 } from "@aws-sdk/client-iam";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
-import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { Context, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { iamClient } from "../../../functions/adapters/aws-clients.ts";
 import { composeProvisioner } from "../../../functions/compose.ts";
@@ -27,6 +27,7 @@ import { logger, metrics } from "../../../functions/observability.ts";
 import { readParameter, readRole, subPattern, testClients } from "../../../testkit/aws/clients.ts";
 import { createLocalAwsResources } from "../../../testkit/aws/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../../testkit/aws/moto.ts";
+import { sqsEvent } from "../../../testkit/lambda/sqs-event.ts";
 import { auditEvent } from "../../../testkit/spacelift/events.ts";
 import {
   fixture,
@@ -45,30 +46,6 @@ let handler: ProvisionerHandler;
 let env: Env;
 let clients: ReturnType<typeof testClients>;
 let boundaryArn: string;
-
-function sqsEvent(bodies: { body: string; group: string }[]): SQSEvent {
-  return {
-    Records: bodies.map(({ body, group }, index) => ({
-      messageId: `m-${index}`,
-      receiptHandle: `r-${index}`,
-      body,
-      attributes: {
-        ApproximateReceiveCount: "1",
-        SentTimestamp: "0",
-        SenderId: "s",
-        ApproximateFirstReceiveTimestamp: "0",
-        MessageGroupId: group,
-        MessageDeduplicationId: `d-${index}`,
-        SequenceNumber: String(index),
-      },
-      messageAttributes: {},
-      md5OfBody: "",
-      eventSource: "aws:sqs",
-      eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:events.fifo",
-      awsRegion: "us-east-1",
-    })),
-  };
-}
 
 const context = { getRemainingTimeInMillis: () => 60_000 } as Context;
 

@@ -20,6 +20,7 @@ import { createHandler, type ProvisionerHandler } from "../../../functions/handl
 import { readParameter, readRole, testClients } from "../../../testkit/aws/clients.ts";
 import { createLocalAwsResources } from "../../../testkit/aws/local-aws.ts";
 import { type MotoServer, startMotoServer } from "../../../testkit/aws/moto.ts";
+import { sqsEvent } from "../../../testkit/lambda/sqs-event.ts";
 import { auditEvent, type ResourceAction } from "../../../testkit/spacelift/events.ts";
 import {
   type FakeSpaceliftServer,
@@ -42,32 +43,7 @@ function send(action: ResourceAction, stack: string): Promise<SQSBatchResponse> 
   const body = JSON.stringify(
     auditEvent(action, { account: "acme", stack, space: PRODUCTION_SPACE, timestamp: clock }),
   );
-  return handler(
-    {
-      Records: [
-        {
-          messageId: `m-${clock}`,
-          receiptHandle: `r-${clock}`,
-          body,
-          attributes: {
-            ApproximateReceiveCount: "1",
-            SentTimestamp: "0",
-            SenderId: "s",
-            ApproximateFirstReceiveTimestamp: "0",
-            MessageGroupId: `stack:${stack}`,
-            MessageDeduplicationId: `d-${clock}`,
-            SequenceNumber: String(clock),
-          },
-          messageAttributes: {},
-          md5OfBody: "",
-          eventSource: "aws:sqs",
-          eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:events.fifo",
-          awsRegion: "us-east-1",
-        },
-      ],
-    },
-    context,
-  );
+  return handler(sqsEvent([{ body, group: `stack:${stack}`, id: clock }]), context);
 }
 
 function variables(stack: string): Record<string, string> {

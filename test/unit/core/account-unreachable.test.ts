@@ -2,38 +2,28 @@ import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../../functions/core/config.ts";
 import { AccountUnreachableError } from "../../../functions/core/errors.ts";
 import { processMessage } from "../../../functions/core/process-queue-message.ts";
-import type { ProvisionerDeps } from "../../../functions/core/provision.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-} from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import { fixtureBody, SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
 const TARGET = "222222222222";
 
 describe("a target account that cannot be reached", () => {
   it("fails the event for the queue to retry (never dropped), and nothing counts as applied", async () => {
-    const roles = new InMemoryRoleStore();
-    const ledger = new InMemoryLedger();
-    const deps: ProvisionerDeps = {
-      config: await loadVendingConfig({
-        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
-        AWS_ACCOUNT_ID: "123456789012",
-        PERMISSIONS_CONFIG: JSON.stringify({
-          permissionsBoundaryArn: "arn:aws:iam::aws:policy/PowerUserAccess",
-          accounts: [
-            {
-              id: TARGET,
-              vendingRoleArn: `arn:aws:iam::${TARGET}:role/vending`,
-              spaces: ["production-*"],
-            },
-          ],
-        }),
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
+      AWS_ACCOUNT_ID: "123456789012",
+      PERMISSIONS_CONFIG: JSON.stringify({
+        permissionsBoundaryArn: "arn:aws:iam::aws:policy/PowerUserAccess",
+        accounts: [
+          {
+            id: TARGET,
+            vendingRoleArn: `arn:aws:iam::${TARGET}:role/vending`,
+            spaces: ["production-*"],
+          },
+        ],
       }),
-      roles,
-      parameters: new InMemoryParameterStore(),
-      ledger,
+    });
+    const { roles, ledger, deps } = inMemoryProvisionerDeps(config, {
       accounts: {
         storesFor: async (accountId) => {
           throw new AccountUnreachableError(
@@ -42,8 +32,7 @@ describe("a target account that cannot be reached", () => {
           );
         },
       },
-      sleep: async () => {},
-    };
+    });
 
     const applying = processMessage(fixtureBody("stack.create"), deps);
 

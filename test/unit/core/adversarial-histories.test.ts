@@ -15,14 +15,10 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../../functions/core/config.ts";
 import { processMessage } from "../../../functions/core/process-queue-message.ts";
-import type { ProvisionerDeps } from "../../../functions/core/provision.ts";
 import { MANAGED_BY_TAG, SPACE_TAG, STACK_TAG } from "../../../functions/core/role-ownership.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-  InMemorySpaceQuota,
-} from "../../../testkit/fakes/in-memory.ts";
+import { InMemorySpaceQuota } from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
+import { lcgNumericalRecipes } from "../../../testkit/random.ts";
 import { auditEvent, type ResourceAction } from "../../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
@@ -46,14 +42,6 @@ interface HistoryEvent {
   readonly stack: string;
   readonly space: string | undefined;
   readonly timestamp: number;
-}
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
 }
 
 /** Each stack's events in Spacelift's order, and where each stack is at the end (undefined: deleted). */
@@ -109,23 +97,18 @@ describe("adversarial histories of stack events, delivered out of order with fau
   for (let seed = 1; seed <= SEEDS; seed++) {
     it(`seed ${seed}: no role outlives its stack, trusts another space, or escapes its space's count`, async () => {
       // Prepare
-      const next = random(seed);
+      const next = lcgNumericalRecipes(seed);
       const cap = next() < 0.5 ? 100 : 3;
-      const roles = new InMemoryRoleStore();
       const quota = new InMemorySpaceQuota();
-      roles.seed({ name: `spacelift-stack-${SQUATTED}`, tags: { owner: "someone-else" } });
-      const deps: ProvisionerDeps = {
-        config: await loadVendingConfig({
-          SPACELIFT_HOSTNAME: SPACELIFT_HOST,
-          PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
-          AWS_ACCOUNT_ID: "123456789012",
-        }),
-        roles,
-        parameters: new InMemoryParameterStore(),
-        ledger: new InMemoryLedger(),
+      const config = await loadVendingConfig({
+        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
+        PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
+        AWS_ACCOUNT_ID: "123456789012",
+      });
+      const { roles, deps } = inMemoryProvisionerDeps(config, {
         spaceRoleCap: { quota, maxRolesPerSpace: cap },
-        sleep: async () => {},
-      };
+      });
+      roles.seed({ name: `spacelift-stack-${SQUATTED}`, tags: { owner: "someone-else" } });
       const roleFaults = withFaults(
         roles,
         ["create", "delete", "describe", "attachPolicy", "detachPolicy", "tag", "untag"],

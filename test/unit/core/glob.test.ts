@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { matchesSpace, matchGlob } from "../../../functions/core/glob.ts";
+import { mulberry32 } from "../../../testkit/random.ts";
 
 /** The regular-expression translation matchesSpace used before: the semantics to keep. */
 function regexGlob(pattern: string, text: string): boolean {
@@ -14,13 +15,7 @@ function regexGlob(pattern: string, text: string): boolean {
 
 /** Deterministic pseudo-random strings (mulberry32), so a failure reproduces. */
 function generator(seed: number) {
-  let state = seed;
-  const next = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return (alphabet: string, maxLength: number) =>
     Array.from(
       { length: Math.floor(next() * (maxLength + 1)) },

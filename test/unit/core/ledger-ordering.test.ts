@@ -7,12 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { loadVendingConfig } from "../../../functions/core/config.ts";
 import { processMessage } from "../../../functions/core/process-queue-message.ts";
-import type { ProvisionerDeps } from "../../../functions/core/provision.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-} from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import { auditEvent, type ResourceAction } from "../../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
@@ -22,19 +17,12 @@ const T = Date.UTC(2026, 11, 6, 9, 0, 0);
 const ROLE = "spacelift-stack-payments-api";
 
 async function setup() {
-  const roles = new InMemoryRoleStore();
-  const ledger = new InMemoryLedger();
-  const deps: ProvisionerDeps = {
-    config: await loadVendingConfig({
-      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
-      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
-      AWS_ACCOUNT_ID: "123456789012",
-    }),
-    roles,
-    parameters: new InMemoryParameterStore(),
-    ledger,
-    sleep: async () => {},
-  };
+  const config = await loadVendingConfig({
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
+    AWS_ACCOUNT_ID: "123456789012",
+  });
+  const { roles, ledger, deps } = inMemoryProvisionerDeps(config);
   const body = (action: ResourceAction, space: string | undefined, at: number) =>
     JSON.stringify(
       auditEvent(action, {

@@ -15,6 +15,7 @@ import {
   InMemoryParameterStore,
   InMemoryRoleStore,
 } from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import { InMemorySpacePaths } from "../../../testkit/fakes/in-memory-space-paths.ts";
 import { auditEvent, type EventOptions } from "../../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
@@ -54,16 +55,9 @@ const PERMISSIONS = JSON.stringify({
 });
 
 async function setup(permissions: string = PERMISSIONS) {
-  const roles = new InMemoryRoleStore();
-  const parameters = new InMemoryParameterStore();
-  const deps: ProvisionerDeps = {
-    config: await configWith(permissions),
-    roles,
-    parameters,
-    ledger: new InMemoryLedger(),
+  const { roles, parameters, deps } = inMemoryProvisionerDeps(await configWith(permissions), {
     spacePaths: new InMemorySpacePaths(),
-    sleep: async () => {},
-  };
+  });
   let clock = 1_764_000_000_000;
   const send = async (
     action: Parameters<typeof auditEvent>[0],

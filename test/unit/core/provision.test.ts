@@ -7,11 +7,7 @@ import { processMessage } from "../../../functions/core/process-queue-message.ts
 import type { ProvisionerDeps } from "../../../functions/core/provision.ts";
 import { fitRoleName } from "../../../functions/core/role-names.ts";
 import { recordStackFacts } from "../../../functions/core/stack-ledger.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-} from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import {
   fixture,
   fixtureBody,
@@ -26,25 +22,19 @@ const PARAMETER = "/spacelift/acme/stacks/payments-api/role-arn";
 const ROLE = "spacelift-stack-payments-api";
 
 async function setup(env: Record<string, string> = {}) {
-  const roles = new InMemoryRoleStore();
-  const parameters = new InMemoryParameterStore();
-  const ledger = new InMemoryLedger();
   const sleeps: number[] = [];
-  const deps: ProvisionerDeps = {
-    config: await loadVendingConfig({
-      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
-      AWS_ACCOUNT_ID: "123456789012",
-      DEFAULT_POLICY_ARNS: READ_ONLY,
-      PERMISSIONS_BOUNDARY_ARN: BOUNDARY,
-      ...env,
-    }),
-    roles,
-    parameters,
-    ledger,
+  const config = await loadVendingConfig({
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
+    AWS_ACCOUNT_ID: "123456789012",
+    DEFAULT_POLICY_ARNS: READ_ONLY,
+    PERMISSIONS_BOUNDARY_ARN: BOUNDARY,
+    ...env,
+  });
+  const { roles, parameters, ledger, deps } = inMemoryProvisionerDeps(config, {
     sleep: async (ms) => {
       sleeps.push(ms);
     },
-  };
+  });
   const process = (body: unknown) =>
     processMessage(typeof body === "string" ? body : JSON.stringify(body), deps);
   return { roles, parameters, ledger, deps, sleeps, process };

@@ -22,6 +22,7 @@ import {
   InMemoryParameterStore,
   InMemoryRoleStore,
 } from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import { auditEvent } from "../../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
@@ -37,19 +38,11 @@ async function setup(env: Record<string, string> = {}) {
     AWS_ACCOUNT_ID: "123456789012",
     ...env,
   });
-  const roles = new InMemoryRoleStore();
-  const parameters = new InMemoryParameterStore();
-  const ledger = new InMemoryLedger();
   let now = T0;
-  const deps: ProvisionerDeps = {
-    config,
-    roles,
-    parameters,
-    ledger,
+  const { roles, parameters, ledger, deps } = inMemoryProvisionerDeps(config, {
     orphanGracePeriodHours: 72,
     now: () => new Date(now),
-    sleep: async () => {},
-  };
+  });
   const create = async (stack: string, at: number) =>
     processQueueMessage(
       encodeQueueMessage(

@@ -10,7 +10,6 @@ import { loadVendingConfig, type VendingConfig } from "../../../functions/core/c
 import { convergeStack } from "../../../functions/core/converge.ts";
 import type { SpaceId, StackId } from "../../../functions/core/identifiers.ts";
 import { processMessage } from "../../../functions/core/process-queue-message.ts";
-import type { ProvisionerDeps } from "../../../functions/core/provision.ts";
 import {
   legacySpaceRoleName,
   legacyStackRoleNames,
@@ -18,11 +17,7 @@ import {
   spaceRoleName,
   stackRoleName,
 } from "../../../functions/core/role-names.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-} from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import { auditEvent, type ResourceAction } from "../../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
@@ -50,10 +45,7 @@ const parameterOf = (stack: string, leaf = "role-arn") => `/spacelift/acme/stack
 const arnOf = (name: string) => `arn:aws:iam::123456789012:role/spacelift/${name}`;
 
 function setup(config: VendingConfig) {
-  const roles = new InMemoryRoleStore();
-  const parameters = new InMemoryParameterStore();
-  const ledger = new InMemoryLedger();
-  const deps: ProvisionerDeps = { config, roles, parameters, ledger, sleep: async () => {} };
+  const { roles, parameters, ledger, deps } = inMemoryProvisionerDeps(config);
   let clock = 1_764_000_000_000;
   const deliver = (action: ResourceAction, resource: { stack?: string; space?: string }) => {
     clock += 1000;

@@ -1,9 +1,8 @@
-import type { Context, SQSEvent } from "aws-lambda";
+import type { Context } from "aws-lambda";
 import { describe, expect, it, vi } from "vitest";
 import { loadVendingConfig } from "../../../functions/core/config.ts";
 import { AccountRoleQuotaError } from "../../../functions/core/errors.ts";
 import { processMessage } from "../../../functions/core/process-queue-message.ts";
-import type { ProvisionerDeps } from "../../../functions/core/provision.ts";
 import {
   AccountRoleQuota,
   ROLE_QUOTA_READ_TTL_MS,
@@ -11,11 +10,8 @@ import {
 } from "../../../functions/core/role-quota.ts";
 import { createHandler } from "../../../functions/handlers/provisioner.ts";
 import { metrics } from "../../../functions/observability.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-} from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
+import { sqsEvent } from "../../../testkit/lambda/sqs-event.ts";
 import { fixtureBody, SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
 const ACCOUNT = "222222222222";
@@ -104,16 +100,12 @@ describe("AccountRoleQuota", () => {
 
 describe("the role quota in the provisioner", () => {
   async function setup(usage: { roles: number; quota: number }) {
-    const roles = new InMemoryRoleStore();
-    const deps: ProvisionerDeps = {
-      config: await loadVendingConfig({
-        SPACELIFT_HOSTNAME: SPACELIFT_HOST,
-        AWS_ACCOUNT_ID: "123456789012",
-        PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/boundary",
-      }),
-      roles,
-      parameters: new InMemoryParameterStore(),
-      ledger: new InMemoryLedger(),
+    const config = await loadVendingConfig({
+      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
+      AWS_ACCOUNT_ID: "123456789012",
+      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/boundary",
+    });
+    const { roles, deps } = inMemoryProvisionerDeps(config, {
       roleQuota: new AccountRoleQuota(
         "123456789012",
         { roleUsage: async () => usage },
@@ -122,8 +114,7 @@ describe("the role quota in the provisioner", () => {
           observe: () => {},
         },
       ),
-      sleep: async () => {},
-    };
+    });
     return { roles, deps };
   }
 
@@ -152,29 +143,7 @@ describe("the role quota in the provisioner", () => {
     let names: string[] = [];
     try {
       await handler(
-        {
-          Records: [
-            {
-              messageId: "m",
-              receiptHandle: "r",
-              body: fixtureBody("stack.create"),
-              attributes: {
-                ApproximateReceiveCount: "1",
-                SentTimestamp: "0",
-                SenderId: "s",
-                ApproximateFirstReceiveTimestamp: "0",
-                MessageGroupId: "stack:payments-api",
-                MessageDeduplicationId: "d",
-                SequenceNumber: "0",
-              },
-              messageAttributes: {},
-              md5OfBody: "",
-              eventSource: "aws:sqs",
-              eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:events.fifo",
-              awsRegion: "us-east-1",
-            },
-          ],
-        } as SQSEvent,
+        sqsEvent([{ body: fixtureBody("stack.create"), group: "stack:payments-api" }]),
         { getRemainingTimeInMillis: () => 60_000 } as Context,
       );
     } finally {

@@ -23,6 +23,7 @@ import {
 } from "../../../functions/core/role-names.ts";
 import { assertRoleSpec, spaceBinding, stackBindings } from "../../../functions/core/role-spec.ts";
 import { assertTrustPolicy, renderTrustPolicy } from "../../../functions/core/trust-policy.ts";
+import { mulberry32 } from "../../../testkit/random.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
 const PROD = "production-01HND497T9JKR76MR3KA2CDJHP" as SpaceId;
@@ -169,18 +170,6 @@ function collisions(config: VendingConfig, triples: readonly Triple[]): string[]
   return found;
 }
 
-/** mulberry32: a small seeded generator, so a failure names its seed and replays. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SLUG_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_-";
 const ULID_CHARACTERS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -262,7 +251,7 @@ describe("role names are injective", () => {
   });
 
   it("gives every (kind, ID, scope) of generated adversarial IDs its own name, under several prefixes (seed 20261206)", async () => {
-    const random = seeded(20261206);
+    const random = mulberry32(20261206);
     const pick = (characters: string) => characters[Math.floor(random() * characters.length)];
     const word = (characters: string, length: number) =>
       Array.from({ length }, () => pick(characters)).join("");

@@ -8,12 +8,8 @@ import { loadMaxRolesPerSpace, loadVendingConfig } from "../../../functions/core
 import { ConfigurationError, SpaceRoleCapError } from "../../../functions/core/errors.ts";
 import { processMessage } from "../../../functions/core/process-queue-message.ts";
 import type { ProvisionerDeps } from "../../../functions/core/provision.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-  InMemorySpaceQuota,
-} from "../../../testkit/fakes/in-memory.ts";
+import { InMemoryLedger, InMemorySpaceQuota } from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import { auditEvent, type ResourceAction } from "../../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
@@ -21,21 +17,16 @@ const PROD = "production-01HND497T9JKR76MR3KA2CDJHP";
 const STAGING = "staging-01HND4B1Q0W5Z7YV3J6QG2X9TR";
 
 async function setup(maxRolesPerSpace: number, env: Record<string, string> = {}) {
-  const roles = new InMemoryRoleStore();
   const quota = new InMemorySpaceQuota();
-  const deps: ProvisionerDeps = {
-    config: await loadVendingConfig({
-      SPACELIFT_HOSTNAME: SPACELIFT_HOST,
-      PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
-      AWS_ACCOUNT_ID: "123456789012",
-      ...env,
-    }),
-    roles,
-    parameters: new InMemoryParameterStore(),
-    ledger: new InMemoryLedger(),
+  const config = await loadVendingConfig({
+    SPACELIFT_HOSTNAME: SPACELIFT_HOST,
+    PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
+    AWS_ACCOUNT_ID: "123456789012",
+    ...env,
+  });
+  const { roles, deps } = inMemoryProvisionerDeps(config, {
     spaceRoleCap: { quota, maxRolesPerSpace },
-    sleep: async () => {},
-  };
+  });
   let clock = 1_764_000_000_000;
   const send = (action: ResourceAction, stack: string, space: string, timestamp = clock++) =>
     processMessage(

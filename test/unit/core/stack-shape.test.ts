@@ -15,11 +15,7 @@ import {
   beforeCreatingStackRoles,
   recordStackFacts,
 } from "../../../functions/core/stack-ledger.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-} from "../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../testkit/fakes/in-memory-provisioner.ts";
 import { auditEvent, type EventOptions } from "../../../testkit/spacelift/events.ts";
 import { SPACELIFT_HOST } from "../../../testkit/spacelift/fixtures.ts";
 
@@ -53,17 +49,10 @@ function configWith(permissions: unknown) {
 }
 
 function setup(config = UNSPLIT) {
-  const roles = new InMemoryRoleStore();
-  const parameters = new InMemoryParameterStore();
-  const ledger = new InMemoryLedger();
+  const inMemory = inMemoryProvisionerDeps(config);
+  const { roles, parameters, ledger } = inMemory;
   // Mutable, as a deployment changes the configuration between two events.
-  const deps: { -readonly [K in keyof ProvisionerDeps]: ProvisionerDeps[K] } = {
-    config,
-    roles,
-    parameters,
-    ledger,
-    sleep: async () => {},
-  };
+  const deps: { -readonly [K in keyof ProvisionerDeps]: ProvisionerDeps[K] } = { ...inMemory.deps };
   let clock = 1_764_000_000_000;
   const body = (
     action: Parameters<typeof auditEvent>[0],

@@ -9,18 +9,12 @@ import { EVENT_CLOCK_SKEW_MS } from "../../../../functions/core/audit-event.ts";
 import { loadVendingConfig } from "../../../../functions/core/config.ts";
 import type { SpaceliftResources, SpaceliftStack } from "../../../../functions/core/ports.ts";
 import { processMessage } from "../../../../functions/core/process-queue-message.ts";
-import type { ProvisionerDeps } from "../../../../functions/core/provision.ts";
 import { reconcile } from "../../../../functions/core/reconcile/pass.ts";
 import type { ReconcilerDeps } from "../../../../functions/core/reconcile/pass-state.ts";
 import { REVOKED_SESSIONS_POLICY } from "../../../../functions/core/revocation.ts";
 import type { SpaceFields, StackFields } from "../../../../functions/spacelift/resources.ts";
-import {
-  InMemoryLedger,
-  InMemoryParameterStore,
-  InMemoryRoleStore,
-  listedSpaces,
-  listedStacks,
-} from "../../../../testkit/fakes/in-memory.ts";
+import { listedSpaces, listedStacks } from "../../../../testkit/fakes/in-memory.ts";
+import { inMemoryProvisionerDeps } from "../../../../testkit/fakes/in-memory-provisioner.ts";
 import { InMemorySpacePaths } from "../../../../testkit/fakes/in-memory-space-paths.ts";
 import {
   applyQueued,
@@ -46,9 +40,7 @@ async function setup() {
     PERMISSIONS_BOUNDARY_ARN: "arn:aws:iam::123456789012:policy/spacelift-boundary",
     AWS_ACCOUNT_ID: "123456789012",
   });
-  const roles = new InMemoryRoleStore();
-  const parameters = new InMemoryParameterStore();
-  const ledger = new InMemoryLedger();
+  const { roles, parameters, ledger, deps: provisioner } = inMemoryProvisionerDeps(config);
   let clock = LISTED;
   const stacks: StackFields[] = [{ id: "payments-api", space: PROD, labels: [] }];
   const spaces: SpaceFields[] = [
@@ -79,13 +71,6 @@ async function setup() {
         listSpaces: async () => listedSpaces(spaces),
       },
     }),
-  };
-  const provisioner: ProvisionerDeps = {
-    config,
-    roles,
-    parameters,
-    ledger,
-    sleep: async () => {},
   };
   const send = (action: ResourceAction, options: { stack?: string; space?: string }, at: number) =>
     processMessage(
@@ -265,14 +250,7 @@ describe("resources the reconciler creates or converges", () => {
     });
     const { reconciler } = await setup();
     const spacePaths = new InMemorySpacePaths();
-    const provisioner: ProvisionerDeps = {
-      config,
-      roles: new InMemoryRoleStore(),
-      parameters: new InMemoryParameterStore(),
-      ledger: new InMemoryLedger(),
-      spacePaths,
-      sleep: async () => {},
-    };
+    const { deps: provisioner } = inMemoryProvisionerDeps(config, { spacePaths });
     const renamed = JSON.stringify({
       ...auditEvent("space.update", { account: "acme", space: PROD, timestamp: LISTED + MINUTE }),
     });
