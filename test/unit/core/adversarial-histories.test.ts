@@ -98,7 +98,9 @@ describe("adversarial histories of stack events, delivered out of order with fau
     it(`seed ${seed}: no role outlives its stack, trusts another space, or escapes its space's count`, async () => {
       // Prepare
       const next = lcgNumericalRecipes(seed);
-      const cap = next() < 0.5 ? 100 : 3;
+      // Half the seeds with a cap that histories of up to 7 stacks in 2 spaces reach. (Drawn from
+      // the generator, it never was: its first draw for seeds 1-120 is always below 0.3.)
+      const cap = seed % 2 === 0 ? 100 : 3;
       const quota = new InMemorySpaceQuota();
       const config = await loadVendingConfig({
         SPACELIFT_HOSTNAME: SPACELIFT_HOST,
