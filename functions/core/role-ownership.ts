@@ -5,7 +5,7 @@
  */
 import type { VendingConfig } from "./config.ts";
 import { PolicyRenderError } from "./errors.ts";
-import type { SpaceId, StackId } from "./identifiers.ts";
+import { isSpaceId, isStackId, type SpaceId, type StackId } from "./identifiers.ts";
 import type { Tags } from "./ports.ts";
 
 export const MANAGED_BY_TAG = "managed-by";
@@ -95,15 +95,16 @@ export type RoleOwner =
   | { readonly kind: "stack"; readonly id: StackId }
   | { readonly kind: "space"; readonly id: SpaceId };
 
+/** What a role's tags name, as written: not yet checked to be a valid ID. */
+type NamedOwner = { readonly kind: RoleOwner["kind"]; readonly id: string };
+
 /**
- * The resource a role's tags name: a stack's role carries `spacelift:stack` (and its space's
- * tag too), a space's role only `spacelift:space`; undefined when they name neither, or when a
- * key reads `spacelift:stack` only in another case or with white space around it. Says
- * nothing of whether the role is ours ({@link isManagedByUs}).
+ * The resource a role's tags name, as written: a stack's role carries `spacelift:stack` (and
+ * its space's tag too), a space's role only `spacelift:space`; undefined when they name
+ * neither, or when a key reads `spacelift:stack` only in another case or with white space
+ * around it.
  */
-export function ownerFromTags(
-  tags: Tags,
-): { readonly kind: RoleOwner["kind"]; readonly id: string } | undefined {
+function namedInTags(tags: Tags): NamedOwner | undefined {
   const stack = tags[STACK_TAG];
   if (stack !== undefined) return { kind: "stack", id: stack };
   // A stack tag spelt otherwise is still a stack's role, never its space's: IAM role tag keys are
@@ -112,6 +113,22 @@ export function ownerFromTags(
   if (Object.keys(tags).some((key) => key.trim().toLowerCase() === STACK_TAG)) return undefined;
   const space = tags[SPACE_TAG];
   return space === undefined ? undefined : { kind: "space", id: space };
+}
+
+/** The stack or space `kind` and `id` name, or undefined when `id` is no valid ID of that kind. */
+export function ownerNamed(kind: RoleOwner["kind"], id: string): RoleOwner | undefined {
+  if (kind === "stack") return isStackId(id) ? { kind, id } : undefined;
+  return isSpaceId(id) ? { kind, id } : undefined;
+}
+
+/**
+ * The resource a role's tags name (see {@link namedInTags}), undefined when they name none or
+ * name it by no valid ID (a tag written by hand). Says nothing of whether the role is ours
+ * ({@link isManagedByUs}).
+ */
+export function ownerFromTags(tags: Tags): RoleOwner | undefined {
+  const named = namedInTags(tags);
+  return named === undefined ? undefined : ownerNamed(named.kind, named.id);
 }
 
 /**
@@ -125,7 +142,7 @@ export function isRoleOf(
   owner: RoleOwner,
 ): boolean {
   if (!isManagedByUs(config, role.tags, role.path)) return false;
-  const named = ownerFromTags(role.tags);
+  const named = namedInTags(role.tags);
   return named?.kind === owner.kind && named.id === owner.id;
 }
 
@@ -135,7 +152,7 @@ export function describeHolder(
   role: { readonly name: string; readonly tags: Tags; readonly path: string },
   owner: RoleOwner,
 ): string {
-  const named = ownerFromTags(role.tags);
+  const named = namedInTags(role.tags);
   const holder = !isManagedByUs(config, role.tags, role.path)
     ? "exists but was not created by spacelift-role-vending"
     : named === undefined

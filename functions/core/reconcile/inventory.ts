@@ -3,9 +3,15 @@
  * parameters (`<prefix>/<account>/stacks|spaces/<id>/…`), grouped by the Spacelift resource
  * they belong to.
  */
-import { isSpaceId, isStackId, resourceKey } from "../identifiers.ts";
+import { resourceKey } from "../identifiers.ts";
 import type { ObservedRole } from "../ports.ts";
-import { isManagedByUs, ownerFromTags, type RoleOwner, SPACE_TAG } from "../role-ownership.ts";
+import {
+  isManagedByUs,
+  ownerFromTags,
+  ownerNamed,
+  type RoleOwner,
+  SPACE_TAG,
+} from "../role-ownership.ts";
 import type { ReconcilerDeps } from "./pass-state.ts";
 
 /**
@@ -63,7 +69,7 @@ export async function takeInventory(
       // Someone else's role under our path: never ours to touch.
       if (!isManagedByUs(config, role.tags, role.path)) continue;
       managedRoles += 1;
-      const owner = parseOwner(ownerFromTags(role.tags));
+      const owner = ownerFromTags(role.tags);
       if (owner !== undefined) groupOf(owner).roles.push(role);
       else unrecognisedRoles.push(role);
     }
@@ -75,7 +81,7 @@ export async function takeInventory(
     parameterValues.set(parameter.name, parameter.value);
     const match = /^\/(stacks|spaces)\/([^/]+)\/[^/]+$/.exec(parameter.name.slice(base.length));
     if (match?.[1] === undefined || match[2] === undefined) continue;
-    const owner = parseOwner({ kind: match[1] === "stacks" ? "stack" : "space", id: match[2] });
+    const owner = ownerNamed(match[1] === "stacks" ? "stack" : "space", match[2]);
     // Named after no valid ID: no provisioner wrote it, and it is no resource's to act on.
     if (owner !== undefined) groupOf(owner).parameters.push(parameter);
   }
@@ -96,25 +102,6 @@ export function stackSpacesOf(inventory: Inventory): Map<string, string> {
 export function unpublishedRoles(group: ManagedGroup): ObservedRole[] {
   const published = new Set(group.parameters.map(({ value }) => value));
   return group.roles.filter(({ arn }) => !published.has(arn));
-}
-
-/** The resource a group's roles belong to (their tags name it). */
-export function ownerOf(group: ManagedGroup): RoleOwner {
-  return group.kind === "stack" ? { kind: "stack", id: group.id } : { kind: "space", id: group.id };
-}
-
-/**
- * The stack a `spacelift:stack` value names, else the space a `spacelift:space` value names;
- * undefined when the one given is no valid ID (a tag or name written by hand).
- */
-function parseOwner(
-  named: { readonly kind: RoleOwner["kind"]; readonly id: string } | undefined,
-): RoleOwner | undefined {
-  if (named?.kind === "stack")
-    return isStackId(named.id) ? { kind: "stack", id: named.id } : undefined;
-  if (named?.kind === "space")
-    return isSpaceId(named.id) ? { kind: "space", id: named.id } : undefined;
-  return undefined;
 }
 
 /** What the inventory says about a resource Spacelift lists, as the reason of its decision. */

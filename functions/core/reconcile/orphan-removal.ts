@@ -25,7 +25,7 @@ import {
 import { canonicalJson } from "../role-diff.ts";
 import { assertTrustPolicy } from "../trust-policy.ts";
 import { type DecisionInput, failedDecision } from "./decisions.ts";
-import { type Inventory, type ManagedGroup, ownerOf } from "./inventory.ts";
+import type { Inventory, ManagedGroup } from "./inventory.ts";
 import {
   emptyListingRefusal,
   isOurRoleArn,
@@ -271,9 +271,7 @@ export async function deleteOrphan(
     }
     for (const role of group.roles) {
       if (role.name === outcome?.roleName) continue;
-      changes.push(
-        ...perRole(role.name, await removeRoleNamed(role.name, removalDeps, ownerOf(group))),
-      );
+      changes.push(...perRole(role.name, await removeRoleNamed(role.name, removalDeps, group)));
     }
   }
   if (refusal !== undefined) throw refusal;
