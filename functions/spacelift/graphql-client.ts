@@ -93,14 +93,7 @@ export class SpaceliftGraphqlClient
         stacks.set(node.id, parseStack(node));
       }
       if (!searchStacks.pageInfo.hasNextPage) return partitionResources([...stacks.values()]);
-      const next: string | null =
-        searchStacks.pageInfo.endCursor ?? searchStacks.edges.at(-1)?.cursor ?? null;
-      if (next === null || next === after) {
-        throw new SpaceliftApiError("hasNextPage is true but the cursor does not advance", {
-          operation: "SearchStacks",
-        });
-      }
-      after = next;
+      after = nextCursor("SearchStacks", searchStacks, after);
     }
   }
 
@@ -154,13 +147,7 @@ export class SpaceliftGraphqlClient
       if (reachedSince || !pageInfo.hasNextPage) {
         return [...entries.values()].sort((a, b) => a.createdAt - b.createdAt);
       }
-      const next: string | null = pageInfo.endCursor ?? edges.at(-1)?.cursor ?? null;
-      if (next === null || next === after) {
-        throw new SpaceliftApiError("hasNextPage is true but the cursor does not advance", {
-          operation: "SearchAuditTrailEntries",
-        });
-      }
-      after = next;
+      after = nextCursor("SearchAuditTrailEntries", page.searchAuditTrailEntries, after);
     }
   }
 
@@ -186,4 +173,25 @@ export class SpaceliftGraphqlClient
   ): Promise<T> {
     return this.#transport.request(operation, query, schema, variables);
   }
+}
+
+/**
+ * The cursor of the page after this one (its `endCursor`, else its last edge's); a cursor that
+ * is missing or does not advance would read the same page for ever, so it fails the listing.
+ */
+function nextCursor(
+  operation: string,
+  page: {
+    readonly pageInfo: { readonly endCursor?: string | null | undefined };
+    readonly edges: readonly { readonly cursor?: string | null | undefined }[];
+  },
+  after: string | null,
+): string {
+  const next = page.pageInfo.endCursor ?? page.edges.at(-1)?.cursor ?? null;
+  if (next === null || next === after) {
+    throw new SpaceliftApiError("hasNextPage is true but the cursor does not advance", {
+      operation,
+    });
+  }
+  return next;
 }
